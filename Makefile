@@ -1,0 +1,68 @@
+# mps-verify: `make check` runs the main job, `make test` the project's tests. Both set up .venv.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SRC ?=
+FULL ?=
+ARGS ?=
+
+.PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
+        bench-specs bench-structural bench-gate corpus gate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[runtime,dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## the main job on the embedded default: fast spec tier + analyzers on the torch wheel's MPS headers
+check: $(STAMP)
+	$(PYTHON) -m checks.check $(ARGS)
+
+## the project's tests (CPU-sized runtime tests included)
+test: $(STAMP) corpus
+	$(PYTHON) -m pytest -q tests runtime_tests -m "not slow and not full" $(ARGS)
+
+check-specs: $(STAMP)
+	$(PYTHON) -m checks.specs --tier fast $(ARGS)
+
+check-specs-all: $(STAMP)
+	$(PYTHON) -m checks.specs --tier all $(ARGS)
+
+structural: $(STAMP)
+	$(PYTHON) -m checks.structural $(or $(SRC),--torch-headers) $(ARGS)
+
+tsa: $(STAMP)
+	$(PYTHON) -m checks.tsa $(or $(SRC),--torch-headers) $(ARGS)
+
+lockgraph: $(STAMP)
+	$(PYTHON) -m checks.lockgraph $(or $(SRC),--torch-headers) $(ARGS)
+
+gate: $(STAMP)
+	$(PYTHON) -m checks.gate $(ARGS)
+
+runtime: $(STAMP)
+	$(PYTHON) -m runtime_tests run $(if $(FULL),--full,--quick) $(ARGS)
+
+report: $(STAMP)
+	$(PYTHON) -m runtime_tests report $(ARGS)
+
+bench: bench-specs bench-structural bench-gate
+
+bench-specs: $(STAMP)
+	$(PYTHON) -m checks.bench_specs
+
+bench-structural: $(STAMP) corpus
+	$(PYTHON) -m checks.bench_structural
+
+bench-gate: $(STAMP) corpus
+	$(PYTHON) -m checks.bench_gate
+
+corpus: $(STAMP)
+	$(PYTHON) -m checks.corpus
+
+clean:
+	rm -rf .mps-verify/specs .mps-verify/cache .pytest_cache

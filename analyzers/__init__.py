@@ -1,0 +1,1 @@
+"""Analysis library: parser, code model, rules, lock graph (driven by the CLIs in checks/)."""

@@ -1,0 +1,98 @@
+"""Conventions every mps-verify command line follows: exit codes, one-line errors, common options."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+class Exit(enum.IntEnum):
+    """Exit codes shared by every CLI."""
+
+    CLEAN = 0
+    FINDINGS = 1
+    USAGE = 2
+    TOOL_MISSING = 3
+
+
+class CliError(Exception):
+    """An error reported as one line on stderr with a fixed exit code."""
+
+    exit_code: Exit = Exit.USAGE
+
+
+class UsageError(CliError):
+    """Bad arguments or bad input (exit 2)."""
+
+    exit_code = Exit.USAGE
+
+
+class ToolMissing(CliError):
+    """A required external tool is missing (exit 3); the message says how to install it."""
+
+    exit_code = Exit.TOOL_MISSING
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parser(prog: str, description: str, formats: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """Return an argument parser with the shared options (--debug, --format, --output, --config)."""
+    p = _Parser(prog=prog, description=description)
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    if formats:
+        p.add_argument("--format", choices=list(formats), default=formats[0], help="output format")
+        p.add_argument("--output", "-o", type=Path, help="write the report to FILE instead of stdout")
+    p.add_argument("--config", type=Path, help="pyproject.toml or mps-verify.yaml to read settings from")
+    return p
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Write a report to --output or stdout."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+
+
+def dump_json(data: object) -> str:
+    """Serialise a machine-readable result the same way everywhere (stable key order)."""
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None) -> int:
+    """Run a CLI main, turning known errors into one line + exit code and others into exit 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    prog = Path(sys.argv[0]).stem if argv is None else "mps-verify"
+    try:
+        return int(main(args))
+    except CliError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"error: internal error in {prog}: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)
+        return int(Exit.USAGE)

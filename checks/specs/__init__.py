@@ -1,0 +1,1 @@
+"""TLA+ model checking against the manifest: manifest -> backend run -> outcome -> verdict -> report."""

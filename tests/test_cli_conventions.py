@@ -1,0 +1,82 @@
+"""The shared CLI conventions: exit codes, one-line errors, config discovery, provenance."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks import cli, config, corpus, provenance
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _boom(_argv):
+    raise ValueError("kaboom")
+
+
+def test_usage_error_is_one_line_exit_2(capsys):
+    def main(argv):
+        cli.parser("prog", "d").parse_args(argv)
+        return 0
+
+    assert cli.run(main, ["--nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_tool_missing_is_exit_3(capsys):
+    def main(_argv):
+        raise cli.ToolMissing("java not found; install it")
+
+    assert cli.run(main, []) == 3
+    assert "install" in capsys.readouterr().err
+
+
+def test_internal_error_has_no_traceback_without_debug(capsys):
+    assert cli.run(_boom, []) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "kaboom" in err and len(err.strip().splitlines()) == 1
+
+
+def test_internal_error_traceback_with_debug(capsys):
+    assert cli.run(_boom, ["--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_config_from_pyproject_and_yaml(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.mps-verify]\nstructural = {exclude = ["*.metal"]}\n')
+    sub = tmp_path / "aten" / "mps"
+    sub.mkdir(parents=True)
+    assert config.load_config(None, sub) == {"structural": {"exclude": ["*.metal"]}}
+    (tmp_path / "mps-verify.yaml").write_text("tsa:\n  prefixes: [MPS_]\n")
+    assert config.load_config(None, sub) == {"tsa": {"prefixes": ["MPS_"]}}
+
+
+def test_bad_config_is_usage_error(tmp_path):
+    bad = tmp_path / "mps-verify.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(cli.UsageError):
+        config.load_config(bad)
+
+
+def test_corpus_uri_comes_from_apt_sources(tmp_path):
+    src = tmp_path / "debian.sources"
+    src.write_text("Types: deb\nURIs: http://mirror.example/debian-security\n\n"
+                   "Types: deb\nURIs: http://mirror.example/debian/\n")
+    assert corpus.archive_uri((src,)) == "http://mirror.example/debian"
+    with pytest.raises(cli.UsageError):
+        corpus.archive_uri((tmp_path / "missing",))
+
+
+def test_provenance_has_versions():
+    info = provenance.tool_info(ROOT, external=("java", "torch"))
+    assert info["name"] == "mps-verify" and info["version"]
+    assert "java" in info and "torch" in info
+
+
+def test_corpus_cli_bad_tarball_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "checks.corpus", "--tarball", "/nonexistent.tar.xz",
+                           "--dest", "/tmp/mps-verify-nowhere", "--force"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1

@@ -1,0 +1,177 @@
+"""The code model of one C++/ObjC++ file: tokens, nested scopes, calls, lock regions, members.
+
+Built by `analyzers.parse.parse_file` from the Lark parse; read by the rules, the TSA inventory and
+the lock graph. Plain data: everything a rule needs is a field or a small query below.
+Lines and columns are 1-based.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from analyzers.findings import Diagnostic
+
+SCOPE_KINDS = ("file", "namespace", "class", "function", "block", "lambda", "dispatch", "compound")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A lexical token. kind: IDENT NUMBER STRING CHAR PUNCT PREPROC COMMENT ATKW (ObjC @keyword)."""
+
+    kind: str
+    text: str
+    line: int
+    col: int
+
+
+@dataclass
+class LockRegion:
+    """A span of code during which `lock` is held."""
+
+    lock: str             # the lock expression, spaces removed: 'm_mutex', 'mps_gen->mutex_', 'stream->queue()'
+    kind: str             # lock_guard | unique_lock | scoped_lock | shared_lock | manual | call_once
+    line: int             # where it is acquired
+    col: int
+    end_line: int         # last line it is held (scope end, the unlock() line, or the function end)
+    var: str = ""         # the guard variable (for guards); '' for manual locks
+    released_by: str = "scope"   # scope | unlock | none (a manual lock() with no unlock() on that path)
+    shared: bool = False
+
+
+@dataclass
+class Call:
+    """A call or ObjC message send."""
+
+    name: str             # last identifier of the callee / first selector part: 'commandEncoder', 'waitUntilCompleted'
+    callee: str           # callee as written, spaces removed: 'stream->commandEncoder', 'at::mps::getCurrentMPSStream'
+    receiver: str         # receiver expression ('' for plain function calls): 'stream', '_commandBuffer', 'self'
+    args: list[str]       # argument texts, spaces normalised
+    line: int
+    col: int
+    objc: bool = False    # an ObjC message send `[receiver sel:...]`
+    selector: str = ""    # full ObjC selector 'addCompletedHandler:' ('' for C++ calls)
+    token: int = 0        # index of the callee's first token in FileModel.tokens
+    scope: "Scope | None" = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class Member:
+    """A data member or static/global variable declaration."""
+
+    name: str
+    type: str             # declared type as written, spaces normalised: 'std::recursive_mutex'
+    line: int
+    col: int
+    owner: str = ""       # qualified class name, '' for namespace/file-level variables
+    static: bool = False  # static member, function-local static, or namespace-scope variable
+    function: str = ""    # for function-local statics: the function's qualified name
+    annotations: list[str] = field(default_factory=list)   # attribute/macro texts attached: 'GUARDED_BY(m_mutex)'
+
+
+@dataclass
+class Scope:
+    """A lexical region. kind is one of SCOPE_KINDS."""
+
+    kind: str
+    name: str = ""        # qualified name for namespace/class/function (ObjC methods: '-[Class selector:]')
+    line: int = 1
+    col: int = 1
+    end_line: int = 1
+    parent: "Scope | None" = field(default=None, repr=False)
+    children: list["Scope"] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)          # calls directly in this scope
+    locks: list[LockRegion] = field(default_factory=list)    # lock regions opened directly in this scope
+    captures: list[str] = field(default_factory=list)        # lambda capture list: '&', '=', 'this', '&x', 'x'
+    queue: str = ""       # dispatch scopes: the queue expression, spaces removed
+    dispatch: str = ""    # dispatch scopes: dispatch_sync | dispatch_sync_with_rethrow | dispatch_async | ...
+    escaping: bool = False   # block/lambda that may run after the enclosing call returns
+    handler: str = ""     # block given to addCompletedHandler:/addScheduledHandler: (that selector)
+    first_token: int = 0  # token index range of the body [first_token, last_token)
+    last_token: int = 0
+
+    def walk(self) -> Iterator["Scope"]:
+        """This scope and all nested scopes, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def ancestors(self) -> Iterator["Scope"]:
+        """Enclosing scopes, innermost first (excluding self)."""
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+    def enclosing(self, *kinds: str) -> "Scope | None":
+        """The nearest scope of one of `kinds`, self included."""
+        if self.kind in kinds:
+            return self
+        return next((s for s in self.ancestors() if s.kind in kinds), None)
+
+    def function(self) -> "Scope | None":
+        """The enclosing named function or method (blocks and lambdas are not functions)."""
+        return self.enclosing("function")
+
+    def all_calls(self) -> Iterator[Call]:
+        """Calls in this scope and every nested scope."""
+        for scope in self.walk():
+            yield from scope.calls
+
+    def contains_line(self, line: int) -> bool:
+        """Whether `line` lies within this scope."""
+        return self.line <= line <= self.end_line
+
+
+@dataclass
+class FileModel:
+    """Everything the analyzers know about one file."""
+
+    path: str                                   # relative to the scanned root, '/' separators
+    tokens: list[Token]                         # code tokens (no comments); preprocessor lines as PREPROC
+    comments: list[Token]
+    root: Scope                                 # kind 'file'
+    members: list[Member] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list, repr=False)   # source lines (decoded), for messages
+
+    def scopes(self, *kinds: str) -> Iterator[Scope]:
+        """All scopes, optionally only those of `kinds`."""
+        return (s for s in self.root.walk() if not kinds or s.kind in kinds)
+
+    def calls(self) -> Iterator[Call]:
+        """Every call in the file."""
+        return self.root.all_calls()
+
+    def scope_at(self, line: int) -> Scope:
+        """The innermost scope containing `line`."""
+        scope = self.root
+        while True:
+            inner = next((c for c in scope.children if c.contains_line(line)), None)
+            if inner is None:
+                return scope
+            scope = inner
+
+    def held_locks(self, scope: Scope, line: int) -> list[LockRegion]:
+        """Lock regions held at `line` in `scope`, outermost first, up to the enclosing function.
+
+        Blocks and lambdas that escape start with no locks held (they run later); dispatch_sync
+        blocks run while the caller waits, so the caller's locks count as held there.
+        """
+        held: list[LockRegion] = []
+        node: Scope | None = scope
+        while node is not None:
+            held[:0] = [r for r in node.locks if r.line <= line <= r.end_line]
+            if node.kind == "function" or (node.kind in ("block", "lambda", "dispatch") and node.escaping):
+                break
+            node = node.parent
+        return held
+
+    def queues_at(self, scope: Scope) -> list[str]:
+        """Queue expressions of the dispatch scopes enclosing `scope`, outermost first."""
+        chain = [scope, *scope.ancestors()]
+        return [s.queue for s in reversed(chain) if s.kind == "dispatch" and s.queue]
+
+    def comment_on(self, line: int) -> list[str]:
+        """Comment texts on `line` or ending on the line before it (for suppressions)."""
+        return [c.text for c in self.comments if c.line in (line, line - 1)]

@@ -24,7 +24,7 @@ check: $(STAMP)
 
 ## the project's tests (CPU-sized runtime tests included)
 test: $(STAMP) corpus
-	$(PYTHON) -m pytest -q tests runtime_tests -m "not slow and not full" $(ARGS)
+	MPS_VERIFY_REQUIRE_CORPUS=1 $(PYTHON) -m pytest -q tests runtime_tests -m "not slow and not full" $(ARGS)
 
 check-specs: $(STAMP)
 	$(PYTHON) -m checks.specs --tier fast $(ARGS)

@@ -1,0 +1,158 @@
+"""Renderings of a LockGraph: text (lockdep-style), JSON, Graphviz dot, GraphML and a PNG picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import networkx as nx
+
+from analyzers.lockgraph import LockGraph, cycle_steps
+
+UNKNOWN_LEVEL = -1     # where locks the hierarchy does not know are drawn (below everything)
+
+
+def _level(graph: LockGraph, name: str) -> str:
+    level = graph.node(name)["level"]
+    return "unknown" if level is None else f"level {level}"
+
+
+def _order(graph: LockGraph) -> list[str]:
+    """Nodes highest level first, unknown ones last, then by name."""
+    levels = {n: graph.node(n)["level"] for n in graph.graph.nodes}
+    return sorted(levels, key=lambda n: (levels[n] is None, -(levels[n] or 0), n))
+
+
+def _via(data: dict) -> str:
+    return "".join(f" via {s}" for s in data["via"])
+
+
+def text(graph: LockGraph, **_options) -> str:
+    """Nodes with levels, edges with first locations, cycles lockdep-style, hierarchy violations."""
+    g = graph.graph
+    out = [f"lock-order graph: {g.number_of_nodes()} locks, {g.number_of_edges()} edges, "
+           f"{len(graph.cycles)} cycles, {len(graph.violations)} hierarchy violations, "
+           f"{len(graph.unknown)} unknown locks", "", "locks (outermost first):"]
+    for name in _order(graph):
+        node = graph.node(name)
+        aliases = ", ".join(sorted(node["aliases"] - {name}))
+        out.append(f"  {name:<28} {_level(graph, name):<9} {node['kind']:<16} first at {node['site']}"
+                   + (f"  [{aliases}]" if aliases else ""))
+    out += ["", "edges (B taken while A is held; first place of each):"]
+    rank = {n: i for i, n in enumerate(_order(graph))}
+    for a, b in sorted(g.edges, key=lambda e: (rank[e[0]], rank[e[1]])):
+        d = g.edges[a, b]
+        out.append(f"  {a} -> {b}: held at {d['held_site']}, taken at {d['site']}{_via(d)}"
+                   + (f" ({d['count']} places)" if d["count"] > 1 else "") + (" [shared]" if d["shared"] else ""))
+    out += ["", f"cycles ({len(graph.cycles)}):" if graph.cycles else "cycles: none"]
+    for i, cycle in enumerate(graph.cycles, 1):
+        out.append(f"  cycle {i}: {cycle}")
+        out += [f"    {step}" for step in cycle_steps(graph, cycle)]
+    out += ["", f"hierarchy violations ({len(graph.violations)}):" if graph.violations else "hierarchy violations: none"]
+    for a, b in graph.violations:
+        d = g.edges[a, b]
+        out.append(f"  {a} ({_level(graph, a)}) -> {b} ({_level(graph, b)}): taken at {d['site']} "
+                   f"while held since {d['held_site']}{_via(d)}")
+    out += ["", f"unknown to the hierarchy ({len(graph.unknown)}):" if graph.unknown else "unknown to the hierarchy: none"]
+    out += [f"  {name} first at {graph.node(name)['site']}" for name in graph.unknown]
+    return "\n".join(out) + "\n"
+
+
+def _site(site) -> dict[str, Any]:
+    return {"path": site.path, "line": site.line, "function": site.function}
+
+
+def as_dict(graph: LockGraph) -> dict[str, Any]:
+    """The graph as plain data: nodes, edges, cycles (with steps), violations, unknown."""
+    g = graph.graph
+    return {
+        "nodes": [{"name": n, "level": graph.node(n)["level"], "kind": graph.node(n)["kind"],
+                   "known": graph.node(n)["known"], "aliases": sorted(graph.node(n)["aliases"]),
+                   "site": _site(graph.node(n)["site"])} for n in _order(graph)],
+        "edges": [{"from": a, "to": b, "held_at": _site(d["held_site"]), "taken_at": _site(d["site"]),
+                   "via": [_site(s) for s in d["via"]], "count": d["count"], "shared": d["shared"]}
+                  for a, b, d in sorted(g.edges(data=True), key=lambda e: (e[0], e[1]))],
+        "cycles": [{"nodes": list(c.nodes), "steps": cycle_steps(graph, c)} for c in graph.cycles],
+        "violations": [{"from": a, "to": b} for a, b in graph.violations],
+        "unknown": list(graph.unknown),
+    }
+
+
+def _cycle_edges(graph: LockGraph) -> set[tuple[str, str]]:
+    return {e for c in graph.cycles for e in c.edges()}
+
+
+def dot(graph: LockGraph, **_options) -> str:
+    """Graphviz dot: one rank per level, cycle edges red, hierarchy violations dashed."""
+    red, bad = _cycle_edges(graph), set(graph.violations)
+    out = ["digraph lockgraph {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+    levels: dict[Any, list[str]] = {}
+    for name in _order(graph):
+        levels.setdefault(graph.node(name)["level"], []).append(name)
+    for level, names in levels.items():
+        label = "unknown" if level is None else f"level {level}"
+        nodes = " ".join(f'"{n}" [label="{n}\\n{label}"{", style=dashed" if level is None else ""}];' for n in names)
+        out.append(f"  {{ rank=same; {nodes} }}")
+    for a, b, d in sorted(graph.graph.edges(data=True), key=lambda e: (e[0], e[1])):
+        attrs = [f'label="{d["site"]}"']
+        if (a, b) in red:
+            attrs.append("color=red, penwidth=2")
+        if (a, b) in bad:
+            attrs.append("style=dashed")
+        out.append(f'  "{a}" -> "{b}" [{", ".join(attrs)}];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def graphml(graph: LockGraph, **_options) -> str:
+    """GraphML with scalar attributes (level -1 for unknown locks, sites as 'path:line')."""
+    red, bad = _cycle_edges(graph), set(graph.violations)
+    g = nx.DiGraph()
+    for name in graph.graph.nodes:
+        node = graph.node(name)
+        g.add_node(name, level=UNKNOWN_LEVEL if node["level"] is None else node["level"], kind=node["kind"],
+                   known=node["known"], aliases=",".join(sorted(node["aliases"])), site=str(node["site"]))
+    for a, b, d in graph.graph.edges(data=True):
+        g.add_edge(a, b, held_at=str(d["held_site"]), taken_at=str(d["site"]),
+                   via=",".join(str(s) for s in d["via"]), count=d["count"], shared=d["shared"],
+                   cycle=(a, b) in red, violation=(a, b) in bad)
+    return "\n".join(nx.generate_graphml(g)) + "\n"
+
+
+def png(graph: LockGraph, output: Path) -> None:
+    """Draw the graph with levels as layers (outermost on top), cycle edges red, to a PNG file."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = graph.graph
+    layers = {n: (UNKNOWN_LEVEL if graph.node(n)["level"] is None else graph.node(n)["level"]) for n in g.nodes}
+    ranked = sorted(set(layers.values()))
+    drawn = nx.DiGraph()
+    for n in sorted(g.nodes):
+        drawn.add_node(n, layer=ranked.index(layers[n]))
+    drawn.add_edges_from(g.edges)
+    pos = nx.multipartite_layout(drawn, subset_key="layer", align="horizontal") if drawn else {}
+    fig, ax = plt.subplots(figsize=(max(8, 2.2 * max([list(layers.values()).count(v) for v in ranked] or [1])),
+                                    max(5, 1.4 * len(ranked))))
+    red = _cycle_edges(graph)
+    colours = ["#c00000" if e in red else "#444444" for e in drawn.edges]
+    widths = [2.5 if e in red else 1.2 for e in drawn.edges]
+    node_colours = ["#f2f2f2" if graph.node(n)["known"] else "#ffe0a0" for n in drawn.nodes]
+    labels = {n: f"{n}\n({_level(graph, n)})" for n in drawn.nodes}
+    nx.draw_networkx_nodes(drawn, pos, ax=ax, node_color=node_colours, edgecolors="#333333", node_size=2600,
+                           node_shape="s")
+    nx.draw_networkx_labels(drawn, pos, labels=labels, ax=ax, font_size=7)
+    nx.draw_networkx_edges(drawn, pos, ax=ax, edge_color=colours, width=widths, arrows=True, arrowsize=16,
+                           node_size=2600, node_shape="s", connectionstyle="arc3,rad=0.12")
+    ax.set_title(f"lock-order graph: {g.number_of_nodes()} locks, {g.number_of_edges()} edges, "
+                 f"{len(graph.cycles)} cycles (red)", fontsize=10)
+    ax.axis("off")
+    fig.tight_layout()
+    try:
+        fig.savefig(output, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {"text": text, "dot": dot, "graphml": graphml}

@@ -1,0 +1,614 @@
+"""Inventory of Clang thread-safety annotations (TSA) from the analyzer's code model, and its regressions.
+
+Reads `FileModel` tokens (comments, strings, `#if 0` and `#define` lines are already out of the code
+tokens), recognises every attribute spelling (raw `__attribute__((guarded_by(m)))`, `[[clang::...]]`,
+macros such as GUARDED_BY / EXCLUSIVE_LOCKS_REQUIRED with or without a project prefix) and normalises
+it to clang's attribute name. Per class: capabilities, the members they guard, the members that still
+need an annotation. `compare` and `check_minimums` turn two inventories (or one and a YAML of minimums)
+into regression lines for the CI gate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from analyzers.model import FileModel, Member, Token
+
+# Canonical kinds: clang's own attribute names (the shared/generic variants kept apart).
+KINDS = (
+    "capability", "scoped_capability", "guarded_by", "pt_guarded_by", "guarded_var", "pt_guarded_var",
+    "acquired_before", "acquired_after", "requires_capability", "requires_shared_capability",
+    "acquire_capability", "acquire_shared_capability", "release_capability", "release_shared_capability",
+    "release_generic_capability", "try_acquire_capability", "try_acquire_shared_capability",
+    "locks_excluded", "assert_capability", "assert_shared_capability", "lock_returned",
+    "no_thread_safety_analysis",
+)
+GUARD_KINDS = frozenset({"guarded_by", "pt_guarded_by", "guarded_var", "pt_guarded_var"})
+
+# Raw attribute names (inside __attribute__((...)) or [[clang::...]]) -> kind.
+RAW = {
+    "capability": "capability", "shared_capability": "capability", "lockable": "capability",
+    "scoped_lockable": "scoped_capability",
+    "guarded_by": "guarded_by", "pt_guarded_by": "pt_guarded_by",
+    "guarded_var": "guarded_var", "pt_guarded_var": "pt_guarded_var",
+    "acquired_before": "acquired_before", "acquired_after": "acquired_after",
+    "requires_capability": "requires_capability", "exclusive_locks_required": "requires_capability",
+    "requires_shared_capability": "requires_shared_capability",
+    "shared_locks_required": "requires_shared_capability",
+    "acquire_capability": "acquire_capability", "exclusive_lock_function": "acquire_capability",
+    "acquire_shared_capability": "acquire_shared_capability",
+    "shared_lock_function": "acquire_shared_capability",
+    "release_capability": "release_capability", "release_shared_capability": "release_shared_capability",
+    "release_generic_capability": "release_generic_capability", "unlock_function": "release_generic_capability",
+    "try_acquire_capability": "try_acquire_capability", "exclusive_trylock_function": "try_acquire_capability",
+    "try_acquire_shared_capability": "try_acquire_shared_capability",
+    "shared_trylock_function": "try_acquire_shared_capability",
+    "locks_excluded": "locks_excluded",
+    "assert_capability": "assert_capability", "assert_exclusive_lock": "assert_capability",
+    "assert_shared_capability": "assert_shared_capability", "assert_shared_lock": "assert_shared_capability",
+    "lock_returned": "lock_returned", "no_thread_safety_analysis": "no_thread_safety_analysis",
+}
+# Macro spellings (conventional and legacy) -> kind.
+MACROS = {
+    "CAPABILITY": "capability", "SHARED_CAPABILITY": "capability", "LOCKABLE": "capability",
+    "SCOPED_CAPABILITY": "scoped_capability", "SCOPED_LOCKABLE": "scoped_capability",
+    "GUARDED_BY": "guarded_by", "PT_GUARDED_BY": "pt_guarded_by",
+    "GUARDED_VAR": "guarded_var", "PT_GUARDED_VAR": "pt_guarded_var",
+    "ACQUIRED_BEFORE": "acquired_before", "ACQUIRED_AFTER": "acquired_after",
+    "REQUIRES": "requires_capability", "EXCLUSIVE_LOCKS_REQUIRED": "requires_capability",
+    "REQUIRES_SHARED": "requires_shared_capability", "SHARED_LOCKS_REQUIRED": "requires_shared_capability",
+    "ACQUIRE": "acquire_capability", "EXCLUSIVE_LOCK_FUNCTION": "acquire_capability",
+    "ACQUIRE_SHARED": "acquire_shared_capability", "SHARED_LOCK_FUNCTION": "acquire_shared_capability",
+    "RELEASE": "release_capability", "RELEASE_SHARED": "release_shared_capability",
+    "RELEASE_GENERIC": "release_generic_capability", "UNLOCK_FUNCTION": "release_generic_capability",
+    "TRY_ACQUIRE": "try_acquire_capability", "EXCLUSIVE_TRYLOCK_FUNCTION": "try_acquire_capability",
+    "TRY_ACQUIRE_SHARED": "try_acquire_shared_capability",
+    "SHARED_TRYLOCK_FUNCTION": "try_acquire_shared_capability",
+    "EXCLUDES": "locks_excluded", "LOCKS_EXCLUDED": "locks_excluded",
+    "ASSERT_CAPABILITY": "assert_capability", "ASSERT_EXCLUSIVE_LOCK": "assert_capability",
+    "ASSERT_SHARED_CAPABILITY": "assert_shared_capability", "ASSERT_SHARED_LOCK": "assert_shared_capability",
+    "RETURN_CAPABILITY": "lock_returned", "LOCK_RETURNED": "lock_returned",
+    "NO_THREAD_SAFETY_ANALYSIS": "no_thread_safety_analysis",
+}
+# Macros written without an argument list.
+BARE_MACROS = frozenset({"SCOPED_CAPABILITY", "SCOPED_LOCKABLE", "LOCKABLE", "GUARDED_VAR", "PT_GUARDED_VAR",
+                         "NO_THREAD_SAFETY_ANALYSIS"})
+# Ordinary words: only bare or behind a configured prefix (MPS_RELEASE), never behind any prefix.
+AMBIGUOUS = frozenset({"CAPABILITY", "LOCKABLE", "REQUIRES", "ACQUIRE", "RELEASE", "EXCLUDES"})
+DEFAULT_PREFIXES = ("ABSL_", "MPS_", "C10_", "TS_")
+_ANY_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_")
+_WRAPPER = re.compile(r"\w*THREAD_(?:SAFETY_)?ANNOTATION\w*")   # THREAD_ANNOTATION_ATTRIBUTE__(x) helpers
+_DEFINE = re.compile(r"#\s*define\s+(\w+)")
+
+_MUTEX = re.compile(r"(?i)(?:mutex|spinlock|spin_lock|rwlock|os_unfair_lock)(?:_[st])?$")
+_UNGUARDED_TYPES = re.compile(r"(?i)^(?:atomic\w*|condition_variable(?:_any)?|once_flag)$")
+_BODY_SCOPES = ("function", "block", "lambda", "dispatch", "compound")
+
+
+@dataclass(frozen=True)
+class Use:
+    """One annotation in the code."""
+
+    path: str
+    line: int
+    col: int
+    kind: str
+    spelling: str        # as written: 'GUARDED_BY', 'MPS_REQUIRES', 'guarded_by', 'clang::guarded_by'
+    args: str            # argument text, spaces removed: 'm_mutex'
+    owner: str = ""      # qualified class the declaration is in ('' at namespace scope)
+    target: str = ""     # the annotated member, function or class name
+
+
+@dataclass
+class Capability:
+    """Something code locks: a mutex member, a member of a CAPABILITY type, or a guard named by GUARDED_BY."""
+
+    name: str
+    type: str
+    line: int
+    source: str                      # mutex | capability-type | guard-argument
+    guards: list[str] = field(default_factory=list)   # data members it guards
+
+
+@dataclass
+class ClassInfo:
+    """A class that owns a capability or has guarded members."""
+
+    path: str
+    name: str                        # qualified; '' for file-scope and function-local statics
+    line: int
+    capabilities: list[Capability] = field(default_factory=list)
+    guarded: dict[str, str] = field(default_factory=dict)     # member -> guard expression
+    unannotated: list[str] = field(default_factory=list)      # members that need an annotation and lack one
+
+    @property
+    def need(self) -> int:
+        """Members that need an annotation (guarded ones included)."""
+        return len(self.guarded) + len(self.unannotated)
+
+    @property
+    def coverage(self) -> float | None:
+        """Guarded members / members that need one (None when none need one)."""
+        return len(self.guarded) / self.need if self.need else None
+
+
+@dataclass
+class FileInfo:
+    """Per-file counts."""
+
+    path: str
+    counts: dict[str, int] = field(default_factory=dict)      # kind -> uses (only kinds present)
+    definitions: int = 0                                      # TSA macro #defines (not uses)
+    guarded: int = 0
+    need: int = 0
+
+    @property
+    def annotations(self) -> int:
+        """All uses in the file."""
+        return sum(self.counts.values())
+
+    @property
+    def coverage(self) -> float | None:
+        """Guarded members / members that need one over the file's classes."""
+        return self.guarded / self.need if self.need else None
+
+
+@dataclass
+class Inventory:
+    """Everything the inventory found in one set of files."""
+
+    files: list[FileInfo] = field(default_factory=list)
+    classes: list[ClassInfo] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+
+    def totals(self) -> dict[str, Any]:
+        """Counts over all files."""
+        by_kind: dict[str, int] = {}
+        for use in self.uses:
+            by_kind[use.kind] = by_kind.get(use.kind, 0) + 1
+        guarded = sum(len(c.guarded) for c in self.classes)
+        need = sum(c.need for c in self.classes)
+        return {"files": len(self.files), "annotations": len(self.uses),
+                "by_kind": {k: by_kind[k] for k in KINDS if k in by_kind},
+                "definitions": sum(f.definitions for f in self.files),
+                "classes": len([c for c in self.classes if c.name]),
+                "capabilities": sum(len(c.capabilities) for c in self.classes),
+                "guarded": guarded, "need": need, "coverage": round(guarded / need, 4) if need else None}
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape (also the --baseline file format)."""
+        return {
+            "totals": self.totals(),
+            "files": [{"path": f.path, "annotations": f.annotations, "counts": f.counts,
+                       "definitions": f.definitions, "guarded": f.guarded, "need": f.need,
+                       "coverage": _round(f.coverage)} for f in self.files],
+            "classes": [{"path": c.path, "name": c.name, "line": c.line,
+                         "capabilities": [asdict(cap) for cap in c.capabilities],
+                         "guarded": c.guarded, "unannotated": c.unannotated, "coverage": _round(c.coverage)}
+                        for c in self.classes],
+            "annotations": [asdict(u) for u in self.uses],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Inventory":
+        """Read back what to_json wrote (KeyError/TypeError on a malformed document)."""
+        files = [FileInfo(f["path"], dict(f["counts"]), f.get("definitions", 0), f.get("guarded", 0),
+                          f.get("need", 0)) for f in data["files"]]
+        classes = [ClassInfo(c["path"], c["name"], c["line"], [Capability(**cap) for cap in c["capabilities"]],
+                             dict(c["guarded"]), list(c["unannotated"])) for c in data["classes"]]
+        return cls(files, classes, [Use(**u) for u in data["annotations"]])
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+# ---- recognising annotations in tokens -------------------------------------------------------------
+
+def _macro(name: str, prefixes: tuple[str, ...]) -> str | None:
+    """The unprefixed macro a spelling stands for (ABSL_GUARDED_BY -> GUARDED_BY), or None."""
+    if name in MACROS:
+        return name
+    for prefix in prefixes:
+        if prefix and name.startswith(prefix) and name[len(prefix):] in MACROS:
+            return name[len(prefix):]
+    for i, ch in enumerate(name):   # any upper-case project prefix, for the unambiguous names
+        if ch == "_" and _ANY_PREFIX.fullmatch(name[:i + 1]):
+            rest = name[i + 1:]
+            if rest in MACROS and rest not in AMBIGUOUS:
+                return rest
+    return None
+
+
+def macro_kind(name: str, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> str | None:
+    """The canonical kind of a macro spelling (GUARDED_BY, ABSL_GUARDED_BY, MPS_REQUIRES), or None."""
+    base = _macro(name, tuple(prefixes))
+    return MACROS[base] if base else None
+
+
+def raw_kind(name: str) -> str | None:
+    """The canonical kind of a raw attribute name (guarded_by, __guarded_by__, lockable), or None."""
+    return RAW.get(name.strip("_") if name.startswith("__") and name.endswith("__") else name)
+
+
+def _close(tokens: list[Token], i: int) -> int:
+    """Index of the token closing the bracket at tokens[i] (len(tokens) when unbalanced)."""
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    opener, closer, depth = tokens[i].text, pairs[tokens[i].text], 0
+    for j in range(i, len(tokens)):
+        t = tokens[j].text
+        if t == opener:
+            depth += 1
+        elif t == closer:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)
+
+
+def _text(tokens: list[Token], start: int, end: int) -> str:
+    return "".join(t.text for t in tokens[start:end])
+
+
+@dataclass(frozen=True)
+class _Found:
+    kind: str
+    spelling: str
+    args: str
+    start: int           # first token of the annotation
+    end: int             # one past its last token
+
+
+def _raw_uses(tokens: list[Token], start: int, end: int, depth_wanted: int) -> Iterable[_Found]:
+    """Raw attribute names at bracket depth `depth_wanted` inside tokens[start:end]."""
+    depth = 0
+    i = start
+    while i < end:
+        t = tokens[i]
+        if t.text in "([":
+            depth += 1
+        elif t.text in ")]":
+            depth -= 1
+        elif t.kind == "IDENT" and depth == depth_wanted and (kind := raw_kind(t.text)):
+            spelling = t.text
+            if i >= 2 and tokens[i - 1].text == "::":
+                spelling = f"{tokens[i - 2].text}::{t.text}"
+            if i + 1 < end and tokens[i + 1].text == "(":
+                close = _close(tokens, i + 1)
+                yield _Found(kind, spelling, _text(tokens, i + 2, close), i, close + 1)
+                i = close
+                continue
+            yield _Found(kind, spelling, "", i, i + 1)
+        i += 1
+
+
+def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[_Found]:
+    """Every annotation in a code-token stream, in order; the whole attribute's token span for each."""
+    prefixes = tuple(prefixes)
+    found: list[_Found] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        t = tokens[i]
+        nxt = tokens[i + 1].text if i + 1 < n else ""
+        prev = tokens[i - 1].text if i else ""
+        if t.kind == "IDENT" and t.text in ("__attribute__", "__attribute") and nxt == "(":
+            close = _close(tokens, i + 1)
+            found.extend(_raw_uses(tokens, i + 1, close, 2))
+            i = close + 1
+        elif t.text == "[" and nxt == "[":
+            close = _close(tokens, i)
+            before = len(found)
+            found.extend(_raw_uses(tokens, i, close, 2))
+            i = close + 1 if len(found) > before else i + 1
+        elif t.kind == "IDENT" and _WRAPPER.fullmatch(t.text) and nxt == "(":
+            close = _close(tokens, i + 1)
+            found.extend(_raw_uses(tokens, i + 1, close, 1))
+            i = close + 1
+        elif (t.kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
+              and (base := _macro(t.text, prefixes))):
+            if nxt == "(":
+                close = _close(tokens, i + 1)
+                found.append(_Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, close + 1))
+                i = close + 1
+                continue
+            if base in BARE_MACROS:
+                found.append(_Found(MACROS[base], t.text, "", i, i + 1))
+            i += 1
+        else:
+            i += 1
+    return found
+
+
+def count_definitions(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> int:
+    """`#define`s of TSA macros (they declare spellings; they are not uses)."""
+    return sum(1 for t in tokens if t.kind == "PREPROC" and (m := _DEFINE.match(t.text))
+               and macro_kind(m.group(1), prefixes))
+
+
+# ---- attaching annotations to declarations --------------------------------------------------------
+
+_DECL_STOP = frozenset({";", "{", "}"})
+_ACCESS = frozenset({"public", "private", "protected"})
+_CLASS_KEYS = frozenset({"class", "struct", "union"})
+
+
+def _declaration(tokens: list[Token], at: int) -> tuple[int, int]:
+    """The token range [start, end) of the declaration around tokens[at] (at bracket depth 0)."""
+    depth, start = 0, at
+    while start > 0:
+        t = tokens[start - 1].text
+        if t in (")", "]"):
+            depth += 1
+        elif t in ("(", "["):
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (t in _DECL_STOP or tokens[start - 1].kind == "PREPROC"
+                             or (t == ":" and start >= 2 and tokens[start - 2].text in _ACCESS)):
+            break
+        start -= 1
+    depth, end = 0, at
+    while end < len(tokens):
+        t = tokens[end].text
+        if t in ("(", "["):
+            depth += 1
+        elif t in (")", "]"):
+            depth -= 1
+        elif depth == 0 and t in _DECL_STOP:
+            break
+        end += 1
+    return start, end
+
+
+def _target(tokens: list[Token], start: int, end: int, skip: list[tuple[int, int]]) -> tuple[str, str]:
+    """(what, name) a declaration declares: ('class'|'function'|'variable', identifier)."""
+    masked = [i for i in range(start, end) if not any(a <= i < b for a, b in skip)]
+    texts = [tokens[i].text for i in masked]
+    if texts and texts[0] == "template":
+        # template<...> prefix: skip to the declaration itself
+        depth = 0
+        for k, tx in enumerate(texts):
+            depth += tx == "<"
+            depth -= tx == ">"
+            if k and depth == 0:
+                masked, texts = masked[k + 1:], texts[k + 1:]
+                break
+    for k, tx in enumerate(texts):
+        if tx in _CLASS_KEYS:
+            name = next((texts[j] for j in range(k + 1, len(texts)) if tokens[masked[j]].kind == "IDENT"
+                         and texts[j] not in ("final", "alignas")), "")
+            if not any(x == "(" for x in texts[k:]) or ":" in texts[k:] or not name:
+                return "class", name
+            break
+    depth = 0
+    for k, tx in enumerate(texts):
+        if tx == "(" and depth == 0:
+            name = next((texts[j] for j in range(k - 1, -1, -1) if tokens[masked[j]].kind == "IDENT"), "")
+            return "function", name
+        if tx == "=" and depth == 0:
+            texts = texts[:k]
+            masked = masked[:k]
+            break
+        depth += tx in ("<", "[")
+        depth -= tx in (">", "]")
+    names = [texts[k] for k in range(len(texts)) if tokens[masked[k]].kind == "IDENT"]
+    return "variable", names[-1] if names else ""
+
+
+def _in_body(model: FileModel, index: int) -> bool:
+    return any(s.first_token <= index < s.last_token for s in model.scopes(*_BODY_SCOPES)
+               if s.last_token > s.first_token)
+
+
+def _owner(model: FileModel, index: int) -> str:
+    classes = [s for s in model.scopes("class") if s.first_token <= index < s.last_token]
+    return max(classes, key=lambda s: s.first_token).name if classes else ""
+
+
+def file_uses(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[Use]:
+    """The annotations of one file, each attached to its owner class and target declaration."""
+    found = [f for f in find_annotations(model.tokens, prefixes) if not _in_body(model, f.start)]
+    spans = [(f.start, f.end) for f in found]
+    uses = []
+    for f in found:
+        start, end = _declaration(model.tokens, f.start)
+        _what, name = _target(model.tokens, start, end, spans)
+        tok = model.tokens[f.start]
+        uses.append(Use(model.path, tok.line, tok.col, f.kind, f.spelling, f.args, _owner(model, f.start), name))
+    return uses
+
+
+# ---- classes, capabilities, coverage --------------------------------------------------------------
+
+def _base_type(type_: str) -> str:
+    """'mutable std::recursive_mutex' -> 'recursive_mutex'; '' for pointers and references."""
+    if "*" in type_ or "&" in type_:
+        return ""
+    words = [w for w in re.sub(r"<.*>", "", type_).split() if w not in ("mutable", "volatile", "static", "inline")]
+    return words[-1].split("::")[-1] if words else ""
+
+
+def _is_const(type_: str) -> bool:
+    words = type_.replace("*", " * ").replace("&", " & ").split()
+    if "constexpr" in words:
+        return True
+    if "*" in words:                    # const pointer, not pointer to const
+        return words[-1] == "const"
+    return "const" in words
+
+
+def _guard_name(args: str) -> str:
+    """The member a guard expression names: 'm_mutex', 'this->m_mutex' -> 'm_mutex'; '' otherwise."""
+    arg = args.split(",")[0].removeprefix("this->").removeprefix("&")
+    return arg if re.fullmatch(r"[A-Za-z_]\w*", arg) else ""
+
+
+def _class_line(model: FileModel, name: str) -> int:
+    return next((s.line for s in model.scopes("class") if s.name == name), 1)
+
+
+def _classes(model: FileModel, uses: list[Use], capability_types: set[str]) -> list[ClassInfo]:
+    """Per-class capabilities, guarded and unannotated members of one file."""
+    guards = {(u.owner, u.target): u.args or u.kind for u in uses if u.kind in GUARD_KINDS}
+    guard_args: dict[str, set[str]] = {}
+    for u in uses:
+        if u.kind in GUARD_KINDS or u.kind.startswith(("requires", "acquire", "release", "try_acquire")):
+            for arg in u.args.split(","):
+                if name := _guard_name(arg):
+                    guard_args.setdefault(u.owner, set()).add(name)
+    members: dict[str, list[Member]] = {}
+    for m in model.members:
+        if m.function:          # function-local statics: only their mutexes count (file scope)
+            if _is_capability(m, capability_types):
+                members.setdefault("", []).append(m)
+            continue
+        members.setdefault(m.owner, []).append(m)
+    for owner, _target in guards:       # classes whose guarded members the parser did not list
+        members.setdefault(owner, [])
+    infos = []
+    for owner, ms in members.items():
+        info = ClassInfo(model.path, owner, _class_line(model, owner) if owner else 1)
+        caps = {m.name: m for m in ms if _is_capability(m, capability_types)
+                or (m.name in guard_args.get(owner, set()) and not m.static)}
+        for m in ms:
+            if m.name in caps:
+                source = ("mutex" if _MUTEX.search(_base_type(m.type)) else
+                          "capability-type" if _base_type(m.type) in capability_types else "guard-argument")
+                info.capabilities.append(Capability(m.name, m.type, m.line, source))
+        for m in ms:
+            if (owner, m.name) in guards:
+                info.guarded[m.name] = guards[(owner, m.name)]
+            elif owner and m.name not in caps and not m.static and not _is_const(m.type) \
+                    and not _UNGUARDED_TYPES.match(_base_type(m.type)):
+                info.unannotated.append(m.name)
+        for (g_owner, target), guard in guards.items():   # annotated members the parser missed
+            if g_owner == owner and target and target not in info.guarded:
+                info.guarded[target] = guard
+        for cap in info.capabilities:
+            cap.guards = sorted(n for n, g in info.guarded.items() if _guard_name(g) == cap.name)
+        if info.capabilities or info.guarded:
+            if not owner:
+                info.unannotated = []
+            infos.append(info)
+    return infos
+
+
+def _is_capability(m: Member, capability_types: set[str]) -> bool:
+    base = _base_type(m.type)
+    return bool(base) and (bool(_MUTEX.search(base)) or base in capability_types)
+
+
+def inventory(models: list[FileModel], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Inventory:
+    """The annotation inventory of a set of parsed files."""
+    prefixes = tuple(prefixes)
+    per_file = {m.path: file_uses(m, prefixes) for m in models}
+    capability_types = {u.target for uses in per_file.values() for u in uses
+                        if u.kind in ("capability", "scoped_capability") and u.target}
+    inv = Inventory()
+    for model in sorted(models, key=lambda m: m.path):
+        uses = per_file[model.path]
+        counts: dict[str, int] = {}
+        for u in uses:
+            counts[u.kind] = counts.get(u.kind, 0) + 1
+        classes = _classes(model, uses, capability_types)
+        inv.files.append(FileInfo(model.path, {k: counts[k] for k in KINDS if k in counts},
+                                  count_definitions(model.tokens, prefixes),
+                                  sum(len(c.guarded) for c in classes), sum(c.need for c in classes)))
+        inv.classes.extend(sorted(classes, key=lambda c: (c.name == "", c.line, c.name)))
+        inv.uses.extend(uses)
+    return inv
+
+
+# ---- regressions ----------------------------------------------------------------------------------
+
+def _label(owner: str, name: str) -> str:
+    return f"{owner}::{name}" if owner else name
+
+
+def compare(base: Inventory, head: Inventory) -> list[str]:
+    """Regressions from `base` to `head`, one line each: dropped counts, lost member annotations, new
+    mutexes that guard nothing."""
+    lines: list[str] = []
+    head_files = {f.path: f for f in head.files}
+    for bf in base.files:
+        hf = head_files.get(bf.path)
+        for kind, was in bf.counts.items():
+            now = hf.counts.get(kind, 0) if hf else 0
+            if now < was:
+                gone = _gone(base, head, bf.path, kind)
+                where = "" if hf else " (file removed)"
+                lines.append(f"{bf.path}: {kind} was {was} now {now}{where}"
+                             + (f" (gone: {', '.join(gone)})" if gone else ""))
+    head_classes = {(c.path, c.name): c for c in head.classes}
+    for bc in base.classes:
+        hc = head_classes.get((bc.path, bc.name))
+        if hc is None:
+            continue
+        for member, guard in bc.guarded.items():
+            if member in hc.unannotated:
+                lines.append(f"{bc.path}: {_label(bc.name, member)} lost its annotation (was {guard})")
+    base_caps = {(c.path, c.name, cap.name) for c in base.classes for cap in c.capabilities}
+    for hc in head.classes:
+        for cap in hc.capabilities:
+            if cap.source != "guard-argument" and not cap.guards and (hc.path, hc.name, cap.name) not in base_caps:
+                lines.append(f"{hc.path}:{cap.line}: new unannotated {cap.type} {_label(hc.name, cap.name)} "
+                             "(no GUARDED_BY names it)")
+    return lines
+
+
+def _gone(base: Inventory, head: Inventory, path: str, kind: str) -> list[str]:
+    """Targets of `kind` annotations in `path` that base has and head lacks (multiset difference)."""
+    remaining = [(u.owner, u.target) for u in head.uses if u.path == path and u.kind == kind]
+    gone = []
+    for u in base.uses:
+        if u.path == path and u.kind == kind:
+            key = (u.owner, u.target)
+            if key in remaining:
+                remaining.remove(key)
+            else:
+                gone.append(_label(u.owner, u.target) or f"line {u.line}")
+    return gone
+
+
+MIN_KEYS = frozenset(KINDS) | {"annotations", "coverage"}
+
+
+def validate_minimums(data: Any, source: str = "min-counts") -> dict[str, dict[str, float]]:
+    """Check a min-counts document: {path: {kind|annotations|coverage: number}}; ValueError if malformed."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a mapping of file paths to minimums")
+    for path, mins in data.items():
+        if not isinstance(mins, dict):
+            raise ValueError(f"{source}: {path}: expected a mapping of kinds to minimum counts")
+        for key, value in mins.items():
+            if key not in MIN_KEYS:
+                raise ValueError(f"{source}: {path}: unknown kind {key!r} (known: annotations, coverage, "
+                                 f"{', '.join(KINDS)})")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
+                    or (key == "coverage" and value > 1):
+                raise ValueError(f"{source}: {path}: {key}: expected a number"
+                                 + (" between 0 and 1" if key == "coverage" else " >= 0"))
+    return data
+
+
+def check_minimums(head: Inventory, minimums: dict[str, dict[str, float]]) -> list[str]:
+    """Regressions against per-file minimum counts and coverage, one line each."""
+    files = {f.path: f for f in head.files}
+    lines = []
+    for path, mins in minimums.items():
+        f = files.get(path)
+        if f is None:
+            lines.append(f"{path}: file not found (minimums: {', '.join(f'{k} {v}' for k, v in mins.items())})")
+            continue
+        for key, want in mins.items():
+            if key == "coverage":
+                have = f.coverage or 0.0
+                if have < want:
+                    lines.append(f"{path}: coverage {f.guarded}/{f.need} = {have:.2f} below minimum {want:.2f}")
+            else:
+                have = f.annotations if key == "annotations" else f.counts.get(key, 0)
+                if have < want:
+                    lines.append(f"{path}: {key} {have} below minimum {want:g}")
+    return lines

@@ -1,0 +1,39 @@
+"""The names a TLC .cfg file checks (INVARIANT, PROPERTY): what the manifest and the verdict need."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_COMMENTS = re.compile(r"\(\*.*?\*\)|\\\*[^\n]*", re.S)
+# every keyword of any TLC version; names after one belong to it until the next keyword
+_KEYWORDS = {
+    "CONSTANT": "constants", "CONSTANTS": "constants", "INIT": "init", "NEXT": "next",
+    "SPECIFICATION": "specification", "INVARIANT": "invariants", "INVARIANTS": "invariants",
+    "PROPERTY": "properties", "PROPERTIES": "properties", "SYMMETRY": "other", "VIEW": "other",
+    "CONSTRAINT": "other", "CONSTRAINTS": "other", "ACTION_CONSTRAINT": "other",
+    "ACTION_CONSTRAINTS": "other", "CHECK_DEADLOCK": "other", "ALIAS": "other", "POSTCONDITION": "other",
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_!]*$")
+
+
+@dataclass(frozen=True)
+class CfgNames:
+    """The operators a cfg asks TLC to check."""
+
+    invariants: tuple[str, ...]
+    properties: tuple[str, ...]
+
+
+def read_cfg(path: Path) -> CfgNames:
+    """Read INVARIANT(S) and PROPERTY(IES) names from a TLC config file."""
+    text = _COMMENTS.sub(" ", path.read_text(encoding="utf-8"))
+    found: dict[str, list[str]] = {"invariants": [], "properties": []}
+    current = None
+    for token in text.split():
+        if token in _KEYWORDS:
+            current = _KEYWORDS[token]
+        elif current in found and _NAME.match(token):
+            found[current].append(token)
+    return CfgNames(invariants=tuple(found["invariants"]), properties=tuple(found["properties"]))

@@ -1,0 +1,113 @@
+"""The TLC backend: run the real TLC on one model and judge its output."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from checks import tools
+from checks.cli import ToolMissing
+from checks.specs import messages, verdict
+from checks.specs.cfgfile import read_cfg
+from checks.specs.manifest import ModelEntry, RunOptions
+from checks.specs.outcome import Outcome
+
+JVM_OPTIONS = ("-XX:+UseParallelGC",)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one TLC process did: exit code (None when killed), whether it timed out, wall seconds."""
+
+    rc: int | None
+    timed_out: bool
+    seconds: float
+
+
+@functools.cache
+def supported_options(java: str, jar: str) -> frozenset[str]:
+    """The switches this jar's `-help` lists (so a newer or older TLC gets only what it knows)."""
+    try:
+        proc = subprocess.run([java, "-cp", jar, "tlc2.TLC", "-help"], capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolMissing(f"cannot run TLC ({exc}); {tools.INSTALL_HINTS['java']}") from exc
+    return frozenset(re.findall(r"^\s*(-\w+)", proc.stdout + proc.stderr, re.M))
+
+
+def command(java: str, jar: str, module: str, cfg: str, metadir: Path, opts: RunOptions,
+            jvm: tuple[str, ...] = ()) -> list[str]:
+    """The TLC command line, relative spec and cfg names (run it with cwd = the spec's folder)."""
+    known = supported_options(java, jar)
+    wanted = [("-tool", ()), ("-workers", (str(opts.workers),)), ("-metadir", (str(metadir),)),
+              ("-coverage", ("1",) if opts.coverage else None), ("-config", (cfg,))]
+    cmd = [java, *JVM_OPTIONS, *jvm, "-cp", jar, "tlc2.TLC"]
+    for switch, args in wanted:
+        if args is not None and switch in known:
+            cmd += [switch, *args]
+    missing = {"-tool", "-config", "-metadir", "-workers"} - known
+    if missing:
+        raise ToolMissing(f"{jar} lacks TLC options {sorted(missing)}; {tools.INSTALL_HINTS['tla2tools']}")
+    return cmd + [f"{module}.tla"]
+
+
+def invoke(spec_dir: Path, module: str, cfg: str, opts: RunOptions, out_path: Path,
+           jvm: tuple[str, ...] = ()) -> Invocation:
+    """Run TLC once, raw output to `out_path`; kill the process group on timeout."""
+    java, jar = tools.java(), tools.tla2tools_jar()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # each run gets its own metadir: two runs starting in the same second in one parent crash 2.15
+    with tempfile.TemporaryDirectory(prefix="tlc-meta-") as metadir:
+        cmd = command(java, jar, module, cfg, Path(metadir), opts, jvm)
+        start = time.perf_counter()
+        with out_path.open("wb") as sink:
+            try:
+                proc = subprocess.Popen(cmd, cwd=spec_dir, stdout=sink, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                raise ToolMissing(f"cannot start {java}: {exc.strerror}; {tools.INSTALL_HINTS['java']}") from exc
+            try:
+                rc, timed_out = proc.wait(timeout=opts.timeout), False
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                rc, timed_out = None, True
+            except BaseException:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+        return Invocation(rc=rc, timed_out=timed_out, seconds=time.perf_counter() - start)
+
+
+def judge_file(out_path: Path, run: Invocation, cfg_path: Path, timeout: float | None) -> Outcome:
+    """Judge a recorded TLC output file."""
+    text = out_path.read_text(encoding="utf-8", errors="replace")
+    try:
+        properties = read_cfg(cfg_path).properties
+    except OSError:
+        properties = ()
+    outcome = verdict.judge(messages.parse(text), run.rc, timed_out=run.timed_out, timeout=timeout,
+                            properties=properties)
+    outcome.seconds = round(run.seconds, 3)
+    return outcome
+
+
+def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
+    """Run one model through TLC; raw output lands in <artifacts>/<model>/tlc.out."""
+    out_path = opts.artifacts / entry.name / "tlc.out"
+    try:
+        invocation = invoke(entry.spec_path.parent, entry.module, entry.cfg, opts, out_path)
+    except ToolMissing as exc:
+        return Outcome(backend="tlc", kind="tool-missing", detail=str(exc))
+    outcome = judge_file(out_path, invocation, entry.cfg_path, opts.timeout)
+    if opts.coverage and outcome.kind == "pass":
+        outcome.warnings += [f"action {name} was never taken (dead action)"
+                             for name in outcome.coverage.get("dead", [])]
+    return outcome

@@ -1,0 +1,1015 @@
+"""Build the code model (analyzers.model.FileModel) of one C++/ObjC++ file from its tokens.
+
+The lexer (analyzers/lexer.py, terminals from grammar.lark) gives the tokens of the kept
+preprocessor branches; this module pairs {} () [] with recovery (a mismatched or missing closer
+never aborts a file: it is recorded as a `parse` diagnostic), then walks the groups once to find
+scopes (namespaces, classes, ObjC @interface/@implementation, functions, ObjC methods, blocks,
+lambdas, dispatch regions, compound statements), calls and ObjC message sends, lock regions and
+member / static variable declarations.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from analyzers.findings import Diagnostic
+from analyzers.lexer import lex
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
+
+OPENERS = {"{": "}", "(": ")", "[": "]"}
+CLOSERS = {"}": "{", ")": "(", "]": "["}
+WORDS = frozenset({"IDENT", "NUMBER", "ATKW", "STRING", "CHAR"})
+
+# Identifiers after which '(' or '{' is not a call / declaration / function.
+CONTROL = frozenset({"if", "for", "while", "switch", "catch", "do", "else", "try", "sizeof", "alignof",
+                     "decltype", "noexcept", "static_assert", "alignas", "__attribute__", "__declspec",
+                     "typeid", "defined", "__has_include", "_Pragma", "__typeof__", "typeof", "@synchronized",
+                     "@autoreleasepool", "@try", "@catch", "@finally", "case", "default", "asm", "__asm__"})
+# Identifiers that start an expression: a '(' after `return foo` is a call, not a declaration.
+EXPR_KEYWORDS = frozenset({"return", "co_return", "co_await", "co_yield", "throw", "else", "case", "new",
+                           "delete", "do", "and", "or", "not", "typename", "goto", "const_cast"})
+DECL_SPECIFIERS = frozenset({"static", "mutable", "inline", "constexpr", "consteval", "constinit",
+                             "thread_local", "extern", "__block", "register", "virtual", "explicit"})
+SKIP_STATEMENTS = frozenset({"using", "typedef", "friend", "template", "namespace", "return", "static_assert",
+                             "public", "private", "protected", "operator", "class", "struct", "union", "enum",
+                             "@class", "@protocol", "@interface", "@implementation", "@end", "@import",
+                             "@synthesize", "@dynamic", "goto", "break", "continue", "case", "default"})
+
+LOCK_TYPES = {"lock_guard": "lock_guard", "unique_lock": "unique_lock", "scoped_lock": "scoped_lock",
+              "shared_lock": "shared_lock"}
+DISPATCH_CALLS = frozenset({"dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_async", "dispatch_after",
+                            "dispatch_barrier_sync", "dispatch_barrier_async", "dispatch_async_and_wait",
+                            "dispatch_barrier_async_and_wait", "dispatch_group_async"})
+HANDLER_NAMES = frozenset({"addCompletedHandler", "addScheduledHandler"})
+# Calls / constructed types whose block or lambda argument runs later on another thread.
+ESCAPING_CALLS = frozenset({"async", "thread", "jthread", "detach", "dispatch_async", "dispatch_after",
+                            "dispatch_barrier_async", "dispatch_group_async", "dispatch_group_notify",
+                            "addCompletedHandler", "addScheduledHandler", "notifyListener"})
+ONCE_CALLS = frozenset({"call_once"})
+MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_shared": False}
+PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
+                "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
+OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
+_ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIRES|EXCLUDES|ACQUIRED_\w+|"
+                         r"CAPABILITY|LOCKABLE|SCOPED_\w+|LOCKS_\w+|_BY|_CAPABILITY|ANNOTATION\w*)\w*"
+                         r"|GUARDED_BY|PT_GUARDED_BY|REQUIRES\w*|EXCLUDES|ACQUIRED_BEFORE|ACQUIRED_AFTER"
+                         r"|[A-Z][A-Z0-9]*_[A-Z0-9_]+)$")
+
+
+def join_tokens(texts: list[str]) -> str:
+    """Token texts joined with spaces only where two words would otherwise merge."""
+    out: list[str] = []
+    prev_word = prev_close = False
+    for t in texts:
+        word = t[:1].isalnum() or t[:1] in "_$@\"'"
+        if out and word and (prev_word or prev_close):
+            out.append(" ")
+        out.append(t)
+        prev_word = word
+        prev_close = t in (")", "]")
+    return "".join(out)
+
+
+class _Builder:
+    """One pass over the paired token groups of a file, filling a FileModel."""
+
+    def __init__(self, path: str, tokens: list[Token]):
+        self.path = path
+        self.toks = tokens
+        self.texts = [t.text for t in tokens]
+        self.kinds = [t.kind for t in tokens]
+        self.n = len(tokens)
+        self.match = [-1] * self.n
+        self.diagnostics: list[Diagnostic] = []
+        self.members: list[Member] = []
+        self.guards: list[tuple[Scope, LockRegion]] = []   # guard regions, for g.unlock()/g.lock()
+        self._init_groups: dict[int, bool] = {}   # '{' indices that open braced initializers
+
+    # ---- grouping ------------------------------------------------------------------------------
+
+    def pair(self) -> None:
+        """Pair brackets; recover from mismatches by closing inner groups or dropping stray closers."""
+        texts, match, stack = self.texts, self.match, []
+        for i, t in enumerate(texts):
+            if len(t) != 1 or self.kinds[i] != "PUNCT":
+                continue
+            if t in OPENERS:
+                stack.append(i)
+            elif t in CLOSERS:
+                want = CLOSERS[t]
+                if stack and texts[stack[-1]] == want:
+                    j = stack.pop()
+                    match[j], match[i] = i, j
+                    continue
+                k = len(stack) - 1
+                while k >= 0 and texts[stack[k]] != want and (t == "}" or texts[stack[k]] != "{"):
+                    k -= 1
+                if k < 0 or texts[stack[k]] != want:
+                    self._diag(i, f"unmatched '{t}' ignored")
+                    continue
+                for j in stack[k + 1:]:
+                    self._diag(j, f"'{texts[j]}' closed implicitly by '{t}' on line {self.toks[i].line}")
+                    match[j] = i
+                j = stack[k]
+                del stack[k:]
+                match[j], match[i] = i, j
+        for j in stack:
+            self._diag(j, f"'{texts[j]}' not closed before end of file")
+            match[j] = self.n
+
+    def _diag(self, i: int, message: str) -> None:
+        self.diagnostics.append(Diagnostic(self.path, self.toks[i].line, message, "parse"))
+
+    def line_of(self, i: int) -> int:
+        """Line of token i (the last line for the end-of-file position)."""
+        if i >= self.n:
+            return self.toks[-1].line if self.toks else 1
+        return self.toks[i].line
+
+    def text(self, a: int, b: int, collapse: bool = True) -> str:
+        """Tokens [a, b) joined; brace groups collapsed to '{...}' (so block arguments stay short)."""
+        texts, match, kinds = self.texts, self.match, self.kinds
+        out: list[str] = []
+        i = a
+        while i < b:
+            if collapse and texts[i] == "{" and kinds[i] == "PUNCT" and match[i] > i:
+                out.append("{...}")
+                i = match[i] + 1
+                continue
+            if kinds[i] not in ("PREPROC",):
+                out.append(texts[i])
+            i += 1
+        return join_tokens(out)
+
+    def compact(self, a: int, b: int) -> str:
+        """Tokens [a, b) with no spaces (lock and queue expressions)."""
+        return "".join(self.texts[i] for i in range(a, b) if self.kinds[i] != "PREPROC")
+
+    def split_args(self, a: int, b: int) -> list[tuple[int, int]]:
+        """Top-level comma-separated ranges of [a, b) (groups skipped)."""
+        texts, match = self.texts, self.match
+        parts, start, i = [], a, a
+        while i < b:
+            t = texts[i]
+            if t in OPENERS and match[i] > i and self.kinds[i] == "PUNCT":
+                i = match[i] + 1
+                continue
+            if t == ",":
+                parts.append((start, i))
+                start = i + 1
+            i += 1
+        if start < b or parts:
+            parts.append((start, b))
+        return parts
+
+    # ---- the walk ------------------------------------------------------------------------------
+
+    def build(self) -> Scope:
+        """Pair, walk and post-process; return the file scope."""
+        self.pair()
+        end_line = self.toks[-1].line if self.toks else 1
+        root = Scope("file", "", 1, 1, end_line, first_token=0, last_token=self.n)
+        self.scan(root, 0, self.n, None)
+        self.pair_manual_locks(root)
+        return root
+
+    def scan(self, scope: Scope, start: int, end: int, ctx: dict | None) -> None:
+        """Walk tokens [start, end) that belong to `scope`; `ctx` is the enclosing call group."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        decl_scope = scope.kind in ("file", "namespace", "class") and ctx is None
+        stmt = start
+        i = start
+        while i < end:
+            t = texts[i]
+            k = kinds[i]
+            if k == "PUNCT" and len(t) == 1:
+                if t == "{" and match[i] > i:
+                    nxt, boundary = self.brace(scope, i, start, ctx)
+                    if boundary:
+                        stmt = nxt
+                    i = nxt
+                    continue
+                if t == "(" and match[i] > i:
+                    i = self.paren(scope, i, start, ctx)
+                    continue
+                if t == "[" and match[i] > i:
+                    i = self.bracket(scope, i, start, ctx)
+                    continue
+                if t == ";" and ctx is None:
+                    self.statement(scope, stmt, i, decl_scope)
+                    stmt = i + 1
+                elif t == ":" and i > start and texts[i - 1] in ("public", "private", "protected"):
+                    stmt = i + 1
+            elif k == "ATKW":
+                if t in OBJC_CONTAINERS and ctx is None:
+                    nxt = self.objc_container(scope, i, end)
+                    if nxt is not None:
+                        i = stmt = nxt
+                        continue
+                elif t == "@end":
+                    stmt = i + 1
+                elif t == "@property" and ctx is None:
+                    stmt = i
+            elif k == "PREPROC" and stmt == i:
+                stmt = i + 1
+            i += 1
+
+    # ---- statements and declarations -----------------------------------------------------------
+
+    def statement(self, scope: Scope, a: int, b: int, decl_scope: bool) -> None:
+        """A ';'-terminated statement [a, b): member / namespace variable / function-local static."""
+        texts = self.texts
+        while a < b and self.kinds[a] == "PREPROC":
+            a += 1
+        if a >= b:
+            return
+        first = texts[a]
+        if decl_scope:
+            if first in SKIP_STATEMENTS or (first == "extern" and a + 1 < b and self.kinds[a + 1] == "STRING"):
+                return
+            self.declaration(scope, a, b)
+        elif first in ("static", "thread_local") and scope.kind != "class":
+            self.declaration(scope, a, b)
+
+    def declaration(self, scope: Scope, a: int, b: int) -> None:
+        """Record the variables declared by [a, b) (nothing for function declarations)."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        annotations: list[str] = []
+        static = False
+        type_parts: list[str] = []
+        decls: list[tuple[str, int]] = []
+        i = a
+        if texts[i] == "@property":
+            j = i + 1
+            if j < b and texts[j] == "(" and match[j] > j:
+                j = match[j] + 1
+            annotations.append(self.text(i, j))
+            i = j
+        name_idx = -1
+        depth_angle = 0
+        in_init = False
+        while i < b:
+            t, k = texts[i], kinds[i]
+            if k == "PREPROC":
+                i += 1
+                continue
+            if t == "[" and i + 1 < b and texts[i + 1] == "[" and match[i] > i:   # [[attribute]]
+                annotations.append(self.text(i, match[i] + 1))
+                i = match[i] + 1
+                continue
+            if k == "IDENT" and i + 1 < b and texts[i + 1] == "(" and _ANNOTATION.match(t) and match[i + 1] > i:
+                annotations.append(self.text(i, match[i + 1] + 1))
+                i = match[i + 1] + 1
+                continue
+            if in_init:
+                if t in OPENERS and match[i] > i:
+                    i = match[i] + 1
+                    continue
+                if t == "," and depth_angle == 0:
+                    in_init = False
+                    type_parts = type_parts[:1] if type_parts else []
+                i += 1
+                continue
+            if t == "(":
+                if name_idx >= 0 and texts[i - 1] == texts[name_idx] and i - 1 == name_idx:
+                    if not decls and scope.kind in ("namespace", "file", "class"):
+                        return   # a function declaration, or a variable with constructor arguments
+                    in_init = True
+                    decls.append((texts[name_idx], name_idx))
+                    name_idx = -1
+                    i = match[i] + 1 if match[i] > i else i + 1
+                    continue
+                if not decls and name_idx < 0 and not type_parts:
+                    return
+                # function pointers, attribute groups: not a plain variable
+                return
+            if t in ("=", "{") or (t == ":" and depth_angle == 0) or (t == "[" and name_idx >= 0):
+                if name_idx >= 0:
+                    decls.append((texts[name_idx], name_idx))
+                    name_idx = -1
+                in_init = True
+                if t in OPENERS and match[i] > i:
+                    i = match[i] + 1
+                    continue
+                i += 1
+                continue
+            if t == "<":
+                depth_angle += 1
+            elif t == ">":
+                depth_angle = max(0, depth_angle - 1)
+            elif t == "," and depth_angle == 0:
+                if name_idx >= 0:
+                    decls.append((texts[name_idx], name_idx))
+                name_idx = -1
+                i += 1
+                continue
+            if k == "IDENT" and t in DECL_SPECIFIERS:
+                static = static or t in ("static", "thread_local")
+            elif k == "IDENT" and t not in ("const", "volatile", "final", "override") and depth_angle == 0 \
+                    and not (i > a and texts[i - 1] == "::") and not (i + 1 < b and texts[i + 1] == "::"):
+                if name_idx >= 0 and not decls:
+                    type_parts.append(texts[name_idx])
+                name_idx = i
+            elif not decls:
+                if name_idx >= 0 and t != "<":
+                    type_parts.append(texts[name_idx])
+                    name_idx = -1
+                elif name_idx >= 0:
+                    type_parts.append(texts[name_idx])
+                    name_idx = -1
+                type_parts.append(t)
+            i += 1
+        if name_idx >= 0:
+            decls.append((texts[name_idx], name_idx))
+        if not decls or not type_parts:
+            return
+        type_text = join_tokens([p for p in type_parts if p not in DECL_SPECIFIERS])
+        if not type_text or type_text in ("return", "delete", "goto") or type_text[0] in "=(!&*<>.-+":
+            return
+        owner, function, is_static = "", "", static
+        if scope.kind == "class":
+            owner = scope.name
+        elif scope.kind in ("namespace", "file"):
+            is_static = True
+        else:
+            fn = scope.function()
+            function = fn.name if fn is not None else ""
+            is_static = True
+        for name, idx in decls:
+            tok = self.toks[idx]
+            self.members.append(Member(name, type_text, tok.line, tok.col, owner, is_static, function,
+                                       list(annotations)))
+
+    # ---- braces: scopes ------------------------------------------------------------------------
+
+    def head_start(self, i: int, lo: int) -> int:
+        """First token of the statement head ending before index i (lower bound lo).
+
+        Inside a group (lo follows '(' '[' or an initializer's '{') a comma ends the head; at
+        statement level it does not (constructor initializer lists: `: a(x), b(y) {`).
+        """
+        texts, kinds, match = self.texts, self.kinds, self.match
+        in_group = lo > 0 and texts[lo - 1] in ("(", "[") or (lo > 0 and texts[lo - 1] == "{" and
+                                                              self._init_groups.get(lo - 1, False))
+        j = i - 1
+        while j >= lo:
+            t, k = texts[j], kinds[j]
+            if k == "PUNCT":
+                if t in (")", "]") and 0 <= match[j] < j:
+                    j = match[j] - 1
+                    continue
+                if t in (";", "{", "}", "(", "[") or (t == "," and in_group):
+                    break
+                if t == ":" and j > lo and texts[j - 1] in ("public", "private", "protected", "default"):
+                    break
+            elif k == "PREPROC" or (k == "ATKW" and t not in CONTROL and t != "@property"):
+                break
+            j -= 1
+        return j + 1
+
+    def brace(self, scope: Scope, i: int, lo: int, ctx: dict | None) -> tuple[int, bool]:
+        """Handle the '{' at i; returns (next index, whether a statement boundary follows)."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        close = match[i]
+        h = self.head_start(i, lo)
+        head_first = texts[h] if h < i else ""
+        in_code = scope.enclosing("function", "block", "lambda", "dispatch") is not None
+
+        lam = self.closure_intro(h, i)
+        if lam is not None:
+            kind, captures = lam
+            child = self.open_scope(scope, kind, "", i)
+            child.captures = captures
+            self.attach_to_call(child, ctx, h)
+            self.scan(child, i + 1, close, None)
+            return close + 1, False
+        if head_first == "extern" and h + 1 < i and kinds[h + 1] == "STRING":
+            self.scan(scope, i + 1, close, None)      # extern "C" { ... } is transparent
+            return close + 1, True
+        if "namespace" in texts[h:i] and not in_code:
+            names = [texts[j] for j in range(texts.index("namespace", h, i) + 1, i)
+                     if kinds[j] == "IDENT" and texts[j] != "inline"]
+            qual = "::".join(p for p in (self.qualifier(scope), "::".join(names)) if p)
+            child = self.open_scope(scope, "namespace", qual, i, h)
+            self.scan(child, i + 1, close, None)
+            return close + 1, True
+        class_kw = self.class_keyword(h, i)
+        if class_kw is not None:
+            kw_idx, kw = class_kw
+            if kw == "enum":
+                return close + 1, False    # enumerators: no code
+            name = self.class_name(kw_idx + 1, i)
+            qual = "::".join(p for p in (self.qualifier(scope), name) if p)
+            child = self.open_scope(scope, "class", qual, i, h)
+            self.scan(child, i + 1, close, None)
+            return close + 1, False
+        if head_first in CONTROL:
+            child = self.open_scope(scope, "compound", "", i)
+            self.scan(child, i + 1, close, None)
+            return close + 1, True
+        if scope.kind == "class" and scope.name and head_first in ("-", "+") and self._objc_class(scope):
+            name = self.objc_method_name(scope, h, i)
+            child = self.open_scope(scope, "function", name, i, h)
+            self.scan(child, i + 1, close, None)
+            return close + 1, True
+        if not in_code and ctx is None:
+            fn = self.function_name(h, i)
+            if fn is not None:
+                name, params_close = fn
+                if "::" in name or scope.kind != "class":
+                    qual = "::".join(p for p in (self.qualifier(scope), name) if p)
+                else:
+                    qual = f"{scope.name}::{name}" if scope.name else name
+                child = self.open_scope(scope, "function", qual, i, h)
+                self.adopt_initializers(scope, child, h, params_close)
+                self.scan(child, i + 1, close, None)
+                return close + 1, True
+        if h < i and self.is_initializer(h, i, scope, ctx):
+            self.init_declaration(scope, h, i, ctx)
+            self._init_groups[i] = True
+            self.scan(scope, i + 1, close, {"group": i})
+            return close + 1, False
+        if scope.kind == "class" and h == i and self._objc_class(scope):
+            self.scan(scope, i + 1, close, None)       # ObjC instance variables
+            return close + 1, True
+        child = self.open_scope(scope, "compound", "", i)
+        self.scan(child, i + 1, close, None)
+        return close + 1, True
+
+    def open_scope(self, parent: Scope, kind: str, name: str, i: int, head: int | None = None) -> Scope:
+        """A child scope whose body is the brace group opened at token i (starting at `head` if given)."""
+        close = self.match[i]
+        tok = self.toks[i if head is None or head >= i else head]
+        child = Scope(kind, name, tok.line, tok.col, self.line_of(close), parent,
+                      first_token=i + 1, last_token=min(close, self.n))
+        parent.children.append(child)
+        return child
+
+    @staticmethod
+    def qualifier(scope: Scope) -> str:
+        """Qualified name of the nearest enclosing namespace or class ('' at file scope)."""
+        s = scope.enclosing("namespace", "class")
+        return s.name if s is not None else ""
+
+    @staticmethod
+    def _objc_class(scope: Scope) -> bool:
+        return getattr(scope, "_objc", False)
+
+    def closure_intro(self, h: int, i: int) -> tuple[str, list[str]] | None:
+        """('lambda', captures) or ('block', []) when the '{' at i opens a lambda or ObjC block."""
+        texts, match, kinds = self.texts, self.match, self.kinds
+        j = i - 1
+        # trailing return type / specifiers: `[..](..) mutable -> T {`
+        k = j
+        while k >= h and texts[k] != ")" and texts[k] != "]" and texts[k] != "^" and k >= i - 8:
+            if texts[k] in ("{", "}", ";", "="):
+                break
+            k -= 1
+        if k >= h and texts[k] in (")", "]", "^"):
+            between = texts[k + 1:i]
+            if between and not (between[0] in ("mutable", "noexcept", "constexpr", "->", "const")
+                                or "->" in between):
+                k = j
+            j = k
+        if j < h:
+            return None
+        t = texts[j]
+        if t == "^":
+            return "block", []
+        if t == ")" and 0 <= match[j] < j:
+            p = match[j] - 1
+            if p >= h and texts[p] == "]" and 0 <= match[p] < p:
+                return self._lambda(match[p], p, h)
+            # ^(args) or ^RetType(args)
+            q = p
+            while q >= h and q >= p - 4 and (kinds[q] == "IDENT" or texts[q] in ("*", ">", "<")):
+                q -= 1
+            if q >= h and texts[q] == "^":
+                return "block", []
+            return None
+        if t == "]" and 0 <= match[j] < j:
+            return self._lambda(match[j], j, h)
+        return None
+
+    def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str]] | None:
+        before = open_ - 1
+        if before >= h:
+            bt, bk = self.texts[before], self.kinds[before]
+            if (bk in ("IDENT", "NUMBER", "STRING") and bt not in EXPR_KEYWORDS) or bt in (")", "]"):
+                return None     # a subscript, not a lambda introducer
+        captures = [self.compact(a, b) for a, b in self.split_args(open_ + 1, close)]
+        return "lambda", [c for c in captures if c]
+
+    def attach_to_call(self, child: Scope, ctx: dict | None, h: int) -> None:
+        """Mark a block/lambda given to dispatch_*, completion handlers or threads."""
+        if ctx is None:
+            return
+        call: Call | None = ctx.get("call")
+        if call is None:
+            decl = ctx.get("decl", "")
+            if decl.split("::")[-1] in ("thread", "jthread"):
+                child.escaping = True
+            return
+        name = call.name
+        if call.objc:
+            part = next((p for p, a, b in ctx.get("parts", ()) if a <= h < b), call.selector)
+            if part.rstrip(":") in HANDLER_NAMES:
+                child.handler, child.escaping = part, True
+            elif part.endswith("Handler:") or part.endswith("block:") and name in ESCAPING_CALLS:
+                child.escaping = True
+            return
+        if name in DISPATCH_CALLS:
+            child.kind = "dispatch"
+            child.dispatch = name
+            child.queue = call.args[0].replace(" ", "") if call.args else ""
+            child.escaping = "async" in name or name in ("dispatch_after", "dispatch_group_notify")
+        elif name in HANDLER_NAMES:
+            child.handler, child.escaping = name + ":", True
+        elif name in ESCAPING_CALLS:
+            child.escaping = True
+
+    def class_keyword(self, h: int, i: int) -> tuple[int, str] | None:
+        """(index, keyword) of class/struct/union/enum heading the braces, if it is a type definition."""
+        texts = self.texts
+        for j in range(h, i):
+            t = texts[j]
+            if t in ("class", "struct", "union", "enum") and self.kinds[j] == "IDENT":
+                if any(texts[m] in ("(", "=") for m in range(j, i)
+                       if texts[m - 1] not in ("alignas", "__attribute__", "__declspec", "(")):
+                    return None
+                return j, t
+            if t in ("(", "="):
+                return None
+        return None
+
+    def class_name(self, a: int, b: int) -> str:
+        """The class name in `struct ATTR Name<...> final : Base` (tokens [a, b))."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        name = ""
+        i = a
+        while i < b:
+            t = texts[i]
+            if t == ":" and (i + 1 >= b or texts[i + 1] != ":"):
+                break
+            if t in ("(", "[") and match[i] > i:
+                i = match[i] + 1
+                continue
+            if t == "<":
+                depth = 0
+                while i < b:
+                    depth += texts[i] == "<"
+                    depth -= texts[i] == ">"
+                    i += 1
+                    if depth == 0:
+                        break
+                continue
+            if kinds[i] == "IDENT" and t not in ("final", "alignas", "__attribute__", "__declspec"):
+                if i > a and texts[i - 1] == "::" and name:
+                    name = f"{name}::{t}"
+                else:
+                    name = t
+            i += 1
+        return name
+
+    def function_name(self, h: int, i: int) -> tuple[str, int] | None:
+        """(name, index of the parameter list's ')') when [h, i) is a function definition head."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = h
+        while j < i:
+            t = texts[j]
+            if t == "=" and not (j > h and texts[j - 1] == "operator"):
+                return None
+            if t == "(" and match[j] > j:
+                p = j - 1
+                close = match[j]
+                if p < h:
+                    return None
+                pt = texts[p]
+                if kinds[p] == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
+                    nxt = close + 1
+                    # MACRO(name)(params) {  e.g. TORCH_IMPL_FUNC(add_out_mps)(...)
+                    if nxt < i and texts[nxt] == "(" and pt.isupper():
+                        inner = [texts[m] for m in range(j + 1, close) if kinds[m] == "IDENT"]
+                        return (inner[0] if inner else pt), match[nxt]
+                    if _ANNOTATION.match(pt) and pt.isupper() and nxt < i and "(" in texts[nxt:i]:
+                        j = close + 1
+                        continue   # attribute-like macro before the real declarator
+                    return self.qualified_before(p, h), close
+                window = texts[max(h, p - 3):p + 1]
+                if "operator" in window:     # operator==(...), operator()(...)
+                    op = texts.index("operator", max(h, p - 3), p + 1)
+                    return self.qualified_before(op, h) + "".join(texts[op + 1:j]), close
+                return None
+            j += 1
+        return None
+
+    def qualified_before(self, p: int, h: int) -> str:
+        """`A::B::name` / `~Name` ending at token p."""
+        texts = self.texts
+        parts = [texts[p]]
+        q = p - 1
+        if q >= h and texts[q] == "~":
+            parts[0] = "~" + parts[0]
+            q -= 1
+        while q - 1 >= h and texts[q] == "::" and self.kinds[q - 1] == "IDENT":
+            parts.insert(0, texts[q - 1])
+            q -= 2
+        return "::".join(parts)
+
+    @staticmethod
+    def adopt_initializers(parent: Scope, child: Scope, h: int, params_close: int) -> None:
+        """Calls seen in a function head: constructor initializers move into the function, others drop."""
+        keep = []
+        while parent.calls and parent.calls[-1].token >= h:
+            call = parent.calls.pop()
+            if call.token > params_close:
+                call.scope = child
+                keep.append(call)
+        child.calls[:0] = reversed(keep)
+
+    def is_initializer(self, h: int, i: int, scope: Scope, ctx: dict | None) -> bool:
+        """Whether the '{' at i is a braced initializer rather than a statement block."""
+        texts, kinds = self.texts, self.kinds
+        p = i - 1
+        if ctx is not None:
+            return True
+        pt, pk = texts[p], kinds[p]
+        if pt in ("=", "return", "(", ",", "[", "?", ":", "<<", "+", "-", "==", "!=", "&&", "||"):
+            return True
+        if pk == "IDENT" and pt not in CONTROL and pt not in ("const", "override", "final", "noexcept",
+                                                               "mutable", "try"):
+            q = p - 1
+            return q >= h and (kinds[q] == "IDENT" or texts[q] in (">", "*", "&", "::"))
+        if pt == ">" :
+            return True
+        return False
+
+    def init_declaration(self, scope: Scope, h: int, i: int, ctx: dict | None) -> None:
+        """`Type var{args}`: a lock guard declared with braces."""
+        if ctx is None and self.kinds[i - 1] == "IDENT":
+            self.guard_declaration(scope, h, i - 1, i)
+
+    # ---- parentheses: calls, declarations ------------------------------------------------------
+
+    def paren(self, scope: Scope, i: int, lo: int, ctx: dict | None) -> int:
+        """Handle the '(' at i: record a call or a declaration with constructor arguments."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        close = match[i]
+        p = i - 1
+        sub: dict | None = {"group": i}
+        if p >= lo:
+            pt, pk = texts[p], kinds[p]
+            if pk == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
+                start = self.chain_start(p, lo)
+                before = start - 1
+                bt = texts[before] if before >= lo else ""
+                bk = kinds[before] if before >= lo else ""
+                is_decl = (bk == "IDENT" and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
+                          (bt == ">" and start == p) or (bt in ("*", "&") and before - 1 >= lo and
+                                                          kinds[before - 1] == "IDENT" and
+                                                          texts[before - 1] in ("const", "auto"))
+                if is_decl and start == p:
+                    if ctx is None:
+                        self.guard_declaration(scope, self.head_start(p, lo), p, i)
+                    sub = {"decl": self.decl_type(self.head_start(p, lo), p), "group": i}
+                else:
+                    call = self.make_call(scope, start, p, i)
+                    sub = {"call": call, "group": i}
+            elif pt == ">" and p - 1 >= lo:
+                q = self.template_open(p, lo)
+                if q is not None and q - 1 >= lo and kinds[q - 1] == "IDENT" and texts[q - 1] not in CONTROL:
+                    start = self.chain_start(q - 1, lo)
+                    call = self.make_call(scope, start, q - 1, i)
+                    sub = {"call": call, "group": i}
+        self.scan(scope, i + 1, close, sub)
+        return close + 1
+
+    def chain_start(self, p: int, lo: int) -> int:
+        """Start of the postfix expression whose last identifier is at p (a::b, x.y, p->q, f().g)."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = p
+        while j - 1 >= lo:
+            t = texts[j - 1]
+            if t in ("::", ".", "->") and j - 2 >= lo:
+                q = j - 2
+                qt = texts[q]
+                if kinds[q] == "IDENT":
+                    j = q
+                    continue
+                if qt in (")", "]") and 0 <= match[q] < q and match[q] >= lo:
+                    o = match[q]
+                    if qt == ")" and o - 1 >= lo and kinds[o - 1] == "IDENT" and texts[o - 1] not in CONTROL:
+                        j = o - 1
+                        continue
+                    if qt == "]" and o - 1 >= lo and kinds[o - 1] == "IDENT":
+                        j = o - 1      # subscript a[i].f
+                        continue
+                    j = o
+                    break
+                if qt == ">":
+                    o = self.template_open(q, lo)
+                    if o is not None and o - 1 >= lo and kinds[o - 1] == "IDENT":
+                        j = o - 1
+                        continue
+                break
+            if t == "::" and j - 1 == lo:
+                j -= 1
+            break
+        return j
+
+    def template_open(self, p: int, lo: int) -> int | None:
+        """Index of the '<' matching the '>' at p (None when it does not look like template args)."""
+        texts = self.texts
+        depth, q = 0, p
+        while q >= lo and q >= p - 40:
+            t = texts[q]
+            if t == ">":
+                depth += 1
+            elif t == "<":
+                depth -= 1
+                if depth == 0:
+                    return q
+            elif t in (";", "{", "}", "&&", "||"):
+                return None
+            q -= 1
+        return None
+
+    def make_call(self, scope: Scope, start: int, p: int, open_: int) -> Call:
+        """A C++ call whose callee spans [start, p] and whose arguments are the group at open_."""
+        callee = self.compact(start, p + 1)
+        receiver = ""
+        texts = self.texts
+        for q in range(p - 1, start - 1, -1):
+            if texts[q] in (".", "->"):
+                receiver = self.compact(start, q)
+                break
+        close = self.match[open_]
+        args = [self.text(a, b) for a, b in self.split_args(open_ + 1, close)]
+        tok = self.toks[start]
+        call = Call(texts[p], callee, receiver, args, tok.line, tok.col, token=start, scope=scope)
+        scope.calls.append(call)
+        self.lock_call(scope, call, open_)
+        return call
+
+    def decl_type(self, h: int, p: int) -> str:
+        """Declared type of `Type var(` (head [h, p))."""
+        return join_tokens([t for t in self.texts[h:p] if t not in DECL_SPECIFIERS])
+
+    # ---- brackets: lambdas (handled at '{'), ObjC messages, subscripts -------------------------
+
+    def bracket(self, scope: Scope, i: int, lo: int, ctx: dict | None) -> int:
+        """Handle the '[' at i: an ObjC message send is recorded as a call."""
+        texts, kinds = self.texts, self.kinds
+        close = self.match[i]
+        p = i - 1
+        sub: dict | None = {"group": i}
+        expr_start = p < lo or not ((kinds[p] in ("IDENT", "NUMBER", "STRING") and texts[p] not in EXPR_KEYWORDS)
+                                    or texts[p] in (")", "]"))
+        if expr_start and not (close + 1 < self.n and texts[close + 1] in ("(", "{")):
+            msg = self.objc_message(scope, i, close)
+            if msg is not None:
+                sub = msg
+        self.scan(scope, i + 1, close, sub)
+        return close + 1
+
+    def objc_message(self, scope: Scope, i: int, close: int) -> dict | None:
+        """`[receiver sel:arg sel2:arg]` -> call context with selector parts and their arg ranges."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = i + 1
+        # receiver: one postfix expression; it ends where an identifier directly follows it
+        prev_primary = False
+        while j < close:
+            t, k = texts[j], kinds[j]
+            if prev_primary and k == "IDENT":
+                break
+            if t in OPENERS and match[j] > j:
+                j = match[j] + 1
+                prev_primary = True
+                continue
+            prev_primary = k in WORDS or t in (")", "]")
+            if k == "PUNCT" and t not in (".", "->", "::", "*", "&", "!"):
+                prev_primary = False
+            if t in (".", "->", "::"):
+                prev_primary = False
+            j += 1
+        if j >= close or j == i + 1:
+            return None
+        receiver = self.compact(i + 1, j)
+        parts: list[tuple[str, int, int]] = []
+        args: list[str] = []
+        sel_start = j
+        if j + 1 < close and texts[j + 1] == ":":
+            q = j
+            while q < close:
+                name = texts[q] + ":" if kinds[q] == "IDENT" else ":"
+                a = q + 2 if kinds[q] == "IDENT" else q + 1
+                b = a
+                while b < close:
+                    if texts[b] in OPENERS and match[b] > b:
+                        b = match[b] + 1
+                        continue
+                    if kinds[b] == "IDENT" and b + 1 < close and texts[b + 1] == ":" and \
+                            texts[b - 1] not in ("?", "::") and (b + 2 >= close or texts[b + 2] != ":"):
+                        break
+                    if texts[b] == ":" and texts[b - 1] not in ("?",) and b > a and kinds[b - 1] != "IDENT":
+                        break
+                    b += 1
+                parts.append((name, a, b))
+                args.append(self.text(a, b))
+                q = b
+            selector = "".join(p for p, _, _ in parts)
+        elif j + 1 == close or texts[j + 1] == ",":
+            selector = texts[j]
+        else:
+            return None
+        tok = self.toks[i]
+        call = Call(texts[sel_start], f"{receiver}.{texts[sel_start]}", receiver, args, tok.line, tok.col,
+                    objc=True, selector=selector, token=i, scope=scope)
+        scope.calls.append(call)
+        return {"call": call, "parts": parts, "group": i}
+
+    # ---- ObjC containers -----------------------------------------------------------------------
+
+    def objc_container(self, scope: Scope, i: int, end: int) -> int | None:
+        """@interface/@implementation/@protocol Name ... @end -> a class scope; returns the next index."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = i + 1
+        if j >= end or kinds[j] != "IDENT":
+            return None
+        if texts[i] == "@protocol" and j + 1 < end and texts[j + 1] in (";", ","):
+            return None
+        name = texts[j]
+        j += 1
+        if j < end and texts[j] == "(" and match[j] > j:
+            j = match[j] + 1
+        if j + 1 < end and texts[j] == ":" and kinds[j + 1] == "IDENT":
+            j += 2
+        if j < end and texts[j] == "<":
+            while j < end and texts[j] != ">":
+                j += 1
+            j += 1
+        stop = j
+        while stop < end and texts[stop] != "@end":
+            if texts[stop] == "{" and match[stop] > stop:
+                stop = match[stop] + 1
+                continue
+            stop += 1
+        if stop >= end:
+            self._diag(i, f"{texts[i]} {name} without @end")
+        tok = self.toks[i]
+        qual = "::".join(p for p in (self.qualifier(scope), name) if p) if texts[i] != "@implementation" else name
+        child = Scope("class", qual, tok.line, tok.col, self.line_of(min(stop, end)), scope,
+                      first_token=j, last_token=min(stop, end))
+        child._objc = True   # type: ignore[attr-defined]
+        child._objc_name = name   # type: ignore[attr-defined]
+        scope.children.append(child)
+        self.scan(child, j, min(stop, end), None)
+        return min(stop + 1, end)
+
+    def objc_method_name(self, scope: Scope, h: int, i: int) -> str:
+        """`-[Class sel:part:]` for the ObjC method head [h, i)."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = h + 1
+        if j < i and texts[j] == "(" and match[j] > j:
+            j = match[j] + 1
+        parts: list[str] = []
+        while j < i:
+            if kinds[j] == "IDENT" and j + 1 < i and texts[j + 1] == ":":
+                parts.append(texts[j] + ":")
+                j += 2
+                if j < i and texts[j] == "(" and match[j] > j:
+                    j = match[j] + 1
+                j += 1   # the parameter name
+                continue
+            if kinds[j] == "IDENT" and not parts:
+                parts.append(texts[j])
+                break
+            j += 1
+        cls = getattr(scope, "_objc_name", scope.name)
+        return f"{texts[h]}[{cls} {''.join(parts)}]"
+
+    # ---- locks ---------------------------------------------------------------------------------
+
+    def guard_declaration(self, scope: Scope, h: int, var: int, open_: int) -> None:
+        """`std::lock_guard<M> g(m)` / `std::unique_lock g{m}` / `std::scoped_lock g(a, b)`."""
+        texts = self.texts
+        kind = next((LOCK_TYPES[texts[j]] for j in range(h, var) if texts[j] in LOCK_TYPES), None)
+        if kind is None:
+            return
+        close = self.match[open_]
+        args = self.split_args(open_ + 1, close)
+        if not args:
+            return
+        exprs = [self.compact(a, b) for a, b in args]
+        deferred = any(e.endswith("defer_lock") for e in exprs[1:])
+        if kind != "scoped_lock":
+            exprs = exprs[:1]
+        else:
+            exprs = [e for e in exprs if not e.endswith("adopt_lock")]
+        if deferred:
+            return
+        tok = self.toks[var]
+        for expr in exprs:
+            region = LockRegion(expr, kind, tok.line, tok.col, scope.end_line, var=texts[var],
+                                shared=kind == "shared_lock")
+            scope.locks.append(region)
+            self.guards.append((scope, region))
+
+    def lock_call(self, scope: Scope, call: Call, open_: int) -> None:
+        """call_once regions; lock()/unlock() are paired afterwards (pair_manual_locks)."""
+        if call.name in ONCE_CALLS and call.args:
+            close = self.match[open_]
+            scope.locks.append(LockRegion(call.args[0].replace(" ", ""), "call_once", call.line, call.col,
+                                          self.line_of(close)))
+
+    def pair_manual_locks(self, root: Scope) -> None:
+        """Pair m.lock()/m.unlock() (and g.unlock()/g.lock() of guards) along each function body."""
+        for owner in root.walk():
+            if owner.kind not in ("function", "block", "lambda", "dispatch"):
+                continue
+            events = []
+            stack = [owner]
+            while stack:
+                s = stack.pop()
+                for c in s.calls:
+                    events.append((c.token, s, c))
+                stack.extend(ch for ch in s.children if ch.kind in ("compound",))
+            events.sort(key=lambda e: e[0])
+            open_manual: dict[str, list[LockRegion]] = {}
+            for _, s, c in events:
+                if c.objc:
+                    continue
+                if c.name in MANUAL_LOCK and c.receiver and not c.args:
+                    acquire, target = MANUAL_LOCK[c.name], c.receiver
+                elif c.name in PTHREAD_LOCK and c.args:
+                    acquire, target = PTHREAD_LOCK[c.name], c.args[0].replace(" ", "").lstrip("&")
+                else:
+                    continue
+                guard = next((r for gs, r in reversed(self.guards)
+                              if r.var == target and self._within(gs, s) and r.line <= c.line), None)
+                if guard is not None:
+                    if acquire:
+                        gscope = next(gs for gs, r in self.guards if r is guard)
+                        region = LockRegion(guard.lock, guard.kind, c.line, c.col, gscope.end_line,
+                                            var=guard.var, shared=guard.shared)
+                        s.locks.append(region)
+                        self.guards.append((gscope, region))
+                    else:
+                        held = [r for gs, r in self.guards if r.var == target and r.released_by == "scope"
+                                and r.line <= c.line <= r.end_line and self._within(gs, s)]
+                        for r in held:
+                            r.end_line, r.released_by = c.line, "unlock"
+                    continue
+                if acquire:
+                    region = LockRegion(target, "manual", c.line, c.col, owner.end_line, released_by="none",
+                                        shared=c.name == "lock_shared")
+                    s.locks.append(region)
+                    open_manual.setdefault(target, []).append(region)
+                elif open_manual.get(target):
+                    region = open_manual[target].pop()
+                    region.end_line, region.released_by = c.line, "unlock"
+
+    @staticmethod
+    def _within(outer: Scope, inner: Scope) -> bool:
+        node: Scope | None = inner
+        while node is not None:
+            if node is outer:
+                return True
+            node = node.parent
+        return False
+
+
+def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
+    """UTF-8 with replacement; an `encoding` diagnostic when bytes had to be replaced."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return data.decode("utf-8", errors="replace"), [
+            Diagnostic(path, line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); decoded with replacement",
+                       "encoding")]
+
+
+def parse_text(text: str, rel: str) -> FileModel:
+    """The code model of source text (already decoded)."""
+    tokens, comments, issues = lex(text)
+    builder = _Builder(rel, tokens)
+    root = builder.build()
+    diagnostics = [Diagnostic(rel, issue.line, issue.message, "preprocessor") for issue in issues]
+    diagnostics += builder.diagnostics
+    return FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
+
+
+def parse_file(path: Path, rel: str, data: bytes | None = None) -> FileModel:
+    """Parse one C++/ObjC++ file (read from `path` unless `data` is given) into a FileModel."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            root = Scope("file", "", 1, 1, 1)
+            return FileModel(rel, [], [], root, diagnostics=[Diagnostic(rel, 1, f"cannot read: {exc.strerror}", "io")])
+    text, diagnostics = decode(data, rel)
+    model = parse_text(text, rel)
+    model.diagnostics[:0] = diagnostics
+    return model

@@ -133,3 +133,14 @@ def test_file_without_module_header_is_exit_2(tmp_path, capsys):
     bad.write_text("VARIABLE x\n")
     assert cli.run(annotations.main, [str(bad)]) == 2
     assert "MODULE" in capsys.readouterr().err
+
+
+def test_cinit_named_by_the_manifest_is_accepted(tmp_path):
+    spec = tmp_path / "NoConstInit.tla"
+    spec.write_text((FIXTURES / "NoConstInit.tla").read_text())
+    (tmp_path / "NoConstInit.cfg").write_text("CONSTANTS N = 3\nINIT Init\nNEXT Init\n")
+    assert [f.rule for f in annotations.check_paths([tmp_path]).findings] == ["APA.003"]
+    (tmp_path / "manifest.yaml").write_text(
+        "models:\n  - {name: M, module: NoConstInit, cfg: NoConstInit.cfg, tier: fast, expect: deadlock,\n"
+        "     shows: x, apalache: {length: 1, cinit: ConstInitialisation}}\n")
+    assert annotations.check_paths([tmp_path]).findings == []

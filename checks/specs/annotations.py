@@ -21,6 +21,7 @@ from analyzers.findings import Check, Finding, Report
 from analyzers.reporters import render
 from checks import cli, provenance
 from checks.sources import REPO_ROOT
+from checks.specs.manifest import load_manifest
 
 PROG = "python -m checks.specs.annotations"
 DEFAULT_CINIT = "ConstInit"
@@ -435,15 +436,11 @@ def tla_files(paths: list[Path]) -> list[Path]:
 
 def manifest_cinits(spec_dir: Path) -> dict[str, frozenset[str]]:
     """Module name -> the cinit operators the manifest names for it (empty when there is no manifest)."""
-    try:
-        from checks.specs import manifest
-    except ImportError:
-        return {}
     path = spec_dir / "manifest.yaml"
-    if not path.is_file() or not hasattr(manifest, "load_manifest"):
+    if not path.is_file():
         return {}
     result: dict[str, set[str]] = {}
-    for entry in manifest.load_manifest(path):
+    for entry in load_manifest(path):
         settings = getattr(entry, "apalache", None)
         if settings is not None and settings.cinit:
             result.setdefault(entry.module, set()).add(settings.cinit)

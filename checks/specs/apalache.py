@@ -299,11 +299,6 @@ def run(entry: Any, opts: Any) -> Outcome:
     return outcome
 
 
-def expectation(entry: Any) -> str:
-    """What the manifest expects from Apalache for this model (`apalache.expect`)."""
-    return entry.apalache.expect
-
-
 @functools.cache
 def version() -> str | None:
     """`apalache-mc version`'s answer (e.g. '0.47.2'), or None when Apalache is missing."""

@@ -50,6 +50,7 @@ ONCE_CALLS = frozenset({"call_once"})
 MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_shared": False}
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
+ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
 _ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIRES|EXCLUDES|ACQUIRED_\w+|"
                          r"CAPABILITY|LOCKABLE|SCOPED_\w+|LOCKS_\w+|_BY|_CAPABILITY|ANNOTATION\w*)\w*"
@@ -413,6 +414,11 @@ class _Builder:
             child = self.open_scope(scope, "function", name, i, h)
             self.scan(child, i + 1, close, None)
             return close + 1, True
+        if in_code and ctx is None and head_first not in CONTROL and h + 1 < i and kinds[h] == "IDENT":
+            fn = self.function_name(h, i)
+            if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
+                self._diag(i, f"function definition '{fn[0]}' inside a function body: "
+                              "a '}' is probably missing above")
         if not in_code and ctx is None:
             fn = self.function_name(h, i)
             if fn is not None:
@@ -604,6 +610,11 @@ class _Builder:
             j += 1
         return None
 
+    def _name_index(self, h: int, params_close: int) -> int:
+        """Index of the identifier before the parameter list closed at params_close."""
+        open_ = self.match[params_close]
+        return max(h, open_ - 1)
+
     def qualified_before(self, p: int, h: int) -> str:
         """`A::B::name` / `~Name` ending at token p."""
         texts = self.texts
@@ -660,6 +671,8 @@ class _Builder:
         sub: dict | None = {"group": i}
         if p >= lo:
             pt, pk = texts[p], kinds[p]
+            if pt in ATTRIBUTES:
+                return close + 1     # __attribute__((guarded_by(m))): annotations, not calls
             if pk == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
                 start = self.chain_start(p, lo)
                 before = start - 1
@@ -737,12 +750,12 @@ class _Builder:
 
     def make_call(self, scope: Scope, start: int, p: int, open_: int) -> Call:
         """A C++ call whose callee spans [start, p] and whose arguments are the group at open_."""
-        callee = self.compact(start, p + 1)
+        callee = self.text(start, p + 1)
         receiver = ""
         texts = self.texts
         for q in range(p - 1, start - 1, -1):
             if texts[q] in (".", "->"):
-                receiver = self.compact(start, q)
+                receiver = self.text(start, q)
                 break
         close = self.match[open_]
         args = [self.text(a, b) for a, b in self.split_args(open_ + 1, close)]
@@ -795,7 +808,7 @@ class _Builder:
             j += 1
         if j >= close or j == i + 1:
             return None
-        receiver = self.compact(i + 1, j)
+        receiver = self.text(i + 1, j)
         parts: list[tuple[str, int, int]] = []
         args: list[str] = []
         sel_start = j
@@ -997,7 +1010,7 @@ def parse_text(text: str, rel: str) -> FileModel:
     builder = _Builder(rel, tokens)
     root = builder.build()
     diagnostics = [Diagnostic(rel, issue.line, issue.message, "preprocessor") for issue in issues]
-    diagnostics += builder.diagnostics
+    diagnostics += sorted(builder.diagnostics, key=lambda d: d.line)
     return FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
 
 

@@ -1,0 +1,219 @@
+"""The parser on small fixtures: structure, calls, locks, members and recovery from nasty input."""
+
+from pathlib import Path
+
+import pytest
+
+from analyzers.model import FileModel
+from analyzers.parse import parse_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parse"
+
+
+def parse(name: str) -> FileModel:
+    return parse_file(FIXTURES / name, name)
+
+
+def scope_named(model: FileModel, name: str):
+    return next(s for s in model.scopes() if s.name == name)
+
+
+def locks(model: FileModel, function: str):
+    fn = scope_named(model, function)
+    return [r for s in fn.walk() for r in s.locks]
+
+
+# ---- ObjC++ -------------------------------------------------------------------------------------
+
+def test_objc_containers_and_methods():
+    m = parse("objc_stream.mm")
+    assert [s.name for s in m.scopes("class")] == ["MPSThing", "MPSThing"]
+    names = [s.name for s in m.scopes("function")]
+    assert names == ["-[MPSThing runOn:count:]", "+[MPSThing shared]", "at::mps::Stream::submit"]
+    members = {(mb.owner, mb.name): mb for mb in m.members}
+    assert members["MPSThing", "_device"].type == "id<MTLDevice>"
+    assert members["MPSThing", "enabled"].annotations == ["@property(readwrite,atomic)"]
+
+
+def test_dispatch_scopes_queue_kind_and_escaping():
+    m = parse("objc_stream.mm")
+    dispatch = {s.dispatch: s for s in m.scopes("dispatch")}
+    assert set(dispatch) == {"dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_async",
+                             "dispatch_barrier_sync"}
+    assert dispatch["dispatch_sync_with_rethrow"].queue == "stream->queue()"
+    assert dispatch["dispatch_sync"].queue == "queue"
+    assert dispatch["dispatch_barrier_sync"].queue == "_graphQueue"
+    assert dispatch["dispatch_async"].escaping and not dispatch["dispatch_sync"].escaping
+    assert scope_named(m, "-[MPSThing runOn:count:]") is dispatch["dispatch_sync"].function()
+
+
+def test_completion_handler_blocks_escape():
+    m = parse("objc_stream.mm")
+    blocks = list(m.scopes("block"))
+    assert [(b.handler, b.escaping) for b in blocks] == [
+        ("addCompletedHandler:", True), ("addScheduledHandler:", True), ("addCompletedHandler:", True)]
+    # the first two run inside the dispatch_sync_with_rethrow block; they start with no queue held
+    assert blocks[0].parent.kind == "dispatch"
+    assert m.queues_at(blocks[0]) == ["stream->queue()"]
+
+
+def test_objc_message_sends():
+    m = parse("objc_stream.mm")
+    sends = {c.selector: c for c in m.calls() if c.objc}
+    assert sends["setBuffer:offset:atIndex:"].receiver == "enc"
+    assert sends["setBuffer:offset:atIndex:"].args == ["buf", "0", "1"]
+    assert sends["setBuffer:offset:atIndex:"].name == "setBuffer"
+    assert sends["computeCommandEncoder"].receiver == "stream->commandBuffer()"
+    assert sends["commit"].receiver == "cb"
+    assert sends["init"].receiver == "[MPSThing alloc]"
+    assert sends["addCompletedHandler:"].scope.kind == "dispatch"
+
+
+def test_cpp_calls_with_receivers():
+    m = parse("objc_stream.mm")
+    calls = {c.callee: c for c in m.calls() if not c.objc}
+    assert calls["stream->queue"].receiver == "stream" and calls["stream->queue"].name == "queue"
+    assert calls["stream->addCompletedHandler"].args == ["^(id<MTLCommandBuffer>){...}"]
+    assert "dispatch_sync_with_rethrow" in calls
+    tok = m.tokens[calls["stream->queue"].token]
+    assert (tok.text, tok.line) == ("stream", calls["stream->queue"].line)
+
+
+# ---- locks --------------------------------------------------------------------------------------
+
+def test_lock_guard_regions_end_with_their_scope():
+    m = parse("locks.cpp")
+    outer, inner = locks(m, "demo::Pool::guarded")
+    assert (outer.lock, outer.kind, outer.var, outer.line, outer.end_line) == ("m_mutex", "lock_guard", "lock", 20, 26)
+    assert (inner.lock, inner.line, inner.end_line) == ("other_mutex", 23, 25)   # brace-initialised
+    fn = scope_named(m, "demo::Pool::guarded")
+    call = [c for c in fn.all_calls() if c.name == "touch"][1]
+    assert [r.lock for r in m.held_locks(call.scope, call.line)] == ["m_mutex", "other_mutex"]
+
+
+def test_unique_lock_unlock_and_relock():
+    m = parse("locks.cpp")
+    first, second = locks(m, "demo::Pool::relock")
+    assert (first.line, first.end_line, first.released_by) == (29, 31, "unlock")
+    assert (second.line, second.end_line, second.released_by, second.var) == (33, 35, "scope", "lk")
+    fn = scope_named(m, "demo::Pool::relock")
+    wait = next(c for c in fn.calls if c.name == "wait_gpu")
+    assert m.held_locks(fn, wait.line) == []
+
+
+def test_scoped_shared_and_deferred_locks():
+    m = parse("locks.cpp")
+    regions = locks(m, "demo::Pool::scoped")
+    assert [(r.lock, r.kind, r.shared) for r in regions] == [
+        ("m_mutex", "scoped_lock", False), ("pool->mutex_", "scoped_lock", False), ("rw_", "shared_lock", True)]
+
+
+def test_manual_lock_pairs_and_unbalanced():
+    m = parse("locks.cpp")
+    (paired,) = locks(m, "demo::Pool::manual")
+    assert (paired.kind, paired.line, paired.end_line, paired.released_by) == ("manual", 44, 46, "unlock")
+    (dangling,) = locks(m, "demo::Pool::unbalanced")
+    assert (dangling.line, dangling.released_by) == (53, "none")
+    assert dangling.end_line == scope_named(m, "demo::Pool::unbalanced").end_line
+
+
+def test_call_once_regions():
+    m = parse("locks.cpp")
+    regions = locks(m, "demo::Pool::once")
+    assert [(r.lock, r.kind, r.line, r.end_line) for r in regions] == [
+        ("flag", "call_once", 58, 60), ("init_flag_", "call_once", 61, 61)]
+
+
+# ---- lambdas ------------------------------------------------------------------------------------
+
+def test_lambdas_captures_and_escaping():
+    m = parse("lambdas.cpp")
+    lambdas = list(m.scopes("lambda"))
+    assert [(s.line, s.captures, s.escaping) for s in lambdas] == [
+        (5, ["this", "&stream"], True),      # std::thread worker(...)
+        (6, ["="], True),                    # std::async
+        (7, ["&x", "y"], False),
+        (8, [], False),                      # std::sort comparator
+        (11, ["self"], True),                # std::thread(...).detach()
+    ]
+    assert not list(m.scopes("compound"))    # `int arr[3] = {1, 2, 3}` is an initializer
+
+
+# ---- members and statics ------------------------------------------------------------------------
+
+def test_members_annotations_and_statics():
+    m = parse("members.h")
+    by_name = {mb.name: mb for mb in m.members}
+    owner = "at::mps::MPSHeapAllocatorImpl"
+    assert (by_name["m_mutex"].type, by_name["m_mutex"].owner, by_name["m_mutex"].static) == (
+        "std::recursive_mutex", owner, False)
+    assert by_name["m_blocks"].annotations == ["GUARDED_BY(m_mutex)"]
+    assert by_name["m_blocks"].type == "std::map<int,BufferBlock*>"
+    assert by_name["m_total"].annotations == ["__attribute__((guarded_by(m_mutex)))"]
+    assert by_name["instance"].static and by_name["instance"].owner == owner
+    assert by_name["inner_mutex_"].owner == owner + "::Inner"
+    assert by_name["g_registry_mutex"].static and by_name["g_registry_mutex"].owner == ""
+    assert {"g_counter", "g_other", "g_init_flag"} <= set(by_name)
+    assert (by_name["impl"].static, by_name["impl"].function) == (True, "at::mps::allocator")
+    assert "count" not in by_name and "MPSHeapAllocatorImpl" not in by_name   # methods are not members
+    assert [s.name for s in m.scopes("class")] == [owner, owner + "::Inner"]
+    assert not [c for c in m.calls() if c.name == "guarded_by"]
+
+
+# ---- nasty input --------------------------------------------------------------------------------
+
+def test_unbalanced_braces_recover_with_diagnostics():
+    m = parse("unbalanced.cpp")
+    messages = [(d.kind, d.line, d.message) for d in m.diagnostics]
+    assert ("parse", 8, "function definition 'second' inside a function body: "
+                        "a '}' is probably missing above") in messages
+    assert any(d.kind == "parse" and d.line == 14 and "closed implicitly" in d.message for d in m.diagnostics)
+    assert any(d.kind == "parse" and d.line == 17 and "not closed" in d.message for d in m.diagnostics)
+    assert [s.name for s in m.scopes("function")] == ["first", "third", "fourth"]
+    assert {c.name for c in m.calls()} >= {"call_a", "call_b", "call_c", "call_d"}
+
+
+def test_preprocessor_branches():
+    m = parse("ifelse.cpp")
+    assert [s.name for s in m.scopes("function")] == ["platform", "replaced_live", "feature_on"]
+    assert "never_called" not in {c.name for c in m.calls()}
+    assert not m.diagnostics
+
+
+def test_unbalanced_preprocessor_is_a_diagnostic(tmp_path):
+    src = tmp_path / "pp.cpp"
+    src.write_text("#endif\n#if X\nvoid f() {}\n")
+    m = parse_file(src, "pp.cpp")
+    assert [(d.kind, d.line) for d in m.diagnostics] == [("preprocessor", 1), ("preprocessor", 2)]
+    assert [s.name for s in m.scopes("function")] == ["f"]
+
+
+def test_macros_raw_strings_chars_and_comments():
+    m = parse("macros.cpp")
+    assert [s.name for s in m.scopes("function")] == ["add_out_mps", "TORCH_LIBRARY_IMPL", "after_raw"]
+    assert not m.diagnostics
+    assert any("}}}}" in t.text for t in m.tokens if t.kind == "STRING")
+    assert [c.text for c in m.comments if "}" in c.text or "{" in c.text] == [
+        "// } in a comment", "/* { in a block comment */"]
+    assert m.comment_on(22) == ["// } in a comment"]
+
+
+def test_non_utf8_bytes_are_replaced_with_a_diagnostic():
+    m = parse("nonutf8.cpp")
+    assert [(d.kind, d.line) for d in m.diagnostics] == [("encoding", 2)]
+    assert "\ufffd" in m.lines[1]
+    assert [s.name for s in m.scopes("function")] == ["latin1"]
+
+
+def test_data_argument_and_unreadable_file(tmp_path):
+    m = parse_file(tmp_path / "virtual.mm", "virtual.mm", data=b"void f() { g(); }\n")
+    assert [c.name for c in m.calls()] == ["g"]
+    missing = parse_file(tmp_path / "missing.mm", "missing.mm")
+    assert [d.kind for d in missing.diagnostics] == ["io"]
+
+
+@pytest.mark.parametrize("text", ["", "}", ")))", "{{{", "#if 0\n", "@interface X", "[x", "^{", "R\"x(",
+                                  "'", "\"", "/*", "a->", "::", "- (void)f {", "template <", "@end"])
+def test_garbage_never_raises(tmp_path, text):
+    m = parse_file(tmp_path / "g.mm", "g.mm", data=text.encode())
+    assert m.root.kind == "file"

@@ -53,8 +53,7 @@ class TypeSyntaxError(ValueError):
 @cache
 def _parser() -> Lark:
     grammar = (Path(__file__).with_name("annotations.lark")).read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", start=["annotation", "alias"], maybe_placeholders=False,
-                propagate_positions=True)
+    return Lark(grammar, parser="lalr", start=["annotation", "alias"], maybe_placeholders=False)
 
 
 def _describe(exc: UnexpectedInput) -> str:

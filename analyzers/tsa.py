@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from analyzers.model import FileModel, Member, Token
@@ -110,6 +111,7 @@ class Capability:
     line: int
     source: str                      # mutex | capability-type | guard-argument
     guards: list[str] = field(default_factory=list)   # data members it guards
+    mentions: int = 0                # annotations in its class that name it or sit on it (0: unannotated)
 
 
 @dataclass
@@ -207,8 +209,11 @@ def _round(value: float | None) -> float | None:
 
 # ---- recognising annotations in tokens -------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def _macro(name: str, prefixes: tuple[str, ...]) -> str | None:
     """The unprefixed macro a spelling stands for (ABSL_GUARDED_BY -> GUARDED_BY), or None."""
+    if not name.isupper():
+        return None
     if name in MACROS:
         return name
     for prefix in prefixes:
@@ -257,12 +262,14 @@ class _Found:
     kind: str
     spelling: str
     args: str
-    start: int           # first token of the annotation
+    at: int              # the attribute or macro name token
+    start: int           # first token of the whole attribute (`__attribute__`, `[[`, the macro)
     end: int             # one past its last token
 
 
-def _raw_uses(tokens: list[Token], start: int, end: int, depth_wanted: int) -> Iterable[_Found]:
-    """Raw attribute names at bracket depth `depth_wanted` inside tokens[start:end]."""
+def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wanted: int) -> Iterable[_Found]:
+    """Raw attribute names at bracket depth `depth_wanted` inside tokens[start:end] (the attribute
+    begins at tokens[outer] and ends with tokens[end])."""
     depth = 0
     i = start
     while i < end:
@@ -277,10 +284,10 @@ def _raw_uses(tokens: list[Token], start: int, end: int, depth_wanted: int) -> I
                 spelling = f"{tokens[i - 2].text}::{t.text}"
             if i + 1 < end and tokens[i + 1].text == "(":
                 close = _close(tokens, i + 1)
-                yield _Found(kind, spelling, _text(tokens, i + 2, close), i, close + 1)
+                yield _Found(kind, spelling, _text(tokens, i + 2, close), i, outer, end + 1)
                 i = close
                 continue
-            yield _Found(kind, spelling, "", i, i + 1)
+            yield _Found(kind, spelling, "", i, outer, end + 1)
         i += 1
 
 
@@ -295,26 +302,26 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
         prev = tokens[i - 1].text if i else ""
         if t.kind == "IDENT" and t.text in ("__attribute__", "__attribute") and nxt == "(":
             close = _close(tokens, i + 1)
-            found.extend(_raw_uses(tokens, i + 1, close, 2))
+            found.extend(_raw_uses(tokens, i, i + 1, close, 2))
             i = close + 1
         elif t.text == "[" and nxt == "[":
             close = _close(tokens, i)
             before = len(found)
-            found.extend(_raw_uses(tokens, i, close, 2))
+            found.extend(_raw_uses(tokens, i, i, close, 2))
             i = close + 1 if len(found) > before else i + 1
         elif t.kind == "IDENT" and _WRAPPER.fullmatch(t.text) and nxt == "(":
             close = _close(tokens, i + 1)
-            found.extend(_raw_uses(tokens, i + 1, close, 1))
+            found.extend(_raw_uses(tokens, i, i + 1, close, 1))
             i = close + 1
         elif (t.kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
               and (base := _macro(t.text, prefixes))):
             if nxt == "(":
                 close = _close(tokens, i + 1)
-                found.append(_Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, close + 1))
+                found.append(_Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
                 i = close + 1
                 continue
             if base in BARE_MACROS:
-                found.append(_Found(MACROS[base], t.text, "", i, i + 1))
+                found.append(_Found(MACROS[base], t.text, "", i, i, i + 1))
             i += 1
         else:
             i += 1
@@ -397,27 +404,98 @@ def _target(tokens: list[Token], start: int, end: int, skip: list[tuple[int, int
     return "variable", names[-1] if names else ""
 
 
-def _in_body(model: FileModel, index: int) -> bool:
-    return any(s.first_token <= index < s.last_token for s in model.scopes(*_BODY_SCOPES)
-               if s.last_token > s.first_token)
+@dataclass(frozen=True)
+class _ClassHead:
+    name: str            # qualified through enclosing namespaces and classes
+    line: int
 
 
-def _owner(model: FileModel, index: int) -> str:
-    classes = [s for s in model.scopes("class") if s.first_token <= index < s.last_token]
-    return max(classes, key=lambda s: s.first_token).name if classes else ""
+def _containers(tokens: list[Token], skip: list[tuple[int, int]]) -> tuple[list[str], list[bool], list[_ClassHead]]:
+    """Per token: the qualified class it is declared in ('' outside classes) and whether it sits in a body
+    (function, initializer, enum); plus every class defined. Computed from the tokens because attribute
+    macros in class heads (`class CAPABILITY("mutex") Mutex {`) are exactly where TSA lives."""
+    in_skip = [False] * len(tokens)
+    for a, b in skip:
+        in_skip[a:b] = [True] * (min(b, len(tokens)) - a)
+    owners: list[str] = []
+    bodies: list[bool] = []
+    heads: list[_ClassHead] = []
+    stack: list[tuple[str, str]] = []       # (ns | class | body | transparent, name)
+    pending: dict[str, Any] | None = None   # a namespace/class head waiting for its '{'
+    depth = 0
+    owner, body = "", False
+
+    def moved() -> tuple[str, bool]:    # owner/body of the tokens after a push or pop
+        inner = next((k for k, _ in reversed(stack) if k != "transparent"), "")
+        return ("::".join(n for k, n in stack if k in ("ns", "class") and n) if inner == "class" else "",
+                inner == "body")
+
+    for i, t in enumerate(tokens):
+        owners.append(owner)
+        bodies.append(body)
+        text = t.text
+        if t.kind == "PREPROC":
+            continue
+        if pending is not None and depth == 0 and not in_skip[i]:
+            names = pending["names"]
+            if text == "{":
+                if pending["kind"] == "ns":
+                    stack.append(("ns", "::".join(names)))
+                else:
+                    name = names[-1] if names else ""
+                    stack.append(("class", name))
+                    if name:
+                        path = [n for k, n in stack[:-1] if k in ("ns", "class") and n]
+                        heads.append(_ClassHead("::".join([*path, name]), pending["line"]))
+                pending = None
+                owner, body = moved()
+                continue
+            if text == ";" or (not pending["done"] and text in (",", ">", "=", ")")):
+                pending = None      # a declaration, a template parameter, an elaborated type
+            elif text in (":", "final"):
+                pending["done"] = True
+            elif t.kind == "IDENT" and not pending["done"]:
+                names.append(text)
+        if text in ("(", "["):
+            depth += 1
+        elif text in (")", "]"):
+            depth = max(0, depth - 1)
+        elif text == "{":
+            extern = i and tokens[i - 1].kind == "STRING"     # extern "C" { ... }
+            stack.append(("transparent" if extern else "body", ""))
+            owner, body = moved()
+        elif text == "}":
+            if stack:
+                stack.pop()
+                owner, body = moved()
+        elif pending is None and depth == 0 and t.kind == "IDENT" and not in_skip[i]:
+            prev = tokens[i - 1].text if i else ""
+            if text == "namespace":
+                pending = {"kind": "ns", "names": [], "line": t.line, "done": False}
+            elif text in _CLASS_KEYS and prev not in ("enum", "<", ",", "friend"):
+                pending = {"kind": "class", "names": [], "line": t.line, "done": False}
+    return owners, bodies, heads
 
 
-def file_uses(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[Use]:
-    """The annotations of one file, each attached to its owner class and target declaration."""
-    found = [f for f in find_annotations(model.tokens, prefixes) if not _in_body(model, f.start)]
+def _short(name: str) -> str:
+    return name.rsplit("::", 1)[-1]
+
+
+def file_uses(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> tuple[list[Use], list[_ClassHead]]:
+    """The annotations of one file, each attached to its owner class and target declaration; and the
+    classes the file defines."""
+    found = find_annotations(model.tokens, prefixes)
     spans = [(f.start, f.end) for f in found]
+    owners, bodies, heads = _containers(model.tokens, spans)
     uses = []
     for f in found:
+        if bodies[f.start]:
+            continue
         start, end = _declaration(model.tokens, f.start)
         _what, name = _target(model.tokens, start, end, spans)
-        tok = model.tokens[f.start]
-        uses.append(Use(model.path, tok.line, tok.col, f.kind, f.spelling, f.args, _owner(model, f.start), name))
-    return uses
+        tok = model.tokens[f.at]
+        uses.append(Use(model.path, tok.line, tok.col, f.kind, f.spelling, f.args, owners[f.start], name))
+    return uses, heads
 
 
 # ---- classes, capabilities, coverage --------------------------------------------------------------
@@ -445,52 +523,61 @@ def _guard_name(args: str) -> str:
     return arg if re.fullmatch(r"[A-Za-z_]\w*", arg) else ""
 
 
-def _class_line(model: FileModel, name: str) -> int:
-    return next((s.line for s in model.scopes("class") if s.name == name), 1)
+def _classes(model: FileModel, uses: list[Use], heads: list[_ClassHead],
+             capability_types: set[str]) -> list[ClassInfo]:
+    """Per-class capabilities, guarded and unannotated members of one file.
 
-
-def _classes(model: FileModel, uses: list[Use], capability_types: set[str]) -> list[ClassInfo]:
-    """Per-class capabilities, guarded and unannotated members of one file."""
-    guards = {(u.owner, u.target): u.args or u.kind for u in uses if u.kind in GUARD_KINDS}
+    Members come from the parser (joined on the unqualified class name); annotation targets it did
+    not list as members are still counted as guarded."""
+    qualified = {_short(h.name): h for h in heads}
+    guards: dict[tuple[str, str], str] = {}
     guard_args: dict[str, set[str]] = {}
     for u in uses:
+        owner = _short(u.owner)
+        if u.kind in GUARD_KINDS and u.target:
+            guards[(owner, u.target)] = u.args or u.kind
         if u.kind in GUARD_KINDS or u.kind.startswith(("requires", "acquire", "release", "try_acquire")):
             for arg in u.args.split(","):
                 if name := _guard_name(arg):
-                    guard_args.setdefault(u.owner, set()).add(name)
+                    guard_args.setdefault(owner, set()).add(name)
     members: dict[str, list[Member]] = {}
     for m in model.members:
-        if m.function:          # function-local statics: only their mutexes count (file scope)
+        if macro_kind(m.name):      # a bare macro (GUARDED_VAR) the parser took for the member's name
+            continue
+        if m.function:              # function-local statics: only their mutexes count (file scope)
             if _is_capability(m, capability_types):
                 members.setdefault("", []).append(m)
             continue
-        members.setdefault(m.owner, []).append(m)
-    for owner, _target in guards:       # classes whose guarded members the parser did not list
+        members.setdefault(_short(m.owner) if m.owner else "", []).append(m)
+    for owner, _target in guards:
         members.setdefault(owner, [])
     infos = []
     for owner, ms in members.items():
-        info = ClassInfo(model.path, owner, _class_line(model, owner) if owner else 1)
-        caps = {m.name: m for m in ms if _is_capability(m, capability_types)
-                or (m.name in guard_args.get(owner, set()) and not m.static)}
+        head = qualified.get(owner)
+        name = head.name if head else next((m.owner for m in ms if m.owner), owner)
+        line = head.line if head else min((m.line for m in ms), default=1)
+        info = ClassInfo(model.path, name, line if owner else 1)
+        caps = {m.name for m in ms if _is_capability(m, capability_types)
+                or (owner and m.name in guard_args.get(owner, set()) and not m.static)}
         for m in ms:
             if m.name in caps:
-                source = ("mutex" if _MUTEX.search(_base_type(m.type)) else
-                          "capability-type" if _base_type(m.type) in capability_types else "guard-argument")
+                base = _base_type(m.type)
+                source = ("mutex" if _MUTEX.search(base) else
+                          "capability-type" if base in capability_types else "guard-argument")
                 info.capabilities.append(Capability(m.name, m.type, m.line, source))
-        for m in ms:
-            if (owner, m.name) in guards:
+            elif (owner, m.name) in guards:
                 info.guarded[m.name] = guards[(owner, m.name)]
-            elif owner and m.name not in caps and not m.static and not _is_const(m.type) \
-                    and not _UNGUARDED_TYPES.match(_base_type(m.type)):
+            elif owner and not m.static and not _is_const(m.type) and not _UNGUARDED_TYPES.match(_base_type(m.type)):
                 info.unannotated.append(m.name)
-        for (g_owner, target), guard in guards.items():   # annotated members the parser missed
-            if g_owner == owner and target and target not in info.guarded:
+        for (g_owner, target), guard in guards.items():   # annotated members the parser did not list
+            if g_owner == owner and target not in info.guarded and target not in caps:
                 info.guarded[target] = guard
         for cap in info.capabilities:
             cap.guards = sorted(n for n, g in info.guarded.items() if _guard_name(g) == cap.name)
+            named = re.compile(rf"\b{re.escape(cap.name)}\b")
+            cap.mentions = sum(1 for u in uses if _short(u.owner) == owner
+                               and (u.target == cap.name or named.search(u.args)))
         if info.capabilities or info.guarded:
-            if not owner:
-                info.unannotated = []
             infos.append(info)
     return infos
 
@@ -504,15 +591,15 @@ def inventory(models: list[FileModel], prefixes: Iterable[str] = DEFAULT_PREFIXE
     """The annotation inventory of a set of parsed files."""
     prefixes = tuple(prefixes)
     per_file = {m.path: file_uses(m, prefixes) for m in models}
-    capability_types = {u.target for uses in per_file.values() for u in uses
+    capability_types = {_short(u.target) for uses, _ in per_file.values() for u in uses
                         if u.kind in ("capability", "scoped_capability") and u.target}
     inv = Inventory()
     for model in sorted(models, key=lambda m: m.path):
-        uses = per_file[model.path]
+        uses, heads = per_file[model.path]
         counts: dict[str, int] = {}
         for u in uses:
             counts[u.kind] = counts.get(u.kind, 0) + 1
-        classes = _classes(model, uses, capability_types)
+        classes = _classes(model, uses, heads, capability_types)
         inv.files.append(FileInfo(model.path, {k: counts[k] for k in KINDS if k in counts},
                                   count_definitions(model.tokens, prefixes),
                                   sum(len(c.guarded) for c in classes), sum(c.need for c in classes)))
@@ -552,9 +639,9 @@ def compare(base: Inventory, head: Inventory) -> list[str]:
     base_caps = {(c.path, c.name, cap.name) for c in base.classes for cap in c.capabilities}
     for hc in head.classes:
         for cap in hc.capabilities:
-            if cap.source != "guard-argument" and not cap.guards and (hc.path, hc.name, cap.name) not in base_caps:
+            if not cap.mentions and (hc.path, hc.name, cap.name) not in base_caps:
                 lines.append(f"{hc.path}:{cap.line}: new unannotated {cap.type} {_label(hc.name, cap.name)} "
-                             "(no GUARDED_BY names it)")
+                             "(no annotation names it)")
     return lines
 
 

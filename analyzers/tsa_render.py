@@ -69,10 +69,10 @@ def text(inv: Inventory, regressions: list[str] | None = None, against: str = ""
     if files.row_count:
         console.print(files)
     classes = Table(title="Classes that own a capability or guard members", box=box.SIMPLE, title_justify="left")
-    for col in ("class", "capabilities", "guarded", "unannotated (need GUARDED_BY)", "coverage"):
+    for col in ("class", "where", "capabilities", "guarded", "unannotated (need GUARDED_BY)", "coverage"):
         classes.add_column(col, overflow="fold")
     for c in inv.classes:
-        classes.add_row(f"{c.name or '(file scope)'}\n{c.path}:{c.line}", _caps(c), _guarded(c),
+        classes.add_row(c.name or "(file scope)", f"{c.path}:{c.line}", _caps(c), _guarded(c),
                         ", ".join(c.unannotated) or "-", _pct(c.coverage))
     if classes.row_count:
         console.print(classes)

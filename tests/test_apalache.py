@@ -135,13 +135,16 @@ def test_command_line(tmp_path):
 def test_static_warnings(tmp_path):
     assert apalache.static_warnings(make_entry()) == []
     props = apalache.static_warnings(make_entry(cfg="Counter_props.cfg"))
-    assert len(props) == 1 and "PROPERTY, SYMMETRY" in props[0]
+    assert props == ["Apalache ignores PROPERTY in Counter_props.cfg: Eventually not checked "
+                     "(list temporal properties under apalache.temporal)",
+                     "Apalache ignores CONSTRAINT in Counter_props.cfg: it explores more than TLC"]
+    assert len(apalache.static_warnings(make_entry(cfg="Counter_props.cfg", temporal=("Eventually",)))) == 1
     spec = tmp_path / "Counter.tla"
     spec.write_text((SPECS / "Counter.tla").read_text().replace("Init ==", "ASSUME Limit > 0\nInit =="))
     cfg = tmp_path / "Counter.cfg"
-    cfg.write_text("\\* PROPERTY only in a comment\n(* SYMMETRY too *)\nINIT Init\n")
-    entry = SimpleNamespace(spec_path=spec, cfg_path=cfg)
-    assert [w for w in apalache.static_warnings(entry)] == [
+    cfg.write_text("\\* PROPERTY P only in a comment\n(* CONSTRAINT C too *)\nINIT Init\n")
+    entry = SimpleNamespace(spec_path=spec, cfg_path=cfg, apalache=make_entry().apalache)
+    assert apalache.static_warnings(entry) == [
         "the spec has ASSUME: Apalache exits 0 even when an ASSUME is false (TLC checks it)"]
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from checks import tools
 from checks.cli import ToolMissing, UsageError
+from checks.specs.cfgfile import read_cfg
 from checks.specs.itf import read_itf
 from checks.specs.outcome import Outcome, Trace
 
@@ -45,9 +46,8 @@ REFINE_CRASH = (
     ("known limitation", "unsupported"),
     ("OutOfMemoryError", "out-of-memory"),
 )
-# TLC cfg keywords Apalache does not honour (it ignores them silently)
-IGNORED_CFG = ("PROPERTY", "PROPERTIES", "CONSTRAINT", "CONSTRAINTS", "ACTION_CONSTRAINT",
-               "ACTION_CONSTRAINTS", "SYMMETRY", "VIEW", "ALIAS")
+# TLC cfg keywords Apalache ignores that change what is explored (SYMMETRY, VIEW, ALIAS only prune or print)
+IGNORED_CFG = ("CONSTRAINT", "CONSTRAINTS", "ACTION_CONSTRAINT", "ACTION_CONSTRAINTS")
 TRACE_FILES = ("violation1.itf.json", "violation.itf.json", "counterexample1.itf.json", "counterexample.itf.json")
 
 _STAMP = re.compile(r"\s+[IEWD]@\d{2}:\d{2}:\d{2}(?:\.\d+)?\s*$")
@@ -163,17 +163,21 @@ def _trace_vars(path: Path) -> tuple[str, ...]:
 def static_warnings(entry: Any) -> list[str]:
     """The traps of running a TLC model on Apalache that show in the files: ignored cfg keywords, ASSUME."""
     warnings = []
+    cfg_path, spec_path = Path(entry.cfg_path), Path(entry.spec_path)
     try:
-        cfg = _CFG_COMMENTS.sub(" ", Path(entry.cfg_path).read_text(encoding="utf-8"))
-        ignored = sorted({w for w in cfg.split() if w in IGNORED_CFG})
-        if ignored:
-            warnings.append(f"Apalache ignores {', '.join(ignored)} in {Path(entry.cfg_path).name}; "
-                            "list temporal properties under apalache.temporal in the manifest")
-        spec = Path(entry.spec_path).read_text(encoding="utf-8")
-        if _ASSUME.search(spec):
-            warnings.append("the spec has ASSUME: Apalache exits 0 even when an ASSUME is false (TLC checks it)")
+        unlisted = [p for p in read_cfg(cfg_path).properties if p not in entry.apalache.temporal]
+        cfg = _CFG_COMMENTS.sub(" ", cfg_path.read_text(encoding="utf-8"))
+        spec = spec_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        pass
+        return warnings   # a missing file is Apalache's to report
+    if unlisted:
+        warnings.append(f"Apalache ignores PROPERTY in {cfg_path.name}: {', '.join(unlisted)} not checked "
+                        "(list temporal properties under apalache.temporal)")
+    ignored = sorted({w for w in cfg.split() if w in IGNORED_CFG})
+    if ignored:
+        warnings.append(f"Apalache ignores {', '.join(ignored)} in {cfg_path.name}: it explores more than TLC")
+    if _ASSUME.search(spec):
+        warnings.append("the spec has ASSUME: Apalache exits 0 even when an ASSUME is false (TLC checks it)")
     return warnings
 
 

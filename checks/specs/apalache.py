@@ -33,8 +33,7 @@ BACKEND = "apalache"
 EXIT_KINDS = {0: "pass", 12: "counterexample", 75: "unsupported", 120: "type-error", 150: "parse-error",
               255: "crash"}
 # 255 is Apalache's catch-all (and a dying JVM exits with anything): the first error line it printed says
-# what failed. Each pattern is a line
-# Apalache's own CLI tests expect (test/tla/cli-integration-tests.md).
+# what failed. Each pattern is a line Apalache's own CLI tests expect (test/tla/cli-integration-tests.md).
 REFINE_CRASH = (
     ("Parsing error", "parse-error"),              # "Parsing error: Semantic errors:" (SANY)
     ("Typing input error", "type-error"),          # "Expected a type annotation for VARIABLE x"

@@ -25,12 +25,19 @@ def git_hash(path: Path) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def _apalache_version() -> str | None:
+    from checks.specs import apalache
+
+    return apalache.version()
+
+
 def tool_info(target: Path | None = None, external: tuple[str, ...] = ()) -> dict[str, Any]:
     """The `tool` block of every machine-readable result; `external` names tools whose versions to add."""
     from checks import tools
 
     getters = {"java": tools.java_version, "tlc": tools.tlc_version,
-               "clang": tools.clang_version, "torch": tools.torch_version}
+               "clang": tools.clang_version, "torch": tools.torch_version,
+               "apalache": _apalache_version}
     info: dict[str, Any] = {
         "name": "mps-verify",
         "version": __version__,

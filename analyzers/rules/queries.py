@@ -1,0 +1,506 @@
+"""Queries over the code model shared by the ST rules: what a call does, where it runs, what a name is.
+
+Everything here is read-only over `analyzers.model`; the rule modules (st0NN.py) combine these into
+findings. The project-wide `Index` (members per class, call sites per function name) is built once per
+analyzer run, so rules can resolve a member declared in a header and used in a .mm.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from analyzers.hierarchy import load_hierarchy
+from analyzers.model import Call, FileModel, Member, Scope, Token
+
+# -- what calls do ---------------------------------------------------------------------------------
+
+STREAM_FETCH = frozenset({"commandEncoder", "commandBuffer"})
+STREAM_MUTATE = frozenset({"endKernelCoalescing", "commit", "commitAndContinue", "flush"})
+THROWING_MACROS = re.compile(r"^(TORCH_CHECK\w*|TORCH_INTERNAL_ASSERT|AT_ERROR|AT_ASSERT\w*|TORCH_ERROR|"
+                             r"C10_THROW_ERROR|TORCH_CHECK_NOT_IMPLEMENTED|TORCH_CHECK_VALUE|"
+                             r"TORCH_CHECK_INDEX|TORCH_CHECK_TYPE|TORCH_INTERNAL_ASSERT_DEBUG_ONLY)$")
+DEBUG_ONLY = "TORCH_INTERNAL_ASSERT_DEBUG_ONLY"
+STREAM_RECEIVER = re.compile(r"(?i)stream")
+DEFAULT_STREAM = re.compile(r"getDefaultMPSStream\(\)|m_default_stream")
+ENCODER_OPEN = frozenset({"computeCommandEncoder", "blitCommandEncoder", "commandEncoder",
+                          "renderCommandEncoderWithDescriptor", "computeCommandEncoderWithDispatchType"})
+ENCODER_END = frozenset({"endEncoding", "endKernelCoalescing"})
+MUTEX_TYPE = re.compile(r"(?i)(^|::|\b)(recursive_|shared_|timed_|recursive_timed_)?mutex$|Mutex$|(^|_)Lock$|"
+                        r"os_unfair_lock|SpinLock$|CriticalSection$")
+RECURSIVE_TYPE = re.compile(r"recursive_(timed_)?mutex")
+GUARD_KINDS = ("lock_guard", "unique_lock", "scoped_lock", "shared_lock", "manual")
+
+
+def is_stream_receiver(receiver: str) -> bool:
+    """Whether a call receiver denotes an MPSStream (m_stream, stream, getCurrentMPSStream(), ...)."""
+    return bool(receiver) and bool(STREAM_RECEIVER.search(receiver)) and "event" not in receiver.lower()
+
+
+def sync_waits(call: Call) -> bool:
+    """synchronize(...) whose argument can be COMMIT_AND_WAIT, or commitAndWait()."""
+    if call.name == "commitAndWait":
+        return True
+    return call.name == "synchronize" and any("COMMIT_AND_WAIT" in a for a in call.args)
+
+
+def is_stream_wait(call: Call) -> bool:
+    """A blocking GPU wait through a stream or on a stream's command buffer."""
+    if call.name == "waitUntilCompleted":
+        return bool(STREAM_RECEIVER.search(call.receiver)) or call.receiver in ("_commandBuffer", "_prevCommandBuffer")
+    return sync_waits(call) and is_stream_receiver(call.receiver)
+
+
+def is_gpu_wait(call: Call) -> bool:
+    """Any blocking wait for the GPU: stream waits, waitUntilCompleted, event synchronisation."""
+    if call.name in ("waitUntilCompleted", "waitForCpuSync", "dispatch_semaphore_wait", "dispatch_group_wait"):
+        return True
+    if call.name == "synchronize" and not call.args and "event" in call.receiver.lower():
+        return True
+    return sync_waits(call)
+
+
+def wait_label(call: Call) -> str:
+    """How a wait is named in messages."""
+    if call.name == "synchronize":
+        return f"{call.callee}({', '.join(call.args)})"
+    if call.objc:
+        return f"[{call.receiver} {call.name}]"
+    return f"{call.callee}()"
+
+
+def call_label(call: Call) -> str:
+    """A call as written, for messages and anchors."""
+    if call.objc:
+        return f"[{call.receiver} {call.selector or call.name}]"
+    return f"{call.callee}({', '.join(call.args)})" if call.name == "synchronize" else f"{call.callee}()"
+
+
+# -- where code runs -------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _hierarchy():
+    return load_hierarchy()
+
+
+def lock_class(expr: str, owner: str = "") -> str:
+    """The hierarchy name of a lock or queue expression ('' when unknown)."""
+    cls = _hierarchy().classify(expr, owner)
+    return cls.name if cls else ""
+
+
+def is_stream_queue(expr: str) -> bool:
+    """Whether a dispatch queue expression is a stream's serial queue."""
+    return lock_class(expr) == "stream_queue"
+
+
+def stream_queue_at(model: FileModel, scope: Scope) -> str:
+    """The stream-queue expression of the innermost enclosing dispatch on a stream queue, or ''."""
+    hits = [q for q in model.queues_at(scope) if is_stream_queue(q)]
+    return hits[-1] if hits else ""
+
+
+def inside_sync_dispatch(scope: Scope) -> bool:
+    """Whether the scope runs inside a synchronous dispatch whose block has not escaped."""
+    for node in (scope, *scope.ancestors()):
+        if node.kind in ("block", "lambda", "dispatch") and node.escaping:
+            return False
+        if node.kind == "dispatch":
+            return True
+        if node.kind == "function":
+            return False
+    return False
+
+
+def escaping_root(scope: Scope) -> Scope | None:
+    """The innermost enclosing escaping block/lambda/dispatch (the code runs later, elsewhere)."""
+    for node in (scope, *scope.ancestors()):
+        if node.kind in ("block", "lambda", "dispatch") and node.escaping:
+            return node
+        if node.kind == "function":
+            return None
+    return None
+
+
+def held(model: FileModel, scope: Scope, line: int) -> list:
+    """Mutex regions held at `line` (call_once is not a lock someone else can wait on)."""
+    return [r for r in model.held_locks(scope, line) if r.kind != "call_once"]
+
+
+# -- names -----------------------------------------------------------------------------------------
+
+def short_name(qualified: str) -> str:
+    """'at::mps::MPSStream::commit' -> 'commit'; '-[Foo bar:]' -> 'bar:'."""
+    if qualified.startswith(("-[", "+[")):
+        return qualified[2:-1].split(" ", 1)[-1]
+    return qualified.split("::")[-1]
+
+
+def owner_class(model: FileModel, fn: Scope | None, namespaces: frozenset[str] = frozenset()) -> str:
+    """The class a function belongs to (declared inside it, or `Class::method` out of line), or ''."""
+    if fn is None:
+        return ""
+    cls = next((s for s in fn.ancestors() if s.kind == "class"), None)
+    if cls is not None:
+        return cls.name.split("::")[-1]
+    if fn.name.startswith(("-[", "+[")):
+        return fn.name[2:].split(" ", 1)[0]
+    parts = fn.name.split("::")
+    if len(parts) >= 2 and parts[-2] not in namespaces and parts[-2] not in _namespaces(model):
+        return parts[-2]
+    return ""
+
+
+def _namespaces(model: FileModel) -> frozenset[str]:
+    names: set[str] = set()
+    for scope in model.scopes("namespace"):
+        names.update(scope.name.split("::"))
+    return frozenset(names)
+
+
+def is_special_member(fn: Scope, cls: str) -> bool:
+    """Constructors and destructors (no other thread can see the object yet / any more)."""
+    name = short_name(fn.name)
+    return bool(cls) and (name == cls or name == "~" + cls or name.lstrip("~") == cls)
+
+
+def is_stream_class(cls: str) -> bool:
+    """MPSStream and friends: their members are protected by their own queue (checked at call sites)."""
+    return cls.endswith("Stream") or cls.endswith("StreamImpl")
+
+
+def anchor_of(*parts: str) -> str:
+    """A line-independent anchor text."""
+    return " | ".join(p for p in parts if p)
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+def token_index(model: FileModel, line: int, col: int = 1) -> int:
+    """Index of the first token at or after (line, col)."""
+    keys = _token_keys(model)
+    return bisect.bisect_left(keys, (line, col))
+
+
+_KEYS: dict[int, tuple[int, list]] = {}
+
+
+def _token_keys(model: FileModel) -> list[tuple[int, int]]:
+    cached = _KEYS.get(id(model))
+    if cached is None or cached[0] != len(model.tokens):
+        cached = (len(model.tokens), [(t.line, t.col) for t in model.tokens])
+        _KEYS[id(model)] = cached
+    return cached[1]
+
+
+def scope_tokens(model: FileModel, scope: Scope) -> list[Token]:
+    """The body tokens of a scope."""
+    return model.tokens[scope.first_token:scope.last_token]
+
+
+def function_tokens(model: FileModel, fn: Scope) -> tuple[int, int]:
+    """Token index range of a function from its signature line to its body end."""
+    return token_index(model, fn.line, 1), fn.last_token
+
+
+def used_names(model: FileModel, scope: Scope) -> list[Token]:
+    """Identifiers used as plain names in a scope (not after `.`, `->`, `::`, not ObjC selector parts)."""
+    toks = model.tokens
+    out = []
+    for i in range(scope.first_token, min(scope.last_token, len(toks))):
+        t = toks[i]
+        if t.kind != "IDENT":
+            continue
+        prev = toks[i - 1].text if i > 0 else ""
+        nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+        if prev in (".", "->", "::") or nxt == "::":
+            continue
+        if nxt == ":" and prev not in ("?", "case"):   # ObjC selector part or label
+            continue
+        out.append(t)
+    return out
+
+
+TYPE_END = frozenset({">", "const", "auto", "*", "&", "&&", "__strong", "__weak"})
+
+
+@dataclass(frozen=True)
+class Decl:
+    """A local variable or parameter declaration found in the tokens."""
+
+    name: str
+    kind: str        # ref | ptr | value
+    type: str        # the type identifier just before the declarator ('' if unknown)
+    line: int
+    static: bool = False
+    block_qualified: bool = False   # declared __block
+
+
+def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
+    """Local declarations (`T& x`, `T* x`, `T x = ...`, params) in tokens [start, end); last one wins."""
+    toks = model.tokens
+    decls: dict[str, Decl] = {}
+    for i in range(max(start, 1), min(end, len(toks) - 1)):
+        t = toks[i]
+        if t.kind != "IDENT" or toks[i + 1].text not in (",", ")", "=", ";", "{", "[", ":", "("):
+            continue
+        if toks[i + 1].text == ":" and toks[i - 1].text not in ("*", "&", "&&"):
+            continue   # a label or a selector part
+        if toks[i + 1].text == "(" and not (toks[i - 1].kind == "IDENT" and toks[i - 1].text not in _NOT_TYPES
+                                            or toks[i - 1].text in ("*", "&", "&&", ">")):
+            continue   # a call, not `T name(args)`
+        prev = toks[i - 1]
+        j = i - 1
+        kind = "value"
+        if prev.text in ("*", "&", "&&"):
+            kind = "ptr" if prev.text == "*" else "ref"
+            while j > 0 and toks[j].text in ("*", "&", "&&", "const"):
+                j -= 1
+        typ = toks[j]
+        if not (typ.kind == "IDENT" and typ.text not in _NOT_TYPES) and typ.text != ">":
+            continue
+        if kind == "value" and (typ.text == ">" or toks[j - 1].text in ("return", "new", "case", "goto")):
+            if typ.text != ">":
+                continue
+        if kind == "value" and typ.kind == "IDENT" and toks[j - 1].text in (".", "->"):
+            continue
+        type_name = _type_name(toks, j)
+        lead = _statement_start(toks, j, start)
+        static = any(tok.text == "static" for tok in toks[lead:j + 1])
+        blockq = any(tok.text == "__block" for tok in toks[lead:j + 1])
+        decls[t.text] = Decl(t.text, kind, type_name, t.line, static, blockq)
+    return decls
+
+
+_NOT_TYPES = frozenset({"return", "if", "else", "while", "for", "switch", "case", "new", "delete", "throw",
+                        "sizeof", "co_return", "goto", "do", "typedef", "using", "namespace", "operator",
+                        "public", "private", "protected", "template", "typename", "class", "struct", "enum"})
+
+
+def _type_name(toks: list[Token], j: int) -> str:
+    """The base type identifier of a declaration ending at token j ('>' walks back over template args)."""
+    if toks[j].text == ">":
+        depth = 0
+        k = j
+        while k > 0:
+            if toks[k].text == ">":
+                depth += 1
+            elif toks[k].text == "<":
+                depth -= 1
+                if depth == 0:
+                    return toks[k - 1].text + "<" + " ".join(x.text for x in toks[k + 1:j]) + ">"
+            elif toks[k].text in (";", "{", "}"):
+                break
+            k -= 1
+        return ""
+    return toks[j].text
+
+
+def _statement_start(toks: list[Token], j: int, floor: int) -> int:
+    k = j
+    while k > floor and toks[k - 1].text not in (";", "{", "}", "(", ","):
+        k -= 1
+    return k
+
+
+OBJC_TYPE = re.compile(r"^(NS|MTL|CA|UI|CF)\w*$|^MPS(Graph(?!Cache)\w*|NDArray\w*|CommandBuffer\w*|Matrix\w*|"
+                       r"Vector\w*|Image\w*|Kernel\w*|Temporary\w*)$|^id$")
+
+
+def is_objc_type(type_name: str) -> bool:
+    """ObjC object types: blocks retain captured ObjC pointers, so capturing them is safe."""
+    return bool(OBJC_TYPE.match(type_name.split("<")[0]))
+
+
+def macro_calls(model: FileModel, scope: Scope, pattern: re.Pattern[str]) -> list[Token]:
+    """Tokens in `scope`'s body (nested scopes included) naming a macro/call matching `pattern`."""
+    toks = model.tokens
+    return [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks)))
+            if toks[i].kind == "IDENT" and pattern.match(toks[i].text)
+            and i + 1 < len(toks) and toks[i + 1].text == "("]
+
+
+# -- the project index -----------------------------------------------------------------------------
+
+@dataclass
+class Index:
+    """Facts across every scanned file: class members, function definitions, call sites by name."""
+
+    members: dict[str, dict[str, Member]] = field(default_factory=dict)      # class -> name -> member
+    statics: dict[str, Member] = field(default_factory=dict)                 # namespace-scope/static vars
+    functions: dict[str, list[tuple[FileModel, Scope]]] = field(default_factory=dict)   # short name -> defs
+    calls: dict[str, list[tuple[FileModel, Call]]] = field(default_factory=dict)        # short name -> sites
+    namespaces: frozenset[str] = frozenset()
+    bases: dict[str, set[str]] = field(default_factory=dict)                 # class -> base classes
+    paths: dict[int, str] = field(default_factory=dict)                      # id(member) -> file path
+
+    def path_of(self, member: Member) -> str:
+        """The file that declares a member."""
+        return self.paths.get(id(member), "")
+
+    def member(self, cls: str, name: str) -> Member | None:
+        """A member of `cls` (or one of its bases) called `name`."""
+        seen: set[str] = set()
+        todo = [cls]
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            hit = self.members.get(c, {}).get(name)
+            if hit is not None:
+                return hit
+            todo.extend(self.bases.get(c, ()))
+        return None
+
+    def methods(self, cls: str) -> set[str]:
+        """Short names of functions defined or declared as methods of `cls`."""
+        return {name for name, defs in self.functions.items()
+                for model, fn in defs if owner_class(model, fn, self.namespaces) == cls}
+
+    def owner(self, model: FileModel, fn: Scope | None) -> str:
+        """owner_class with the project's namespace names."""
+        return owner_class(model, fn, self.namespaces)
+
+
+_INDEX: dict[tuple[int, ...], Index] = {}
+
+
+def index(models: list[FileModel]) -> Index:
+    """The project index for this list of models (built once per run)."""
+    key = tuple(id(m) for m in models)
+    hit = _INDEX.get(key)
+    if hit is None:
+        _INDEX.clear()
+        hit = _INDEX[key] = _build(models)
+    return hit
+
+
+def _build(models: list[FileModel]) -> Index:
+    idx = Index()
+    ns: set[str] = set()
+    for model in models:
+        ns |= _namespaces(model)
+    idx.namespaces = frozenset(ns)
+    for model in models:
+        for m in model.members:
+            idx.paths[id(m)] = model.path
+            if m.owner:
+                idx.members.setdefault(m.owner.split("::")[-1], {})[m.name] = m
+            elif m.static and not m.function:
+                idx.statics[m.name] = m
+        for scope in model.scopes("class"):
+            bases = _class_bases(model, scope)
+            if bases:
+                idx.bases.setdefault(scope.name.split("::")[-1], set()).update(bases)
+        for fn in model.scopes("function"):
+            idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
+        for call in model.calls():
+            idx.calls.setdefault(call.name, []).append((model, call))
+    return idx
+
+
+def _class_bases(model: FileModel, cls: Scope) -> set[str]:
+    """Base classes from `class X : public A, B {` (tokens before the body)."""
+    toks = model.tokens
+    i = cls.first_token - 1
+    out: set[str] = set()
+    k = i - 1
+    header: list[Token] = []
+    while k >= 0 and toks[k].text not in (";", "}", "{") and toks[k].text not in ("class", "struct"):
+        header.append(toks[k])
+        k -= 1
+    header.reverse()
+    if ":" in [t.text for t in header]:
+        after = header[[t.text for t in header].index(":") + 1:]
+        names = [t.text for t in after if t.kind == "IDENT" and t.text not in ("public", "private", "protected", "virtual")]
+        out.update(n for n in names)
+    return out
+
+
+# -- queue context (interprocedural) ---------------------------------------------------------------
+
+def _fn_on_queue(idx: Index, model: FileModel, fn: Scope | None, qctx: set[str]) -> bool:
+    if fn is None:
+        return False
+    name = short_name(fn.name)
+    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx
+
+
+def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) -> bool:
+    """Whether code in `scope` runs on a stream's serial queue: inside a dispatch onto it, in a *Locked
+    function, in a stream class (its callers are checked instead), or in a function that is only ever
+    called from such places (`qctx`, see queue_context)."""
+    for node in (scope, *scope.ancestors()):
+        if node.kind == "dispatch" and is_stream_queue(node.queue):
+            return True
+        if node.kind in ("block", "lambda", "dispatch") and node.escaping:
+            return False
+        if node.kind == "function":
+            return _fn_on_queue(idx, model, node, qctx)
+    return False
+
+
+_QCTX: dict[int, set[str]] = {}
+
+
+def queue_context(models: list[FileModel]) -> set[str]:
+    """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
+    idx = index(models)
+    hit = _QCTX.get(id(idx))
+    if hit is not None:
+        return hit
+    qctx: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in idx.functions:
+            if name in qctx:
+                continue
+            sites = idx.calls.get(name, [])
+            if sites and all(on_stream_queue(idx, m, c.scope, qctx) for m, c in sites if c.scope is not None):
+                qctx.add(name)
+                changed = True
+    _QCTX.clear()
+    _QCTX[id(idx)] = qctx
+    return qctx
+
+
+# -- lock context (interprocedural) ----------------------------------------------------------------
+
+_LCTX: dict[int, set[str]] = {}
+
+
+def lock_context(models: list[FileModel]) -> set[str]:
+    """Short names of functions whose every call site holds a mutex (or is itself in such a function):
+    private helpers that rely on their callers' lock."""
+    idx = index(models)
+    hit = _LCTX.get(id(idx))
+    if hit is not None:
+        return hit
+    lctx: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in idx.functions:
+            if name in lctx:
+                continue
+            sites = [(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
+            if sites and all(under_lock(m, c.scope, c.line, lctx) for m, c in sites):
+                lctx.add(name)
+                changed = True
+    _LCTX.clear()
+    _LCTX[id(idx)] = lctx
+    return lctx
+
+
+def under_lock(model: FileModel, scope: Scope, line: int, lctx: set[str]) -> bool:
+    """Whether a mutex is held at `line`: a region in the function, or the function only runs under one."""
+    if held(model, scope, line):
+        return True
+    if escaping_root(scope) is not None:
+        return False
+    fn = scope.function()
+    return fn is not None and (short_name(fn.name) in lctx or short_name(fn.name).endswith("Locked"))

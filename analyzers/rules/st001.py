@@ -1,0 +1,68 @@
+"""ST.001 stream state (encoder, command buffer, end of encoding, commit) touched off the stream queue."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import Call, FileModel
+from analyzers.rules import project_rule
+from analyzers.rules.queries import (STREAM_FETCH, STREAM_MUTATE, anchor_of, call_label, index,
+                                     is_stream_receiver, on_stream_queue, queue_context, short_name, sync_waits)
+
+
+def _touches_stream(call: Call) -> str:
+    """'a' for fetching the encoder/command buffer, 'b' for ending/committing, '' otherwise."""
+    if call.objc or not is_stream_receiver(call.receiver):
+        return ""
+    if call.name in STREAM_FETCH:
+        return "a"
+    if call.name in STREAM_MUTATE or (call.name == "synchronize" and call.args and not sync_waits(call)):
+        return "b"
+    return ""
+
+
+@project_rule("ST.001")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Stream-state calls and *Locked stream helpers reached from a caller thread."""
+    idx = index(models)
+    qctx = queue_context(models)
+    locked = {}   # short name -> (model, fn, the stream call inside) of *Locked functions touching the stream
+    for name, defs in idx.functions.items():
+        if not name.endswith("Locked"):
+            continue
+        for model, fn in defs:
+            inner = next((c for c in fn.all_calls() if _touches_stream(c)), None)
+            if inner is not None:
+                locked[name] = (model, fn, inner)
+    for model in models:
+        for call in model.calls():
+            if call.scope is None:
+                continue
+            kind = _touches_stream(call)
+            if not kind and call.name not in locked:
+                continue
+            if on_stream_queue(idx, model, call.scope, qctx):
+                continue
+            where = call.scope.function()
+            fname = short_name(where.name) if where else "file scope"
+            label = call_label(call)
+            if kind == "a":
+                yield ctx.finding("ST.001.a", model, call.line, call.col,
+                                  f"{label} fetches stream state outside the stream queue (in {fname}); "
+                                  f"call it inside dispatch_sync_with_rethrow({call.receiver}->queue(), ^{{...}})",
+                                  anchor=anchor_of(label), scope=call.scope)
+            elif kind == "b":
+                yield ctx.finding("ST.001.b", model, call.line, call.col,
+                                  f"{label} ends encoding or commits outside the stream queue (in {fname}); "
+                                  f"call it inside dispatch_sync({call.receiver}->queue(), ^{{...}})",
+                                  anchor=anchor_of(label), scope=call.scope)
+            elif not call.receiver or call.receiver in ("this", "self") or not call.objc:
+                dmodel, dfn, inner = locked[call.name]
+                yield ctx.finding("ST.001.c", model, call.line, call.col,
+                                  f"{call.callee}() requires the stream queue (it calls {call_label(inner)}) "
+                                  f"but is called outside it in {fname}",
+                                  anchor=anchor_of(call.callee),
+                                  related=(Related(dmodel.path, inner.line,
+                                                   f"{short_name(dfn.name)} touches {call_label(inner)} here"),),
+                                  scope=call.scope)

@@ -1,0 +1,83 @@
+"""ST.004 a lock held across a blocking wait (a) or across dispatch_sync onto a queue (b)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import Call, FileModel, LockRegion, Scope
+from analyzers.rules import file_rule
+from analyzers.rules.queries import anchor_of, held, is_gpu_wait, short_name, wait_label
+
+SYNC_DISPATCH = ("dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_barrier_sync")
+
+
+def _own_cv_wait(call: Call, regions: list[LockRegion]) -> bool:
+    """cv.wait(lock, ...) releases `lock` while waiting: not a wait under that lock."""
+    return call.name in ("wait", "wait_for", "wait_until") and bool(call.args) and \
+        any(r.var and call.args[0] == r.var for r in regions)
+
+
+def waiting_functions(model: FileModel) -> dict[str, Call]:
+    """Functions of this file that wait for the GPU with nothing unlocked before the wait -> that wait."""
+    out: dict[str, Call] = {}
+    fns = list(model.scopes("function"))
+    changed = True
+    while changed:
+        changed = False
+        for fn in fns:
+            name = short_name(fn.name)
+            if name in out:
+                continue
+            calls = sorted(fn.all_calls(), key=lambda c: (c.line, c.col))
+            for call in calls:
+                if call.name == "unlock":
+                    break
+                if is_gpu_wait(call) or (call.name in out and not call.objc):
+                    out[name] = call
+                    changed = True
+                    break
+    return out
+
+
+def _lock_text(region: LockRegion) -> str:
+    return region.lock
+
+
+@file_rule("ST.004")
+def check(model: FileModel, ctx) -> Iterable[Finding]:
+    """Blocking waits and synchronous dispatches while a mutex is held."""
+    waiting = waiting_functions(model)
+    for call in model.calls():
+        if call.scope is None:
+            continue
+        direct = is_gpu_wait(call)
+        via = waiting.get(call.name) if not direct and not call.objc and call.name not in ("wait",) else None
+        if not direct and via is None:
+            continue
+        regions = held(model, call.scope, call.line)
+        if not regions or _own_cv_wait(call, regions):
+            continue
+        region = regions[-1]
+        fn = call.scope.function()
+        if via is not None and fn is not None and short_name(fn.name) == call.name:
+            continue
+        label = wait_label(call) if direct else f"{call.callee}() (which waits: {wait_label(via)})"
+        yield ctx.finding("ST.004.a", model, call.line, call.col,
+                          f"{label} blocks while holding {region.lock} (taken at line {region.line})",
+                          anchor=anchor_of(_lock_text(region), label),
+                          related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
+                          scope=call.scope)
+    for scope in model.scopes("dispatch"):
+        if scope.dispatch not in SYNC_DISPATCH or scope.parent is None:
+            continue
+        regions = held(model, scope.parent, scope.line)
+        if not regions:
+            continue
+        region = regions[-1]
+        yield ctx.finding("ST.004.b", model, scope.line, scope.col,
+                          f"{scope.dispatch}({scope.queue}, ...) waits for the queue while holding {region.lock} "
+                          f"(taken at line {region.line})",
+                          anchor=anchor_of(region.lock, scope.dispatch, scope.queue),
+                          related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
+                          scope=scope)

@@ -1,0 +1,95 @@
+"""ST.005 manual lock()/unlock(): never unlocked (a), an exit between them (b), recursive mutex dropped (c)."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import Call, FileModel, Scope
+from analyzers.rules import project_rule
+from analyzers.rules.queries import RECURSIVE_TYPE, anchor_of, index, short_name
+
+EXITS = re.compile(r"^(return|throw|TORCH_CHECK\w*|TORCH_INTERNAL_ASSERT\w*|AT_ERROR|AT_ASSERT\w*|"
+                   r"C10_THROW_ERROR|TORCH_ERROR)$")
+
+
+def _manual(fn: Scope) -> list[Call]:
+    """lock()/unlock() calls on mutexes (not on guard objects) in a function, in source order."""
+    guards = {r.var for s in fn.walk() for r in s.locks if r.var}
+    calls = [c for c in fn.all_calls() if c.name in ("lock", "unlock") and c.receiver and not c.objc
+             and c.receiver not in guards and c.scope is not None and _same_body(c.scope, fn)]
+    return sorted(calls, key=lambda c: (c.line, c.col))
+
+
+def _same_body(scope: Scope, fn: Scope) -> bool:
+    """The call runs as part of the function (not in a block or lambda that runs later or elsewhere)."""
+    node = scope
+    while node is not None and node is not fn:
+        if node.kind in ("block", "lambda") or (node.kind == "dispatch" and node.escaping):
+            return False
+        node = node.parent
+    return True
+
+
+def _exit_between(model: FileModel, fn: Scope, start: tuple[int, int], end: tuple[int, int]):
+    """The first return/throw/throwing check strictly between two positions of the function body."""
+    toks = model.tokens
+    for i in range(fn.first_token, min(fn.last_token, len(toks))):
+        t = toks[i]
+        if (t.line, t.col) <= start:
+            continue
+        if (t.line, t.col) >= end:
+            return None
+        if t.kind == "IDENT" and EXITS.match(t.text) and _same_body(model.scope_at(t.line), fn):
+            return t
+    return None
+
+
+@project_rule("ST.005")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Pair manual lock()/unlock() along each function body."""
+    idx = index(models)
+    for model in models:
+        for fn in model.scopes("function"):
+            calls = _manual(fn)
+            if not calls:
+                continue
+            fname = short_name(fn.name)
+            cls = idx.owner(model, fn)
+            for i, call in enumerate(calls):
+                mutex = call.receiver
+                if call.name == "lock":
+                    unlock = next((c for c in calls[i + 1:] if c.receiver == mutex and c.name == "unlock"), None)
+                    relock = any(c.receiver == mutex and c.name == "unlock" for c in calls[:i])
+                    if unlock is None and relock:
+                        continue   # re-acquiring what an earlier unlock() dropped: ST.005.c's pattern
+                    if unlock is None:
+                        if fname.lower() in ("lock", "acquire") or fname.lower().startswith("lock"):
+                            continue
+                        yield ctx.finding("ST.005.a", model, call.line, call.col,
+                                          f"{mutex}.lock() in {fname} is never unlocked in the function",
+                                          anchor=anchor_of(mutex, "lock without unlock"), scope=call.scope)
+                        continue
+                    exit_tok = _exit_between(model, fn, (call.line, call.col), (unlock.line, unlock.col))
+                    if exit_tok is not None:
+                        yield ctx.finding("ST.005.b", model, exit_tok.line, exit_tok.col,
+                                          f"{exit_tok.text} can leave {fname} with {mutex} still locked "
+                                          f"(locked at line {call.line}, unlocked at line {unlock.line})",
+                                          anchor=anchor_of(mutex, exit_tok.text),
+                                          related=(Related(model.path, call.line, f"{mutex}.lock() here"),),
+                                          scope=call.scope)
+                    continue
+                earlier = any(c.receiver == mutex and c.name == "lock" for c in calls[:i])
+                if earlier:
+                    continue
+                member = idx.member(cls, mutex.split("->")[-1].split(".")[-1]) if cls else None
+                if member is None or not RECURSIVE_TYPE.search(member.type):
+                    continue
+                yield ctx.finding("ST.005.c", model, call.line, call.col,
+                                  f"{fname} unlocks the caller's {member.type} {mutex}; if the caller holds it "
+                                  f"more than once it stays locked here",
+                                  anchor=anchor_of(mutex, "unlock of caller's recursive mutex"),
+                                  related=(Related(idx.path_of(member), member.line,
+                                                   f"{mutex} declared as {member.type}"),),
+                                  scope=call.scope)

@@ -1,0 +1,143 @@
+"""ST.006 racy lazy initialisation: unguarded `if (!x) x = ...` on statics, members, function statics."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import FileModel, Scope, Token
+from analyzers.rules import project_rule
+from analyzers.rules.queries import (Index, anchor_of, declarations, held, index, is_special_member,
+                                     is_stream_class, short_name, stream_queue_at, token_index)
+
+NULLS = frozenset({"nullptr", "NULL", "nil", "0"})
+STATIC_NAME = re.compile(r"^(s_|g_|_instance|instance_|_?shared)\w*|\w*_instance\w*$")
+MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
+
+
+def _null_test(toks: list[Token], start: int, end: int) -> str:
+    """The variable an `if (...)` condition tests for null: `!x`, `x == nullptr`, `nullptr == x`, `C10_UNLIKELY(!x)`."""
+    texts = [t.text for t in toks[start:end] if t.text not in ("C10_UNLIKELY", "C10_LIKELY", "__builtin_expect")]
+    texts = [t for t in texts if t not in ("(", ")")]
+    if len(texts) == 2 and texts[0] == "!" and toks[start].kind != "STRING":
+        return texts[1]
+    if len(texts) == 3 and texts[1] == "==":
+        if texts[2] in NULLS:
+            return texts[0]
+        if texts[0] in NULLS:
+            return texts[2]
+    return ""
+
+
+def _assigns(toks: list[Token], start: int, end: int, name: str) -> Token | None:
+    """The token of `name = ...` / `name.reset(...)` inside [start, end)."""
+    for i in range(start, min(end, len(toks) - 2)):
+        if toks[i].text == name and toks[i - 1].text not in (".", "->", "::"):
+            if toks[i + 1].text == "=" or (toks[i + 1].text == "." and toks[i + 2].text in ("reset", "emplace")):
+                return toks[i]
+    return None
+
+
+def lazy_inits(model: FileModel, fn: Scope):
+    """(name, test token, assignment token) for each check-then-create in a function body."""
+    toks = model.tokens
+    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
+        if toks[i].text != "if" or toks[i + 1].text != "(":
+            continue
+        depth, j = 0, i + 1
+        while j < len(toks):
+            if toks[j].text == "(":
+                depth += 1
+            elif toks[j].text == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        name = _null_test(toks, i + 2, j)
+        if not name:
+            continue
+        body_end = _statement_end(toks, j + 1)
+        assign = _assigns(toks, j + 1, body_end, name)
+        if assign is not None:
+            yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], assign, toks[i]
+
+
+def _statement_end(toks: list[Token], k: int) -> int:
+    """End of the statement starting at k (a `{...}` block or up to `;`)."""
+    if k < len(toks) and toks[k].text == "{":
+        depth = 0
+        for m in range(k, len(toks)):
+            if toks[m].text == "{":
+                depth += 1
+            elif toks[m].text == "}":
+                depth -= 1
+                if depth == 0:
+                    return m
+        return len(toks)
+    while k < len(toks) and toks[k].text != ";":
+        k += 1
+    return k
+
+
+def _kind(model: FileModel, idx: Index, fn: Scope, name: str) -> str:
+    """c: function-local static; a: static member/global; b: data member; '' for locals/unknown."""
+    local = declarations(model, token_index(model, fn.line, 1), fn.last_token).get(name)
+    if local is not None:
+        return "c" if local.static else ""
+    cls = idx.owner(model, fn)
+    member = idx.member(cls, name) if cls else None
+    if member is None:
+        member = next((m for m in model.members if m.name == name and not m.function), None)
+    if member is None:
+        member = idx.statics.get(name)
+    if member is not None:
+        return "a" if member.static else "b"
+    if _defined_out_of_line(model, name):
+        return "a"
+    if STATIC_NAME.match(name):
+        return "a"
+    return "b" if cls and MEMBER_NAME.match(name) else ""
+
+
+def _defined_out_of_line(model: FileModel, name: str) -> bool:
+    """`T Class::name = ...;` at namespace scope: the definition of a static data member."""
+    toks = model.tokens
+    for i in range(2, len(toks) - 1):
+        if toks[i].text == name and toks[i - 1].text == "::" and toks[i + 1].text in ("=", ";", "{"):
+            if model.scope_at(toks[i].line).kind in ("file", "namespace"):
+                return True
+    return False
+
+
+@project_rule("ST.006")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Check-then-create with no lock, no queue and no call_once."""
+    idx = index(models)
+    for model in models:
+        for fn in model.scopes("function"):
+            cls = idx.owner(model, fn)
+            for name, test, assign, if_tok in lazy_inits(model, fn):
+                scope = model.scope_at(if_tok.line)
+                if held(model, scope, if_tok.line) or stream_queue_at(model, scope) or model.queues_at(scope):
+                    continue
+                if any(r.kind == "call_once" for r in model.held_locks(scope, if_tok.line)):
+                    continue
+                kind = _kind(model, idx, fn, name)
+                fname = short_name(fn.name)
+                rel = (Related(model.path, assign.line, f"'{name}' is created here"),)
+                if kind == "a":
+                    yield ctx.finding("ST.006.a", model, test.line, test.col,
+                                      f"{fname} tests the static '{name}' and creates it with no lock: two threads "
+                                      f"can both create it", anchor=anchor_of(name, "check-then-create"),
+                                      related=rel, scope=scope)
+                elif kind == "c":
+                    yield ctx.finding("ST.006.c", model, test.line, test.col,
+                                      f"function-local static '{name}' in {fname} is assigned on first use, not "
+                                      f"initialised in its declaration: the assignment races",
+                                      anchor=anchor_of(name, "static assigned on first use"), related=rel,
+                                      scope=scope)
+                elif kind == "b" and not is_stream_class(cls) and not is_special_member(fn, cls):
+                    yield ctx.finding("ST.006.b", model, test.line, test.col,
+                                      f"{fname} creates the member '{name}' lazily with no lock held",
+                                      anchor=anchor_of(name, "lazy member"), related=rel, scope=scope)

@@ -1,0 +1,123 @@
+"""ST.007 shared mutable state without its lock: members written under a lock and touched without it (a),
+containers of shared static objects mutated with no lock (b)."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import FileModel, Member, Scope, Token
+from analyzers.rules import project_rule
+from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, index, is_special_member, is_stream_class,
+                                     lock_context, short_name, under_lock, used_names)
+
+CONTAINER = re.compile(r"\b(unordered_map|map|unordered_set|set|vector|list|deque|stack|queue|priority_queue|"
+                       r"NSMutableDictionary|NSMutableArray|SmallVector|flat_hash_map)\b")
+MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back", "push", "pop", "clear",
+                      "reset", "swap", "try_emplace", "insert_or_assign", "pop_back", "resize", "assign"})
+IMMUTABLE = re.compile(r"\b(atomic|const|constexpr|once_flag|condition_variable)\b|Mutex$|mutex$")
+
+
+def _is_write(toks: list[Token], i: int) -> bool:
+    """Whether the member token at i is written: `x =`, `x +=`, `++x`, `x.insert(...)`, `x[k] = ...`."""
+    nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+    prev = toks[i - 1].text if i > 0 else ""
+    if nxt in ("=", "+=", "-=", "*=", "/=", "|=", "&=", "^=", "++", "--") or prev in ("++", "--"):
+        return True
+    if nxt in (".", "->") and i + 2 < len(toks) and toks[i + 2].text in MUTATORS:
+        return True
+    if nxt == "[":
+        depth, j = 0, i + 1
+        while j < len(toks):
+            if toks[j].text == "[":
+                depth += 1
+            elif toks[j].text == "]":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        return j + 1 < len(toks) and toks[j + 1].text == "="
+    return False
+
+
+def _accesses(model: FileModel, idx: Index, fn: Scope, cls: str):
+    """(member, token, is_write) for data members of `cls` used in a function body."""
+    toks = model.tokens
+    names = idx.members.get(cls, {})
+    positions = {(t.line, t.col): k for k, t in enumerate(toks[fn.first_token:fn.last_token], fn.first_token)}
+    for tok in used_names(model, fn):
+        member = names.get(tok.text)
+        if member is None or member.static or MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type):
+            continue
+        k = positions[(tok.line, tok.col)]
+        yield member, tok, _is_write(toks, k)
+
+
+def _shared_classes(models: list[FileModel], idx: Index) -> set[str]:
+    """Classes with a static instance somewhere (and their bases): one object for every thread."""
+    out: set[str] = set()
+    for model in models:
+        for m in model.members:
+            if m.static and not m.owner:
+                base = re.sub(r"[\s*&]|const|static", "", m.type).split("<")[0].split("::")[-1]
+                if base and base != "auto":
+                    out.add(base)
+    todo = list(out)
+    while todo:
+        c = todo.pop()
+        for b in idx.bases.get(c, ()):
+            if b not in out:
+                out.add(b)
+                todo.append(b)
+    return out
+
+
+@project_rule("ST.007")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Member accesses compared across the methods of each class."""
+    idx = index(models)
+    lctx = lock_context(models)
+    shared = _shared_classes(models, idx)
+    locked_writes: dict[tuple[str, str], tuple[FileModel, Token, str]] = {}
+    unlocked: list[tuple[FileModel, Scope, str, Member, Token, bool]] = []
+    for model in models:
+        for fn in model.scopes("function"):
+            cls = idx.owner(model, fn)
+            if not cls or cls not in idx.members or is_special_member(fn, cls) or is_stream_class(cls):
+                continue
+            seen: set[str] = set()
+            for member, tok, write in _accesses(model, idx, fn, cls):
+                scope = model.scope_at(tok.line)
+                if under_lock(model, scope, tok.line, lctx) or model.queues_at(scope):
+                    if write:
+                        regions = model.held_locks(scope, tok.line)
+                        lock = regions[-1].lock if regions else "the caller's lock"
+                        locked_writes.setdefault((cls, member.name), (model, tok, lock))
+                    continue
+                if member.name not in seen or write:
+                    seen.add(member.name)
+                    unlocked.append((model, fn, cls, member, tok, write))
+    reported: set[tuple[str, str, str]] = set()
+    for model, fn, cls, member, tok, write in unlocked:
+        key = (model.path, fn.name, member.name)
+        if key in reported:
+            continue
+        fname = short_name(fn.name)
+        hit = locked_writes.get((cls, member.name))
+        if hit is not None:
+            wmodel, wtok, lock = hit
+            reported.add(key)
+            yield ctx.finding("ST.007.a", model, tok.line, tok.col,
+                              f"{cls}::{member.name} is {'written' if write else 'read'} in {fname} without a lock, "
+                              f"but written under {lock} elsewhere",
+                              anchor=anchor_of(member.name, "unlocked access"),
+                              related=(Related(wmodel.path, wtok.line, f"written under {lock} here"),),
+                              scope=model.scope_at(tok.line))
+        elif write and cls in shared and CONTAINER.search(member.type):
+            reported.add(key)
+            yield ctx.finding("ST.007.b", model, tok.line, tok.col,
+                              f"{fname} mutates the container {cls}::{member.name} with no lock, and {cls} has a "
+                              f"static (shared) instance", anchor=anchor_of(member.name, "shared container"),
+                              related=(Related(idx.path_of(member), member.line, f"{member.name} declared here"),),
+                              scope=model.scope_at(tok.line))

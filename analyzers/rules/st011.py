@@ -1,0 +1,95 @@
+"""ST.011 code that can throw inside a plain dispatch_sync block (the process terminates)."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import FileModel, Scope
+from analyzers.rules import file_rule
+from analyzers.rules.queries import DEBUG_ONLY, THROWING_MACROS, anchor_of, macro_calls, short_name
+
+THROW = re.compile(r"^throw$")
+
+
+def _throw_sites(model: FileModel, scope: Scope) -> list:
+    """Throwing macros and `throw` expressions in a scope, skipping code under a try in that scope."""
+    toks = model.tokens
+    sites = macro_calls(model, scope, THROWING_MACROS)
+    sites += [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks))) if toks[i].text == "throw"]
+    guarded = _try_ranges(model, scope)
+    return sorted((t for t in sites if not any(a <= (t.line, t.col) <= b for a, b in guarded)),
+                  key=lambda t: (t.line, t.col))
+
+
+def _try_ranges(model: FileModel, scope: Scope) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    toks = model.tokens
+    out = []
+    for i in range(scope.first_token, min(scope.last_token, len(toks)) - 1):
+        if toks[i].text == "try" and toks[i + 1].text == "{":
+            depth = 0
+            for j in range(i + 1, len(toks)):
+                if toks[j].text == "{":
+                    depth += 1
+                elif toks[j].text == "}":
+                    depth -= 1
+                    if depth == 0:
+                        out.append(((toks[i].line, toks[i].col), (toks[j].line, toks[j].col)))
+                        break
+    return out
+
+
+def throwing_functions(model: FileModel) -> dict[str, object]:
+    """Functions of this file that can throw (directly or through another such function) -> the site."""
+    out: dict[str, object] = {}
+    fns = list(model.scopes("function"))
+    changed = True
+    while changed:
+        changed = False
+        for fn in fns:
+            name = short_name(fn.name)
+            if name in out:
+                continue
+            direct = [t for t in _throw_sites(model, fn) if t.text != DEBUG_ONLY]
+            via = next((c for c in fn.all_calls() if c.name in out and c.name != name and not c.objc), None)
+            if direct or via is not None:
+                out[name] = direct[0] if direct else via
+                changed = True
+    return out
+
+
+@file_rule("ST.011")
+def check(model: FileModel, ctx) -> Iterable[Finding]:
+    """Throwing code in dispatch_sync blocks (dispatch_sync_with_rethrow is the fix)."""
+    throwing = None
+    for scope in model.scopes("dispatch"):
+        if scope.dispatch != "dispatch_sync":
+            continue
+        queue = scope.queue
+        nested = [s for s in scope.walk() if s is not scope and s.kind == "dispatch"]
+        def _mine(line: int, col: int) -> bool:
+            return not any(s.contains_line(line) for s in nested)
+        for tok in _throw_sites(model, scope):
+            if not _mine(tok.line, tok.col):
+                continue
+            rule = "ST.011.b" if tok.text == DEBUG_ONLY else "ST.011.a"
+            yield ctx.finding(rule, model, tok.line, tok.col,
+                              f"{tok.text} inside dispatch_sync({queue}, ...) terminates the process if it throws; "
+                              f"use dispatch_sync_with_rethrow", anchor=anchor_of(tok.text, queue),
+                              related=(Related(model.path, scope.line, f"dispatch_sync({queue}) block starts here"),),
+                              scope=model.scope_at(tok.line))
+        if throwing is None:
+            throwing = throwing_functions(model)
+        for call in scope.all_calls():
+            if call.objc or call.name not in throwing or not _mine(call.line, call.col):
+                continue
+            if THROWING_MACROS.match(call.name):
+                continue
+            site = throwing[call.name]
+            yield ctx.finding("ST.011.c", model, call.line, call.col,
+                              f"{call.callee}() can throw (line {site.line}) and is called inside "
+                              f"dispatch_sync({queue}, ...); an exception there terminates the process",
+                              anchor=anchor_of(call.callee, queue),
+                              related=(Related(model.path, site.line, f"{call.name} can throw here"),),
+                              scope=call.scope)

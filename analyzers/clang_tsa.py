@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from analyzers.discover import relative
 from analyzers.findings import Check, Diagnostic, Finding, Related
 from checks.cli import UsageError
 
@@ -40,8 +41,11 @@ CHECKS = (
     Check("TSA.thread-safety-reference", "guarded data passed by reference without the lock", "warning",
           "A GUARDED_BY member escapes by reference while its capability is not held.",
           "hold the capability while the reference is used, or pass a copy"),
-    Check("TSA.thread-safety-beta", "beta thread-safety check", "warning",
-          "Checks clang marks as beta (enabled by --beta).", "follow clang's message"),
+    # -Wthread-safety-beta adds checks (acquired_before/after order) whose warnings carry the
+    # -Wthread-safety-analysis tag, so it has no rule of its own.
+    Check("TSA.thread-safety-negative", "capability acquired without a negative requirement", "warning",
+          "Only with --clang-arg=-Wthread-safety-negative: functions that acquire a capability should "
+          "REQUIRES(!mu) so callers cannot already hold it.", "add REQUIRES(!mu) to the function"),
 )
 _DIAG = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error|warning|note): "
                    r"(?P<msg>.*?)(?: \[(?P<flags>[^\]]+)\])?$")
@@ -118,14 +122,6 @@ def command(clang: str, unit: Unit, beta: bool = False, extra: tuple[str, ...] =
             str(unit.file)]
 
 
-def _relative(path: str, root: Path) -> str:
-    p = Path(path)
-    try:
-        return p.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return p.as_posix()
-
-
 def _source_line(path: str, line: int, cache: dict[str, list[str]]) -> str:
     if path not in cache:
         try:
@@ -154,7 +150,7 @@ def parse_output(text: str, root: Path, unit: str = "") -> tuple[list[Finding], 
         if not m:
             continue
         path, line, col = m["path"], int(m["line"]), int(m["col"])
-        rel = _relative(path, root)
+        rel = relative(Path(path), root)
         if m["sev"] == "note":
             if last is not None:
                 last = replace(last, related=last.related + (Related(rel, line, m["msg"], col),))
@@ -175,7 +171,7 @@ def parse_output(text: str, root: Path, unit: str = "") -> tuple[list[Finding], 
 
 def _run_unit(clang: str, unit: Unit, beta: bool, root: Path) -> tuple[list[Finding], list[Diagnostic]]:
     cmd = command(clang, unit, beta)
-    rel = _relative(str(unit.file), root)
+    rel = relative(unit.file, root)
     try:
         proc = subprocess.run(cmd, cwd=unit.directory, capture_output=True, text=True, timeout=UNIT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -198,7 +194,7 @@ def analyse(units: list[Unit], clang: str, root: Path, beta: bool = False, jobs:
     seen: set[tuple] = set()
     for unit, (findings, errors) in zip(units, outcomes):
         if errors:
-            result.failed.append(_relative(str(unit.file), root))
+            result.failed.append(relative(unit.file, root))
         for f in findings:   # a header's warning repeats in every unit that includes it
             key = (f.rule, f.path, f.line, f.col, f.message)
             if key not in seen:

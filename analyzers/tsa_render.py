@@ -62,22 +62,24 @@ def text(inv: Inventory, regressions: list[str] | None = None, against: str = ""
     console = Console(file=out, width=TEXT_WIDTH, color_system=None, force_terminal=False, highlight=False)
     files = Table(title="Thread-safety annotations per file", box=box.SIMPLE, title_justify="left")
     for col in ("file", "annotations", "by kind", "macro defs", "guarded/need", "coverage"):
-        files.add_column(col, overflow="fold")
+        files.add_column(col, no_wrap=col != "by kind")
     for f in _shown_files(inv):
         files.add_row(f.path, str(f.annotations), _kinds(f.counts), str(f.definitions),
                       f"{f.guarded}/{f.need}", _pct(f.coverage))
     if files.row_count:
         console.print(files)
     classes = Table(title="Classes that own a capability or guard members", box=box.SIMPLE, title_justify="left")
-    for col in ("class", "where", "capabilities", "guarded", "unannotated (need GUARDED_BY)", "coverage"):
-        classes.add_column(col, overflow="fold")
+    for col, ratio in (("class / where", 3), ("capabilities", 2), ("guarded", 2),
+                       ("unannotated (need GUARDED_BY)", 4), ("coverage", None)):
+        classes.add_column(col, ratio=ratio, no_wrap=ratio is None, overflow="fold")
     for c in inv.classes:
-        classes.add_row(c.name or "(file scope)", f"{c.path}:{c.line}", _caps(c), _guarded(c),
+        classes.add_row(f"{c.name or '(file scope)'}\n{c.path}:{c.line}", _caps(c), _guarded(c),
                         ", ".join(c.unannotated) or "-", _pct(c.coverage))
     if classes.row_count:
         console.print(classes)
-    lines = [out.getvalue().rstrip("\n"), summary(inv), *_regression_lines(regressions, against)]
-    return "\n".join(line for line in lines if line) + "\n"
+    tables = "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
+    lines = [*([tables, ""] if tables else []), summary(inv), *_regression_lines(regressions, against)]
+    return "\n".join(lines) + "\n"
 
 
 def _md_row(cells: list[str]) -> str:

@@ -9,14 +9,13 @@ Clang pass: `python -m checks.tsa --clang [FILE...] [--compile-commands F] [--cl
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from analyzers import clang_tsa, tsa, tsa_render
+from analyzers.discover import common_root
 from analyzers.findings import Report
 from analyzers.reporters import render
 from checks import cli, provenance, sources, tools
@@ -45,14 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--clang-arg", action="append", default=[],
                     help="extra clang flag, written --clang-arg=-Iinclude (repeatable)")
     cl.add_argument("--beta", action="store_true", help="also -Wthread-safety-beta")
-    cl.add_argument("--jobs", "-j", type=int, help="parallel clang processes (default: CPU count)")
+    p.add_argument("--jobs", "-j", type=int, help="parallel processes (default: CPU count)")
     return p
-
-
-def _common_root(paths: list[Path]) -> Path:
-    resolved = [p.resolve() for p in paths]
-    folders = [p if p.is_dir() else p.parent for p in resolved]
-    return Path(os.path.commonpath([str(f) for f in folders]))
 
 
 # ---- inventory ------------------------------------------------------------------------------------
@@ -74,13 +67,10 @@ def _load_baseline(path: Path) -> tsa.Inventory:
         raise cli.UsageError(f"{path}: not a TSA inventory written by --write-baseline ({exc})") from exc
 
 
-def _models(paths: list[Path], root: Path, exclude: list[str]):
+def _models(paths: list[Path], root: Path, exclude: list[str], jobs: int | None):
     from analyzers import engine
 
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise cli.UsageError(f"no such file or directory: {missing[0]}")
-    return engine.load_models(paths, root, exclude=tuple(exclude))
+    return engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs)
 
 
 def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
@@ -95,9 +85,9 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         if not args.paths:
             raise cli.UsageError("nothing to analyse: give files or folders, or --torch-headers")
         paths = args.paths
-        root = (args.root or _common_root(paths)).resolve()
+        root = (args.root or common_root(paths)).resolve()
     prefixes = (*tsa.DEFAULT_PREFIXES, *settings.get("prefixes", []), *args.prefix)
-    inv = tsa.inventory(_models(paths, root, [*settings.get("exclude", []), *args.exclude]), prefixes)
+    inv = tsa.inventory(_models(paths, root, [*settings.get("exclude", []), *args.exclude], args.jobs), prefixes)
 
     regressions: list[str] | None = None
     against = ""
@@ -147,8 +137,6 @@ def run_clang(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     """clang++ -Wthread-safety over the units; findings through analyzers.reporters."""
     if args.format not in CLANG_FORMATS:
         raise cli.UsageError(f"--format {args.format} is for the inventory; --clang writes {', '.join(CLANG_FORMATS)}")
-    if args.jobs is not None and args.jobs < 1:
-        raise cli.UsageError("--jobs must be at least 1")
     units = _units(args, [*settings.get("clang_args", []), *args.clang_arg])
     clang = tools.clangxx()
     if args.root:
@@ -156,7 +144,7 @@ def run_clang(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     elif args.compile_commands:
         root = args.compile_commands.resolve().parent
     else:
-        root = _common_root([u.file for u in units])
+        root = common_root([u.file for u in units])
     result = clang_tsa.analyse(units, clang, root, beta=args.beta or bool(settings.get("beta")), jobs=args.jobs)
     report = Report(tool=provenance.tool_info(root, external=("clang",)), root=str(root),
                     checks=list(clang_tsa.CHECKS), findings=result.findings, diagnostics=result.diagnostics,
@@ -177,6 +165,8 @@ def run_clang(args: argparse.Namespace, settings: dict[str, Any]) -> int:
 def main(argv: list[str]) -> int:
     """Entry point: the inventory, or the clang pass with --clang."""
     args = build_parser().parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        raise cli.UsageError("--jobs must be at least 1")
     start = args.paths[0] if args.paths else Path.cwd()
     settings = section(load_config(args.config, start), "tsa")
     return run_clang(args, settings) if args.clang else run_inventory(args, settings)

@@ -1,0 +1,131 @@
+"""`python -m checks.gate --base REV [--head REV]`: block new problems in a pull request, not old debt."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzers import engine, tsa
+from analyzers.findings import Report
+from analyzers.reporters import sarif
+from checks import cli
+from checks.config import load_config, section
+from checks.gate.diff import diff_findings
+from checks.gate.summary import GateResult, annotations, markdown, text
+from checks.gate.trees import Tree, changed_files, materialise, read_tree, repo_root, resolve
+from checks.provenance import tool_info
+
+DEFAULT_PATHS = ["aten/src/ATen/mps", "aten/src/ATen/native/mps"]
+
+
+@dataclass
+class TreeResult:
+    """What the analyzers found in one revision."""
+
+    report: Report
+    inventory: tsa.Inventory
+
+
+def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict) -> TreeResult:
+    """Run the structural rules (lock graph included) and the TSA inventory over one revision's files."""
+    root = materialise(tree, workdir)
+    targets = [root / p for p in paths if (root / p).exists()]
+    models = engine.load_models(targets, root, opts["exclude"], cache=opts["cache"]) if targets else []
+    report = engine.analyze(targets, root, rules=opts["rules"], exclude=opts["exclude"], cache=opts["cache"],
+                            baseline=opts["baseline"]) if targets else None
+    if report is None:
+        report = Report(tool={}, root=str(root), checks=[])
+    return TreeResult(report, tsa.inventory(models, opts["prefixes"]))
+
+
+def gate(repo: Path, base: str, head: str, paths: list[str], opts: dict) -> GateResult:
+    """Analyse base and head and decide: new blocking findings and TSA regressions."""
+    start = time.perf_counter()
+    base_tree, head_tree = read_tree(repo, base, paths), read_tree(repo, head, paths)
+    with tempfile.TemporaryDirectory(prefix="mps-verify-gate-") as tmp:
+        before = analyse(base_tree, Path(tmp) / "base", paths, opts)
+        after = analyse(head_tree, Path(tmp) / "head", paths, opts)
+    diff = diff_findings(before.report.findings, after.report.findings)
+    blocking_levels = {"error", "warning"} if opts["strict"] else {"error"}
+    result = GateResult(base=base, head=head, diff=diff,
+                        blocking=[f for f in diff.new if f.severity in blocking_levels],
+                        tsa_regressions=tsa.compare(before.inventory, after.inventory),
+                        files_changed=len(changed_files(base_tree, head_tree)), strict=opts["strict"],
+                        checks=after.report.checks or before.report.checks)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def as_json(result: GateResult, tool: dict) -> dict:
+    """The gate's machine-readable result."""
+    d = result.diff
+    return {"tool": tool, "base": result.base, "head": result.head, "failed": result.failed,
+            "summary": {"new": len(d.new), "fixed": len(d.fixed), "unchanged": len(d.unchanged),
+                        "blocking": len(result.blocking), "tsa_regressions": len(result.tsa_regressions),
+                        "files_changed": result.files_changed, "seconds": round(result.seconds, 3)},
+            "new": [f.to_json() for f in d.new], "fixed": [f.to_json() for f in d.fixed],
+            "blocking": [f.fingerprint for f in result.blocking], "tsa_regressions": result.tsa_regressions}
+
+
+def main(argv: list[str]) -> int:
+    """Parse options, run the gate, write SARIF / annotations / step summary, exit 1 when blocked."""
+    p = cli.parser("python -m checks.gate", "Fail a pull request on new MPS thread-safety problems.",
+                   formats=("text", "json"))
+    p.add_argument("--base", required=True, help="the revision the pull request starts from")
+    p.add_argument("--head", default="HEAD", help="the pull request's revision (default HEAD)")
+    p.add_argument("--paths", nargs="+", help=f"folders to gate (default: {' '.join(DEFAULT_PATHS)})")
+    p.add_argument("--repo", type=Path, default=Path.cwd(), help="the fork's checkout (default: cwd)")
+    p.add_argument("--strict", action="store_true", help="block on new warnings too")
+    p.add_argument("--sarif", type=Path, help="write the new findings as SARIF 2.1.0 for code scanning")
+    p.add_argument("--summary", type=Path, help="append the Markdown summary here (default $GITHUB_STEP_SUMMARY)")
+    p.add_argument("--annotations", choices=("auto", "on", "off"), default="auto",
+                   help="print GitHub annotation lines (auto: when GITHUB_ACTIONS=true)")
+    p.add_argument("--baseline", type=Path, help="fingerprints of accepted findings (see checks.structural)")
+    p.add_argument("--rules", help="comma-separated rule prefixes (default: all)")
+    p.add_argument("--exclude", action="append", default=[], help="glob of files to leave out (repeatable)")
+    p.add_argument("--prefix", action="append", default=[], help="extra TSA macro prefix (e.g. MPS_)")
+    p.add_argument("--no-cache", action="store_true", help="parse everything afresh")
+    args = p.parse_args(argv)
+
+    repo = repo_root(args.repo)
+    config = load_config(args.config, repo)
+    settings, structural = section(config, "gate"), section(config, "structural")
+    base, head = resolve(repo, args.base), resolve(repo, args.head)
+    baseline = args.baseline or (repo / settings["baseline"] if settings.get("baseline") else None)
+    if baseline is not None and not baseline.is_file():
+        raise cli.UsageError(f"baseline {baseline}: no such file")
+    rules = args.rules.split(",") if args.rules else structural.get("rules")
+    opts = {"exclude": tuple(args.exclude or structural.get("exclude", [])), "rules": rules,
+            "cache": not args.no_cache, "baseline": baseline, "strict": args.strict or bool(settings.get("strict")),
+            "prefixes": tuple(dict.fromkeys([*tsa.DEFAULT_PREFIXES, *args.prefix,
+                                             *section(config, "tsa").get("prefixes", [])]))}
+    paths = args.paths or settings.get("paths") or DEFAULT_PATHS
+    result = gate(repo, base, head, [str(x).strip("/") for x in paths], opts)
+
+    tool = tool_info(repo)
+    if args.sarif:
+        new_only = Report(tool=tool, root=str(repo), checks=result.checks, findings=result.diff.new)
+        cli.emit(json.dumps(sarif.as_dict(new_only), indent=2), args.sarif)
+    show = args.annotations == "on" or (args.annotations == "auto" and os.environ.get("GITHUB_ACTIONS") == "true")
+    if show:
+        lines, _rest = annotations(result.diff.new)   # the rest are listed in the step summary
+        print("\n".join(lines)) if lines else None
+    summary_path = args.summary or (Path(os.environ["GITHUB_STEP_SUMMARY"])
+                                    if os.environ.get("GITHUB_STEP_SUMMARY") else None)
+    if summary_path is not None:
+        try:
+            with summary_path.open("a", encoding="utf-8") as fh:
+                fh.write(markdown(result))
+        except OSError as exc:
+            raise cli.UsageError(f"cannot write summary {summary_path}: {exc.strerror}") from exc
+    report = cli.dump_json(as_json(result, tool)) if args.format == "json" else text(result)
+    cli.emit(report, args.output)
+    return int(cli.Exit.FINDINGS if result.failed else cli.Exit.CLEAN)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

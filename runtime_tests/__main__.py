@@ -1,0 +1,134 @@
+"""`python -m runtime_tests run|report`: the runtime stress tests and their report."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from checks import cli
+from checks.provenance import tool_info
+from runtime_tests import backend, db, report, runner, stats
+
+OUT_ENV = "MPS_VERIFY_OUT"  # where results go when --out is not given (for collecting them off a GPU box)
+USAGE = "usage: python -m runtime_tests {run,report} [options]  (-h after a command for its options)"
+
+
+def duration(text: str) -> float:
+    """Seconds from '15s', '2m', '1h' or a bare number of seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not m:
+        raise cli.UsageError(f"bad duration {text!r} (use e.g. 15s, 2m)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise cli.UsageError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _out(value: Path | None) -> Path | None:
+    return value or (Path(os.environ[OUT_ENV]) if os.environ.get(OUT_ENV) else None)
+
+
+def _db_path(value: Path | None, out: Path | None) -> Path:
+    if value is not None:
+        return value
+    return out / "results.db" if out is not None else runner.REPO_ROOT / db.DEFAULT_DB
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise cli.ToolMissing("torch is not installed; `pip install torch` (or `make setup`, which installs "
+                              "the runtime extra)") from exc
+
+
+def _run(argv: list[str]) -> int:
+    p = cli.parser("runtime_tests run", "Run multi-threaded inference rounds, a soak and throughput "
+                   "measurements; exit 1 when a round failed or a model was contradicted.", formats=("text", "json"))
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="plan", action="store_const", const="quick", help="CPU-sized plan (default)")
+    size.add_argument("--full", dest="plan", action="store_const", const="full", help="the full plan (GPU)")
+    p.add_argument("--device", choices=backend.DEVICES, default="auto", help="auto: mps, then cuda, then cpu")
+    p.add_argument("--db", type=Path, help="results database (default: OUT/results.db or .mps-verify/results.db)")
+    p.add_argument("--out", type=Path, help=f"folder for the database and the report (env {OUT_ENV})")
+    p.add_argument("--configs", type=Path, help="configuration matrix (default: runtime_tests/configs.yaml)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this configuration (repeatable)")
+    p.add_argument("--rounds", type=_positive, help="rounds per configuration (overrides the plan)")
+    p.add_argument("--jobs", type=_positive, help="child processes at once (overrides the plan)")
+    p.add_argument("--sequential", action="store_true",
+                   help=f"stop a configuration once the SPRT ({stats.SPRT_P0:.0%} vs {stats.SPRT_P1:.0%}) decides")
+    p.add_argument("--soak", type=duration, help="soak duration, e.g. 15s (0 skips it)")
+    p.add_argument("--timeout", type=duration, help="seconds before a round counts as a hang")
+    p.add_argument("--no-perf", dest="perf", action="store_false", help="skip the throughput measurements")
+    args = p.parse_args(argv)
+    _require_torch()
+    out = _out(args.out)
+    opts = runner.Options(plan=args.plan or "quick", device=args.device, db_path=_db_path(args.db, out),
+                          configs_path=args.configs, only=tuple(args.only), rounds=args.rounds, jobs=args.jobs,
+                          sequential=args.sequential, soak_s=args.soak, perf=args.perf, timeout_s=args.timeout)
+    summary = runner.run(opts)
+    report_path = None
+    if out is not None:
+        conn = db.connect(opts.db_path)
+        report_path = report.write(conn, summary.run_id, out)
+        conn.close()
+    if args.format == "json":
+        cli.emit(cli.dump_json({
+            "tool": tool_info(external=("torch",)), "run_id": summary.run_id, "device": summary.device,
+            "db": str(opts.db_path), "report": str(report_path) if report_path else None,
+            "configurations": {name: {"failures": k, "rounds": n, "statement": stats.sentence(stats.rate(k, n))}
+                               for name, (k, n) in summary.counts.items()},
+            "failed_rounds": [{"config": c, "workload": w, "outcome": o} for c, w, o in summary.failed],
+            "crosschecks": [vars(c) for c in summary.checks], "skipped": summary.skipped,
+            "exit": summary.exit_code}), args.output)
+        return summary.exit_code
+    lines = [f"run {summary.run_id} on {summary.device}; results in {opts.db_path}"]
+    lines += [f"  {name}: {stats.sentence(stats.rate(k, n))}" for name, (k, n) in summary.counts.items()]
+    lines += [f"  skipped {s}" for s in summary.skipped]
+    lines += [f"  FAILED {c} / {w}: {o}" for c, w, o in summary.failed]
+    lines += [f"  model {c.model or '-'} for {c.config}: {c.verdict}: {c.reason}" for c in summary.checks]
+    lines.append(f"report: {report_path}" if report_path else "report: python -m runtime_tests report --out DIR")
+    cli.emit("\n".join(lines), args.output)
+    return summary.exit_code
+
+
+def _report(argv: list[str]) -> int:
+    p = cli.parser("runtime_tests report", "Write the Markdown report (with PNG plots) of a run.")
+    p.add_argument("--db", type=Path, help="results database (default: OUT/results.db or .mps-verify/results.db)")
+    p.add_argument("--out", type=Path, help=f"folder for report.md and the plots (env {OUT_ENV}; "
+                   "default .mps-verify/runtime-report)")
+    p.add_argument("--run", type=_positive, help="run id (default: the latest)")
+    args = p.parse_args(argv)
+    out = _out(args.out)
+    path = _db_path(args.db, out)
+    if not path.is_file():
+        raise cli.UsageError(f"no results database at {path}; run `python -m runtime_tests run` first")
+    conn = db.connect(path)
+    run_id = args.run or db.latest_run(conn)
+    if run_id is None or conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise cli.UsageError(f"{path}: no run {args.run}" if args.run else f"{path}: no runs recorded")
+    written = report.write(conn, run_id, out or runner.REPO_ROOT / ".mps-verify" / "runtime-report")
+    conn.close()
+    print(f"report: {written}")
+    return 0
+
+
+COMMANDS = {"run": _run, "report": _report}
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch to `run` or `report`."""
+    if not argv or argv[0] not in COMMANDS:
+        if argv and argv[0] in ("-h", "--help"):
+            print(USAGE)
+            return 0
+        raise cli.UsageError(USAGE)
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,160 @@
+"""The results database (SQLite): runs, rounds, measurements; versioned schema with migrations; WAL
+and a busy timeout so several processes can write at once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+DEFAULT_DB = Path(".mps-verify/results.db")
+BUSY_TIMEOUT_MS = 30_000
+
+# Migration i brings the schema from version i to i+1; never edit one that has shipped, append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started REAL NOT NULL,
+        finished REAL,
+        plan TEXT NOT NULL,
+        device TEXT NOT NULL,
+        environment TEXT NOT NULL          -- JSON: git, torch, OS, device name, python
+    );
+    CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        config TEXT NOT NULL,
+        workload TEXT NOT NULL,
+        threads INTEGER NOT NULL,
+        iterations INTEGER,
+        outcome TEXT NOT NULL,             -- pass | mismatch | exception | signal:NAME | hang
+        returncode INTEGER,
+        duration_s REAL NOT NULL,
+        pid INTEGER,
+        detail TEXT,
+        seen TEXT,                         -- JSON: what the child saw
+        crash_reports TEXT,                -- JSON: summaries of macOS .ips reports
+        created REAL NOT NULL
+    );
+    CREATE TABLE measurements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        kind TEXT NOT NULL,                -- scaling | batching | batcher | soak
+        workload TEXT NOT NULL,
+        param TEXT NOT NULL,               -- thread count, batch size or mode
+        rep INTEGER NOT NULL,              -- -1 for values pooled over repetitions
+        metric TEXT NOT NULL,
+        value REAL NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE crosschecks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        config TEXT NOT NULL,
+        model TEXT,
+        expect TEXT,
+        verdict TEXT NOT NULL,             -- agrees | contradiction | inconclusive | not applicable | unknown
+        reason TEXT NOT NULL
+    );
+    ALTER TABLE rounds ADD COLUMN sprt TEXT;  -- sequential decision after this round, when used
+    CREATE INDEX rounds_run ON rounds(run_id, config);
+    CREATE INDEX measurements_run ON measurements(run_id, kind, workload);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the database (0 for a new file)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations missing up to `target`, each in its own transaction; returns the version."""
+    conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
+    try:
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"database schema version {version} is newer than this tool ({SCHEMA_VERSION})")
+        for number in range(version, target):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(version, target)
+
+
+def connect(path: Path, target: int = SCHEMA_VERSION) -> sqlite3.Connection:
+    """Open (creating and migrating) the results database in WAL mode with a busy timeout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrate(conn, target)
+    return conn
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    return int(conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(row.values())).lastrowid)
+
+
+def start_run(conn: sqlite3.Connection, plan: str, device: str, environment: dict[str, Any]) -> int:
+    """Record a new run; returns its id."""
+    return _insert(conn, "runs", {"started": time.time(), "plan": plan, "device": device,
+                                  "environment": json.dumps(environment)})
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int) -> None:
+    """Mark a run finished."""
+    conn.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
+
+
+def add_round(conn: sqlite3.Connection, run_id: int, config: str, workload: str, threads: int,
+              iterations: int | None, result: Any, sprt: str | None = None) -> int:
+    """Record one round (a rounds.RoundResult)."""
+    return _insert(conn, "rounds", {
+        "run_id": run_id, "config": config, "workload": workload, "threads": threads,
+        "iterations": iterations, "outcome": result.outcome, "returncode": result.returncode,
+        "duration_s": result.duration_s, "pid": result.pid, "detail": result.detail[-2000:],
+        "seen": json.dumps(result.doc.get("seen", {})), "crash_reports": json.dumps(result.crash_reports),
+        "created": time.time(), "sprt": sprt})
+
+
+def add_measurements(conn: sqlite3.Connection, run_id: int, workload: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Record measurement rows {kind, param, rep, metric, value} in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for r in rows:
+            _insert(conn, "measurements", {"run_id": run_id, "workload": workload, "kind": r["kind"],
+                                           "param": str(r["param"]), "rep": int(r["rep"]),
+                                           "metric": r["metric"], "value": float(r["value"])})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def add_crosscheck(conn: sqlite3.Connection, run_id: int, check: Any) -> None:
+    """Record one model cross-check (a crosscheck.CrossCheck)."""
+    _insert(conn, "crosschecks", {"run_id": run_id, "config": check.config, "model": check.model,
+                                  "expect": check.expect, "verdict": check.verdict, "reason": check.reason})
+
+
+def latest_run(conn: sqlite3.Connection) -> int | None:
+    """The id of the most recent run, or None."""
+    row = conn.execute("SELECT MAX(id) FROM runs").fetchone()
+    return row[0]

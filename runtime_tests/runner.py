@@ -1,0 +1,185 @@
+"""Run a plan: rounds per configuration (optionally sequential), a soak, throughput measurements;
+everything into the results database, then the model cross-check."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from checks.cli import UsageError
+from runtime_tests import backend, configs, crosscheck, db, images, stats
+from runtime_tests.rounds import REPO_ROOT, RoundResult, spawn  # noqa: F401 (REPO_ROOT re-exported)
+
+
+@dataclass
+class Options:
+    """What `python -m runtime_tests run` was asked to do."""
+
+    plan: str = "quick"
+    device: str = "auto"
+    db_path: Path = db.DEFAULT_DB
+    configs_path: Path | None = None
+    only: tuple[str, ...] = ()
+    rounds: int | None = None
+    jobs: int | None = None
+    sequential: bool = False
+    soak_s: float | None = None
+    perf: bool = True
+    timeout_s: float | None = None
+
+
+@dataclass
+class Summary:
+    """What a run found: counts per configuration, failed rounds, cross-checks, skipped configurations."""
+
+    run_id: int
+    device: str
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # config -> (failures, rounds)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (config, workload, outcome)
+    checks: list[crosscheck.CrossCheck] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a round failed or a model was contradicted, else 0."""
+        return int(bool(self.failed) or any(c.verdict == "contradiction" for c in self.checks))
+
+
+def environment(device: str) -> dict[str, Any]:
+    """The environment fingerprint stored with the run: git hash, torch, OS, device, CPUs."""
+    from checks.provenance import tool_info
+
+    return {"tool": tool_info(external=("torch",)), "os": platform.platform(),
+            "device": device, "device_name": backend.backend(device).name,
+            "cpus": os.cpu_count(), "python_executable": sys.executable}
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, disable=not console.is_terminal)
+
+
+def _plan(matrix: configs.Matrix, opts: Options) -> dict[str, Any]:
+    if opts.plan not in matrix.plans:
+        raise UsageError(f"{matrix.source}: no plan {opts.plan!r} (have: {', '.join(matrix.plans) or 'none'})")
+    plan = dict(matrix.plans[opts.plan])
+    for key, value in (("rounds", opts.rounds), ("jobs", opts.jobs), ("soak_s", opts.soak_s),
+                       ("timeout_s", opts.timeout_s)):
+        if value is not None:
+            plan[key] = value
+    return plan
+
+
+def _selected(matrix: configs.Matrix, only: tuple[str, ...]) -> list[configs.Configuration]:
+    names = {c.name for c in matrix.configurations}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise UsageError(f"unknown configuration {', '.join(unknown)} (have: {', '.join(sorted(names))})")
+    return [c for c in matrix.configurations if not only or c.name in only]
+
+
+def _spec(config: configs.Configuration, plan: dict[str, Any], device: str, workload: str) -> dict[str, Any]:
+    return {"mode": "round", "workload": workload, "size": plan.get("size", "quick"), "device": device,
+            "threads": plan.get("threads", 4), "iterations": plan.get("iterations", 20),
+            "python_lock": config.python_lock, "batched": config.batched}
+
+
+def _launch(config: configs.Configuration, spec: dict[str, Any], timeout: float, base: Path) -> RoundResult:
+    preload = images.resolve_library(config.preload, base) if config.preload else None
+    return spawn(spec, env=config.env, preload=preload, timeout_s=timeout)
+
+
+def _perf_seconds(perf: dict[str, Any]) -> float:
+    """An upper estimate of one measurement child's work: settings x (repetitions + warm-up) x seconds."""
+    settings = max(len(perf.get("threads", [])), len(perf.get("batches", [])), 3)
+    return settings * (int(perf.get("reps", 5)) + 1) * float(perf.get("seconds", 0.5)) * 2
+
+
+def run(opts: Options) -> Summary:
+    """Execute the plan and record everything; returns the summary (the report is written separately)."""
+    matrix = configs.load(opts.configs_path)
+    plan = _plan(matrix, opts)
+    selected = _selected(matrix, opts.only)
+    try:
+        device = backend.resolve(opts.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    conn = db.connect(opts.db_path)
+    run_id = db.start_run(conn, opts.plan, device, environment(device))
+    summary = Summary(run_id, device)
+    active = [c for c in selected if not c.preload_unset]
+    summary.skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
+    perf = plan.get("perf") or {}
+    perf_jobs = [(kind, w) for kind, key in (("scaling", "workloads"), ("batching", "batch_workloads"),
+                                             ("batcher", "batcher_workloads")) for w in perf.get(key, [])] \
+        if opts.perf else []
+    soak = float(plan.get("soak_s") or 0)
+    timeout = float(plan.get("timeout_s", 120))
+    jobs = max(1, int(plan.get("jobs", 1)))
+    rounds_per = int(plan.get("rounds", 3))
+    workloads_ = plan["workloads"]
+    base = matrix.source.parent
+    verdicts = crosscheck.load_verdicts()
+
+    def record(name: str, workload: str, spec: dict, result: RoundResult, decision: str | None = None) -> None:
+        db.add_round(conn, run_id, name, workload, spec.get("threads", 1), spec.get("iterations"), result, decision)
+        if result.failed:
+            summary.failed.append((name, workload, result.outcome))
+
+    with _progress(len(active) * rounds_per + (soak > 0) + len(perf_jobs)) as progress, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs))
+        for config in active:
+            progress.update(task, description=f"rounds: {config.name}")
+            flags: list[bool] = []
+            decision = "continue"
+            for start in range(0, rounds_per, jobs):
+                chunk = [_spec(config, plan, device, workloads_[i % len(workloads_)])
+                         for i in range(start, min(rounds_per, start + jobs))]
+                results = list(pool.map(lambda s: _launch(config, s, timeout, base), chunk))
+                for spec, result in zip(chunk, results):
+                    flags.append(result.failed)
+                    decision = stats.sprt(flags)[0] if opts.sequential else None
+                    record(config.name, spec["workload"], spec, result, decision)
+                    progress.advance(task)
+                if opts.sequential and decision != "continue":
+                    progress.advance(task, rounds_per - len(flags))
+                    break
+            summary.counts[config.name] = (sum(flags), len(flags))
+        if soak > 0 and active:
+            progress.update(task, description=f"soak {soak:g} s")
+            config = active[0]
+            spec = {**_spec(config, plan, device, workloads_[0]), "duration_s": soak}
+            result = _launch(config, spec, soak + timeout, base)
+            record("soak", spec["workload"], spec, result)
+            doc = result.doc
+            values = {"ops": doc.get("ops") or 0, "errors": len(doc.get("errors", [])) + (doc.get("mismatches") or 0),
+                      "ops_per_s": doc.get("ops_per_s") or 0, "seconds": doc.get("elapsed_s") or result.duration_s}
+            db.add_measurements(conn, run_id, spec["workload"], [
+                {"kind": "soak", "param": config.name, "rep": -1, "metric": m, "value": v} for m, v in values.items()])
+            progress.advance(task)
+        for kind, workload in perf_jobs:
+            progress.update(task, description=f"{kind}: {workload}")
+            spec = {"mode": kind, "workload": workload, "size": plan.get("size", "quick"), "device": device,
+                    "perf": perf}
+            result = spawn(spec, timeout_s=timeout + _perf_seconds(perf))
+            record(f"perf:{kind}", workload, spec, result)
+            db.add_measurements(conn, run_id, workload, result.doc.get("measurements", []))
+            progress.advance(task)
+    for config in active:
+        k, n = summary.counts[config.name]
+        check = crosscheck.check(config.name, config.model, k, n, device, verdicts)
+        summary.checks.append(check)
+        db.add_crosscheck(conn, run_id, check)
+    db.finish_run(conn, run_id)
+    conn.close()
+    return summary

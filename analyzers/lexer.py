@@ -16,10 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from analyzers.cache import cache_root
 from analyzers.model import Token
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".mps-verify" / "cache"
 # Lark terminal -> model token kind (IDENT NUMBER STRING CHAR PUNCT PREPROC COMMENT ATKW).
 KINDS = {"IDENT": "IDENT", "NUMBER": "NUMBER", "STRING": "STRING", "RAWSTRING": "STRING", "CHAR": "CHAR",
          "ATKW": "ATKW", "PREPROC": "PREPROC", "LINE_COMMENT": "COMMENT", "BLOCK_COMMENT": "COMMENT",
@@ -55,8 +55,9 @@ def _lark_terminals() -> list:
     text = GRAMMAR_PATH.read_text(encoding="utf-8")
     cache: bool | str = True
     try:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        cache = str(CACHE_DIR / f"grammar-{grammar_hash()}.lark-cache")
+        folder = cache_root()
+        folder.mkdir(parents=True, exist_ok=True)
+        cache = str(folder / f"grammar-{grammar_hash()}.lark-cache")
     except OSError:
         pass   # read-only checkout: Lark's default temp-dir cache
     parser = Lark(text, parser="lalr", lexer="contextual", cache=cache, maybe_placeholders=False)

@@ -1,0 +1,89 @@
+"""`python -m checks.structural PATH...`: the structural analyzer (ST catalogue) over C++/ObjC++ sources.
+
+Exit 1 when a check failed (an error-severity finding), 0 otherwise; 2 for bad input or options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from checks import cli
+from checks.config import load_config, section
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    p = cli.parser("checks.structural", "Structural thread-safety checks (ST catalogue) for the MPS backend.",
+                   formats=FORMATS)
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (.h .hpp .cpp .cc .mm .m)")
+    p.add_argument("--torch-headers", action="store_true",
+                   help="analyse the installed torch wheel's MPS headers (root: torch/include)")
+    p.add_argument("--root", type=Path, help="report paths relative to DIR (default: common parent of the inputs)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files whose relative path or name matches (repeatable)")
+    p.add_argument("--rules", help="comma-separated check ids or prefixes, e.g. ST.001,ST.003.e")
+    p.add_argument("--baseline", type=Path, help="drop findings whose fingerprint is in FILE")
+    p.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings' fingerprints to FILE")
+    p.add_argument("--no-cache", action="store_true", help="parse everything again (ignore .mps-verify/cache)")
+    p.add_argument("--jobs", "-j", type=int, help="parallel parser processes (default: CPU count)")
+    return p.parse_args(argv)
+
+
+def _targets(args: argparse.Namespace) -> tuple[list[Path], Path]:
+    from analyzers.discover import common_root
+    from checks import sources
+
+    if args.torch_headers:
+        if args.paths:
+            raise cli.UsageError("give paths or --torch-headers, not both")
+        return sources.torch_mps_headers(), (args.root or sources.torch_include()).resolve()
+    if not args.paths:
+        raise cli.UsageError("nothing to analyse: give files or folders, or --torch-headers")
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        raise cli.UsageError(f"no such file or directory: {missing[0]}")
+    if args.root is not None and not args.root.is_dir():
+        raise cli.UsageError(f"--root {args.root}: not a directory")
+    return args.paths, (args.root or common_root(args.paths)).resolve()
+
+
+def _setting_list(settings: dict, name: str) -> list[str]:
+    value = settings.get(name, [])
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise cli.UsageError(f"config: structural.{name} must be a list of strings")
+    return value
+
+
+def main(argv: list[str]) -> int:
+    """Analyse, report in the chosen format, exit 1 when any check failed."""
+    args = _args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        raise cli.UsageError("--jobs must be at least 1")
+    paths, root = _targets(args)
+    settings = section(load_config(args.config, Path(paths[0])), "structural")
+    exclude = (*_setting_list(settings, "exclude"), *args.exclude)
+    rules = ([r.strip() for r in args.rules.split(",") if r.strip()] if args.rules
+             else _setting_list(settings, "rules")) or None
+    baseline = args.baseline or (Path(settings["baseline"]) if settings.get("baseline") else None)
+    if baseline is not None and not baseline.is_file():
+        raise cli.UsageError(f"--baseline {baseline}: no such file")
+
+    from analyzers import baseline as baseline_file
+    from analyzers.engine import analyze
+    from analyzers.reporters import render
+
+    report = analyze(paths, root, rules=rules, exclude=exclude, jobs=args.jobs, cache=not args.no_cache,
+                     baseline=baseline)
+    if args.write_baseline is not None:
+        baseline_file.write(args.write_baseline, report.findings, report.tool)
+    cli.emit(render(report, args.format), args.output)
+    failed = any(report.status(c) == "failed" for c in report.checks)
+    return int(cli.Exit.FINDINGS if failed else cli.Exit.CLEAN)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

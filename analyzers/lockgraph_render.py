@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from analyzers.lockgraph import LockGraph, cycle_steps
+from analyzers.lockgraph import LockGraph, cycle_steps, simple_name
 
 UNKNOWN_LEVEL = -1     # where locks the hierarchy does not know are drawn (below everything)
 
@@ -24,7 +24,7 @@ def _order(graph: LockGraph) -> list[str]:
 
 
 def _via(data: dict) -> str:
-    return "".join(f" via {s}" for s in data["via"])
+    return "".join(f" via {s} ({simple_name(s.function)})" for s in data["via"])
 
 
 def text(graph: LockGraph, **_options) -> str:

@@ -1,0 +1,430 @@
+"""Lock acquisitions from the code model: which lock class is taken where, and what is held there.
+
+Contexts are function bodies and the blocks that run on their own (escaping blocks, async dispatches,
+completion handlers). Serial dispatch queues entered with dispatch_sync are pseudo-locks, and so is
+waiting for the GPU; completion handlers run inside that wait. Calls are followed a bounded number of
+levels so a lock taken in a callee counts under the caller's held locks, minus those the callee drops
+first (`m_mutex.unlock(); ...; m_mutex.lock();`, the upstream way to wait without the allocator lock).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterator
+
+from analyzers.hierarchy import Hierarchy
+from analyzers.model import Call, FileModel, Member, Scope
+from analyzers.parse import ESCAPING_CALLS, HANDLER_NAMES
+
+GPU_WAIT = "gpu-wait"                      # node name when the hierarchy declares no lock of kind 'gpu'
+WAIT_CALLS = {"waitUntilCompleted", "commitAndWait"}     # block until the GPU (and its handlers) finish
+WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when an argument says so
+DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
+UNLOCK_CALLS = {"unlock", "unlock_shared"}
+LOCK_CALLS = {"lock", "lock_shared"}
+DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see README)
+INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """A place in the code: file, line and the enclosing function (or handler)."""
+
+    path: str
+    line: int
+    function: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A lock held at some point: its node name and where it was taken."""
+
+    lock: str
+    site: Site
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Lock `lock` taken at `site` while `held` (outermost first) were held.
+
+    `via` is the chain of call sites from the holder down to `site`; each via Site's `function` names the
+    callee called there.
+    """
+
+    lock: str
+    site: Site
+    held: tuple[Held, ...] = ()
+    shared: bool = False
+    kind: str = "mutex"       # mutex | recursive_mutex | shared_mutex | queue | gpu (used for unknown locks)
+    alias: str = ""           # the code-level name, e.g. 'MPSHeapAllocatorImpl::m_mutex' or 'queue:stream->queue()'
+    via: tuple[Site, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Fn:
+    """A function definition and the file it is in."""
+
+    model: FileModel
+    scope: Scope
+
+    @property
+    def name(self) -> str:
+        return self.scope.name
+
+
+@dataclass
+class _Event:
+    """A lock taken (`lock` set) or a call into the scanned tree (`callees` set) in one context."""
+
+    site: Site
+    held: tuple[Held, ...]
+    released: frozenset[str] = frozenset()    # locks of the caller this context has dropped at this point
+    lock: str = ""
+    kind: str = ""
+    alias: str = ""
+    shared: bool = False
+    callees: tuple[_Fn, ...] = ()
+    call: Call | None = None
+
+
+_Reached = tuple[_Event, tuple[Site, ...], frozenset[str]]    # event, call chain to it, locks dropped on the way
+
+
+class _Extractor:
+    """Walks every context of the scanned models and follows calls between them."""
+
+    def __init__(self, models: list[FileModel], hierarchy: Hierarchy, depth: int):
+        self.models = models
+        self.hierarchy = hierarchy
+        self.depth = depth
+        gpu = next((lock for lock in hierarchy.locks if lock.kind == "gpu"), None)
+        self.gpu = gpu.name if gpu else GPU_WAIT
+        self.functions: dict[str, list[_Fn]] = defaultdict(list)     # qualified name -> definitions
+        self.by_simple: dict[str, set[str]] = defaultdict(set)       # simple name -> qualified names
+        self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
+        for model in models:
+            for scope in model.scopes("function"):
+                if scope.name:
+                    self.functions[scope.name].append(_Fn(model, scope))
+                    self.by_simple[simple_name(scope.name)].add(scope.name)
+            for member in model.members:
+                self.members[member.name].append(member)
+        self._runs: dict[int, str] = {}
+        self._forwards: dict[int, str] = {}
+        self._events: dict[int, list[_Event]] = {}
+        self._summaries: dict[tuple[int, int, bool], list[_Reached]] = {}
+
+    # -- contexts ---------------------------------------------------------------------------------
+
+    def contexts(self) -> Iterator[tuple[FileModel, Scope]]:
+        """Every context root: functions, and blocks/lambdas/dispatches that run on their own."""
+        for model in self.models:
+            for scope in model.scopes():
+                if self._is_root(model, scope) and not self._in_wrapper(scope):
+                    yield model, scope
+
+    def _is_root(self, model: FileModel, scope: Scope) -> bool:
+        return scope.kind == "function" or self._runs_as(model, scope) != INLINE
+
+    @staticmethod
+    def _in_wrapper(scope: Scope) -> bool:
+        fn = scope.function()
+        return fn is not None and simple_name(fn.name) in DISPATCH_WRAPPERS
+
+    def _runs_as(self, model: FileModel, scope: Scope) -> str:
+        """INLINE, ESCAPING or HANDLER for a block, lambda or dispatch scope (INLINE for anything else)."""
+        if id(scope) in self._runs:
+            return self._runs[id(scope)]
+        runs = INLINE
+        if scope.handler:
+            runs = HANDLER
+        elif scope.escaping:
+            runs = ESCAPING
+        elif scope.kind in ("block", "lambda") and scope.parent is not None:
+            call = self._passed_to(scope)
+            if call is not None and call.name in HANDLER_NAMES:
+                runs = HANDLER
+            elif call is not None:
+                # a C++ wrapper that hands its block on, e.g. MPSEvent::notifyLocked -> notifyListener:block:
+                kinds = {self._forwarding(fn) for fn in self.resolve(model, scope.parent, call)}
+                runs = HANDLER if HANDLER in kinds else ESCAPING if ESCAPING in kinds else INLINE
+        self._runs[id(scope)] = runs
+        return runs
+
+    @staticmethod
+    def _passed_to(scope: Scope) -> Call | None:
+        """The call a block or lambda literal is an argument of (the nearest preceding call taking one)."""
+        calls = [c for c in scope.parent.calls if c.token < scope.first_token
+                 and any(a.startswith(("^", "[")) for a in c.args)]
+        return max(calls, key=lambda c: c.token) if calls else None
+
+    def _forwarding(self, fn: _Fn) -> str:
+        """HANDLER/ESCAPING if `fn` hands a block variable to a completion handler / an escaping API."""
+        if id(fn.scope) not in self._forwards:
+            found = INLINE
+            for call in fn.scope.all_calls():
+                if not any(re.fullmatch(r"\w+", a) for a in call.args):
+                    continue
+                parts = {p for p in call.selector.split(":") if p} if call.objc else {call.name}
+                if parts & HANDLER_NAMES:
+                    found = HANDLER
+                    break
+                if parts & ESCAPING_CALLS or (call.objc and call.selector.endswith("block:")):
+                    found = ESCAPING
+            self._forwards[id(fn.scope)] = found
+        return self._forwards[id(fn.scope)]
+
+    def _context_scopes(self, model: FileModel, root: Scope) -> Iterator[Scope]:
+        """The root and the nested scopes that run as part of it."""
+        yield root
+        for child in root.children:
+            if not self._is_root(model, child):
+                yield from self._context_scopes(model, child)
+
+    def _context_name(self, model: FileModel, root: Scope) -> str:
+        fn = root.function()
+        name = fn.name if fn is not None else ""
+        if root.kind != "function":
+            how = root.handler or root.dispatch or self._runs_as(model, root)
+            name += f" ({how} {root.kind} at line {root.line})"
+        return name
+
+    def events(self, model: FileModel, root: Scope) -> list[_Event]:
+        """Locks taken, GPU waits and resolvable calls in one context, each with what is held there."""
+        if id(root) in self._events:
+            return self._events[id(root)]
+        site = Site(model.path, root.line, self._context_name(model, root))
+        entry: tuple[Held, ...] = ()
+        if self._runs_as(model, root) == HANDLER:
+            entry += (Held(self.gpu, site),)
+        if root.kind == "dispatch" and root.queue:
+            entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site),)
+        scopes = list(self._context_scopes(model, root))
+        drops = self._drops(model, root, scopes)
+        out: list[_Event] = []
+
+        def add(line: int, scope: Scope, skip=None, **what) -> None:
+            released = frozenset(lock for lock, start, end in drops if start < line < end)
+            out.append(_Event(Site(model.path, line, site.function),
+                              entry + self._held(model, scope, line, root, site.function, skip), released, **what))
+
+        for scope in scopes:
+            for region in scope.locks:
+                if region.kind == "call_once":
+                    continue     # one-time initialisation, not a lock class of the hierarchy
+                lock, kind, alias = self._mutex(model, scope, region.lock)
+                add(region.line, scope, region, lock=lock, kind=kind, alias=alias, shared=region.shared)
+            for child in scope.children:
+                if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
+                    lock, alias = self._queue(model, scope, child.queue)
+                    add(child.line, scope, lock=lock, kind="queue", alias=alias)
+            for call in scope.calls:
+                if self._waits(call):
+                    add(call.line, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
+                callees = self.resolve(model, scope, call)
+                if callees:
+                    add(call.line, scope, callees=callees, call=call)
+        self._events[id(root)] = out
+        return out
+
+    def _held(self, model: FileModel, scope: Scope, line: int, root: Scope, context: str,
+              skip=None) -> tuple[Held, ...]:
+        """Locks held at `line` from the context root down to `scope`, outermost first."""
+        held: list[Held] = []
+        node: Scope | None = scope
+        while node is not None:
+            here = []
+            if node.kind == "dispatch" and node.queue and node is not root:
+                here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
+                                 Site(model.path, node.line, context)))
+            for region in node.locks:
+                if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
+                    continue
+                if skip is not None and region.line == line:
+                    continue     # taken on the same line (scoped_lock of several): no order between them
+                here.append(Held(self._mutex(model, node, region.lock)[0], Site(model.path, region.line, context),
+                                 region.shared))
+            held[:0] = sorted(here, key=lambda h: h.site.line)
+            if node is root:
+                break
+            node = node.parent
+        return tuple(held)
+
+    def _drops(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[tuple[str, int, int]]:
+        """(lock, from, to) spans where this context has unlocked a mutex its caller holds."""
+        regions = [r for s in scopes for r in s.locks]
+        calls = sorted(((c, s) for s in scopes for c in s.calls), key=lambda cs: cs[0].token)
+        spans = []
+        for call, scope in calls:
+            if call.name not in UNLOCK_CALLS or not call.receiver:
+                continue
+            if any(r.var == call.receiver or (r.lock == call.receiver and r.end_line == call.line) for r in regions):
+                continue     # closes a lock taken here, which the model already ends
+            relock = next((c.line for c, _ in calls if c.name in LOCK_CALLS and c.receiver == call.receiver
+                           and c.token > call.token), root.end_line)
+            spans.append((self._mutex(model, scope, call.receiver)[0], call.line, relock))
+        return spans
+
+    # -- naming locks -------------------------------------------------------------------------------
+
+    def _mutex(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, str, str]:
+        """(node name, kind, code-level name) of a mutex expression."""
+        owner, member = self._owner(scope, expr)
+        short = owner.split("::")[-1]
+        if short:
+            alias = f"{short}::{member.name if member else _last_ident(expr)}"
+        else:
+            alias = f"{model.path}::{expr}" if member is not None and member.static else expr
+        kind = "mutex"
+        if member is not None and "recursive" in member.type:
+            kind = "recursive_mutex"
+        elif member is not None and "shared" in member.type:
+            kind = "shared_mutex"
+        declared = self.hierarchy.classify(expr, owner)
+        return (declared.name if declared else alias), kind, alias
+
+    def _queue(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, str]:
+        """(node name, code-level name) of a dispatch queue expression."""
+        owner, _ = self._owner(scope, expr)
+        declared = self.hierarchy.classify(expr, owner)
+        return (declared.name if declared else f"queue:{expr}"), f"queue:{expr}"
+
+    def _owner(self, scope: Scope, expr: str) -> tuple[str, Member | None]:
+        """The class declaring the member an expression names ('' when unknown) and that member."""
+        if expr.endswith(")"):
+            return "", None       # a call such as stream->queue(): the object's class is not known here
+        name = _last_ident(expr)
+        cls = _class_of(scope)
+        candidates = [m for m in self.members.get(name, []) if not m.function]
+        if re.fullmatch(r"(this->)?\w+", expr):
+            own = [m for m in candidates if cls and m.owner and simple_name(m.owner) == simple_name(cls)]
+            if own:
+                return own[0].owner, own[0]
+            statics = [m for m in candidates if not m.owner and m.static]
+            if statics:
+                return "", statics[0]
+            return cls, None      # most likely a member of a class whose header was not scanned
+        if "::" in expr and not re.search(r"->|\.", expr):
+            owner = expr.rsplit("::", 1)[0]
+            return owner, next((m for m in candidates if m.owner.endswith(owner)), None)
+        owners = {m.owner for m in candidates if m.owner}
+        if len(owners) == 1:
+            owner = owners.pop()
+            return owner, next(m for m in candidates if m.owner == owner)
+        return "", None
+
+    @staticmethod
+    def _waits(call: Call) -> bool:
+        if call.name in WAIT_CALLS:
+            return True
+        needle = WAIT_BY_ARGUMENT.get(call.name)
+        return bool(needle) and any(needle in arg for arg in call.args)
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    def resolve(self, model: FileModel, scope: Scope, call: Call) -> tuple[_Fn, ...]:
+        """Definitions a call may reach: qualified name, same class, receiver's member type, or unique name."""
+        if call.objc or call.name in DISPATCH_WRAPPERS or call.name in WAIT_CALLS:
+            return ()
+        known = self.by_simple.get(call.name, set())
+        if not known:
+            return ()
+        callee = re.sub(r"<[^<>]*>", "", call.callee).lstrip(":")
+        if "::" in callee and not re.search(r"->|\.", callee):
+            names = {q for q in known if q == callee or q.endswith("::" + callee)}
+        elif call.receiver in ("", "this", "self"):
+            cls = simple_name(_class_of(scope))
+            names = {q for q in known if cls and q.endswith(f"{cls}::{call.name}")}
+            names = names or (known if len(known) == 1 else set())
+        else:
+            cls = self._receiver_class(scope, call.receiver)
+            if cls is None:           # receiver of unknown type: only a unique name is safe to follow
+                names = known if len(known) == 1 else set()
+            else:
+                names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
+        return tuple(fn for q in sorted(names) for fn in self.functions[q])
+
+    def _receiver_class(self, scope: Scope, receiver: str) -> str | None:
+        """The class of a receiver that is a data member (m_stream: MPSStream*); None when not known."""
+        _, member = self._owner(scope, receiver)
+        if member is None:
+            return None
+        bare = re.sub(r"\b(const|volatile|mutable|std::shared_ptr|std::unique_ptr|std::weak_ptr)\b|[*&<>\s]", "",
+                      member.type)
+        return simple_name(bare)
+
+    def summary(self, fn: _Fn, depth: int, waits: bool = True) -> list[_Reached]:
+        """Every lock a call of `fn` takes (its own and its callees' up to `depth`), with the call chain."""
+        key = (id(fn.scope), depth, waits)
+        if key in self._summaries:
+            return self._summaries[key]
+        self._summaries[key] = []      # recursion guard
+        out: list[_Reached] = []
+        for event in self.events(fn.model, fn.scope):
+            if event.lock:
+                if waits or event.kind != "gpu":
+                    out.append((event, (), event.released))
+            elif depth > 1:
+                inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
+                for callee in event.callees:
+                    call = Site(event.site.path, event.site.line, callee.name)
+                    out += [(e, (call, *via), event.released | dropped)
+                            for e, via, dropped in self.summary(callee, depth - 1, inner_waits)]
+        self._summaries[key] = out
+        return out
+
+    def acquisitions(self) -> Iterator[Acquisition]:
+        """Direct acquisitions, and those reached through calls while something is held."""
+        for model, root in self.contexts():
+            for event in self.events(model, root):
+                if event.lock:
+                    yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
+                elif event.held and self.depth > 0:
+                    # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
+                    waits = event.call.name not in WAIT_BY_ARGUMENT
+                    for callee in event.callees:
+                        call = Site(event.site.path, event.site.line, callee.name)
+                        for inner, via, dropped in self.summary(callee, self.depth, waits):
+                            outer = tuple(h for h in event.held if h.lock not in dropped)
+                            if outer:     # (what the callee holds itself is covered by its own context)
+                                yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
+                                                  inner.kind, inner.alias, (call, *via))
+
+
+def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEFAULT_DEPTH) -> list[Acquisition]:
+    """All lock acquisitions in the models with what is held at each (calls followed `depth` levels)."""
+    return list(_Extractor(models, hierarchy, depth).acquisitions())
+
+
+def simple_name(qualified: str) -> str:
+    """Last component of a qualified name; the class of an ObjC method name '-[Class sel:]'."""
+    m = re.fullmatch(r"[-+]\[(\w+)[ (].*", qualified)
+    if m:
+        return m.group(1)
+    return qualified.rsplit("::", 1)[-1]
+
+
+def _class_of(scope: Scope) -> str:
+    """Qualified class of the method enclosing `scope` ('' for free functions)."""
+    fn = scope.function()
+    if fn is None:
+        cls = scope.enclosing("class")
+        return cls.name if cls else ""
+    m = re.fullmatch(r"[-+]\[(\w+)[ (].*", fn.name)
+    if m:
+        return m.group(1)
+    cls = fn.enclosing("class")
+    if cls is not None and cls.name:
+        return cls.name
+    return fn.name.rsplit("::", 1)[0] if "::" in fn.name else ""
+
+
+def _last_ident(expr: str) -> str:
+    idents = re.findall(r"[A-Za-z_]\w*", expr)
+    return idents[-1] if idents else expr

@@ -47,6 +47,15 @@ CHECKS = (
           "Only with --clang-arg=-Wthread-safety-negative: functions that acquire a capability should "
           "REQUIRES(!mu) so callers cannot already hold it.", "add REQUIRES(!mu) to the function"),
 )
+NEGATIVE_FLAG = "-Wthread-safety-negative"
+
+
+def checks_for(units: list["Unit"]) -> list[Check]:
+    """The checks a run reports on: the negative-capability one only when its flag was given."""
+    negative = any(NEGATIVE_FLAG in u.args for u in units)
+    return [c for c in CHECKS if negative or c.id != "TSA.thread-safety-negative"]
+
+
 _DIAG = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error|warning|note): "
                    r"(?P<msg>.*?)(?: \[(?P<flags>[^\]]+)\])?$")
 

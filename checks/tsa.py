@@ -104,7 +104,9 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         regressions = (regressions or []) + tsa.check_minimums(inv, minimums)
         against = " and ".join(filter(None, [against, f"minimums {min_counts}"]))
 
-    doc = {"tool": provenance.tool_info(root, external=("torch",) if args.torch_headers else ()),
+    # the wheel is no checkout (inside .venv, git would name the enclosing repository): no target_git
+    doc = {"tool": provenance.tool_info(None if args.torch_headers else root,
+                                        external=("torch",) if args.torch_headers else ()),
            "root": str(root), "prefixes": list(dict.fromkeys(prefixes)), **inv.to_json()}
     if regressions is not None:
         doc["regressions"] = regressions
@@ -147,7 +149,7 @@ def run_clang(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         root = common_root([u.file for u in units])
     result = clang_tsa.analyse(units, clang, root, beta=args.beta or bool(settings.get("beta")), jobs=args.jobs)
     report = Report(tool=provenance.tool_info(root, external=("clang",)), root=str(root),
-                    checks=list(clang_tsa.CHECKS), findings=result.findings, diagnostics=result.diagnostics,
+                    checks=clang_tsa.checks_for(units), findings=result.findings, diagnostics=result.diagnostics,
                     files=result.units)
     out = render(report, args.format)
     if args.format == "text":

@@ -193,3 +193,32 @@ def test_cli_usage_errors():
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert _cli("--clang", "--compile-commands", "/nonexistent.json").returncode == 2
     assert _cli("--clang", str(FIXTURES / "clean.cpp"), "--format", "markdown").returncode == 2
+
+
+@pytest.mark.clang
+def test_blind_spots_blocks_and_lambdas():
+    # a race inside a ^{} block goes unseen; a lambda run under the lock is reported anyway
+    result = _analyse("blind_spots.cpp", args=["-fblocks"])
+    assert [(f.line, f.rule) for f in result.findings] == [(11, "TSA.thread-safety-analysis")]
+
+
+def test_malformed_compile_commands(tmp_path):
+    bad = tmp_path / "compile_commands.json"
+    bad.write_text("{not json")
+    proc = _cli("--clang", "--compile-commands", str(bad))
+    assert proc.returncode == 2 and "not a compile_commands.json" in proc.stderr
+    bad.write_text('[{"file": "a.cpp"}]')
+    proc = _cli("--clang", "--compile-commands", str(bad))
+    assert proc.returncode == 2 and "entry 0 needs 'file' and 'arguments' or 'command'" in proc.stderr
+
+
+@pytest.mark.clang
+def test_negative_capabilities_only_when_asked():
+    units = clang_tsa.units_for_files([FIXTURES / "warnings.cpp"], ["-Wthread-safety-negative"])
+    result = clang_tsa.analyse(units, _clang(), FIXTURES.resolve())
+    negative = {(f.line, f.rule) for f in result.findings} - WARNINGS
+    assert negative == {(13, "TSA.thread-safety-negative"), (19, "TSA.thread-safety-negative"),
+                        (24, "TSA.thread-safety-negative"), (41, "TSA.thread-safety-negative")}
+    assert "TSA.thread-safety-negative" in {c.id for c in clang_tsa.checks_for(units)}
+    assert "TSA.thread-safety-negative" not in {c.id for c in clang_tsa.checks_for(
+        clang_tsa.units_for_files([FIXTURES / "warnings.cpp"], []))}

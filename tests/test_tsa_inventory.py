@@ -173,3 +173,28 @@ def test_minimums():
 def test_minimums_validation(doc, message):
     with pytest.raises(ValueError, match=message):
         tsa.validate_minimums(doc)
+
+
+@pytest.mark.corpus
+def test_pytorch_2_6_0_tree_has_no_annotations():
+    import os
+
+    from analyzers.engine import load_models
+    from checks.cli import UsageError
+    from checks.sources import CORPUS_DIR, corpus_mps_dirs
+
+    try:
+        dirs = corpus_mps_dirs()
+    except UsageError:
+        if os.environ.get("MPS_VERIFY_REQUIRE_CORPUS"):
+            raise
+        pytest.skip("PyTorch 2.6.0 corpus missing (make corpus)")
+    inv = tsa.inventory(load_models(dirs, CORPUS_DIR))
+    totals = inv.totals()
+    assert totals["files"] >= 95 and totals["annotations"] == 0 and totals["definitions"] == 0
+    owners = {c.name: c for c in inv.classes}
+    assert set(owners) == {"at::mps::HeapAllocator::MPSHeapAllocatorImpl", "at::mps::MPSEvent",
+                           "at::mps::MPSEventPool"}
+    allocator = owners["at::mps::HeapAllocator::MPSHeapAllocatorImpl"]
+    assert [(c.name, c.type) for c in allocator.capabilities] == [("m_mutex", "std::recursive_mutex")]
+    assert allocator.coverage == 0.0 and "m_allocated_buffers" in allocator.unannotated

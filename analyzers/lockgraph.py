@@ -76,9 +76,10 @@ class LockGraph:
 
 
 def graph_from(acqs: Iterable[Acquisition], hierarchy: Hierarchy) -> LockGraph:
-    """Build the lock-order graph; edges keep the first (by file and line) locations of each pair."""
+    """Build the lock-order graph; each edge keeps its most direct, then first (by file and line) locations."""
     g = nx.DiGraph()
-    ordered = sorted(acqs, key=lambda a: (a.site, tuple(h.site for h in a.held), a.via))
+    # the most direct evidence first: fewest calls in between, then file order
+    ordered = sorted(acqs, key=lambda a: (len(a.via), a.site, tuple(h.site for h in a.held), a.via))
     for acq in ordered:     # nodes first, so each node's site is where it is first taken
         _add_node(g, hierarchy, acq.lock, acq.kind, acq.alias, acq.site)
     for acq in ordered:

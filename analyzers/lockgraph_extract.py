@@ -291,9 +291,10 @@ class _Extractor:
 
     def _queue(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, str]:
         """(node name, code-level name) of a dispatch queue expression."""
-        owner, _ = self._owner(scope, expr)
+        owner, member = self._owner(scope, expr)
+        alias = f"queue:{simple_name(owner)}::{member.name}" if owner and member else f"queue:{expr}"
         declared = self.hierarchy.classify(expr, owner)
-        return (declared.name if declared else f"queue:{expr}"), f"queue:{expr}"
+        return (declared.name if declared else alias), alias
 
     def _owner(self, scope: Scope, expr: str) -> tuple[str, Member | None]:
         """The class declaring the member an expression names ('' when unknown) and that member."""

@@ -125,8 +125,17 @@ def escaping_root(scope: Scope) -> Scope | None:
 
 
 def held(model: FileModel, scope: Scope, line: int) -> list:
-    """Mutex regions held at `line` (call_once is not a lock someone else can wait on)."""
-    return [r for r in model.held_locks(scope, line) if r.kind != "call_once"]
+    """Mutex regions held at `line` (call_once is not a lock someone else can wait on). Manual lock()
+    regions count wherever they are in the function: `if (c) m.lock(); ...; if (c) m.unlock();`."""
+    regions = [r for r in model.held_locks(scope, line) if r.kind != "call_once"]
+    fn = scope.function()
+    if fn is not None and escaping_root(scope) is None:
+        for node in fn.walk():
+            if node.kind in ("block", "lambda") or (node.kind == "dispatch" and node.escaping):
+                continue
+            regions += [r for r in node.locks if r.kind == "manual" and r.line <= line <= r.end_line
+                        and r not in regions]
+    return regions
 
 
 # -- names -----------------------------------------------------------------------------------------
@@ -398,6 +407,8 @@ def _build(models: list[FileModel]) -> Index:
         for fn in model.scopes("function"):
             idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
         for call in model.calls():
+            if call.scope is not None and call.scope.kind in ("class", "namespace", "file"):
+                continue   # a declaration the parser saw as a call: `T f(args);` in a class body
             idx.calls.setdefault(call.name, []).append((model, call))
     return idx
 
@@ -468,39 +479,64 @@ def queue_context(models: list[FileModel]) -> set[str]:
     return qctx
 
 
-# -- lock context (interprocedural) ----------------------------------------------------------------
+# -- caller context (interprocedural) -------------------------------------------------------------
 
-_LCTX: dict[int, set[str]] = {}
+def is_ctor_or_dtor(model: FileModel, fn: Scope | None) -> bool:
+    """Constructors and destructors: the object is not shared with other threads yet / any more."""
+    if fn is None:
+        return False
+    parts = fn.name.split("::")
+    cls = next((c.name.split("::")[-1] for c in fn.ancestors() if c.kind == "class"), "")
+    owner = cls or (parts[-2] if len(parts) >= 2 else "")
+    return bool(owner) and parts[-1].lstrip("~") == owner
 
 
-def lock_context(models: list[FileModel]) -> set[str]:
-    """Short names of functions whose every call site holds a mutex (or is itself in such a function):
-    private helpers that rely on their callers' lock."""
+_CCTX: dict[int, dict[str, str]] = {}
+
+
+def caller_context(models: list[FileModel]) -> dict[str, str]:
+    """Functions whose every call site is protected: 'init' when all callers are constructors/destructors
+    (or such functions), 'lock' when all hold a mutex (or are such functions). Short name -> kind."""
     idx = index(models)
-    hit = _LCTX.get(id(idx))
+    hit = _CCTX.get(id(idx))
     if hit is not None:
         return hit
-    lctx: set[str] = set()
+    ctx: dict[str, str] = {}
     changed = True
     while changed:
         changed = False
         for name in idx.functions:
-            if name in lctx:
+            if name in ctx:
                 continue
             sites = [(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
-            if sites and all(under_lock(m, c.scope, c.line, lctx) for m, c in sites):
-                lctx.add(name)
-                changed = True
-    _LCTX.clear()
-    _LCTX[id(idx)] = lctx
-    return lctx
+            kinds = {_site_kind(m, c, ctx) for m, c in sites}
+            if not sites or None in kinds:
+                continue
+            ctx[name] = "init" if kinds == {"init"} else "lock"
+            changed = True
+    _CCTX.clear()
+    _CCTX[id(idx)] = ctx
+    return ctx
 
 
-def under_lock(model: FileModel, scope: Scope, line: int, lctx: set[str]) -> bool:
-    """Whether a mutex is held at `line`: a region in the function, or the function only runs under one."""
+def _site_kind(model: FileModel, call: Call, ctx: dict[str, str]) -> str | None:
+    if held(model, call.scope, call.line):
+        return "lock"
+    if escaping_root(call.scope) is not None:
+        return None
+    fn = call.scope.function()
+    if is_ctor_or_dtor(model, fn):
+        return "init"
+    return ctx.get(short_name(fn.name)) if fn is not None else None
+
+
+def protected_at(model: FileModel, scope: Scope, line: int, ctx: dict[str, str]) -> str:
+    """'lock' if a mutex is held at `line` (here or by every caller), 'init' in construction, else ''."""
     if held(model, scope, line):
-        return True
+        return "lock"
     if escaping_root(scope) is not None:
-        return False
+        return ""
     fn = scope.function()
-    return fn is not None and (short_name(fn.name) in lctx or short_name(fn.name).endswith("Locked"))
+    if is_ctor_or_dtor(model, fn):
+        return "init"
+    return ctx.get(short_name(fn.name), "") if fn is not None else ""

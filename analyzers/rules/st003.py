@@ -21,11 +21,30 @@ SYNC_CALLEES = re.compile(
 MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
 
 
-def _block_params(model: FileModel, scope: Scope) -> set[str]:
-    """Parameter names of a block/lambda: identifiers between its start and its body's `{`."""
+def _intro(model: FileModel, scope: Scope) -> int:
+    """Index of the token that introduces a block (`^`) or a lambda (the `[` of its capture list)."""
     toks = model.tokens
-    start = token_index(model, scope.line, scope.col)
-    return {t.text for t in toks[start:scope.first_token] if t.kind == "IDENT"}
+    target = "]" if scope.kind == "lambda" else "^"
+    i, depth = scope.first_token - 1, 0
+    while i > 0 and scope.first_token - i < 80:
+        text = toks[i].text
+        if text == ")":
+            depth += 1
+        elif text == "(":
+            depth -= 1
+        elif depth == 0 and text == target:
+            if target == "]":
+                while i > 0 and toks[i].text != "[":
+                    i -= 1
+            return i
+        i -= 1
+    return token_index(model, scope.line, scope.col)
+
+
+def _block_params(model: FileModel, scope: Scope) -> set[str]:
+    """Parameter names of a block/lambda: identifiers between its introducer and its body's `{`."""
+    toks = model.tokens
+    return {t.text for t in toks[_intro(model, scope):scope.first_token] if t.kind == "IDENT"}
 
 
 def _enclosing_fn(scope: Scope) -> Scope | None:
@@ -49,7 +68,7 @@ def _captures(model: FileModel, idx: Index, scope: Scope):
         return
     cls = idx.owner(model, fn)
     fn_start = token_index(model, fn.line, 1)
-    outer = declarations(model, fn_start, token_index(model, scope.line, scope.col))
+    outer = declarations(model, fn_start, _intro(model, scope))
     inner = declarations(model, scope.first_token, scope.last_token)
     params = _block_params(model, scope)
     seen: set[str] = set()
@@ -80,7 +99,7 @@ def _lambda_target(model: FileModel, scope: Scope) -> tuple[str, str]:
     """How a lambda is used: ('call', callee) when passed as an argument, ('assign', target), ('invoke', '')
     when called on the spot, ('init', var) for `auto f = [&]...`, ('', '') otherwise."""
     toks = model.tokens
-    start = token_index(model, scope.line, scope.col)
+    start = _intro(model, scope)
     end = scope.last_token
     if end < len(toks) and toks[end].text in ("}",):
         end += 1
@@ -190,7 +209,7 @@ def _captures_by_ref(model: FileModel, idx: Index, scope: Scope):
         return
     explicit = {c[1:] for c in scope.captures if c.startswith("&") and len(c) > 1}
     fn_start = token_index(model, fn.line, 1)
-    outer = declarations(model, fn_start, token_index(model, scope.line, scope.col))
+    outer = declarations(model, fn_start, _intro(model, scope))
     inner = declarations(model, scope.first_token, scope.last_token)
     params = _block_params(model, scope)
     seen = set()

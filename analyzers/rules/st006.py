@@ -8,7 +8,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Scope, Token
 from analyzers.rules import project_rule
-from analyzers.rules.queries import (Index, anchor_of, declarations, held, index, is_special_member,
+from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, held, index, is_special_member,
                                      is_stream_class, short_name, stream_queue_at, token_index)
 
 NULLS = frozenset({"nullptr", "NULL", "nil", "0"})
@@ -114,9 +114,12 @@ def _defined_out_of_line(model: FileModel, name: str) -> bool:
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Check-then-create with no lock, no queue and no call_once."""
     idx = index(models)
+    cctx = caller_context(models)
     for model in models:
         for fn in model.scopes("function"):
             cls = idx.owner(model, fn)
+            if cctx.get(short_name(fn.name)) == "init":
+                continue   # only ever run while constructing
             for name, test, assign, if_tok in lazy_inits(model, fn):
                 scope = model.scope_at(if_tok.line)
                 if held(model, scope, if_tok.line) or stream_queue_at(model, scope) or model.queues_at(scope):

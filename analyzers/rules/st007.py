@@ -9,8 +9,8 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Member, Scope, Token
 from analyzers.rules import project_rule
-from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, index, is_special_member, is_stream_class,
-                                     lock_context, short_name, under_lock, used_names)
+from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, held, index, is_special_member, is_stream_class,
+                                     caller_context, protected_at, short_name, used_names)
 
 CONTAINER = re.compile(r"\b(unordered_map|map|unordered_set|set|vector|list|deque|stack|queue|priority_queue|"
                        r"NSMutableDictionary|NSMutableArray|SmallVector|flat_hash_map)\b")
@@ -73,11 +73,17 @@ def _shared_classes(models: list[FileModel], idx: Index) -> set[str]:
     return out
 
 
+def _has_mutex(idx: Index, cls: str) -> bool:
+    """Whether the class declares a mutex of its own (a lock held by callers of a plain struct's methods
+    protects the caller's container, not the struct: that is the caller's class to check)."""
+    return any(MUTEX_TYPE.search(m.type) for m in idx.members.get(cls, {}).values())
+
+
 @project_rule("ST.007")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Member accesses compared across the methods of each class."""
     idx = index(models)
-    lctx = lock_context(models)
+    cctx = caller_context(models)
     shared = _shared_classes(models, idx)
     locked_writes: dict[tuple[str, str], tuple[FileModel, Token, str]] = {}
     unlocked: list[tuple[FileModel, Scope, str, Member, Token, bool]] = []
@@ -89,10 +95,13 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             seen: set[str] = set()
             for member, tok, write in _accesses(model, idx, fn, cls):
                 scope = model.scope_at(tok.line)
-                if under_lock(model, scope, tok.line, lctx) or model.queues_at(scope):
-                    if write:
-                        regions = model.held_locks(scope, tok.line)
-                        lock = regions[-1].lock if regions else "the caller's lock"
+                guard = protected_at(model, scope, tok.line, cctx)
+                if guard == "init":
+                    continue
+                if guard == "lock" or model.queues_at(scope):
+                    if write and guard == "lock":
+                        regions = held(model, scope, tok.line)
+                        lock = regions[-1].lock if regions else "the lock its callers hold"
                         locked_writes.setdefault((cls, member.name), (model, tok, lock))
                     continue
                 if member.name not in seen or write:
@@ -105,7 +114,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             continue
         fname = short_name(fn.name)
         hit = locked_writes.get((cls, member.name))
-        if hit is not None:
+        if hit is not None and _has_mutex(idx, cls):
             wmodel, wtok, lock = hit
             reported.add(key)
             yield ctx.finding("ST.007.a", model, tok.line, tok.col,

@@ -15,9 +15,10 @@ LOCK_ARG = re.compile(r"(?i)^(?:\w+_)?(GUARDED_BY|PT_GUARDED_BY|ACQUIRED_BEFORE|
                       r"REQUIRES_SHARED|EXCLUSIVE_LOCKS_REQUIRED|SHARED_LOCKS_REQUIRED|guarded_by|pt_guarded_by|"
                       r"acquired_before|acquired_after|requires_capability|requires_shared_capability)\s*\((.*)\)\s*$")
 GUARD = re.compile(r"(?i)(^|_)(PT_)?GUARDED_BY\b|guarded_by")
-USES_TSA = re.compile(r"(?i)^(\w+_)?(GUARDED_BY|PT_GUARDED_BY|REQUIRES|ACQUIRE|RELEASE|EXCLUDES|CAPABILITY|"
-                      r"SCOPED_CAPABILITY|LOCKABLE|SCOPED_LOCKABLE|EXCLUSIVE_LOCKS_REQUIRED|LOCKS_EXCLUDED|"
-                      r"guarded_by|pt_guarded_by|capability)$")
+USES_TSA = re.compile(r"^([A-Z0-9]+_)?(GUARDED_BY|PT_GUARDED_BY|REQUIRES|REQUIRES_SHARED|ACQUIRE|ACQUIRE_SHARED|"
+                      r"RELEASE|RELEASE_SHARED|EXCLUDES|CAPABILITY|SCOPED_CAPABILITY|LOCKABLE|SCOPED_LOCKABLE|"
+                      r"EXCLUSIVE_LOCKS_REQUIRED|LOCKS_EXCLUDED|TRY_ACQUIRE)$|^(guarded_by|pt_guarded_by|capability|"
+                      r"requires_capability|acquire_capability|release_capability)$")
 
 
 def _lock_names(annotation: str) -> list[str]:
@@ -51,8 +52,9 @@ def _is_lock(member: Member, caps: set[str]) -> bool:
 @file_rule("ST.014")
 def check(model: FileModel, ctx) -> Iterable[Finding]:
     """Annotation hygiene per class of the file."""
-    uses = any(USES_TSA.match(t.text) for t in model.tokens if t.kind == "IDENT") or \
-        any(m.annotations for m in model.members)
+    toks = model.tokens
+    uses = any(t.kind == "IDENT" and USES_TSA.match(t.text) and toks[i + 1].text == "("
+               for i, t in enumerate(toks[:-1])) or any(m.annotations for m in model.members)
     if not uses:
         return
     caps = _capability_classes(model)

@@ -28,6 +28,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings' fingerprints to FILE")
     p.add_argument("--no-cache", action="store_true", help="parse everything again (ignore .mps-verify/cache)")
     p.add_argument("--jobs", "-j", type=int, help="parallel parser processes (default: CPU count)")
+    p.add_argument("--catalogue", type=Path, help="use another catalogue file (default: analyzers/catalogue.yaml)")
     return p.parse_args(argv)
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
     from analyzers.reporters import render
 
     report = analyze(paths, root, rules=rules, exclude=exclude, jobs=args.jobs, cache=not args.no_cache,
-                     baseline=baseline)
+                     baseline=baseline, catalogue=args.catalogue, settings=settings)
     if args.write_baseline is not None:
         baseline_file.write(args.write_baseline, report.findings, report.tool)
     cli.emit(render(report, args.format), args.output)

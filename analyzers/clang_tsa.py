@@ -79,8 +79,9 @@ class ClangResult:
     failed: list[str] = field(default_factory=list)               # units clang could not compile
 
 
-def _flags(command: list[str], source: str) -> tuple[str, ...]:
-    """Compile flags of a compile_commands entry, without the compiler, the output and dependency files."""
+def _flags(command: list[str], source: Path, directory: Path) -> tuple[str, ...]:
+    """Compile flags of a compile_commands entry, without the compiler, the source, the output and
+    dependency files."""
     drop_with_value = {"-o", "-MF", "-MT", "-MQ"}
     drop = {"-c", "-MD", "-MMD", "-M", "-MM", "-MP", "--"}
     out: list[str] = []
@@ -90,7 +91,9 @@ def _flags(command: list[str], source: str) -> tuple[str, ...]:
             skip = False
         elif arg in drop_with_value:
             skip = True
-        elif arg in drop or arg == source or arg.startswith("-o"):
+        elif arg in drop or (arg.startswith("-o") and not arg.startswith("-obj")):
+            continue
+        elif not arg.startswith("-") and (directory / arg).resolve() == source:
             continue
         else:
             out.append(arg)
@@ -113,7 +116,8 @@ def load_compile_commands(path: Path) -> list[Unit]:
             raise UsageError(f"{path}: entry {i} needs 'file' and 'arguments' or 'command'")
         directory = (path.parent / entry.get("directory", ".")).resolve()
         command = entry["arguments"] if "arguments" in entry else shlex.split(entry["command"])
-        units.append(Unit((directory / entry["file"]).resolve(), directory, _flags(command, entry["file"])))
+        source = (directory / entry["file"]).resolve()
+        units.append(Unit(source, directory, _flags(command, source, directory)))
     return units
 
 

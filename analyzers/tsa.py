@@ -369,39 +369,33 @@ def _declaration(tokens: list[Token], at: int) -> tuple[int, int]:
     return start, end
 
 
-def _target(tokens: list[Token], start: int, end: int, skip: list[tuple[int, int]]) -> tuple[str, str]:
-    """(what, name) a declaration declares: ('class'|'function'|'variable', identifier)."""
-    masked = [i for i in range(start, end) if not any(a <= i < b for a, b in skip)]
+def _target(tokens: list[Token], start: int, end: int, in_skip: list[bool]) -> str:
+    """The name a declaration declares (class, function or variable), annotations left out."""
+    masked = [i for i in range(start, end) if not in_skip[i]]
     texts = [tokens[i].text for i in masked]
-    if texts and texts[0] == "template":
-        # template<...> prefix: skip to the declaration itself
+    idents = [tokens[i].kind == "IDENT" for i in masked]
+    if texts and texts[0] == "template":      # template<...> prefix: skip to the declaration itself
         depth = 0
         for k, tx in enumerate(texts):
-            depth += tx == "<"
-            depth -= tx == ">"
+            depth += (tx == "<") - (tx == ">")
             if k and depth == 0:
-                masked, texts = masked[k + 1:], texts[k + 1:]
+                texts, idents = texts[k + 1:], idents[k + 1:]
                 break
-    for k, tx in enumerate(texts):
-        if tx in _CLASS_KEYS:
-            name = next((texts[j] for j in range(k + 1, len(texts)) if tokens[masked[j]].kind == "IDENT"
-                         and texts[j] not in ("final", "alignas")), "")
-            if not any(x == "(" for x in texts[k:]) or ":" in texts[k:] or not name:
-                return "class", name
-            break
     depth = 0
     for k, tx in enumerate(texts):
+        if tx in _CLASS_KEYS and depth == 0:
+            stop = next((j for j in range(k, len(texts)) if texts[j] in (":", "(", "final")), len(texts))
+            if stop == len(texts) or texts[stop] != "(":
+                # a class head: its name is the last identifier before the bases (TORCH_API X : Y)
+                return next((texts[j] for j in range(stop - 1, k, -1) if idents[j]), "")
         if tx == "(" and depth == 0:
-            name = next((texts[j] for j in range(k - 1, -1, -1) if tokens[masked[j]].kind == "IDENT"), "")
-            return "function", name
+            return next((texts[j] for j in range(k - 1, -1, -1) if idents[j]), "")
         if tx == "=" and depth == 0:
-            texts = texts[:k]
-            masked = masked[:k]
+            texts, idents = texts[:k], idents[:k]
             break
-        depth += tx in ("<", "[")
-        depth -= tx in (">", "]")
-    names = [texts[k] for k in range(len(texts)) if tokens[masked[k]].kind == "IDENT"]
-    return "variable", names[-1] if names else ""
+        depth += (tx in ("<", "[")) - (tx in (">", "]"))
+    names = [tx for tx, ident in zip(texts, idents) if ident]
+    return names[-1] if names else ""
 
 
 @dataclass(frozen=True)
@@ -410,13 +404,10 @@ class _ClassHead:
     line: int
 
 
-def _containers(tokens: list[Token], skip: list[tuple[int, int]]) -> tuple[list[str], list[bool], list[_ClassHead]]:
+def _containers(tokens: list[Token], in_skip: list[bool]) -> tuple[list[str], list[bool], list[_ClassHead]]:
     """Per token: the qualified class it is declared in ('' outside classes) and whether it sits in a body
     (function, initializer, enum); plus every class defined. Computed from the tokens because attribute
     macros in class heads (`class CAPABILITY("mutex") Mutex {`) are exactly where TSA lives."""
-    in_skip = [False] * len(tokens)
-    for a, b in skip:
-        in_skip[a:b] = [True] * (min(b, len(tokens)) - a)
     owners: list[str] = []
     bodies: list[bool] = []
     heads: list[_ClassHead] = []
@@ -485,14 +476,16 @@ def file_uses(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> t
     """The annotations of one file, each attached to its owner class and target declaration; and the
     classes the file defines."""
     found = find_annotations(model.tokens, prefixes)
-    spans = [(f.start, f.end) for f in found]
-    owners, bodies, heads = _containers(model.tokens, spans)
+    in_skip = [False] * len(model.tokens)
+    for f in found:
+        in_skip[f.start:f.end] = [True] * (min(f.end, len(model.tokens)) - f.start)
+    owners, bodies, heads = _containers(model.tokens, in_skip)
     uses = []
     for f in found:
         if bodies[f.start]:
             continue
         start, end = _declaration(model.tokens, f.start)
-        _what, name = _target(model.tokens, start, end, spans)
+        name = _target(model.tokens, start, end, in_skip)
         tok = model.tokens[f.at]
         uses.append(Use(model.path, tok.line, tok.col, f.kind, f.spelling, f.args, owners[f.start], name))
     return uses, heads

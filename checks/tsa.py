@@ -164,13 +164,29 @@ def run_clang(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     return cli.Exit.FINDINGS if result.findings else cli.Exit.CLEAN
 
 
+SETTINGS = {"prefixes": list, "exclude": list, "clang_args": list, "baseline": str, "min_counts": str,
+            "beta": bool}
+
+
+def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The `tsa` config section, with its keys and value types checked (one-line error otherwise)."""
+    for key, value in settings.items():
+        if key not in SETTINGS:
+            raise cli.UsageError(f"config: [tsa] unknown key {key!r} (known: {', '.join(SETTINGS)})")
+        want = SETTINGS[key]
+        if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
+            kind = "a list of strings" if want is list else want.__name__
+            raise cli.UsageError(f"config: [tsa] {key} must be {kind}")
+    return settings
+
+
 def main(argv: list[str]) -> int:
     """Entry point: the inventory, or the clang pass with --clang."""
     args = build_parser().parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         raise cli.UsageError("--jobs must be at least 1")
     start = args.paths[0] if args.paths else Path.cwd()
-    settings = section(load_config(args.config, start), "tsa")
+    settings = check_settings(section(load_config(args.config, start), "tsa"))
     return run_clang(args, settings) if args.clang else run_inventory(args, settings)
 
 

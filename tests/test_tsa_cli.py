@@ -110,3 +110,15 @@ def test_usage_errors_are_one_line_exit_2(argv, message):
     proc = _cli(*argv)
     assert proc.returncode == 2, proc.stdout
     assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("config, message", [
+    ("tsa:\n  prefixes: FORK_\n", "prefixes must be a list of strings"),
+    ("tsa:\n  prefix: [FORK_]\n", "unknown key 'prefix'"),
+    ("tsa: 3\n", "[tsa] must be a mapping"),
+])
+def test_bad_config_section(tmp_path, config, message):
+    shutil.copy(INVENTORY / "coverage.h", tmp_path)
+    (tmp_path / "mps-verify.yaml").write_text(config)
+    proc = _cli(str(tmp_path / "coverage.h"))
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1

@@ -198,3 +198,16 @@ def test_pytorch_2_6_0_tree_has_no_annotations():
     allocator = owners["at::mps::HeapAllocator::MPSHeapAllocatorImpl"]
     assert [(c.name, c.type) for c in allocator.capabilities] == [("m_mutex", "std::recursive_mutex")]
     assert allocator.coverage == 0.0 and "m_allocated_buffers" in allocator.unannotated
+
+
+def test_class_heads_with_export_macros_and_bases():
+    text = ("namespace at::mps {\nclass TORCH_API MPS_CAPABILITY(\"mutex\") StreamLock final : public Base {\n"
+            " public:\n  void lock() MPS_ACQUIRE();\n};\nstruct Holder {\n  StreamLock lock_;\n"
+            "  int n_ MPS_GUARDED_BY(lock_) = 0;\n  void f(struct Other* o) MPS_REQUIRES(lock_);\n};\n}\n")
+    inv = tsa.inventory([parse_file(FIXTURES / "x.h", "x.h", text.encode())])
+    assert [(u.owner, u.target, u.kind) for u in inv.uses] == [
+        ("", "StreamLock", "capability"), ("at::mps::StreamLock", "lock", "acquire_capability"),
+        ("at::mps::Holder", "n_", "guarded_by"), ("at::mps::Holder", "f", "requires_capability")]
+    holder = next(c for c in inv.classes if c.name == "at::mps::Holder")
+    assert [(c.name, c.source, c.mentions) for c in holder.capabilities] == [("lock_", "capability-type", 2)]
+    assert holder.coverage == 1.0

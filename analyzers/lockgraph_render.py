@@ -126,33 +126,43 @@ def png(graph: LockGraph, output: Path) -> None:
     import matplotlib.pyplot as plt
 
     g = graph.graph
-    layers = {n: (UNKNOWN_LEVEL if graph.node(n)["level"] is None else graph.node(n)["level"]) for n in g.nodes}
-    ranked = sorted(set(layers.values()))
-    drawn = nx.DiGraph()
-    for n in sorted(g.nodes):
-        drawn.add_node(n, layer=ranked.index(layers[n]))
-    drawn.add_edges_from(g.edges)
-    pos = nx.multipartite_layout(drawn, subset_key="layer", align="horizontal") if drawn else {}
-    fig, ax = plt.subplots(figsize=(max(8, 2.2 * max([list(layers.values()).count(v) for v in ranked] or [1])),
-                                    max(5, 1.4 * len(ranked))))
+    pos = _layered(graph)
+    fig, ax = plt.subplots(figsize=(10, max(5.0, 1.3 * len({y for _, y in pos.values()}))))
     red = _cycle_edges(graph)
-    colours = ["#c00000" if e in red else "#444444" for e in drawn.edges]
-    widths = [2.5 if e in red else 1.2 for e in drawn.edges]
-    node_colours = ["#f2f2f2" if graph.node(n)["known"] else "#ffe0a0" for n in drawn.nodes]
-    labels = {n: f"{n}\n({_level(graph, n)})" for n in drawn.nodes}
-    nx.draw_networkx_nodes(drawn, pos, ax=ax, node_color=node_colours, edgecolors="#333333", node_size=2600,
-                           node_shape="s")
-    nx.draw_networkx_labels(drawn, pos, labels=labels, ax=ax, font_size=7)
-    nx.draw_networkx_edges(drawn, pos, ax=ax, edge_color=colours, width=widths, arrows=True, arrowsize=16,
-                           node_size=2600, node_shape="s", connectionstyle="arc3,rad=0.12")
+    edges = sorted(g.edges)
+    size = 4600
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=size, node_shape="s", edgecolors="#333333",
+                           node_color=["#f2f2f2" if graph.node(n)["known"] else "#ffe0a0" for n in g.nodes])
+    nx.draw_networkx_labels(g, pos, labels={n: f"{n}\n({_level(graph, n)})" for n in g.nodes}, ax=ax, font_size=7)
+    nx.draw_networkx_edges(g, pos, edgelist=edges, ax=ax, node_size=size, node_shape="s", arrows=True,
+                           arrowsize=16, connectionstyle="arc3,rad=0.18",
+                           edge_color=["#c00000" if e in red else "#555555" for e in edges],
+                           width=[2.5 if e in red else 1.2 for e in edges])
     ax.set_title(f"lock-order graph: {g.number_of_nodes()} locks, {g.number_of_edges()} edges, "
                  f"{len(graph.cycles)} cycles (red)", fontsize=10)
+    ax.margins(0.15)
     ax.axis("off")
     fig.tight_layout()
     try:
         fig.savefig(output, format="png", dpi=120)
     finally:
         plt.close(fig)
+
+
+def _layered(graph: LockGraph) -> dict[str, tuple[float, float]]:
+    """One row per level (outermost on top, unknown locks at the bottom); rows zig-zag sideways so that
+    edges skipping a level do not run through the nodes in between."""
+    rows: dict[int, list[str]] = {}
+    for name in _order(graph):
+        level = graph.node(name)["level"]
+        rows.setdefault(UNKNOWN_LEVEL if level is None else level, []).append(name)
+    pos = {}
+    for r, level in enumerate(sorted(rows, reverse=True)):
+        names = rows[level]
+        shift = (-0.9, 0.0, 0.9)[r % 3]
+        for i, name in enumerate(names):
+            pos[name] = (shift + 1.6 * (i - (len(names) - 1) / 2), -float(r))
+    return pos
 
 
 RENDERERS: dict[str, Callable[..., str]] = {"text": text, "dot": dot, "graphml": graphml}

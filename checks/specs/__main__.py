@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from checks import cli, provenance
@@ -32,6 +33,14 @@ def _positive(kind: type):
     return parse
 
 
+def _setting(settings: dict, key: str, kind: type, default):
+    """A positive number from the `specs` config section (command-line options win)."""
+    try:
+        return _positive(kind)(str(settings.get(key, default)))
+    except cli.UsageError as exc:
+        raise cli.UsageError(f"config specs.{key}: {exc}") from None
+
+
 def build_parser():
     """The command line of `python -m checks.specs`."""
     p = cli.parser("python -m checks.specs", __doc__, formats=("text", "json", "junit"))
@@ -52,21 +61,25 @@ def main(argv: list[str]) -> int:
     """Run the selected models; exit 0 when every one matches the manifest, 1 otherwise."""
     args = build_parser().parse_args(argv)
     settings = section(load_config(args.config, Path.cwd()), "specs")
-    timeout = args.timeout or float(settings.get("timeout", DEFAULT_TIMEOUT))
-    jobs = args.jobs or int(settings.get("jobs", os.cpu_count() or 1))
+    timeout = args.timeout or _setting(settings, "timeout", float, DEFAULT_TIMEOUT)
+    jobs = args.jobs or _setting(settings, "jobs", int, os.cpu_count() or 1)
     entries = load_manifest(args.manifest)
     chosen = select(entries, args.tier, args.only, args.backend)
     opts = RunOptions(timeout=timeout, coverage=args.coverage, artifacts=args.artifacts.resolve(), trace=args.trace)
-    start = time.perf_counter()
-    results = run_models(chosen, args.backend, opts, jobs)
-    seconds = time.perf_counter() - start
-    missing = next((r.outcome for r in results if r.outcome.kind == "tool-missing"), None)
-    if missing is not None:
-        raise cli.ToolMissing(missing.detail)
     external = ("java", "tlc") if args.backend == "tlc" else ("java",)
+    start = time.perf_counter()
+    # the tool block probes java and the jar (JVM starts): do it while the models run, not after
+    with ThreadPoolExecutor(max_workers=1) as side:
+        tool = side.submit(provenance.tool_info, args.manifest.resolve().parent, external)
+        results = run_models(chosen, args.backend, opts, jobs)
+        seconds = time.perf_counter() - start
+        missing = next((r.outcome for r in results if r.outcome.kind == "tool-missing"), None)
+        if missing is not None:
+            raise cli.ToolMissing(missing.detail)
+        tool_block = tool.result()
     report = RunReport(results=results, manifest=args.manifest, backend=args.backend,
                        selection=f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}",
-                       seconds=seconds, tool=provenance.tool_info(args.manifest.resolve().parent, external),
+                       seconds=seconds, tool=tool_block,
                        show_traces=args.trace, color=args.output is None and sys.stdout.isatty(),
                        width=max(100, shutil.get_terminal_size((140, 40)).columns))
     cli.emit(RENDERERS[args.format](report), args.output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from checks import tools
 from checks.cli import ToolMissing
+from checks.sources import REPO_ROOT
 from checks.specs import messages, verdict
 from checks.specs.cfgfile import read_cfg
 from checks.specs.manifest import ModelEntry, RunOptions
@@ -31,15 +33,46 @@ class Invocation:
     seconds: float
 
 
+CACHE = REPO_ROOT / ".mps-verify" / "cache" / "tlc-options.json"
+
+
 @functools.cache
 def supported_options(java: str, jar: str) -> frozenset[str]:
-    """The switches this jar's `-help` lists (so a newer or older TLC gets only what it knows)."""
+    """The switches this jar's `-help` lists (so a newer or older TLC gets only what it knows).
+
+    Cached on disk per java + jar (path, size, mtime): the probe costs a JVM start on every run otherwise.
+    """
+    key = _probe_key(java, jar)
+    try:
+        cached = json.loads(CACHE.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return frozenset(cached["options"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     try:
         proc = subprocess.run([java, "-cp", jar, "tlc2.TLC", "-help"], capture_output=True, text=True,
                               timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolMissing(f"cannot run TLC ({exc}); {tools.INSTALL_HINTS['java']}") from exc
-    return frozenset(re.findall(r"^\s*(-\w+)", proc.stdout + proc.stderr, re.M))
+    options = frozenset(re.findall(r"^\s*(-\w+)", proc.stdout + proc.stderr, re.M))
+    if "-config" in options:            # 2.15 exits 1 after -help: judge the text, not the code
+        try:
+            CACHE.parent.mkdir(parents=True, exist_ok=True)
+            CACHE.write_text(json.dumps({"key": key, "options": sorted(options)}), encoding="utf-8")
+        except OSError:
+            pass                        # a read-only checkout just probes every time
+    return options
+
+
+def _probe_key(java: str, jar: str) -> list:
+    stats = []
+    for path in (java, jar):
+        try:
+            st = Path(path).resolve().stat()
+            stats.append([str(Path(path).resolve()), st.st_size, st.st_mtime_ns])
+        except OSError:
+            stats.append([path, None, None])
+    return stats
 
 
 def command(java: str, jar: str, module: str, cfg: str, metadir: Path, opts: RunOptions,

@@ -23,6 +23,10 @@ def _order(graph: LockGraph) -> list[str]:
     return sorted(levels, key=lambda n: (levels[n] is None, -(levels[n] or 0), n))
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _via(data: dict) -> str:
     return "".join(f" via {s} ({simple_name(s.function)})" for s in data["via"])
 
@@ -30,15 +34,15 @@ def _via(data: dict) -> str:
 def text(graph: LockGraph, **_options) -> str:
     """Nodes with levels, edges with first locations, cycles lockdep-style, hierarchy violations."""
     g = graph.graph
-    out = [f"lock-order graph: {g.number_of_nodes()} locks, {g.number_of_edges()} edges, "
-           f"{len(graph.cycles)} cycles, {len(graph.violations)} hierarchy violations, "
-           f"{len(graph.unknown)} unknown locks", "", "locks (outermost first):"]
+    out = [f"lock-order graph: {_n(g.number_of_nodes(), 'lock')}, {_n(g.number_of_edges(), 'edge')}, "
+           f"{_n(len(graph.cycles), 'cycle')}, {_n(len(graph.violations), 'hierarchy violation')}, "
+           f"{_n(len(graph.unknown), 'unknown lock')}", "", "locks (outermost first):"]
     for name in _order(graph):
         node = graph.node(name)
         aliases = ", ".join(sorted(node["aliases"] - {name}))
         out.append(f"  {name:<28} {_level(graph, name):<9} {node['kind']:<16} first at {node['site']}"
                    + (f"  [{aliases}]" if aliases else ""))
-    out += ["", "edges (B taken while A is held; first place of each):"]
+    out += ["", "edges (A -> B: B taken while A is held; the most direct place of each):"]
     rank = {n: i for i, n in enumerate(_order(graph))}
     for a, b in sorted(g.edges, key=lambda e: (rank[e[0]], rank[e[1]])):
         d = g.edges[a, b]
@@ -138,8 +142,8 @@ def png(graph: LockGraph, output: Path) -> None:
                            arrowsize=16, connectionstyle="arc3,rad=0.18",
                            edge_color=["#c00000" if e in red else "#555555" for e in edges],
                            width=[2.5 if e in red else 1.2 for e in edges])
-    ax.set_title(f"lock-order graph: {g.number_of_nodes()} locks, {g.number_of_edges()} edges, "
-                 f"{len(graph.cycles)} cycles (red)", fontsize=10)
+    ax.set_title(f"lock-order graph: {_n(g.number_of_nodes(), 'lock')}, {_n(g.number_of_edges(), 'edge')}, "
+                 f"{_n(len(graph.cycles), 'cycle')} (red)", fontsize=10)
     ax.margins(0.15)
     ax.axis("off")
     fig.tight_layout()

@@ -121,3 +121,20 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert run(cli.main, argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_reads_depth_from_config_and_a_custom_hierarchy(tmp_path, capsys):
+    for name in ("inversion_a.mm", "inversion_b.mm"):
+        (tmp_path / name).write_bytes((FIX / name).read_bytes())
+    (tmp_path / "mps-verify.yaml").write_text("lockgraph:\n  depth: 0\n")
+    assert cli.main([str(tmp_path)]) == 0                       # no calls followed: no edges at all
+    assert "0 edges" in capsys.readouterr().out
+    (tmp_path / "mps-verify.yaml").write_text("lockgraph:\n  depth: 3\n")
+    swapped = tmp_path / "h.yaml"
+    swapped.write_text("locks:\n"
+                       "  - {name: pool, kind: recursive_mutex, level: 30, owner: MPSEventPool, patterns: ['m_mutex$']}\n"
+                       "  - {name: alloc, kind: recursive_mutex, level: 20, owner: MPSHeapAllocatorImpl,"
+                       " patterns: ['m_mutex$']}\n")
+    assert cli.main([str(tmp_path / "inversion_a.mm"), "--hierarchy", str(swapped), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["graph"]["edges"][0]["from"] == "pool" and doc["graph"]["violations"] == []

@@ -99,7 +99,7 @@ def cyclic():
 
 def test_text_rendering(cyclic):
     out = text(cyclic)
-    assert out.startswith("lock-order graph: 3 locks, 2 edges, 1 cycles, 1 hierarchy violations, 1 unknown locks")
+    assert out.startswith("lock-order graph: 3 locks, 2 edges, 1 cycle, 1 hierarchy violation, 1 unknown lock")
     assert "  cycle 1: allocator_mutex -> gpu_wait -> allocator_mutex" in out
     assert "thread 1: holds allocator_mutex (taken at a.mm:4) then takes gpu_wait at a.mm:9 via a.mm:8" in out
     assert "allocator_mutex (level 30) -> gpu_wait (level 40): taken at a.mm:9" in out

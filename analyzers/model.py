@@ -94,10 +94,14 @@ class Scope:
     last_token: int = 0
 
     def walk(self) -> Iterator["Scope"]:
-        """This scope and all nested scopes, depth first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This scope and all nested scopes, depth first (pre-order)."""
+        # Iterative: nested `yield from` costs O(depth) per scope, and rules walk every file often.
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            if node.children:
+                stack.extend(reversed(node.children))
 
     def ancestors(self) -> Iterator["Scope"]:
         """Enclosing scopes, innermost first (excluding self)."""

@@ -1,0 +1,148 @@
+"""`python -m checks.bench_structural`: time the structural analyzer on the PyTorch 2.6.0 MPS tree.
+
+Measures, each in a fresh process and as the median of --repeat runs:
+  cold   `python -m checks.structural <tree> --no-cache` (start-up, parsing, rules, report)
+  warm   the same with the cache filled by a previous run (unchanged files)
+  parse  parsing only, in-process, one core (the parser's own throughput)
+  floor  a plain regex tokenizer over the same files, in-process (what reading + lexing costs at least)
+Peak RSS is the largest resident set of the measured process and its workers (getrusage of children).
+Writes .mps-verify/bench/structural.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from checks import cli
+from checks.provenance import tool_info
+from checks.sources import CORPUS_DIR, REPO_ROOT, corpus_mps_dirs
+
+OUT = REPO_ROOT / ".mps-verify" / "bench" / "structural.json"
+TARGETS = {"cold_s": 1.5, "warm_s": 0.3, "peak_rss_mb": 300}
+FLOOR_RE = re.compile(r"""\s+|//[^\n]*|/\*.*?\*/|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\w+|\S""", re.S)
+# Runs a command and prints its wall time and the peak RSS (KiB) of it and its children.
+WRAPPER = ("import resource, subprocess, sys, time\n"
+           "t = time.perf_counter()\n"
+           "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+           "wall = time.perf_counter() - t\n"
+           "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n")
+
+
+def _files() -> list[Path]:
+    from analyzers.discover import discover
+    return [p for p, _ in discover(corpus_mps_dirs(), CORPUS_DIR)]
+
+
+def _measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one fresh-process run."""
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, env=env,
+                          cwd=REPO_ROOT, timeout=600)
+    wall, rss_kib, rc = proc.stdout.split()
+    if int(rc) not in (0, 1):
+        raise cli.UsageError(f"benchmark run failed (exit {rc}): {' '.join(argv)}")
+    return float(wall), int(rss_kib) / 1024
+
+
+def _in_process(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench(repeat: int, jobs: int | None) -> dict:
+    """Run every measurement and return the result document."""
+    from analyzers.engine import paused_gc
+    from analyzers.parse import parse_file
+
+    files = _files()
+    size = sum(f.stat().st_size for f in files)
+    dirs = [str(d) for d in corpus_mps_dirs()]
+    base = [sys.executable, "-m", "checks.structural", *dirs, "--format", "json", "--output", os.devnull]
+    if jobs:
+        base += ["--jobs", str(jobs)]
+    with tempfile.TemporaryDirectory(prefix="mps-verify-bench-") as cache:
+        env = {**os.environ, "MPS_VERIFY_CACHE_DIR": cache}
+        _measure(base, env)     # builds the Lark grammar cache and fills the parse cache
+        cold = [_measure([*base, "--no-cache"], env) for _ in range(repeat)]
+        warm = [_measure(base, env) for _ in range(repeat)]
+
+    def parse_only():
+        with paused_gc():
+            for f in files:
+                parse_file(f, f.name)
+
+    def floor():
+        for f in files:
+            for _ in FLOOR_RE.finditer(f.read_bytes().decode("utf-8", "replace")):
+                pass
+
+    parse_s = _in_process(parse_only, repeat)
+    floor_s = _in_process(floor, repeat)
+    mb = size / 1e6
+    result = {
+        "tool": tool_info(CORPUS_DIR),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "loadavg": list(os.getloadavg())},
+        "input": {"files": len(files), "bytes": size, "tree": str(CORPUS_DIR)},
+        "repeat": repeat,
+        "cold_s": statistics.median(w for w, _ in cold),
+        "warm_s": statistics.median(w for w, _ in warm),
+        "parse_1core_s": parse_s,
+        "floor_regex_s": floor_s,
+        "peak_rss_mb": max(r for _, r in cold + warm),
+    }
+    result["throughput_mb_s"] = {"cold": mb / result["cold_s"], "parse_1core": mb / parse_s,
+                                 "floor_regex": mb / floor_s}
+    result["targets"] = {k: {"target": v, "met": result[k] <= v} for k, v in TARGETS.items()}
+    return result
+
+
+def table(r: dict) -> str:
+    """The result as a small text table."""
+    mb = r["input"]["bytes"] / 1e6
+    rows = [("cold (fresh process, --no-cache)", r["cold_s"], r["throughput_mb_s"]["cold"], TARGETS["cold_s"]),
+            ("warm (fresh process, cached)", r["warm_s"], mb / r["warm_s"], TARGETS["warm_s"]),
+            ("parse only, 1 core, in-process", r["parse_1core_s"], r["throughput_mb_s"]["parse_1core"], None),
+            ("regex tokenizer floor, in-process", r["floor_regex_s"], r["throughput_mb_s"]["floor_regex"], None)]
+    lines = [f"structural analyzer on {r['input']['files']} files, {mb:.2f} MB "
+             f"(median of {r['repeat']}; {r['machine']['cpus']} CPUs, load {r['machine']['loadavg'][0]:.1f})",
+             f"{'measurement':36} {'seconds':>8} {'MB/s':>7}  target"]
+    for name, secs, rate, target in rows:
+        mark = "" if target is None else f"< {target} s {'ok' if secs <= target else 'MISSED'}"
+        lines.append(f"{name:36} {secs:8.3f} {rate:7.2f}  {mark}")
+    rss_ok = "ok" if r["peak_rss_mb"] <= TARGETS["peak_rss_mb"] else "MISSED"
+    lines.append(f"{'peak RSS (MiB, process + workers)':36} {r['peak_rss_mb']:8.1f} {'':7}  "
+                 f"< {TARGETS['peak_rss_mb']} MiB {rss_ok}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Benchmark, print the table, write the JSON."""
+    p = cli.parser("checks.bench_structural", "Time the structural analyzer on the PyTorch 2.6.0 MPS tree.")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
+    p.add_argument("--jobs", type=int, help="pass --jobs N to the analyzer")
+    p.add_argument("--output", type=Path, default=OUT, help=f"JSON result (default {OUT.relative_to(REPO_ROOT)})")
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        raise cli.UsageError("--repeat must be at least 1")
+    result = bench(args.repeat, args.jobs)
+    cli.emit(cli.dump_json(result), args.output)
+    print(table(result))
+    print(f"wrote {args.output}")
+    return int(cli.Exit.CLEAN)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -154,3 +154,15 @@ def test_project_fast_tier_matches_the_manifest(tmp_path):
     mismatches = [f"{m['entry']['name']}: {m['mismatch']}" for m in data.get("models", []) if not m["match"]]
     assert proc.returncode == 0 and not mismatches, mismatches or proc.stderr
     assert sorted(m["entry"]["name"] for m in data["models"]) == sorted(fast)
+
+
+def test_bench_measures_runner_and_bare_tlc(tmp_path):
+    out = tmp_path / "specs.json"
+    proc = subprocess.run([sys.executable, "-m", "checks.bench_specs", "--manifest", str(FIXTURES / "manifest.yaml"),
+                           "--tier", "slow", "--reps", "1", "--jobs", "2", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(out.read_text())
+    assert data["models"] == 2 and data["all_matched"] is True
+    assert len(data["runner_s"]) == len(data["direct_s"]) == 1 and data["direct_median_s"] > 0
+    assert data["tool"]["tlc"] and "overhead" in proc.stdout

@@ -41,6 +41,11 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _balanced(text: str) -> str:
+    # TLC 2.15's version line is cut before its closing parenthesis
+    return text + ")" * (text.count("(") - text.count(")"))
+
+
 def trace_lines(trace: Trace) -> list[Text]:
     """A counterexample as numbered states: the action that led there, then the variables it changed."""
     lines: list[Text] = []
@@ -93,7 +98,7 @@ def render_text(report: RunReport) -> str:
             for line in trace_lines(r.outcome.trace):
                 console.print(line)
     ok = len(report.results) - len(report.mismatches)
-    versions = ", ".join(f"{k} {v}" for k, v in report.tool.items() if k in ("tlc", "java") and v)
+    versions = "; ".join(_balanced(f"{k} {v}") for k, v in report.tool.items() if k in ("tlc", "java") and v)
     console.print(f"\n{len(report.results)} models: {ok} ok, {len(report.mismatches)} MISMATCH "
                   f"in {report.seconds:.1f} s ({versions})")
     return buffer.getvalue()

@@ -9,6 +9,7 @@ Clang pass: `python -m checks.tsa --clang [FILE...] [--compile-commands F] [--cl
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from checks import cli, provenance, sources, tools
 from checks.config import load_config, section
 
 INVENTORY_FORMATS = ("text", "json", "markdown")
+INVENTORY_ONLY = ("--torch-headers", "--prefix", "--exclude", "--min-counts", "--baseline", "--write-baseline")
+CLANG_ONLY = ("--compile-commands", "--clang-arg", "--beta")
 CLANG_FORMATS = ("text", "json", "sarif", "github")
 
 
@@ -60,17 +63,21 @@ def _read_yaml(path: Path, what: str) -> Any:
 
 
 def _load_baseline(path: Path) -> tsa.Inventory:
-    data = _read_yaml(path, "baseline")   # JSON is YAML
     try:
-        return tsa.Inventory.from_json(data.get("inventory", data))
-    except (AttributeError, KeyError, TypeError) as exc:
+        return tsa.Inventory.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise cli.UsageError(f"cannot read baseline {path}: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise cli.UsageError(f"{path}: not a TSA inventory written by --write-baseline ({exc})") from exc
 
 
 def _models(paths: list[Path], root: Path, exclude: list[str], jobs: int | None):
     from analyzers import engine
 
-    return engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs)
+    models = engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs)
+    if not models:
+        raise cli.UsageError(f"no C++/ObjC++ files under {', '.join(map(str, paths))}")
+    return models
 
 
 def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
@@ -185,6 +192,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         raise cli.UsageError("--jobs must be at least 1")
+    wrong = CLANG_ONLY if not args.clang else INVENTORY_ONLY
+    given = [opt for opt in wrong if getattr(args, opt.lstrip("-").replace("-", "_"))]
+    if given:
+        raise cli.UsageError(f"{given[0]} is {'only for --clang' if not args.clang else 'for the inventory, not --clang'}")
     start = args.paths[0] if args.paths else Path.cwd()
     settings = check_settings(section(load_config(args.config, start), "tsa"))
     return run_clang(args, settings) if args.clang else run_inventory(args, settings)

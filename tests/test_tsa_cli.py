@@ -105,6 +105,10 @@ def test_min_counts_gate():
     ((str(INVENTORY), "--min-counts", "/nonexistent.yaml"), "cannot read min-counts"),
     ((str(INVENTORY), "--baseline", str(FIXTURES / "min_counts_pass.yaml")), "not a TSA inventory"),
     (("--bogus",), "unrecognized arguments"),
+    ((str(INVENTORY), "--beta"), "--beta is only for --clang"),
+    (("--clang", str(FIXTURES / "clang" / "clean.cpp"), "--baseline", "x.json"), "--baseline is for the inventory"),
+    ((str(INVENTORY), "--baseline", "/nonexistent.json"), "cannot read baseline"),
+    ((str(FIXTURES / "clang" / "tsa.h"), "--exclude", "*.h"), "no C++/ObjC++ files"),
 ])
 def test_usage_errors_are_one_line_exit_2(argv, message):
     proc = _cli(*argv)

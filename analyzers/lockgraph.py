@@ -13,29 +13,15 @@ from typing import Iterable
 
 import networkx as nx
 
-from analyzers.findings import Check, Finding, Related
+from analyzers.findings import Finding, Related
 from analyzers.hierarchy import Hierarchy
 from analyzers.lockgraph_extract import DEFAULT_DEPTH, Acquisition, Held, Site, acquisitions, simple_name
 from analyzers.model import FileModel
 
 __all__ = ["Acquisition", "Held", "Site", "LockGraph", "Cycle", "build_graph", "graph_from", "findings",
-           "acquisitions", "simple_name", "DEFAULT_DEPTH", "CHECKS"]
+           "acquisitions", "simple_name", "DEFAULT_DEPTH"]
 CYCLE_LENGTH_BOUND = 8
 RULE_CYCLE, RULE_ORDER, RULE_UNKNOWN = "ST.009.a", "ST.009.b", "ST.009.c"
-CHECKS = (
-    Check(RULE_CYCLE, "lock-order cycle (possible deadlock)", "error",
-          "Threads that take the same locks (mutexes, serial dispatch queues, the GPU wait) in opposite "
-          "orders can each hold one and wait for the other forever.",
-          "Take the locks in one order everywhere: the declared hierarchy's (outer level first)."),
-    Check(RULE_ORDER, "lock taken against the declared hierarchy", "error",
-          "specs/lock_hierarchy.yaml fixes the order locks may nest in; an edge from a lower level to a "
-          "higher one can close a cycle with code elsewhere, e.g. waiting for the GPU under a mutex that "
-          "completion handlers take.",
-          "Release the inner lock first (as upstream does before waiting), or restructure the nesting."),
-    Check(RULE_UNKNOWN, "lock unknown to the declared hierarchy", "warning",
-          "A lock without a level cannot be checked against the declared order.",
-          "Add it to specs/lock_hierarchy.yaml with a level and patterns."),
-)
 
 
 @dataclass(frozen=True)

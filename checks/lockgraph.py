@@ -7,7 +7,8 @@ from pathlib import Path
 
 from analyzers.findings import Report
 from analyzers.hierarchy import DEFAULT_PATH, load_hierarchy
-from analyzers.lockgraph import CHECKS, DEFAULT_DEPTH, LockGraph, build_graph, findings
+from analyzers.catalogue import load_catalogue
+from analyzers.lockgraph import DEFAULT_DEPTH, LockGraph, build_graph, findings
 from analyzers.lockgraph_render import RENDERERS, as_dict, png
 from analyzers.reporters import render
 from checks import cli
@@ -52,7 +53,8 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None,
     hierarchy = load_hierarchy(hierarchy_path) if hierarchy_path else load_hierarchy()
     models = load_models(paths, root)
     graph = build_graph(models, hierarchy, depth)
-    report = Report(tool=tool_info(root), root=str(root), checks=list(CHECKS), findings=findings(graph),
+    checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
+    report = Report(tool=tool_info(root), root=str(root), checks=checks, findings=findings(graph),
                     diagnostics=[d for m in models for d in m.diagnostics], files=len(models),
                     extra={"graph": as_dict(graph)})
     return graph, report

@@ -138,3 +138,10 @@ def test_cli_reads_depth_from_config_and_a_custom_hierarchy(tmp_path, capsys):
     assert cli.main([str(tmp_path / "inversion_a.mm"), "--hierarchy", str(swapped), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["graph"]["edges"][0]["from"] == "pool" and doc["graph"]["violations"] == []
+
+
+def test_block_forwarded_to_a_listener_runs_later_but_an_inline_block_does_not():
+    g = graph_of("forwarded_block.mm")
+    edge = g.edge("stream_queue", "event_cpu_sync_mutex")          # only through runInline
+    assert (str(edge["held_site"]), str(edge["site"])) == ("forwarded_block.mm:27", "forwarded_block.mm:29")
+    assert edge["count"] == 1

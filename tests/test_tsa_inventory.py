@@ -84,7 +84,7 @@ def test_annotations_attach_to_their_declarations():
 def test_comments_strings_if0_definitions_do_not_count():
     inv = _inv("not_counted.h", "macros.h")
     assert inv.uses == []
-    assert _file(inv, "not_counted.h").definitions == 1   # LOCAL_GUARDED_BY
+    assert _file(inv, "not_counted.h").definitions == 2   # LOCAL_GUARDED_BY, CHECK_GUARDED_BY
     assert _file(inv, "macros.h").definitions == 40       # 42 #defines less the helper and FORK_RELEASE
     assert _file(_inv("macros.h", prefixes=(*tsa.DEFAULT_PREFIXES, "FORK_")), "macros.h").definitions == 41
 
@@ -211,3 +211,23 @@ def test_class_heads_with_export_macros_and_bases():
     holder = next(c for c in inv.classes if c.name == "at::mps::Holder")
     assert [(c.name, c.source, c.mentions) for c in holder.capabilities] == [("lock_", "capability-type", 2)]
     assert holder.coverage == 1.0
+
+
+@pytest.mark.clang
+def test_fixtures_are_valid_cpp_for_clang():
+    import subprocess
+
+    from checks import tools
+    from checks.cli import ToolMissing
+
+    try:
+        clang = tools.clangxx()
+    except ToolMissing:
+        pytest.skip("clang++ is not installed")
+    # every attribute in spellings.h is well-formed where it stands (no -Wthread-safety-attributes warning)
+    for name, extra in (("spellings.h", ["-Werror=thread-safety-attributes"]), ("not_counted.h", []),
+                        ("coverage.h", [])):
+        proc = subprocess.run([clang, "-x", "c++", "-std=c++17", "-fsyntax-only", "-Wthread-safety", *extra,
+                               "-Wno-pragma-once-outside-header", str(FIXTURES / name)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr

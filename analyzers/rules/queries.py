@@ -31,7 +31,6 @@ ENCODER_END = frozenset({"endEncoding", "endKernelCoalescing"})
 MUTEX_TYPE = re.compile(r"(?i)(^|::|\b)(recursive_|shared_|timed_|recursive_timed_)?mutex$|Mutex$|(^|_)Lock$|"
                         r"os_unfair_lock|SpinLock$|CriticalSection$")
 RECURSIVE_TYPE = re.compile(r"recursive_(timed_)?mutex")
-GUARD_KINDS = ("lock_guard", "unique_lock", "scoped_lock", "shared_lock", "manual")
 
 
 def is_stream_receiver(receiver: str) -> bool:
@@ -100,18 +99,6 @@ def stream_queue_at(model: FileModel, scope: Scope) -> str:
     """The stream-queue expression of the innermost enclosing dispatch on a stream queue, or ''."""
     hits = [q for q in model.queues_at(scope) if is_stream_queue(q)]
     return hits[-1] if hits else ""
-
-
-def inside_sync_dispatch(scope: Scope) -> bool:
-    """Whether the scope runs inside a synchronous dispatch whose block has not escaped."""
-    for node in (scope, *scope.ancestors()):
-        if node.kind in ("block", "lambda", "dispatch") and node.escaping:
-            return False
-        if node.kind == "dispatch":
-            return True
-        if node.kind == "function":
-            return False
-    return False
 
 
 def escaping_root(scope: Scope) -> Scope | None:
@@ -204,16 +191,6 @@ def _token_keys(model: FileModel) -> list[tuple[int, int]]:
     return cached[1]
 
 
-def scope_tokens(model: FileModel, scope: Scope) -> list[Token]:
-    """The body tokens of a scope."""
-    return model.tokens[scope.first_token:scope.last_token]
-
-
-def function_tokens(model: FileModel, fn: Scope) -> tuple[int, int]:
-    """Token index range of a function from its signature line to its body end."""
-    return token_index(model, fn.line, 1), fn.last_token
-
-
 def used_names(model: FileModel, scope: Scope) -> list[Token]:
     """Identifiers used as plain names in a scope (not after `.`, `->`, `::`, not ObjC selector parts)."""
     toks = model.tokens
@@ -230,9 +207,6 @@ def used_names(model: FileModel, scope: Scope) -> list[Token]:
             continue
         out.append(t)
     return out
-
-
-TYPE_END = frozenset({">", "const", "auto", "*", "&", "&&", "__strong", "__weak"})
 
 
 @dataclass(frozen=True)

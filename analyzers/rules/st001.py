@@ -57,7 +57,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                                   f"{label} ends encoding or commits outside the stream queue (in {fname}); "
                                   f"call it inside dispatch_sync({call.receiver}->queue(), ^{{...}})",
                                   anchor=anchor_of(label), scope=call.scope)
-            elif not call.receiver or call.receiver in ("this", "self") or not call.objc:
+            elif not call.objc:
                 dmodel, dfn, inner = locked[call.name]
                 yield ctx.finding("ST.001.c", model, call.line, call.col,
                                   f"{call.callee}() requires the stream queue (it calls {call_label(inner)}) "

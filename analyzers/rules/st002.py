@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding
-from analyzers.model import Call, FileModel, Scope
+from analyzers.model import FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (DEFAULT_STREAM, anchor_of, index, is_stream_class, is_stream_wait,
                                      on_stream_queue, queue_context, short_name, wait_label)

@@ -5,17 +5,11 @@ from __future__ import annotations
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import Call, FileModel, LockRegion, Scope
+from analyzers.model import Call, FileModel
 from analyzers.rules import file_rule
 from analyzers.rules.queries import anchor_of, held, is_gpu_wait, short_name, wait_label
 
 SYNC_DISPATCH = ("dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_barrier_sync")
-
-
-def _own_cv_wait(call: Call, regions: list[LockRegion]) -> bool:
-    """cv.wait(lock, ...) releases `lock` while waiting: not a wait under that lock."""
-    return call.name in ("wait", "wait_for", "wait_until") and bool(call.args) and \
-        any(r.var and call.args[0] == r.var for r in regions)
 
 
 def waiting_functions(model: FileModel) -> dict[str, Call]:
@@ -33,15 +27,11 @@ def waiting_functions(model: FileModel) -> dict[str, Call]:
             for call in calls:
                 if call.name == "unlock":
                     break
-                if is_gpu_wait(call) or (call.name in out and not call.objc):
+                if is_gpu_wait(call) or (call.name in out and not call.objc and call.receiver in ("", "this")):
                     out[name] = call
                     changed = True
                     break
     return out
-
-
-def _lock_text(region: LockRegion) -> str:
-    return region.lock
 
 
 @file_rule("ST.004")
@@ -52,11 +42,13 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
         if call.scope is None:
             continue
         direct = is_gpu_wait(call)
-        via = waiting.get(call.name) if not direct and not call.objc and call.name not in ("wait",) else None
+        # a callee of this file, called as such (`helper()`, `this->helper()`), not a same-named method elsewhere
+        own = not call.objc and call.receiver in ("", "this")
+        via = waiting.get(call.name) if not direct and own else None
         if not direct and via is None:
             continue
         regions = held(model, call.scope, call.line)
-        if not regions or _own_cv_wait(call, regions):
+        if not regions:
             continue
         region = regions[-1]
         fn = call.scope.function()
@@ -65,7 +57,7 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
         label = wait_label(call) if direct else f"{call.callee}() (which waits: {wait_label(via)})"
         yield ctx.finding("ST.004.a", model, call.line, call.col,
                           f"{label} blocks while holding {region.lock} (taken at line {region.line})",
-                          anchor=anchor_of(_lock_text(region), label),
+                          anchor=anchor_of(region.lock, label),
                           related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
                           scope=call.scope)
     for scope in model.scopes("dispatch"):

@@ -8,7 +8,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Scope
 from analyzers.rules import project_rule
-from analyzers.rules.queries import anchor_of, held, index, is_gpu_wait, is_stream_queue, short_name, wait_label
+from analyzers.rules.queries import anchor_of, held, index, is_gpu_wait, short_name, wait_label
 
 HANDLER_SELECTORS = ("addCompletedHandler", "addScheduledHandler")
 

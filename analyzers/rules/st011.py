@@ -40,6 +40,11 @@ def _try_ranges(model: FileModel, scope: Scope) -> list[tuple[tuple[int, int], t
     return out
 
 
+def _own(call) -> bool:
+    """A call of a function of this file as such (`helper()`, `this->helper()`), not a same-named method."""
+    return not call.objc and call.receiver in ("", "this")
+
+
 def throwing_functions(model: FileModel) -> dict[str, object]:
     """Functions of this file that can throw (directly or through another such function) -> the site."""
     out: dict[str, object] = {}
@@ -52,7 +57,7 @@ def throwing_functions(model: FileModel) -> dict[str, object]:
             if name in out:
                 continue
             direct = [t for t in _throw_sites(model, fn) if t.text != DEBUG_ONLY]
-            via = next((c for c in fn.all_calls() if c.name in out and c.name != name and not c.objc), None)
+            via = next((c for c in fn.all_calls() if c.name in out and c.name != name and _own(c)), None)
             if direct or via is not None:
                 out[name] = direct[0] if direct else via
                 changed = True
@@ -82,7 +87,7 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
         if throwing is None:
             throwing = throwing_functions(model)
         for call in scope.all_calls():
-            if call.objc or call.name not in throwing or not _mine(call.line, call.col):
+            if not _own(call) or call.name not in throwing or not _mine(call.line, call.col):
                 continue
             if THROWING_MACROS.match(call.name):
                 continue

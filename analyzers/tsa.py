@@ -258,7 +258,9 @@ def _text(tokens: list[Token], start: int, end: int) -> str:
 
 
 @dataclass(frozen=True)
-class _Found:
+class Found:
+    """An annotation in a token stream, before it is attached to a declaration."""
+
     kind: str
     spelling: str
     args: str
@@ -267,16 +269,16 @@ class _Found:
     end: int             # one past its last token
 
 
-def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wanted: int) -> Iterable[_Found]:
+def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wanted: int) -> Iterable[Found]:
     """Raw attribute names at bracket depth `depth_wanted` inside tokens[start:end] (the attribute
     begins at tokens[outer] and ends with tokens[end])."""
     depth = 0
     i = start
     while i < end:
         t = tokens[i]
-        if t.text in "([":
+        if t.text in ("(", "["):
             depth += 1
-        elif t.text in ")]":
+        elif t.text in (")", "]"):
             depth -= 1
         elif t.kind == "IDENT" and depth == depth_wanted and (kind := raw_kind(t.text)):
             spelling = t.text
@@ -284,17 +286,17 @@ def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wante
                 spelling = f"{tokens[i - 2].text}::{t.text}"
             if i + 1 < end and tokens[i + 1].text == "(":
                 close = _close(tokens, i + 1)
-                yield _Found(kind, spelling, _text(tokens, i + 2, close), i, outer, end + 1)
+                yield Found(kind, spelling, _text(tokens, i + 2, close), i, outer, end + 1)
                 i = close
                 continue
-            yield _Found(kind, spelling, "", i, outer, end + 1)
+            yield Found(kind, spelling, "", i, outer, end + 1)
         i += 1
 
 
-def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[_Found]:
+def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[Found]:
     """Every annotation in a code-token stream, in order; the whole attribute's token span for each."""
     prefixes = tuple(prefixes)
-    found: list[_Found] = []
+    found: list[Found] = []
     i, n = 0, len(tokens)
     while i < n:
         t = tokens[i]
@@ -317,11 +319,11 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
               and (base := _macro(t.text, prefixes))):
             if nxt == "(":
                 close = _close(tokens, i + 1)
-                found.append(_Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
+                found.append(Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
                 i = close + 1
                 continue
             if base in BARE_MACROS:
-                found.append(_Found(MACROS[base], t.text, "", i, i, i + 1))
+                found.append(Found(MACROS[base], t.text, "", i, i, i + 1))
             i += 1
         else:
             i += 1

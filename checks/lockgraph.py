@@ -45,8 +45,8 @@ def _targets(args) -> tuple[list[Path], Path]:
     return paths, Path(os.path.commonpath(folders))
 
 
-def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None,
-            depth: int = DEFAULT_DEPTH) -> tuple[LockGraph, Report]:
+def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, depth: int = DEFAULT_DEPTH,
+            external: tuple[str, ...] = ()) -> tuple[LockGraph, Report]:
     """Parse the sources, build the graph and the report (used by the CLI and the tests)."""
     from analyzers.engine import load_models
 
@@ -54,7 +54,7 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None,
     models = load_models(paths, root)
     graph = build_graph(models, hierarchy, depth)
     checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
-    report = Report(tool=tool_info(root), root=str(root), checks=checks, findings=findings(graph),
+    report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
                     diagnostics=[d for m in models for d in m.diagnostics], files=len(models),
                     extra={"graph": as_dict(graph)})
     return graph, report
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     hierarchy = args.hierarchy or (Path(settings["hierarchy"]) if settings.get("hierarchy") else None)
     if args.format == "png" and args.output is None:
         raise cli.UsageError("--format png needs --output FILE")
-    graph, report = analyse(paths, root, hierarchy, depth)
+    graph, report = analyse(paths, root, hierarchy, depth, ("torch",) if args.torch_headers else ())
     if args.format == "png":
         try:
             png(graph, args.output)

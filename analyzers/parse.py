@@ -19,6 +19,7 @@ from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
 
 OPENERS = {"{": "}", "(": ")", "[": "]"}
 CLOSERS = {"}": "{", ")": "(", "]": "["}
+BRACKETS = frozenset("{}()[]")
 WORDS = frozenset({"IDENT", "NUMBER", "ATKW", "STRING", "CHAR"})
 
 # Identifiers after which '(' or '{' is not a call / declaration / function.
@@ -81,6 +82,12 @@ class _Builder:
         self.texts = [t.text for t in tokens]
         self.kinds = [t.kind for t in tokens]
         self.n = len(tokens)
+        # each token's text with the space join_tokens would put before it ('' for preprocessor lines)
+        words = [k in WORDS for k in self.kinds]
+        self.spaced = [
+            "" if k == "PREPROC" else (" " + t if i and words[i] and (words[i - 1] or texts_prev in (")", "]"))
+                                       else t)
+            for i, (k, t, texts_prev) in enumerate(zip(self.kinds, self.texts, ["", *self.texts[:-1]]))]
         self.match = [-1] * self.n
         self.diagnostics: list[Diagnostic] = []
         self.members: list[Member] = []
@@ -92,9 +99,8 @@ class _Builder:
     def pair(self) -> None:
         """Pair brackets; recover from mismatches by closing inner groups or dropping stray closers."""
         texts, match, stack = self.texts, self.match, []
-        for i, t in enumerate(texts):
-            if len(t) != 1 or self.kinds[i] != "PUNCT":
-                continue
+        for i in [i for i, t in enumerate(texts) if t in BRACKETS]:
+            t = texts[i]
             if t in OPENERS:
                 stack.append(i)
             elif t in CLOSERS:
@@ -131,6 +137,10 @@ class _Builder:
     def text(self, a: int, b: int, collapse: bool = True) -> str:
         """Tokens [a, b) joined; brace groups collapsed to '{...}' (so block arguments stay short)."""
         texts, match, kinds = self.texts, self.match, self.kinds
+        if b - a <= 1:
+            return texts[a] if b > a and kinds[a] != "PREPROC" else ""
+        if not collapse or "{" not in texts[a:b]:
+            return texts[a] + "".join(self.spaced[a + 1:b])
         out: list[str] = []
         i = a
         while i < b:

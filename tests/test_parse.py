@@ -217,3 +217,35 @@ def test_data_argument_and_unreadable_file(tmp_path):
 def test_garbage_never_raises(tmp_path, text):
     m = parse_file(tmp_path / "g.mm", "g.mm", data=text.encode())
     assert m.root.kind == "file"
+
+
+# ---- lexer --------------------------------------------------------------------------------------
+
+def test_token_kinds_prefixes_and_numbers():
+    from analyzers.lexer import lex
+    toks = lex('x = .5f + u8"s" + L\'c\' + R"d(a)"b)d" + @"o"; a /= b / *p; @end 0x1F\'00').tokens
+    assert [(t.kind, t.text) for t in toks] == [
+        ("IDENT", "x"), ("PUNCT", "="), ("NUMBER", ".5f"), ("PUNCT", "+"), ("STRING", 'u8"s"'), ("PUNCT", "+"),
+        ("CHAR", "L'c'"), ("PUNCT", "+"), ("STRING", 'R"d(a)"b)d"'), ("PUNCT", "+"), ("STRING", '@"o"'),
+        ("PUNCT", ";"), ("IDENT", "a"), ("PUNCT", "/="), ("IDENT", "b"), ("PUNCT", "/"), ("PUNCT", "*"),
+        ("IDENT", "p"), ("PUNCT", ";"), ("ATKW", "@end"), ("NUMBER", "0x1F'00")]
+
+
+def test_positions_after_multiline_tokens():
+    from analyzers.lexer import lex
+    lexed = lex('/* a\n b */ x\n#define M \\\n  y\n"s" z\n')
+    assert [(t.text, t.line, t.col) for t in lexed.tokens] == [
+        ("x", 2, 7), ("#define M \\\n  y", 3, 1), ('"s"', 5, 1), ("z", 5, 5)]
+    assert [(c.line, c.col) for c in lexed.comments] == [(1, 1)]
+
+
+def test_elif_chains_keep_one_branch():
+    from analyzers.lexer import lex
+    src = "#if 0\na\n#elif 0\nb\n#elif X\nc\n#else\nd\n#endif\n#if 1\ne\n#else\nf\n#endif\n"
+    assert [t.text for t in lex(src).tokens if t.kind == "IDENT"] == ["c", "e"]
+
+
+def test_scanner_uses_grammar_terminals():
+    from analyzers.lexer import scanner
+    names = set(scanner().groupindex)
+    assert {"IDENT", "PUNCT", "STRING", "RAWSTRING", "PREPROC", "ATKW", "LINE_COMMENT", "WS"} <= names

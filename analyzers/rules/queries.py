@@ -180,15 +180,13 @@ def token_index(model: FileModel, line: int, col: int = 1) -> int:
     return bisect.bisect_left(keys, (line, col))
 
 
-_KEYS: dict[int, tuple[int, list]] = {}
+_KEYS: list = [None, []]   # (the token list, its (line, col) keys) of the last model asked about
 
 
 def _token_keys(model: FileModel) -> list[tuple[int, int]]:
-    cached = _KEYS.get(id(model))
-    if cached is None or cached[0] != len(model.tokens):
-        cached = (len(model.tokens), [(t.line, t.col) for t in model.tokens])
-        _KEYS[id(model)] = cached
-    return cached[1]
+    if _KEYS[0] is not model.tokens:
+        _KEYS[:] = [model.tokens, [(t.line, t.col) for t in model.tokens]]
+    return _KEYS[1]
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:
@@ -318,6 +316,8 @@ class Index:
     namespaces: frozenset[str] = frozenset()
     bases: dict[str, set[str]] = field(default_factory=dict)                 # class -> base classes
     paths: dict[int, str] = field(default_factory=dict)                      # id(member) -> file path
+    queue_ctx: set[str] | None = None        # memo of queue_context()
+    caller_ctx: dict[str, str] | None = None  # memo of caller_context()
 
     def path_of(self, member: Member) -> str:
         """The file that declares a member."""
@@ -348,16 +348,16 @@ class Index:
         return owner_class(model, fn, self.namespaces)
 
 
-_INDEX: dict[tuple[int, ...], Index] = {}
+_INDEX: list = [(), None]   # (the models it was built from, the Index): one run at a time
 
 
 def index(models: list[FileModel]) -> Index:
-    """The project index for this list of models (built once per run)."""
-    key = tuple(id(m) for m in models)
-    hit = _INDEX.get(key)
-    if hit is None:
-        _INDEX.clear()
-        hit = _INDEX[key] = _build(models)
+    """The project index for this list of models (built once per run; identity-checked, not id()-keyed,
+    so a later run whose objects reuse freed ids never sees a stale index)."""
+    built_from, hit = _INDEX
+    if hit is None or len(built_from) != len(models) or any(a is not b for a, b in zip(built_from, models)):
+        hit = _build(models)
+        _INDEX[:] = [tuple(models), hit]
     return hit
 
 
@@ -428,15 +428,11 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
     return False
 
 
-_QCTX: dict[int, set[str]] = {}
-
-
 def queue_context(models: list[FileModel]) -> set[str]:
     """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
     idx = index(models)
-    hit = _QCTX.get(id(idx))
-    if hit is not None:
-        return hit
+    if idx.queue_ctx is not None:
+        return idx.queue_ctx
     qctx: set[str] = set()
     changed = True
     while changed:
@@ -448,8 +444,7 @@ def queue_context(models: list[FileModel]) -> set[str]:
             if sites and all(on_stream_queue(idx, m, c.scope, qctx) for m, c in sites if c.scope is not None):
                 qctx.add(name)
                 changed = True
-    _QCTX.clear()
-    _QCTX[id(idx)] = qctx
+    idx.queue_ctx = qctx
     return qctx
 
 
@@ -465,16 +460,12 @@ def is_ctor_or_dtor(model: FileModel, fn: Scope | None) -> bool:
     return bool(owner) and parts[-1].lstrip("~") == owner
 
 
-_CCTX: dict[int, dict[str, str]] = {}
-
-
 def caller_context(models: list[FileModel]) -> dict[str, str]:
     """Functions whose every call site is protected: 'init' when all callers are constructors/destructors
     (or such functions), 'lock' when all hold a mutex (or are such functions). Short name -> kind."""
     idx = index(models)
-    hit = _CCTX.get(id(idx))
-    if hit is not None:
-        return hit
+    if idx.caller_ctx is not None:
+        return idx.caller_ctx
     ctx: dict[str, str] = {}
     changed = True
     while changed:
@@ -488,8 +479,7 @@ def caller_context(models: list[FileModel]) -> dict[str, str]:
                 continue
             ctx[name] = "init" if kinds == {"init"} else "lock"
             changed = True
-    _CCTX.clear()
-    _CCTX[id(idx)] = ctx
+    idx.caller_ctx = ctx
     return ctx
 
 

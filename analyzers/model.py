@@ -34,6 +34,7 @@ class LockRegion:
 
     lock: str             # the lock expression, spaces removed: 'm_mutex', 'mps_gen->mutex_', 'stream->queue()'
     kind: str             # lock_guard | unique_lock | scoped_lock | shared_lock | manual | call_once
+                          # (also dispatch_once) | synchronized (ObjC @synchronized(obj) { ... })
     line: int             # where it is acquired
     col: int
     end_line: int         # last line it is held (scope end, the unlock() line, or the function end)

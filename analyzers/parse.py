@@ -47,7 +47,7 @@ HANDLER_NAMES = frozenset({"addCompletedHandler", "addScheduledHandler"})
 ESCAPING_CALLS = frozenset({"async", "thread", "jthread", "detach", "dispatch_async", "dispatch_after",
                             "dispatch_barrier_async", "dispatch_group_async", "dispatch_group_notify",
                             "addCompletedHandler", "addScheduledHandler", "notifyListener"})
-ONCE_CALLS = frozenset({"call_once"})
+ONCE_CALLS = frozenset({"call_once", "dispatch_once"})
 MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_shared": False}
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
@@ -395,7 +395,7 @@ class _Builder:
             self.attach_to_call(child, ctx, h)
             self.scan(child, i + 1, close, None)
             return close + 1, False
-        if head_first == "extern" and h + 1 < i and kinds[h + 1] == "STRING":
+        if head_first == "extern" and h + 2 == i and kinds[h + 1] == "STRING":
             self.scan(scope, i + 1, close, None)      # extern "C" { ... } is transparent
             return close + 1, True
         if "namespace" in texts[h:i] and not in_code:
@@ -417,6 +417,10 @@ class _Builder:
             return close + 1, False
         if head_first in CONTROL:
             child = self.open_scope(scope, "compound", "", i)
+            if head_first == "@synchronized" and h + 1 < i and texts[h + 1] == "(":
+                tok = self.toks[h]
+                child.locks.append(LockRegion(self.compact(h + 2, match[h + 1]), "synchronized", tok.line,
+                                              tok.col, child.end_line))
             self.scan(child, i + 1, close, None)
             return close + 1, True
         if scope.kind == "class" and scope.name and head_first in ("-", "+") and self._objc_class(scope):
@@ -602,6 +606,10 @@ class _Builder:
                 if p < h:
                     return None
                 pt = texts[p]
+                if pt == "operator" and texts[j + 1] == ")" and close + 1 < i and texts[close + 1] == "(":
+                    return self.qualified_before(p, h) + "()", match[close + 1]    # operator()(...)
+                if kinds[p] == "IDENT" and p - 1 >= h and texts[p - 1] == "operator":   # operator bool()
+                    return self.qualified_before(p - 1, h) + " " + pt, close
                 if kinds[p] == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
                     nxt = close + 1
                     # MACRO(name)(params) {  e.g. TORCH_IMPL_FUNC(add_out_mps)(...)
@@ -943,8 +951,8 @@ class _Builder:
         """call_once regions; lock()/unlock() are paired afterwards (pair_manual_locks)."""
         if call.name in ONCE_CALLS and call.args:
             close = self.match[open_]
-            scope.locks.append(LockRegion(call.args[0].replace(" ", ""), "call_once", call.line, call.col,
-                                          self.line_of(close)))
+            scope.locks.append(LockRegion(call.args[0].replace(" ", "").lstrip("&"), "call_once", call.line,
+                                          call.col, self.line_of(close)))
 
     def pair_manual_locks(self, root: Scope) -> None:
         """Pair m.lock()/m.unlock() (and g.unlock()/g.lock() of guards) along each function body."""

@@ -27,9 +27,10 @@ def locks(model: FileModel, function: str):
 
 def test_objc_containers_and_methods():
     m = parse("objc_stream.mm")
-    assert [s.name for s in m.scopes("class")] == ["MPSThing", "MPSThing"]
+    assert [s.name for s in m.scopes("class")] == ["MPSThing", "MPSThing", "MPSThing"]
     names = [s.name for s in m.scopes("function")]
-    assert names == ["-[MPSThing runOn:count:]", "+[MPSThing shared]", "at::mps::Stream::submit"]
+    assert names == ["-[MPSThing runOn:count:]", "+[MPSThing shared]", "at::mps::Stream::submit",
+                     "-[MPSThing guarded]"]
     members = {(mb.owner, mb.name): mb for mb in m.members}
     assert members["MPSThing", "_device"].type == "id<MTLDevice>"
     assert members["MPSThing", "enabled"].annotations == ["@property(readwrite,atomic)"]
@@ -49,7 +50,7 @@ def test_dispatch_scopes_queue_kind_and_escaping():
 
 def test_completion_handler_blocks_escape():
     m = parse("objc_stream.mm")
-    blocks = list(m.scopes("block"))
+    blocks = [b for b in m.scopes("block") if b.function().name == "at::mps::Stream::submit"]
     assert [(b.handler, b.escaping) for b in blocks] == [
         ("addCompletedHandler:", True), ("addScheduledHandler:", True), ("addCompletedHandler:", True)]
     # the first two run inside the dispatch_sync_with_rethrow block; they start with no queue held
@@ -122,6 +123,15 @@ def test_call_once_regions():
     regions = locks(m, "demo::Pool::once")
     assert [(r.lock, r.kind, r.line, r.end_line) for r in regions] == [
         ("flag", "call_once", 58, 60), ("init_flag_", "call_once", 61, 61)]
+
+
+def test_synchronized_and_dispatch_once():
+    m = parse("objc_stream.mm")
+    regions = locks(m, "-[MPSThing guarded]")
+    assert sorted((r.lock, r.kind, r.line, r.end_line) for r in regions) == [
+        ("onceToken", "call_once", 56, 58), ("self", "synchronized", 52, 54)]
+    static = next(mb for mb in m.members if mb.name == "onceToken")
+    assert (static.static, static.function) == (True, "-[MPSThing guarded]")
 
 
 # ---- lambdas ------------------------------------------------------------------------------------
@@ -249,3 +259,11 @@ def test_scanner_uses_grammar_terminals():
     from analyzers.lexer import scanner
     names = set(scanner().groupindex)
     assert {"IDENT", "PUNCT", "STRING", "RAWSTRING", "PREPROC", "ATKW", "LINE_COMMENT", "WS"} <= names
+
+
+def test_operators_extern_c_and_templates():
+    m = parse("operators.cpp")
+    assert [s.name for s in m.scopes("function")] == [
+        "c_entry", "in_block", "Key::operator==", "Key::operator()", "Key::operator bool", "Key::~Key", "Box::get"]
+    assert [s.name for s in m.scopes("class")] == ["Key", "Box"]
+    assert [(mb.owner, mb.name, mb.type) for mb in m.members] == [("Key", "id", "int"), ("Box", "value_", "T")]

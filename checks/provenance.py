@@ -11,12 +11,20 @@ from checks import __version__
 
 
 def git_hash(path: Path) -> str | None:
-    """HEAD of the git checkout containing `path` (with '-dirty' when it has changes), else None."""
+    """HEAD of the git checkout containing `path` (with '-dirty' when it has changes), else None.
+
+    A path git ignores (e.g. a torch wheel inside a virtual environment in some checkout) is not
+    part of that checkout, so it has no hash.
+    """
     folder = path if path.is_dir() else path.parent
     try:
         head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
+            return None
+        ignored = subprocess.run(["git", "-C", str(folder), "check-ignore", "-q", str(path.resolve())],
+                                 capture_output=True, timeout=10)
+        if ignored.returncode == 0:
             return None
         dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=30)

@@ -80,3 +80,13 @@ def test_corpus_cli_bad_tarball_exit_2():
     proc = subprocess.run([sys.executable, "-m", "checks.corpus", "--tarball", "/nonexistent.tar.xz",
                            "--dest", "/tmp/mps-verify-nowhere", "--force"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_ignored_path_has_no_git_hash(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    (tmp_path / ".venv" / "include").mkdir(parents=True)
+    assert provenance.git_hash(tmp_path / ".venv" / "include") is None
+    assert provenance.git_hash(tmp_path)

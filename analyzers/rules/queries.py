@@ -84,6 +84,7 @@ def _hierarchy():
     return load_hierarchy()
 
 
+@lru_cache(maxsize=4096)
 def lock_class(expr: str, owner: str = "") -> str:
     """The hierarchy name of a lock or queue expression ('' when unknown)."""
     cls = _hierarchy().classify(expr, owner)
@@ -117,12 +118,19 @@ def held(model: FileModel, scope: Scope, line: int) -> list:
     regions = [r for r in model.held_locks(scope, line) if r.kind != "call_once"]
     fn = scope.function()
     if fn is not None and escaping_root(scope) is None:
-        for node in fn.walk():
-            if node.kind in ("block", "lambda") or (node.kind == "dispatch" and node.escaping):
-                continue
-            regions += [r for r in node.locks if r.kind == "manual" and r.line <= line <= r.end_line
-                        and r not in regions]
+        regions += [r for r in _manual_regions(fn) if r.line <= line <= r.end_line and r not in regions]
     return regions
+
+
+def _manual_regions(fn: Scope) -> list:
+    """Manual lock() regions anywhere in a function body (outside blocks and lambdas), memoised on the scope."""
+    cached = fn.__dict__.get("_manual_regions")
+    if cached is None:
+        cached = [r for node in fn.walk()
+                  if not (node.kind in ("block", "lambda") or (node.kind == "dispatch" and node.escaping))
+                  for r in node.locks if r.kind == "manual"]
+        fn.__dict__["_manual_regions"] = cached
+    return cached
 
 
 # -- names -----------------------------------------------------------------------------------------
@@ -144,7 +152,7 @@ def owner_class(model: FileModel, fn: Scope | None, namespaces: frozenset[str] =
     if fn.name.startswith(("-[", "+[")):
         return fn.name[2:].split(" ", 1)[0]
     parts = fn.name.split("::")
-    if len(parts) >= 2 and parts[-2] not in namespaces and parts[-2] not in _namespaces(model):
+    if len(parts) >= 2 and parts[-2] not in (namespaces or _namespaces(model)):
         return parts[-2]
     return ""
 
@@ -317,6 +325,7 @@ class Index:
     bases: dict[str, set[str]] = field(default_factory=dict)                 # class -> base classes
     paths: dict[int, str] = field(default_factory=dict)                      # id(member) -> file path
     queue_ctx: set[str] | None = None        # memo of queue_context()
+    by_class: dict[str, set[str]] | None = None   # memo of methods()
     caller_ctx: dict[str, str] | None = None  # memo of caller_context()
 
     def path_of(self, member: Member) -> str:
@@ -339,9 +348,13 @@ class Index:
         return None
 
     def methods(self, cls: str) -> set[str]:
-        """Short names of functions defined or declared as methods of `cls`."""
-        return {name for name, defs in self.functions.items()
-                for model, fn in defs if owner_class(model, fn, self.namespaces) == cls}
+        """Short names of functions defined as methods of `cls`."""
+        if self.by_class is None:
+            self.by_class = {}
+            for name, defs in self.functions.items():
+                for model, fn in defs:
+                    self.by_class.setdefault(owner_class(model, fn, self.namespaces), set()).add(name)
+        return self.by_class.get(cls, set())
 
     def owner(self, model: FileModel, fn: Scope | None) -> str:
         """owner_class with the project's namespace names."""
@@ -428,24 +441,40 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
     return False
 
 
-def queue_context(models: list[FileModel]) -> set[str]:
-    """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
-    idx = index(models)
-    if idx.queue_ctx is not None:
-        return idx.queue_ctx
-    qctx: set[str] = set()
+def _fixpoint(idx: Index, classify) -> dict[str, str]:
+    """Function short name -> context kind, for functions all of whose call sites have a context.
+    `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
+    site inherits its caller's context; sites are classified once, then propagated to a fixpoint."""
+    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
+             for name in idx.functions}
+    ctx: dict[str, str] = {}
     changed = True
     while changed:
         changed = False
-        for name in idx.functions:
-            if name in qctx:
+        for name, kinds in sites.items():
+            if name in ctx or not kinds:
                 continue
-            sites = idx.calls.get(name, [])
-            if sites and all(on_stream_queue(idx, m, c.scope, qctx) for m, c in sites if c.scope is not None):
-                qctx.add(name)
-                changed = True
-    idx.queue_ctx = qctx
-    return qctx
+            resolved = {ctx.get(k[1], "") if isinstance(k, tuple) else k for k in kinds}
+            if "" in resolved:
+                continue
+            ctx[name] = "init" if resolved == {"init"} else min(resolved)
+            changed = True
+    return ctx
+
+
+def queue_context(models: list[FileModel]) -> set[str]:
+    """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
+    idx = index(models)
+    if idx.queue_ctx is None:
+        empty: set[str] = set()
+
+        def classify(model: FileModel, call: Call):
+            if on_stream_queue(idx, model, call.scope, empty):
+                return "queue"
+            fn = call.scope.function()
+            return ("via", short_name(fn.name)) if fn is not None and escaping_root(call.scope) is None else ""
+        idx.queue_ctx = set(_fixpoint(idx, classify))
+    return idx.queue_ctx
 
 
 # -- caller context (interprocedural) -------------------------------------------------------------
@@ -464,34 +493,18 @@ def caller_context(models: list[FileModel]) -> dict[str, str]:
     """Functions whose every call site is protected: 'init' when all callers are constructors/destructors
     (or such functions), 'lock' when all hold a mutex (or are such functions). Short name -> kind."""
     idx = index(models)
-    if idx.caller_ctx is not None:
-        return idx.caller_ctx
-    ctx: dict[str, str] = {}
-    changed = True
-    while changed:
-        changed = False
-        for name in idx.functions:
-            if name in ctx:
-                continue
-            sites = [(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
-            kinds = {_site_kind(m, c, ctx) for m, c in sites}
-            if not sites or None in kinds:
-                continue
-            ctx[name] = "init" if kinds == {"init"} else "lock"
-            changed = True
-    idx.caller_ctx = ctx
-    return ctx
-
-
-def _site_kind(model: FileModel, call: Call, ctx: dict[str, str]) -> str | None:
-    if held(model, call.scope, call.line):
-        return "lock"
-    if escaping_root(call.scope) is not None:
-        return None
-    fn = call.scope.function()
-    if is_ctor_or_dtor(model, fn):
-        return "init"
-    return ctx.get(short_name(fn.name)) if fn is not None else None
+    if idx.caller_ctx is None:
+        def classify(model: FileModel, call: Call):
+            if held(model, call.scope, call.line):
+                return "lock"
+            if escaping_root(call.scope) is not None:
+                return ""
+            fn = call.scope.function()
+            if is_ctor_or_dtor(model, fn):
+                return "init"
+            return ("via", short_name(fn.name)) if fn is not None else ""
+        idx.caller_ctx = _fixpoint(idx, classify)
+    return idx.caller_ctx
 
 
 def protected_at(model: FileModel, scope: Scope, line: int, ctx: dict[str, str]) -> str:

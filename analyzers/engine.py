@@ -9,11 +9,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 from contextlib import contextmanager
 from functools import lru_cache
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from analyzers import baseline as baseline_file
@@ -24,7 +22,6 @@ from analyzers.discover import discover
 from analyzers.findings import Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel
-from analyzers.parse import parse_file
 from analyzers.rules import RuleContext, load_rules, rules_version
 
 PARALLEL_MIN_FILES = 12   # below this a process pool costs more than it saves
@@ -49,6 +46,12 @@ def _parse_job(job: tuple[str, str, str, bool]) -> FileModel:
     model = parse_file(Path(path), rel)
     ParseCache(enabled=use_cache).put(k, model)
     return model
+
+
+def parse_file(path: Path, rel: str) -> FileModel:
+    """analyzers.parse.parse_file, imported on first use (a fully cached run never needs the parser)."""
+    from analyzers.parse import parse_file as parse
+    return parse(path, rel)
 
 
 def _jobs(requested: int | None, work: int) -> int:
@@ -86,6 +89,9 @@ def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: boo
         misses.append((n, (str(path), rel, k, cache)))
     workers = _jobs(jobs, len(misses))
     if workers > 1 and len(misses) >= PARALLEL_MIN_FILES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         from analyzers.lexer import scanner
         scanner()    # compile once before forking: workers inherit it
         methods = multiprocessing.get_all_start_methods()

@@ -5,6 +5,7 @@ Measures, each in a fresh process and as the median of --repeat runs:
   warm   the same with the cache filled by a previous run (unchanged files)
   parse  parsing only, in-process, one core (the parser's own throughput)
   floor  a plain regex tokenizer over the same files, in-process (what reading + lexing costs at least)
+The first run (not measured) builds the Lark grammar cache and the .pyc files, as any first use does.
 Peak RSS is the largest resident set of the measured process and its workers (getrusage of children).
 Writes .mps-verify/bench/structural.json.
 """
@@ -73,7 +74,9 @@ def bench(repeat: int, jobs: int | None) -> dict:
     if jobs:
         base += ["--jobs", str(jobs)]
     with tempfile.TemporaryDirectory(prefix="mps-verify-bench-") as cache:
-        env = {**os.environ, "MPS_VERIFY_CACHE_DIR": cache}
+        # bytecode on (as in any installed use): the first run writes the .pyc files
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["MPS_VERIFY_CACHE_DIR"] = cache
         _measure(base, env)     # builds the Lark grammar cache and fills the parse cache
         cold = [_measure([*base, "--no-cache"], env) for _ in range(repeat)]
         warm = [_measure(base, env) for _ in range(repeat)]

@@ -251,7 +251,7 @@ def test_machine_formats(tmp_path, fmt):
 def test_directory_exclude_root_and_diagnostics(tmp_path):
     code, out, _ = cli("tests/fixtures/parse", "--root", ".", "--rules", "ST.000", "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and doc["summary"]["files"] == 8
+    assert code == 0 and doc["summary"]["files"] == len(list((ROOT / "tests" / "fixtures" / "parse").iterdir()))
     paths = {d["path"] for d in doc["diagnostics"]}
     assert paths == {"tests/fixtures/parse/unbalanced.cpp", "tests/fixtures/parse/nonutf8.cpp"}
     code, out, _ = cli("tests/fixtures/parse", "--exclude", "*.cpp", "--exclude", "members.h",

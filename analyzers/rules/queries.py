@@ -38,6 +38,11 @@ def is_stream_receiver(receiver: str) -> bool:
     return bool(receiver) and bool(STREAM_RECEIVER.search(receiver)) and "event" not in receiver.lower()
 
 
+def through_stream(call: Call) -> bool:
+    """A C++ call through an MPSStream pointer (`stream->commit()`); `out_stream.flush()` on an ostream is not."""
+    return not call.objc and call.callee.endswith("->" + call.name) and is_stream_receiver(call.receiver)
+
+
 def sync_waits(call: Call) -> bool:
     """synchronize(...) whose argument can be COMMIT_AND_WAIT, or commitAndWait()."""
     if call.name == "commitAndWait":
@@ -49,7 +54,7 @@ def is_stream_wait(call: Call) -> bool:
     """A blocking GPU wait through a stream or on a stream's command buffer."""
     if call.name == "waitUntilCompleted":
         return bool(STREAM_RECEIVER.search(call.receiver)) or call.receiver in ("_commandBuffer", "_prevCommandBuffer")
-    return sync_waits(call) and is_stream_receiver(call.receiver)
+    return sync_waits(call) and through_stream(call)
 
 
 def is_gpu_wait(call: Call) -> bool:

@@ -8,12 +8,12 @@ from analyzers.findings import Finding, Related
 from analyzers.model import Call, FileModel
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (STREAM_FETCH, STREAM_MUTATE, anchor_of, call_label, index,
-                                     is_stream_receiver, on_stream_queue, queue_context, short_name, sync_waits)
+                                     on_stream_queue, through_stream, queue_context, short_name, sync_waits)
 
 
 def _touches_stream(call: Call) -> str:
     """'a' for fetching the encoder/command buffer, 'b' for ending/committing, '' otherwise."""
-    if call.objc or not is_stream_receiver(call.receiver):
+    if not through_stream(call):
         return ""
     if call.name in STREAM_FETCH:
         return "a"

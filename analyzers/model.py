@@ -79,7 +79,7 @@ class Scope:
 
     kind: str
     name: str = ""        # qualified name for namespace/class/function (ObjC methods: '-[Class selector:]')
-    line: int = 1
+    line: int = 1         # start: the head (name) of namespaces, classes and functions, else the '{'
     col: int = 1
     end_line: int = 1
     parent: "Scope | None" = field(default=None, repr=False)
@@ -93,6 +93,7 @@ class Scope:
     handler: str = ""     # block given to addCompletedHandler:/addScheduledHandler: (that selector)
     first_token: int = 0  # token index range of the body [first_token, last_token)
     last_token: int = 0
+    objc: bool = False    # class scopes: an ObjC @interface / @implementation / @protocol (name unqualified)
 
     def walk(self) -> Iterator["Scope"]:
         """This scope and all nested scopes, depth first (pre-order)."""

@@ -51,6 +51,7 @@ ONCE_CALLS = frozenset({"call_once", "dispatch_once"})
 MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_shared": False}
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
+LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
 _ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIRES|EXCLUDES|ACQUIRED_\w+|"
@@ -273,28 +274,23 @@ class _Builder:
                 annotations.append(self.text(i, match[i + 1] + 1))
                 i = match[i + 1] + 1
                 continue
-            if in_init:
+            if in_init:      # skip an initializer up to the next declarator
                 if t in OPENERS and match[i] > i:
                     i = match[i] + 1
                     continue
-                if t == "," and depth_angle == 0:
-                    in_init = False
-                    type_parts = type_parts[:1] if type_parts else []
+                in_init = t != ","
                 i += 1
                 continue
             if t == "(":
-                if name_idx >= 0 and texts[i - 1] == texts[name_idx] and i - 1 == name_idx:
-                    if not decls and scope.kind in ("namespace", "file", "class"):
-                        return   # a function declaration, or a variable with constructor arguments
-                    in_init = True
-                    decls.append((texts[name_idx], name_idx))
-                    name_idx = -1
-                    i = match[i] + 1 if match[i] > i else i + 1
-                    continue
-                if not decls and name_idx < 0 and not type_parts:
+                # `static Foo f(args);` in a function body; elsewhere `name(` is a function declaration,
+                # and `(*fp)(...)` / a macro call is no plain variable either
+                if name_idx != i - 1 or (not decls and scope.kind in ("namespace", "file", "class")):
                     return
-                # function pointers, attribute groups: not a plain variable
-                return
+                decls.append((texts[name_idx], name_idx))
+                name_idx = -1
+                in_init = True
+                i = match[i] + 1 if match[i] > i else i + 1
+                continue
             if t in ("=", "{") or (t == ":" and depth_angle == 0) or (t == "[" and name_idx >= 0):
                 if name_idx >= 0:
                     decls.append((texts[name_idx], name_idx))
@@ -322,11 +318,8 @@ class _Builder:
                 if name_idx >= 0 and not decls:
                     type_parts.append(texts[name_idx])
                 name_idx = i
-            elif not decls:
-                if name_idx >= 0 and t != "<":
-                    type_parts.append(texts[name_idx])
-                    name_idx = -1
-                elif name_idx >= 0:
+            elif not decls:     # part of the type (template arguments, '*', '&', '::')
+                if name_idx >= 0:
                     type_parts.append(texts[name_idx])
                     name_idx = -1
                 type_parts.append(t)
@@ -423,7 +416,7 @@ class _Builder:
                                               tok.col, child.end_line))
             self.scan(child, i + 1, close, None)
             return close + 1, True
-        if scope.kind == "class" and scope.name and head_first in ("-", "+") and self._objc_class(scope):
+        if scope.objc and head_first in ("-", "+"):
             name = self.objc_method_name(scope, h, i)
             child = self.open_scope(scope, "function", name, i, h)
             self.scan(child, i + 1, close, None)
@@ -450,7 +443,7 @@ class _Builder:
             self._init_groups[i] = True
             self.scan(scope, i + 1, close, {"group": i})
             return close + 1, False
-        if scope.kind == "class" and h == i and self._objc_class(scope):
+        if scope.objc and h == i:
             self.scan(scope, i + 1, close, None)       # ObjC instance variables
             return close + 1, True
         child = self.open_scope(scope, "compound", "", i)
@@ -472,45 +465,40 @@ class _Builder:
         s = scope.enclosing("namespace", "class")
         return s.name if s is not None else ""
 
-    @staticmethod
-    def _objc_class(scope: Scope) -> bool:
-        return getattr(scope, "_objc", False)
-
     def closure_intro(self, h: int, i: int) -> tuple[str, list[str]] | None:
         """('lambda', captures) or ('block', []) when the '{' at i opens a lambda or ObjC block."""
         texts, match, kinds = self.texts, self.match, self.kinds
+        # `[..](..) mutable noexcept -> T {`: step over the specifiers and trailing return type
         j = i - 1
-        # trailing return type / specifiers: `[..](..) mutable -> T {`
         k = j
-        while k >= h and texts[k] != ")" and texts[k] != "]" and texts[k] != "^" and k >= i - 8:
-            if texts[k] in ("{", "}", ";", "="):
-                break
+        while k >= max(h, i - 12) and texts[k] not in (")", "]", "^"):
             k -= 1
-        if k >= h and texts[k] in (")", "]", "^"):
-            between = texts[k + 1:i]
-            if between and not (between[0] in ("mutable", "noexcept", "constexpr", "->", "const")
-                                or "->" in between):
-                k = j
+        if k >= h and texts[k] in (")", "]", "^") and self._closure_trailer(k + 1, i):
             j = k
         if j < h:
             return None
         t = texts[j]
         if t == "^":
             return "block", []
-        if t == ")" and 0 <= match[j] < j:
-            p = match[j] - 1
-            if p >= h and texts[p] == "]" and 0 <= match[p] < p:
-                return self._lambda(match[p], p, h)
-            # ^(args) or ^RetType(args)
-            q = p
-            while q >= h and q >= p - 4 and (kinds[q] == "IDENT" or texts[q] in ("*", ">", "<")):
-                q -= 1
-            if q >= h and texts[q] == "^":
-                return "block", []
-            return None
         if t == "]" and 0 <= match[j] < j:
             return self._lambda(match[j], j, h)
-        return None
+        if t != ")" or not 0 <= match[j] < j:
+            return None
+        p = match[j] - 1
+        if p >= h and texts[p] == "]" and 0 <= match[p] < p:
+            return self._lambda(match[p], p, h)
+        q = p       # ^(args) or ^ReturnType(args)
+        while q >= max(h, p - 4) and (kinds[q] == "IDENT" or texts[q] in ("*", ">", "<")):
+            q -= 1
+        return ("block", []) if q >= h and texts[q] == "^" else None
+
+    def _closure_trailer(self, a: int, b: int) -> bool:
+        """Whether [a, b) is empty or lambda specifiers / a trailing return type."""
+        if a >= b:
+            return True
+        texts, kinds = self.texts, self.kinds
+        return texts[a] in LAMBDA_SPECIFIERS | {"->"} and all(
+            kinds[m] == "IDENT" or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
 
     def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str]] | None:
         before = open_ - 1
@@ -889,11 +877,9 @@ class _Builder:
         if stop >= end:
             self._diag(i, f"{texts[i]} {name} without @end")
         tok = self.toks[i]
-        qual = "::".join(p for p in (self.qualifier(scope), name) if p) if texts[i] != "@implementation" else name
-        child = Scope("class", qual, tok.line, tok.col, self.line_of(min(stop, end)), scope,
-                      first_token=j, last_token=min(stop, end))
-        child._objc = True   # type: ignore[attr-defined]
-        child._objc_name = name   # type: ignore[attr-defined]
+        # ObjC classes live outside C++ namespaces: the plain class name
+        child = Scope("class", name, tok.line, tok.col, self.line_of(min(stop, end)), scope,
+                      first_token=j, last_token=min(stop, end), objc=True)
         scope.children.append(child)
         self.scan(child, j, min(stop, end), None)
         return min(stop + 1, end)
@@ -917,8 +903,7 @@ class _Builder:
                 parts.append(texts[j])
                 break
             j += 1
-        cls = getattr(scope, "_objc_name", scope.name)
-        return f"{texts[h]}[{cls} {''.join(parts)}]"
+        return f"{texts[h]}[{scope.name} {''.join(parts)}]"
 
     # ---- locks ---------------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ def test_fixed_sub_checks_exist():
     assert {"ST.003.e", "ST.012.f", "ST.009"} <= ids
     assert next(e for e in ENTRIES if e.check.id == "ST.003.e").check.severity == "info"
     assert next(e for e in ENTRIES if e.check.id == "ST.012.f").check.severity == "warning"
+    st009 = next(e for e in ENTRIES if e.check.id == "ST.009")
+    assert all(p.is_file() for p in st009.fixtures.values()), "ST.009's lock-graph fixtures are missing"
 
 
 @pytest.mark.parametrize("entry", RULE_ENTRIES, ids=lambda e: e.check.id)

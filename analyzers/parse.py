@@ -51,6 +51,7 @@ ONCE_CALLS = frozenset({"call_once", "dispatch_once"})
 MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_shared": False}
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
+ENUM_MACROS = frozenset({"NS_ENUM", "NS_OPTIONS", "NS_CLOSED_ENUM", "NS_ERROR_ENUM", "CF_ENUM", "CF_OPTIONS"})
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
@@ -430,10 +431,9 @@ class _Builder:
             fn = self.function_name(h, i)
             if fn is not None:
                 name, params_close = fn
-                if "::" in name or scope.kind != "class":
-                    qual = "::".join(p for p in (self.qualifier(scope), name) if p)
-                else:
-                    qual = f"{scope.name}::{name}" if scope.name else name
+                # C functions written inside an ObjC @implementation are still global
+                outer = self.qualifier(scope.parent if scope.objc and scope.parent else scope)
+                qual = "::".join(p for p in (outer, name) if p)
                 child = self.open_scope(scope, "function", qual, i, h)
                 self.adopt_initializers(scope, child, h, params_close)
                 self.scan(child, i + 1, close, None)
@@ -542,6 +542,8 @@ class _Builder:
         texts = self.texts
         for j in range(h, i):
             t = texts[j]
+            if t in ENUM_MACROS:
+                return j, "enum"
             if t in ("class", "struct", "union", "enum") and self.kinds[j] == "IDENT":
                 if any(texts[m] in ("(", "=") for m in range(j, i)
                        if texts[m - 1] not in ("alignas", "__attribute__", "__declspec", "(")):

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from checks import cli
-from checks.provenance import tool_info
-from runtime_tests import backend, db, report, runner, stats
+from runtime_tests import backend, db
+# runner, report, stats and crosscheck import scipy: loaded by the commands that need them, so that a
+# usage error answers at once.
 
 OUT_ENV = "MPS_VERIFY_OUT"  # where results go when --out is not given (for collecting them off a GPU box)
 USAGE = "usage: python -m runtime_tests {run,report} [options]  (-h after a command for its options)"
@@ -33,9 +34,11 @@ def _out(value: Path | None) -> Path | None:
 
 
 def _db_path(value: Path | None, out: Path | None) -> Path:
+    from runtime_tests.rounds import REPO_ROOT
+
     if value is not None:
         return value
-    return out / "results.db" if out is not None else runner.REPO_ROOT / db.DEFAULT_DB
+    return out / "results.db" if out is not None else REPO_ROOT / db.DEFAULT_DB
 
 
 def _require_torch() -> None:
@@ -47,6 +50,9 @@ def _require_torch() -> None:
 
 
 def _run(argv: list[str]) -> int:
+    from checks.provenance import tool_info
+    from runtime_tests import crosscheck, report, runner, stats
+
     p = cli.parser("runtime_tests run", "Run multi-threaded inference rounds, a soak and throughput "
                    "measurements; exit 1 when a round failed or a model was contradicted.", formats=("text", "json"))
     size = p.add_mutually_exclusive_group()
@@ -60,16 +66,19 @@ def _run(argv: list[str]) -> int:
     p.add_argument("--rounds", type=_positive, help="rounds per configuration (overrides the plan)")
     p.add_argument("--jobs", type=_positive, help="child processes at once (overrides the plan)")
     p.add_argument("--sequential", action="store_true",
-                   help=f"stop a configuration once the SPRT ({stats.SPRT_P0:.0%} vs {stats.SPRT_P1:.0%}) decides")
+                   help="stop a configuration once the SPRT (1%% vs 10%% failure rate) decides")
     p.add_argument("--soak", type=duration, help="soak duration, e.g. 15s (0 skips it)")
     p.add_argument("--timeout", type=duration, help="seconds before a round counts as a hang")
+    p.add_argument("--manifest", type=Path, default=crosscheck.MANIFEST,
+                   help="spec manifest with the models' verdicts (default: specs/manifest.yaml)")
     p.add_argument("--no-perf", dest="perf", action="store_false", help="skip the throughput measurements")
     args = p.parse_args(argv)
     _require_torch()
     out = _out(args.out)
     opts = runner.Options(plan=args.plan or "quick", device=args.device, db_path=_db_path(args.db, out),
                           configs_path=args.configs, only=tuple(args.only), rounds=args.rounds, jobs=args.jobs,
-                          sequential=args.sequential, soak_s=args.soak, perf=args.perf, timeout_s=args.timeout)
+                          sequential=args.sequential, soak_s=args.soak, perf=args.perf, timeout_s=args.timeout,
+                          manifest=args.manifest)
     summary = runner.run(opts)
     report_path = None
     if out is not None:
@@ -97,6 +106,9 @@ def _run(argv: list[str]) -> int:
 
 
 def _report(argv: list[str]) -> int:
+    from runtime_tests import report
+    from runtime_tests.rounds import REPO_ROOT
+
     p = cli.parser("runtime_tests report", "Write the Markdown report (with PNG plots) of a run.")
     p.add_argument("--db", type=Path, help="results database (default: OUT/results.db or .mps-verify/results.db)")
     p.add_argument("--out", type=Path, help=f"folder for report.md and the plots (env {OUT_ENV}; "
@@ -111,7 +123,7 @@ def _report(argv: list[str]) -> int:
     run_id = args.run or db.latest_run(conn)
     if run_id is None or conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
         raise cli.UsageError(f"{path}: no run {args.run}" if args.run else f"{path}: no runs recorded")
-    written = report.write(conn, run_id, out or runner.REPO_ROOT / ".mps-verify" / "runtime-report")
+    written = report.write(conn, run_id, out or REPO_ROOT / ".mps-verify" / "runtime-report")
     conn.close()
     print(f"report: {written}")
     return 0

@@ -2,8 +2,11 @@
 
 N clients submit single requests; one worker forms batches of at most `max_batch`, waiting at most
 `max_delay_s` after the oldest queued request; each client gets its own result through its own Future.
-Shutdown answers (drain) or rejects every queued request, never drops one: the model's safety
-(answered exactly once, with its own result) and liveness (every submitted request is answered).
+Shutdown answers (drain: the model's "graceful" variant) or rejects every queued request, never drops
+one. The model's invariants AnsweredOnce and OwnResult and its liveness property AllAnswered are what
+runtime_tests/test_batcher.py checks here; results go back through each request's own Future, never by
+position in the batch (the model's refuted "scatter_by_position" variant), and nothing resubmits
+(its refuted "client_retry").
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 It runs T threads x I iterations (or for `duration_s`) of one workload on the device, compares every
 output with a CPU reference computed once, records what it saw (env vars, preload mapped or not,
-versions, device) and writes one JSON result. Modes "scaling", "batching" and "batcher" measure
-throughput instead. Faults can be injected on purpose to test the harness (segv, hang, wrong, raise).
+versions, device) and writes one JSON result. Mode "perf" measures throughput instead (the
+`kinds` among scaling, batching, batcher). Faults can be injected on purpose to test the harness (segv, hang, wrong, raise).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def observe(spec: dict[str, Any], device: str | None = None) -> dict[str, Any]:
         "os": platform.platform(),
     }
     loaded = images.loaded_images()
-    seen["images"] = {lib: images.is_loaded(lib, loaded) for lib in spec.get("check_images", [])}
+    wanted = dict.fromkeys([*spec.get("check_images", []), *spec.get("require_images", [])])
+    seen["images"] = {lib: images.is_loaded(lib, loaded) for lib in wanted}
     try:
         import torch
 
@@ -73,6 +74,7 @@ class _Round:
         self.model = wl.model
         self.x = x.to(device=dev.device, dtype=getattr(torch, self.dtype))
         self.lock = threading.Lock() if spec.get("python_lock") else contextlib.nullcontext()
+        self.run_batch(self.x[:1])  # warm-up (kernel selection, lazy init) belongs to set-up
         self.ops = 0
         self.mismatches: list[str] = []
         self.errors: list[str] = []
@@ -154,26 +156,36 @@ def _measure(spec: dict[str, Any], dev: backend.Backend) -> dict[str, Any]:
         return out
 
     reps, seconds = int(p.get("reps", 5)), float(p.get("seconds", 0.5))
-    if spec["mode"] == "scaling":
-        rows = perf.scaling(call, x[:1], p.get("threads", [1, 2, 4, 8]), reps, seconds)
-    elif spec["mode"] == "batching":
-        rows = perf.batching(call, {b: x[:b] for b in p.get("batches", [1, 8])}, reps, seconds)
-    else:
-        rows = perf.batcher(call, torch.stack, x[0], int(p.get("clients", 8)),
-                            float(p.get("max_delay_ms", 2)) / 1000, reps, seconds)
+    rows = []
+    kinds = spec.get("kinds", ["scaling"])
+    if "scaling" in kinds:
+        rows += perf.scaling(call, x[:1], p.get("threads", [1, 2, 4, 8]), reps, seconds)
+    if "batching" in kinds:
+        rows += perf.batching(call, {b: x[:b] for b in p.get("batches", [1, 8])}, reps, seconds)
+    if "batcher" in kinds:
+        rows += perf.batcher(call, torch.stack, x[0], int(p.get("clients", 8)),
+                             float(p.get("max_delay_ms", 2)) / 1000, reps, seconds)
     return {"outcome": "pass", "measurements": rows}
 
 
-def main(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one spec and return the result document."""
+def main(spec: dict[str, Any], ready=lambda: None) -> dict[str, Any]:
+    """Run one spec and return the result document; `ready()` is called once set-up is done (torch
+    imported, device initialised, models built), which starts the parent's hang clock."""
     device = backend.resolve(spec.get("device", "cpu"))
     dev = backend.backend(device)
     seen = observe(spec, dev.name)
     seen["device_kind"] = device
-    missing = [lib for lib, loaded in seen["images"].items() if not loaded and lib in spec.get("require_images", [])]
+    missing = [lib for lib in spec.get("require_images", []) if not seen["images"].get(lib)]
     if missing:
+        ready()
         return {"outcome": "exception", "errors": [f"preload library not loaded: {', '.join(missing)}"], "seen": seen}
-    result = _Round(spec, dev).run() if spec.get("mode", "round") == "round" else _measure(spec, dev)
+    if spec.get("mode", "round") == "round":
+        work = _Round(spec, dev)
+        ready()
+        result = work.run()
+    else:
+        ready()
+        result = _measure(spec, dev)
     return {**result, "seen": seen}
 
 
@@ -182,8 +194,11 @@ if __name__ == "__main__":
     with open(spec_path, encoding="utf-8") as f:
         spec_doc = json.load(f)
     backend.prepare(spec_doc.get("device", "cpu"))
+    def _ready() -> None:
+        open(result_path + ".ready", "w").close()
+
     try:
-        doc = main(spec_doc)
+        doc = main(spec_doc, _ready)
     except Exception as exc:  # reported as the round's outcome, not as a crash
         doc = {"outcome": "exception", "errors": [f"{type(exc).__name__}: {exc}"],
                "traceback": traceback.format_exc()[-2000:]}

@@ -16,7 +16,8 @@ from runtime_tests import workloads
 DEFAULT_CONFIGS = Path(__file__).with_name("configs.yaml")
 _VAR = re.compile(r"\$\{(\w+)\}")
 PLAN_KEYS = {"size", "rounds", "threads", "iterations", "workloads", "timeout_s", "jobs", "soak_s", "perf"}
-CONFIG_KEYS = {"name", "description", "model", "env", "preload", "python_lock", "batched"}
+CONFIG_KEYS = {"name", "description", "model", "env", "preload", "python_lock", "batched", "fault"}
+FAULTS = ("none", "segv", "hang", "wrong", "raise")  # injected on purpose, to test the harness itself
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Configuration:
     preload_unset: str | None = None  # the variable that was empty, so the configuration is skipped
     python_lock: bool = False
     batched: dict[str, Any] | None = None
+    fault: str = "none"
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,16 @@ def _configuration(raw: Any, where: str) -> Configuration:
     batched = raw.get("batched")
     if batched is not None and not isinstance(batched, dict):
         raise UsageError(f"{where}: configuration {raw['name']}: batched must be a mapping")
+    fault = str(raw.get("fault", "none"))
+    if fault not in FAULTS:
+        raise UsageError(f"{where}: configuration {raw['name']}: fault must be one of {', '.join(FAULTS)}")
     preload, missing = (None, None)
     if raw.get("preload"):
         preload, missing = _expand(str(raw["preload"]))
     return Configuration(name=raw["name"], description=str(raw.get("description", "")), model=raw.get("model"),
                          env={str(k): str(v) for k, v in env.items()}, preload=None if missing else preload,
                          preload_unset=missing, python_lock=bool(raw.get("python_lock", False)),
-                         batched=batched)
+                         batched=batched, fault=fault)
 
 
 def _plan(name: str, raw: Any, where: str) -> dict[str, Any]:

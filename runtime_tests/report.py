@@ -109,7 +109,7 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
     device = run["device"]
     rounds = _rounds(conn, run_id)
     by = _config_stats(rounds)
-    configs = [c for c in by if not c.startswith("perf:") and c != "soak"]
+    configs = [c for c in by if c not in ("perf", "soak")]
     checks = {r["config"]: r for r in conn.execute("SELECT * FROM crosschecks WHERE run_id = ?", (run_id,))}
     failed = [r for r in rounds if r["outcome"] != "pass"]
     contradictions = [c for c in checks.values() if c["verdict"] == "contradiction"]
@@ -231,8 +231,7 @@ def write(conn: sqlite3.Connection, run_id: int, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, str] = {}
     by = _config_stats(_rounds(conn, run_id))
-    rates = [(n, stats.rate(sum(e["flags"]), len(e["flags"]))) for n, e in by.items()
-             if not n.startswith("perf:") and n != "soak"]
+    rates = [(n, stats.rate(sum(e["flags"]), len(e["flags"]))) for n, e in by.items() if n not in ("perf", "soak")]
     if rates:
         _plot_rates(rates, out / "crash_rates.png")
         plots["rates"] = "crash_rates.png"

@@ -18,6 +18,8 @@ from runtime_tests import crashreports, images
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTCOMES = ("pass", "mismatch", "exception", "signal", "hang")
+SETUP_TIMEOUT_S = 300.0  # importing torch and initialising a device; slow on busy machines
+EXIT_GRACE_S = 60.0  # interpreter and driver teardown after the result is written
 
 
 @dataclass
@@ -56,16 +58,44 @@ def child_env(env: dict[str, str], preload: str | None) -> dict[str, str]:
     return merged
 
 
-def _tail(path: Path, limit: int = 1500) -> str:
+def _stderr(path: Path, limit: int = 3000) -> str:
+    """The child's stderr from faulthandler's 'Fatal Python error' line on (else its tail), capped."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[-limit:]
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+    start = text.find("Fatal Python error")
+    return text[start:start + limit] if start >= 0 else text[-limit:]
+
+
+def _wait(proc: subprocess.Popen, ready: Path, result: Path, setup_s: float, timeout_s: float) -> tuple[int | None, str]:
+    """Wait for the child through three phases: set-up (until it signals ready, `setup_s`), work (until
+    its result exists, `timeout_s`: the hang clock) and exit (EXIT_GRACE_S, interpreter teardown).
+    Returns (return code, or None when it had to be killed; why it was killed)."""
+    phases = [(ready, setup_s, f"set-up (import, device, model) not done after {setup_s:g} s"),
+              (result, timeout_s, f"no result {timeout_s:g} s after set-up"),
+              (None, EXIT_GRACE_S, f"result written but no exit within {EXIT_GRACE_S:g} s")]
+    phase = 0
+    deadline = time.monotonic() + phases[0][1]
+    while True:
+        try:
+            return proc.wait(timeout=0.05), ""
+        except subprocess.TimeoutExpired:
+            pass
+        marker = phases[phase][0]
+        if marker is not None and marker.exists():
+            phase += 1
+            deadline = time.monotonic() + phases[phase][1]
+        elif time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait()
+            return None, phases[phase][2] + "; killed"
 
 
 def spawn(spec: dict[str, Any], env: dict[str, str] | None = None, preload: str | None = None,
-          timeout_s: float = 120.0) -> RoundResult:
-    """Run `spec` in a freshly spawned child (sys.executable, no shell) and classify the ending."""
+          timeout_s: float = 120.0, setup_s: float = SETUP_TIMEOUT_S) -> RoundResult:
+    """Run `spec` in a freshly spawned child (sys.executable, no shell) and classify the ending; a
+    child that has not finished `timeout_s` after its set-up (or `setup_s` into set-up) is a hang."""
     spec = dict(spec)
     spec.setdefault("env_names", sorted((env or {}).keys()))
     if preload:
@@ -83,16 +113,11 @@ def spawn(spec: dict[str, Any], env: dict[str, str] | None = None, preload: str 
                  str(folder / "spec.json"), str(result_path)],
                 cwd=REPO_ROOT, env=child_env(env or {}, preload), stdout=out, stderr=err,
                 stdin=subprocess.DEVNULL)
-            try:
-                rc: int | None = proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                rc = None
+            rc, why = _wait(proc, Path(str(result_path) + ".ready"), result_path, setup_s, timeout_s)
         duration = time.perf_counter() - t0
-        stderr = _tail(folder / "stderr")
+        stderr = _stderr(folder / "stderr")
         if rc is None:
-            return RoundResult("hang", None, duration, proc.pid, f"no result after {timeout_s:g} s; killed")
+            return RoundResult("hang", None, duration, proc.pid, why)
         if rc < 0:
             reports = crashreports.harvest(proc.pid, started) if sys.platform == "darwin" else []
             return RoundResult(signal_name(rc), rc, duration, proc.pid, stderr, crash_reports=reports)

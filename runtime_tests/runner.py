@@ -13,7 +13,7 @@ from typing import Any
 
 from checks.cli import UsageError
 from runtime_tests import backend, configs, crosscheck, db, images, stats
-from runtime_tests.rounds import REPO_ROOT, RoundResult, spawn  # noqa: F401 (REPO_ROOT re-exported)
+from runtime_tests.rounds import RoundResult, spawn
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Options:
     soak_s: float | None = None
     perf: bool = True
     timeout_s: float | None = None
+    manifest: Path = crosscheck.MANIFEST
 
 
 @dataclass
@@ -90,12 +91,21 @@ def _selected(matrix: configs.Matrix, only: tuple[str, ...]) -> list[configs.Con
 def _spec(config: configs.Configuration, plan: dict[str, Any], device: str, workload: str) -> dict[str, Any]:
     return {"mode": "round", "workload": workload, "size": plan.get("size", "quick"), "device": device,
             "threads": plan.get("threads", 4), "iterations": plan.get("iterations", 20),
-            "python_lock": config.python_lock, "batched": config.batched}
+            "python_lock": config.python_lock, "batched": config.batched, "fault": config.fault}
 
 
 def _launch(config: configs.Configuration, spec: dict[str, Any], timeout: float, base: Path) -> RoundResult:
     preload = images.resolve_library(config.preload, base) if config.preload else None
     return spawn(spec, env=config.env, preload=preload, timeout_s=timeout)
+
+
+def _perf_jobs(perf: dict[str, Any]) -> dict[str, list[str]]:
+    """{workload: [measurement kinds]}: one measuring child per workload."""
+    jobs: dict[str, list[str]] = {}
+    for kind, key in (("scaling", "workloads"), ("batching", "batch_workloads"), ("batcher", "batcher_workloads")):
+        for workload in perf.get(key, []):
+            jobs.setdefault(workload, []).append(kind)
+    return jobs
 
 
 def _perf_seconds(perf: dict[str, Any]) -> float:
@@ -119,16 +129,14 @@ def run(opts: Options) -> Summary:
     active = [c for c in selected if not c.preload_unset]
     summary.skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
     perf = plan.get("perf") or {}
-    perf_jobs = [(kind, w) for kind, key in (("scaling", "workloads"), ("batching", "batch_workloads"),
-                                             ("batcher", "batcher_workloads")) for w in perf.get(key, [])] \
-        if opts.perf else []
+    perf_jobs = _perf_jobs(perf) if opts.perf else {}
     soak = float(plan.get("soak_s") or 0)
     timeout = float(plan.get("timeout_s", 120))
     jobs = max(1, int(plan.get("jobs", 1)))
     rounds_per = int(plan.get("rounds", 3))
     workloads_ = plan["workloads"]
     base = matrix.source.parent
-    verdicts = crosscheck.load_verdicts()
+    verdicts = crosscheck.load_verdicts(opts.manifest)
 
     def record(name: str, workload: str, spec: dict, result: RoundResult, decision: str | None = None) -> None:
         db.add_round(conn, run_id, name, workload, spec.get("threads", 1), spec.get("iterations"), result, decision)
@@ -167,12 +175,12 @@ def run(opts: Options) -> Summary:
             db.add_measurements(conn, run_id, spec["workload"], [
                 {"kind": "soak", "param": config.name, "rep": -1, "metric": m, "value": v} for m, v in values.items()])
             progress.advance(task)
-        for kind, workload in perf_jobs:
-            progress.update(task, description=f"{kind}: {workload}")
-            spec = {"mode": kind, "workload": workload, "size": plan.get("size", "quick"), "device": device,
-                    "perf": perf}
-            result = spawn(spec, timeout_s=timeout + _perf_seconds(perf))
-            record(f"perf:{kind}", workload, spec, result)
+        for workload, kinds in perf_jobs.items():
+            progress.update(task, description=f"{', '.join(kinds)}: {workload}")
+            spec = {"mode": "perf", "kinds": kinds, "workload": workload, "size": plan.get("size", "quick"),
+                    "device": device, "perf": perf}
+            result = spawn(spec, timeout_s=timeout + _perf_seconds(perf) * len(kinds))
+            record("perf", workload, spec, result)
             db.add_measurements(conn, run_id, workload, result.doc.get("measurements", []))
             progress.advance(task)
     for config in active:

@@ -1,0 +1,109 @@
+"""`python -m runtime_tests`: bad input exits 2 with one line; a small real run records rounds,
+measurements and cross-checks, writes the report, and exits 1 because one configuration is broken."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from runtime_tests.rounds import REPO_ROOT
+
+pytestmark = pytest.mark.quick
+
+TINY = """
+configurations:
+  - name: locked
+    model: AGXEncoderRace_global_lock
+    python_lock: true
+  - name: broken
+    description: returns a wrong result on purpose
+    model: BatchQueue
+    batched: {max_batch: 4, max_delay_ms: 1}
+    fault: wrong
+  - name: fix
+    model: AGXEncoderRace_method_mutex
+    preload: ${MPS_VERIFY_TEST_UNSET}
+plans:
+  quick:
+    size: quick
+    rounds: 1
+    threads: 2
+    iterations: 4
+    workloads: [linear]
+    timeout_s: 60
+    soak_s: 0.5
+    perf:
+      workloads: [linear]
+      threads: [1, 2]
+      reps: 5
+      seconds: 0.02
+      batches: [1, 4]
+      batch_workloads: [linear]
+      batcher_workloads: [linear]
+      clients: 2
+      max_delay_ms: 1
+"""
+MANIFEST = """
+models:
+  - {name: AGXEncoderRace_global_lock, module: AGXEncoderRace, expect: pass}
+  - {name: BatchQueue, module: BatchQueue, expect: pass}
+"""
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "runtime_tests", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "usage: python -m runtime_tests"),
+    (("bogus",), "usage: python -m runtime_tests"),
+    (("run", "--device", "tpu"), "invalid choice"),
+    (("run", "--soak", "soon"), "bad duration"),
+    (("run", "--rounds", "0"), "positive integer"),
+    (("run", "--only", "nope", "--device", "cpu"), "unknown configuration nope"),
+    (("report", "--db", "/nonexistent/results.db"), "no results database"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    from checks.cli import run
+    from runtime_tests.__main__ import main
+
+    assert run(main, list(args)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_module_runs_as_a_program():
+    proc = cli("report", "--run", "x")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_a_small_run_end_to_end(tmp_path):
+    (tmp_path / "configs.yaml").write_text(TINY)
+    (tmp_path / "manifest.yaml").write_text(MANIFEST)
+    out = tmp_path / "out"
+    proc = cli("run", "--quick", "--device", "cpu", "--configs", str(tmp_path / "configs.yaml"),
+               "--manifest", str(tmp_path / "manifest.yaml"), "--out", str(out), "--format", "json", "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr  # the broken configuration mismatched
+    doc = json.loads(proc.stdout)
+    assert doc["tool"]["torch"] and doc["device"] == "cpu"
+    assert doc["configurations"]["locked"]["failures"] == 0
+    assert doc["configurations"]["broken"]["failures"] == 1
+    assert doc["skipped"] == ["fix (${MPS_VERIFY_TEST_UNSET} unset)"]
+    checks = {c["config"]: c["verdict"] for c in doc["crosschecks"]}
+    assert checks == {"locked": "agrees", "broken": "contradiction"}  # a failure where the model says safe
+    conn = sqlite3.connect(out / "results.db")
+    outcomes = dict(conn.execute("SELECT config, outcome FROM rounds"))
+    assert outcomes == {"locked": "pass", "broken": "mismatch", "soak": "pass", "perf": "pass"}
+    kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM measurements GROUP BY kind"))
+    assert kinds == {"scaling": 10, "batching": 10, "batcher": 3 * 5 + 6, "soak": 4}
+    report = (out / "report.md").read_text()
+    for text in ("**FAIL**", "| broken | 1 | mismatch 1 |", "CONTRADICTION", "## Thread scaling", "## Batching",
+                 "## Dynamic batcher", "## Soak", "torch"):
+        assert text in report
+    for png in ("crash_rates.png", "scaling.png", "batching.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    again = cli("report", "--db", str(out / "results.db"), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0 and (tmp_path / "again" / "report.md").read_text() == report

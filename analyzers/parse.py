@@ -52,6 +52,7 @@ MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_share
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
 ENUM_MACROS = frozenset({"NS_ENUM", "NS_OPTIONS", "NS_CLOSED_ENUM", "NS_ERROR_ENUM", "CF_ENUM", "CF_OPTIONS"})
+CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
@@ -379,7 +380,8 @@ class _Builder:
         close = match[i]
         h = self.head_start(i, lo)
         head_first = texts[h] if h < i else ""
-        in_code = scope.enclosing("function", "block", "lambda", "dispatch") is not None
+        # code = inside a function, block or lambda, and not in a local class defined there
+        in_code = scope.enclosing(*CODE_KINDS, "class", "namespace", "file").kind in CODE_KINDS
 
         lam = self.closure_intro(h, i)
         if lam is not None:
@@ -538,20 +540,47 @@ class _Builder:
             child.escaping = True
 
     def class_keyword(self, h: int, i: int) -> tuple[int, str] | None:
-        """(index, keyword) of class/struct/union/enum heading the braces, if it is a type definition."""
-        texts = self.texts
-        for j in range(h, i):
+        """(index, keyword) of class/struct/union/enum heading the braces, if it is a type definition.
+
+        Only top-level tokens of the head count (`void f(struct X* x) {` is a function); after the
+        keyword a '(' outside template arguments and attributes, or an '=', means it is not one.
+        """
+        texts, kinds, match = self.texts, self.kinds, self.match
+        j = h
+        while j < i:
             t = texts[j]
             if t in ENUM_MACROS:
                 return j, "enum"
-            if t in ("class", "struct", "union", "enum") and self.kinds[j] == "IDENT":
-                if any(texts[m] in ("(", "=") for m in range(j, i)
-                       if texts[m - 1] not in ("alignas", "__attribute__", "__declspec", "(")):
-                    return None
-                return j, t
-            if t in ("(", "="):
+            if t in ("class", "struct", "union", "enum") and kinds[j] == "IDENT":
+                return (j, t) if self._type_head(j + 1, i) else None
+            if t in ("(", "[") and match[j] > j:
+                j = match[j] + 1
+                continue
+            if t == "=":
                 return None
+            j += 1
         return None
+
+    def _type_head(self, a: int, b: int) -> bool:
+        """Whether [a, b) after a class keyword names a type: no call parentheses, no '='."""
+        texts, match = self.texts, self.match
+        depth = 0
+        j = a
+        while j < b:
+            t = texts[j]
+            if t == "<":
+                depth += 1
+            elif t == ">":
+                depth = max(0, depth - 1)
+            elif t == "=" and depth == 0:
+                return False
+            elif t in ("(", "[") and match[j] > j:
+                if t == "(" and depth == 0 and texts[j - 1] not in ATTRIBUTES and not texts[j - 1].isupper():
+                    return False
+                j = match[j] + 1
+                continue
+            j += 1
+        return True
 
     def class_name(self, a: int, b: int) -> str:
         """The class name in `struct ATTR Name<...> final : Base` (tokens [a, b))."""
@@ -566,13 +595,7 @@ class _Builder:
                 i = match[i] + 1
                 continue
             if t == "<":
-                depth = 0
-                while i < b:
-                    depth += texts[i] == "<"
-                    depth -= texts[i] == ">"
-                    i += 1
-                    if depth == 0:
-                        break
+                i = self._skip_angles(i, b)
                 continue
             if kinds[i] == "IDENT" and t not in ("final", "alignas", "__attribute__", "__declspec"):
                 if i > a and texts[i - 1] == "::" and name:
@@ -585,11 +608,17 @@ class _Builder:
     def function_name(self, h: int, i: int) -> tuple[str, int] | None:
         """(name, index of the parameter list's ')') when [h, i) is a function definition head."""
         texts, kinds, match = self.texts, self.kinds, self.match
+        if self._initializer_head(h, i):
+            return None
         j = h
         while j < i:
             t = texts[j]
-            if t == "=" and not (j > h and texts[j - 1] == "operator"):
-                return None
+            if t == "template" and j + 1 < i and texts[j + 1] == "<":
+                j = self._skip_angles(j + 1, i)      # template <int N = 1>
+                continue
+            if t == "[" and match[j] > j:            # [[attributes]], array bounds
+                j = match[j] + 1
+                continue
             if t == "(" and match[j] > j:
                 p = j - 1
                 close = match[j]
@@ -617,6 +646,34 @@ class _Builder:
                 return None
             j += 1
         return None
+
+    def _initializer_head(self, h: int, i: int) -> bool:
+        """Whether [h, i) has a top-level '=' (not in groups, template parameters or `operator=`)."""
+        texts, match = self.texts, self.match
+        j = h
+        while j < i:
+            t = texts[j]
+            if t in ("(", "[") and match[j] > j:
+                j = match[j] + 1
+                continue
+            if t == "template" and j + 1 < i and texts[j + 1] == "<":
+                j = self._skip_angles(j + 1, i)
+                continue
+            if t == "=" and not (j > h and texts[j - 1] == "operator"):
+                return True
+            j += 1
+        return False
+
+    def _skip_angles(self, a: int, b: int) -> int:
+        """Index after the '>' matching the '<' at a (b if unmatched)."""
+        texts, depth, j = self.texts, 0, a
+        while j < b:
+            depth += texts[j] == "<"
+            depth -= texts[j] == ">"
+            j += 1
+            if depth <= 0:
+                break
+        return j
 
     def _name_index(self, h: int, params_close: int) -> int:
         """Index of the identifier before the parameter list closed at params_close."""

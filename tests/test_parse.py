@@ -267,3 +267,11 @@ def test_operators_extern_c_and_templates():
         "c_entry", "in_block", "Key::operator==", "Key::operator()", "Key::operator bool", "Key::~Key", "Box::get"]
     assert [s.name for s in m.scopes("class")] == ["Key", "Box"]
     assert [(mb.owner, mb.name, mb.type) for mb in m.members] == [("Key", "id", "int"), ("Box", "value_", "T")]
+
+
+def test_heads_that_look_like_something_else():
+    m = parse("templates.cpp")
+    assert not m.diagnostics
+    assert [s.name for s in m.scopes("function")] == [
+        "functor_storage::operator()", "set_arg", "Table::fill", "Table::getter::get", "type_caster::load"]
+    assert [s.name for s in m.scopes("class")] == ["functor_storage", "Table", "Table::getter", "type_caster"]

@@ -3,13 +3,10 @@
 (* The MPS backend's locks and queues and the paths that acquire them.     *)
 (*                                                                         *)
 (* Lock names, kinds and levels come from specs/lock_hierarchy.yaml via    *)
-(* the generated module LockHierarchyData.  Each thread runs Ops paths,    *)
-(* each a sequence of steps taken from the 2.6.0 sources:                  *)
-(*   graph_op      LookUpOrCreateCachedGraph (graph-cache queue), the      *)
-(*                 generator mutex around the Philox state (random ops in  *)
-(*                 Distributions.mm; other ops skip it, which changes no   *)
-(*                 lock order), then runMPSGraph: dispatch_sync(stream     *)
-(*                 queue) and commit;                                      *)
+(* the generated module LockHierarchyData.  Each thread runs Ops paths     *)
+(* (its plan), each a sequence of steps taken from the 2.6.0 sources:      *)
+(*   graph_op      LookUpOrCreateCachedGraph (graph-cache queue), then     *)
+(*                 runMPSGraph: dispatch_sync(stream queue) and commit;    *)
 (*   free_scalar   MPSHeapAllocatorImpl::free for the scalar pool: the     *)
 (*                 allocator mutex, then addCompletedHandler on the queue  *)
 (*                 with a handler that takes the allocator mutex;          *)
@@ -58,13 +55,15 @@ Do(op) == <<op, "">>
 \* lock and unlock with nothing else held in between: one step, fewer interleavings
 Touch(l) == <<"touch", l>>
 
+\* the order only breaks the symmetry between threads (see Init)
+PathOrder == <<"graph_op", "free_scalar", "empty_cache", "record_events", "elapsed_time">>
 PathNames == {"graph_op", "free_scalar", "empty_cache", "record_events", "elapsed_time"}
 
 \* a constant function, so TLC evaluates it once
 \* @type: Str -> Seq(<<Str, Str>>);
 Paths == [p \in PathNames |->
     CASE p = "graph_op" ->
-            <<Touch("graph_cache_queue"), Touch("generator_mutex"),
+            <<Touch("graph_cache_queue"),
               Acq("stream_queue"), Do("commit"), Rel("stream_queue")>>
       [] p = "free_scalar" ->
             <<Touch("allocator_mutex"),
@@ -84,7 +83,7 @@ Paths == [p \in PathNames |->
             <<Acq("allocator_mutex"), Acq("event_pool_mutex"),
               Rel("event_pool_mutex"), Rel("allocator_mutex")>>
       [] p = "elapsed_time" ->
-            <<Acq("stream_queue"), Do("record"), Do("commit"), Do("wait"), Rel("stream_queue"),
+            <<Acq("stream_queue"), Do("record"), Do("wait"), Rel("stream_queue"),
               Acq("event_pool_mutex"), Acq("event_cpu_sync_mutex"), Do("cvwait"),
               Rel("event_cpu_sync_mutex"), Rel("event_pool_mutex")>>]
 
@@ -92,15 +91,18 @@ Paths == [p \in PathNames |->
 ASSUME \A p \in PathNames : \A i \in 1..Len(Paths[p]) :
           Paths[p][i][1] \in {"acq", "rel", "touch"} => Paths[p][i][2] \in Locks
 
+(* plan: the paths each thread runs, in order (fixed at Init);            *)
 (* path / step: the path a thread runs ("" when idle) and its next step;   *)
 (* held: the locks it holds, in acquisition order (gpu_wait while it waits *)
 (* for the GPU); waiting: in a condition-variable wait; done: paths run;   *)
 (* owner / depth: each lock's holder (0: free) and recursion depth;        *)
 (* pendH / flyH / runH: completion handlers added to the open buffer, to   *)
-(* committed buffers, and due to run; pendE / flyE / runE: the same for    *)
-(* event listeners, by the thread they wake; signalled: listener ran;      *)
+(* committed buffers, and due to run; flyE / runE: the same for event     *)
+(* listeners, by the thread they wake; signalled: listener ran;            *)
 (* busy: the GPU has committed work.                                       *)
 VARIABLES
+    \* @type: Int -> (Int -> Str);
+    plan,
     \* @type: Int -> Str;
     path,
     \* @type: Int -> Int;
@@ -122,8 +124,6 @@ VARIABLES
     \* @type: Int;
     runH,
     \* @type: Set(Int);
-    pendE,
-    \* @type: Set(Int);
     flyE,
     \* @type: Set(Int);
     runE,
@@ -132,9 +132,9 @@ VARIABLES
     \* @type: Bool;
     busy
 
-threadVars == <<path, step, held, waiting, done>>
+threadVars == <<plan, path, step, held, waiting, done>>
 lockVars == <<owner, depth>>
-gpuVars == <<pendH, flyH, runH, pendE, flyE, runE, signalled, busy>>
+gpuVars == <<pendH, flyH, runH, flyE, runE, signalled, busy>>
 vars == <<threadVars, lockVars, gpuVars>>
 
 ConstInit ==
@@ -152,7 +152,13 @@ ConstInitReverseOrder ==
     /\ Ops = 1
     /\ Variant = "reverse_order"
 
+Rank(p) == CHOOSE i \in 1..Len(PathOrder) : PathOrder[i] = p
+
+(* Threads are interchangeable, so plans that differ only by a permutation *)
+(* of threads behave alike: keep those whose first paths are sorted.       *)
 Init ==
+    /\ plan \in {f \in [Threads -> [1..Ops -> PathNames]] :
+                  \A t \in Threads : t < NumThreads => Rank(f[t][1]) <= Rank(f[t + 1][1])}
     /\ path = [t \in Threads |-> ""]
     /\ step = [t \in Threads |-> 0]
     /\ held = [t \in Threads |-> <<>>]
@@ -163,7 +169,6 @@ Init ==
     /\ pendH = 0
     /\ flyH = 0
     /\ runH = 0
-    /\ pendE = {}
     /\ flyE = {}
     /\ runE = {}
     /\ signalled = [t \in Threads |-> FALSE]
@@ -175,7 +180,8 @@ Pop(s) == SubSeq(s, 1, Len(s) - 1)
 
 \* the thread moves past its current step; after the last one the path is done
 Advance(t) ==
-    IF step[t] = Len(Paths[path[t]])
+    /\ UNCHANGED plan
+    /\ IF step[t] = Len(Paths[path[t]])
        THEN /\ path' = [path EXCEPT ![t] = ""]
             /\ step' = [step EXCEPT ![t] = 0]
             /\ done' = [done EXCEPT ![t] = @ + 1]
@@ -185,10 +191,9 @@ Advance(t) ==
 Begin(t) ==
     /\ path[t] = ""
     /\ done[t] < Ops
-    /\ \E p \in PathNames :
-          /\ path' = [path EXCEPT ![t] = p]
-          /\ step' = [step EXCEPT ![t] = 1]
-    /\ UNCHANGED <<held, waiting, done, lockVars, gpuVars>>
+    /\ path' = [path EXCEPT ![t] = plan[t][done[t] + 1]]
+    /\ step' = [step EXCEPT ![t] = 1]
+    /\ UNCHANGED <<plan, held, waiting, done, lockVars, gpuVars>>
 
 \* lock / dispatch_sync: blocks while another actor holds it; a queue or plain mutex
 \* already held by this thread blocks forever (GCD: dispatch_sync onto the current queue)
@@ -230,31 +235,33 @@ Handler(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "handler"
     /\ pendH' = pendH + 1
     /\ Advance(t)
-    /\ UNCHANGED <<held, waiting, lockVars, flyH, runH, pendE, flyE, runE, signalled, busy>>
+    /\ UNCHANGED <<held, waiting, lockVars, flyH, runH, flyE, runE, signalled, busy>>
 
+\* encodeSignalEvent for the thread's timing event, then commit (elapsedTime's COMMIT_AND_WAIT)
 Record(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "record"
-    /\ pendE' = pendE \union {t}
+    /\ flyH' = flyH + pendH
+    /\ pendH' = 0
+    /\ flyE' = flyE \union {t}
+    /\ busy' = TRUE
     /\ signalled' = [signalled EXCEPT ![t] = FALSE]
     /\ Advance(t)
-    /\ UNCHANGED <<held, waiting, lockVars, pendH, flyH, runH, flyE, runE, busy>>
+    /\ UNCHANGED <<held, waiting, lockVars, runH, runE>>
 
 Commit(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "commit"
     /\ flyH' = flyH + pendH
     /\ pendH' = 0
-    /\ flyE' = flyE \union pendE
-    /\ pendE' = {}
     /\ busy' = TRUE
     /\ Advance(t)
-    /\ UNCHANGED <<held, waiting, lockVars, runH, runE, signalled>>
+    /\ UNCHANGED <<held, waiting, lockVars, runH, flyE, runE, signalled>>
 
 \* waitUntilCompleted: enter gpu_wait, leave it once the GPU is idle and its handlers ran
 WaitBegin(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "wait"
     /\ Len(held[t]) = 0 \/ Top(t) # "gpu_wait"
     /\ held' = [held EXCEPT ![t] = Append(@, "gpu_wait")]
-    /\ UNCHANGED <<path, step, waiting, done, lockVars, gpuVars>>
+    /\ UNCHANGED <<plan, path, step, waiting, done, lockVars, gpuVars>>
 
 WaitEnd(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "wait"
@@ -273,7 +280,7 @@ CvSleep(t) ==
     /\ depth' = [depth EXCEPT !["event_cpu_sync_mutex"] = 0]
     /\ held' = [held EXCEPT ![t] = Pop(@)]
     /\ waiting' = [waiting EXCEPT ![t] = TRUE]
-    /\ UNCHANGED <<path, step, done, gpuVars>>
+    /\ UNCHANGED <<plan, path, step, done, gpuVars>>
 
 CvWake(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "cvwait"
@@ -286,7 +293,7 @@ CvWake(t) ==
     /\ waiting' = [waiting EXCEPT ![t] = FALSE]
     /\ signalled' = [signalled EXCEPT ![t] = FALSE]
     /\ Advance(t)
-    /\ UNCHANGED <<pendH, flyH, runH, pendE, flyE, runE, busy>>
+    /\ UNCHANGED <<pendH, flyH, runH, flyE, runE, busy>>
 
 \* the GPU finishes all committed work; its handlers and listeners become due
 Complete ==
@@ -296,14 +303,14 @@ Complete ==
     /\ flyH' = 0
     /\ runE' = runE \union flyE
     /\ flyE' = {}
-    /\ UNCHANGED <<threadVars, lockVars, pendH, pendE, signalled>>
+    /\ UNCHANGED <<threadVars, lockVars, pendH, signalled>>
 
 \* a completion handler: lock_guard(m_mutex); free_buffer(...)
 RunHandler ==
     /\ runH > 0
     /\ owner["allocator_mutex"] = 0
     /\ runH' = runH - 1
-    /\ UNCHANGED <<threadVars, lockVars, pendH, flyH, pendE, flyE, runE, signalled, busy>>
+    /\ UNCHANGED <<threadVars, lockVars, pendH, flyH, flyE, runE, signalled, busy>>
 
 \* an event listener: notifyCpuSync() under m_cpu_sync_mutex
 RunListener(t) ==
@@ -311,7 +318,7 @@ RunListener(t) ==
     /\ owner["event_cpu_sync_mutex"] = 0
     /\ runE' = runE \ {t}
     /\ signalled' = [signalled EXCEPT ![t] = TRUE]
-    /\ UNCHANGED <<threadVars, lockVars, pendH, flyH, runH, pendE, flyE, busy>>
+    /\ UNCHANGED <<threadVars, lockVars, pendH, flyH, runH, flyE, busy>>
 
 Finished ==
     /\ \A t \in Threads : path[t] = "" /\ done[t] = Ops

@@ -9,7 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from checks.cli import UsageError
 from runtime_tests import backend, configs, crosscheck, db, images, stats
@@ -99,6 +99,23 @@ def _launch(config: configs.Configuration, spec: dict[str, Any], timeout: float,
     return spawn(spec, env=config.env, preload=preload, timeout_s=timeout)
 
 
+def config_rounds(launch: Callable[[dict], RoundResult], specs: list[dict], pool: ThreadPoolExecutor, jobs: int,
+                  sequential: bool, on_result: Callable[[dict, RoundResult, str | None], None]) -> list[bool]:
+    """Run one configuration's rounds `jobs` at a time, in order; with `sequential`, stop as soon as the
+    SPRT decides. Returns the failure flags of the rounds run (every attempt counts, no retries)."""
+    flags: list[bool] = []
+    for start in range(0, len(specs), jobs):
+        chunk = specs[start:start + jobs]
+        decision = None
+        for spec, result in zip(chunk, pool.map(launch, chunk)):
+            flags.append(result.failed)
+            decision = stats.sprt(flags)[0] if sequential else None
+            on_result(spec, result, decision)
+        if sequential and decision != "continue":
+            break
+    return flags
+
+
 def _perf_jobs(perf: dict[str, Any]) -> dict[str, list[str]]:
     """{workload: [measurement kinds]}: one measuring child per workload."""
     jobs: dict[str, list[str]] = {}
@@ -148,20 +165,15 @@ def run(opts: Options) -> Summary:
         task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs))
         for config in active:
             progress.update(task, description=f"rounds: {config.name}")
-            flags: list[bool] = []
-            decision = "continue"
-            for start in range(0, rounds_per, jobs):
-                chunk = [_spec(config, plan, device, workloads_[i % len(workloads_)])
-                         for i in range(start, min(rounds_per, start + jobs))]
-                results = list(pool.map(lambda s: _launch(config, s, timeout, base), chunk))
-                for spec, result in zip(chunk, results):
-                    flags.append(result.failed)
-                    decision = stats.sprt(flags)[0] if opts.sequential else None
-                    record(config.name, spec["workload"], spec, result, decision)
-                    progress.advance(task)
-                if opts.sequential and decision != "continue":
-                    progress.advance(task, rounds_per - len(flags))
-                    break
+            specs = [_spec(config, plan, device, workloads_[i % len(workloads_)]) for i in range(rounds_per)]
+
+            def on_result(spec: dict, result: RoundResult, decision: str | None, name: str = config.name) -> None:
+                record(name, spec["workload"], spec, result, decision)
+                progress.advance(task)
+
+            flags = config_rounds(lambda s, c=config: _launch(c, s, timeout, base), specs, pool, jobs,
+                                  opts.sequential, on_result)
+            progress.advance(task, rounds_per - len(flags))
             summary.counts[config.name] = (sum(flags), len(flags))
         if soak > 0 and active:
             progress.update(task, description=f"soak {soak:g} s")

@@ -48,3 +48,4 @@ def test_bad_matrices_are_usage_errors(tmp_path, text, message):
 def test_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot read"):
         configs.load(tmp_path / "nope.yaml")
+

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from analyzers.hierarchy import load_hierarchy
-from analyzers.model import Call, FileModel, Member, Scope, Token
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
 
@@ -124,7 +124,52 @@ def held(model: FileModel, scope: Scope, line: int) -> list:
     fn = scope.function()
     if fn is not None and escaping_root(scope) is None:
         regions += [r for r in _manual_regions(fn) if r.line <= line <= r.end_line and r not in regions]
+        regions += [r for r in _custom_guards(model, fn) if r.line <= line <= r.end_line]
+        if requires_lock(model, fn):
+            regions.append(LockRegion(requires_lock(model, fn), "requires", fn.line, fn.col, fn.end_line))
     return regions
+
+
+GUARD_TYPE = re.compile(r"(?i)(Lock|Locker|Guard)$")
+LOCKISH = re.compile(r"(?i)(^mu_?$|^m_mu$|mutex|lock|^mtx)")   # DeviceGuard g(device) is not a lock
+STD_GUARDS = frozenset({"lock_guard", "unique_lock", "scoped_lock", "shared_lock"})
+REQUIRES = re.compile(r"^([A-Z0-9]+_)?(REQUIRES|REQUIRES_SHARED|EXCLUSIVE_LOCKS_REQUIRED|SHARED_LOCKS_REQUIRED)$|"
+                      r"^(requires_capability|requires_shared_capability|exclusive_locks_required)$")
+
+
+def _custom_guards(model: FileModel, fn: Scope) -> list:
+    """RAII guards of other libraries (`MutexLock l(&mu_);`, `absl::MutexLock l(&mu_)`): held to the end of
+    the enclosing scope. The parser models the std guards; these are recognised by their type's name."""
+    cached = fn.__dict__.get("_custom_guards")
+    if cached is None:
+        cached = []
+        toks = model.tokens
+        for i in range(fn.first_token, min(fn.last_token, len(toks)) - 3):
+            t = toks[i]
+            if t.kind != "IDENT" or not GUARD_TYPE.search(t.text) or t.text in STD_GUARDS:
+                continue
+            if toks[i + 1].kind != "IDENT" or toks[i + 2].text not in ("(", "{"):
+                continue
+            j, arg = i + 3, []
+            while j < len(toks) and toks[j].text not in (")", "}", ";"):
+                arg.append(toks[j].text)
+                j += 1
+            lock = "".join(arg).lstrip("&*")
+            if LOCKISH.search(lock.split("->")[-1].split(".")[-1]):
+                scope = model.scope_at(t.line)
+                cached.append(LockRegion(lock, "guard", t.line, t.col, scope.end_line,
+                                         toks[i + 1].text))
+        fn.__dict__["_custom_guards"] = cached
+    return cached
+
+
+def requires_lock(model: FileModel, fn: Scope) -> str:
+    """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none)."""
+    toks = model.tokens
+    for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(toks)) - 1):
+        if toks[i].kind == "IDENT" and REQUIRES.match(toks[i].text) and toks[i + 1].text == "(":
+            return toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
+    return ""
 
 
 def _manual_regions(fn: Scope) -> list:

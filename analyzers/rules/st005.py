@@ -8,7 +8,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import Call, FileModel, Scope
 from analyzers.rules import project_rule
-from analyzers.rules.queries import RECURSIVE_TYPE, anchor_of, index, short_name
+from analyzers.rules.queries import RECURSIVE_TYPE, anchor_of, index, is_ctor_or_dtor, short_name, token_index
 
 EXITS = re.compile(r"^(return|throw|TORCH_CHECK\w*|TORCH_INTERNAL_ASSERT\w*|AT_ERROR|AT_ASSERT\w*|"
                    r"C10_THROW_ERROR|TORCH_ERROR)$")
@@ -46,6 +46,21 @@ def _exit_between(model: FileModel, fn: Scope, start: tuple[int, int], end: tupl
     return None
 
 
+LOCK_API = re.compile(r"^([A-Z0-9]+_)?(ACQUIRE|ACQUIRE_SHARED|EXCLUSIVE_LOCK_FUNCTION|SHARED_LOCK_FUNCTION|"
+                      r"TRY_ACQUIRE|RELEASE|RELEASE_SHARED|RELEASE_GENERIC|UNLOCK_FUNCTION)$|"
+                      r"^(acquire|release|try_acquire)_(shared_|generic_)?capability$")
+
+
+def _lock_api(model: FileModel, fn: Scope) -> bool:
+    """Functions whose job is to lock or unlock: lock()/unlock()/acquire()/release() wrappers, ACQUIRE/RELEASE
+    annotated ones, and RAII guards' constructors and destructors."""
+    name = short_name(fn.name).lower()
+    if name.startswith(("lock", "unlock", "acquire", "release_lock")) or is_ctor_or_dtor(model, fn):
+        return True
+    toks = model.tokens
+    return any(LOCK_API.match(t.text) for t in toks[token_index(model, fn.line, 1):fn.first_token])
+
+
 @project_rule("ST.005")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Pair manual lock()/unlock() along each function body."""
@@ -65,8 +80,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                     if unlock is None and relock:
                         continue   # re-acquiring what an earlier unlock() dropped: ST.005.c's pattern
                     if unlock is None:
-                        if fname.lower() in ("lock", "acquire") or fname.lower().startswith("lock"):
-                            continue
+                        if _lock_api(model, fn):
+                            continue   # a lock wrapper or RAII guard: acquiring is its job
                         yield ctx.finding("ST.005.a", model, call.line, call.col,
                                           f"{mutex}.lock() in {fname} is never unlocked in the function",
                                           anchor=anchor_of(mutex, "lock without unlock"), scope=call.scope)
@@ -81,7 +96,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                                           scope=call.scope)
                     continue
                 earlier = any(c.receiver == mutex and c.name == "lock" for c in calls[:i])
-                if earlier:
+                if earlier or _lock_api(model, fn):
                     continue
                 member = idx.member(cls, mutex.split("->")[-1].split(".")[-1]) if cls else None
                 if member is None or not RECURSIVE_TYPE.search(member.type):

@@ -362,7 +362,7 @@ class _Builder:
         while j >= lo:
             t, k = texts[j], kinds[j]
             if k == "PUNCT":
-                if t in (")", "]") and 0 <= match[j] < j:
+                if (t in (")", "]") or (t == "}" and self._init_groups.get(match[j]))) and 0 <= match[j] < j:
                     j = match[j] - 1
                     continue
                 if t in (";", "{", "}", "(", "[") or (t == "," and in_group):
@@ -429,6 +429,10 @@ class _Builder:
             if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
                 self._diag(i, f"function definition '{fn[0]}' inside a function body: "
                               "a '}' is probably missing above")
+        if not in_code and ctx is None and self._member_initializer(h, i):
+            self._init_groups[i] = True      # `Foo() : a_{1}, b_{2} {`: a_{1} is not the body
+            self.scan(scope, i + 1, close, {"group": i})
+            return close + 1, False
         if not in_code and ctx is None:
             fn = self.function_name(h, i)
             if fn is not None:
@@ -440,7 +444,7 @@ class _Builder:
                 self.adopt_initializers(scope, child, h, params_close)
                 self.scan(child, i + 1, close, None)
                 return close + 1, True
-        if h < i and self.is_initializer(h, i, scope, ctx):
+        if ctx is not None or (h < i and self.is_initializer(h, i, scope, ctx)):
             self.init_declaration(scope, h, i, ctx)
             self._init_groups[i] = True
             self.scan(scope, i + 1, close, {"group": i})
@@ -451,6 +455,24 @@ class _Builder:
         child = self.open_scope(scope, "compound", "", i)
         self.scan(child, i + 1, close, None)
         return close + 1, True
+
+    def _member_initializer(self, h: int, i: int) -> bool:
+        """Whether the '{' at i brace-initialises a member in a constructor's initializer list."""
+        texts, match = self.texts, self.match
+        if self.kinds[i - 1] != "IDENT" and texts[i - 1] != ">":
+            return False
+        seen_params = False
+        j = h
+        while j < i:
+            t = texts[j]
+            if t in ("(", "[") and match[j] > j:
+                seen_params = seen_params or t == "("
+                j = match[j] + 1
+                continue
+            if t == ":" and seen_params:
+                return True
+            j += 1
+        return False
 
     def open_scope(self, parent: Scope, kind: str, name: str, i: int, head: int | None = None) -> Scope:
         """A child scope whose body is the brace group opened at token i (starting at `head` if given)."""
@@ -717,9 +739,7 @@ class _Builder:
                                                                "mutable", "try"):
             q = p - 1
             return q >= h and (kinds[q] == "IDENT" or texts[q] in (">", "*", "&", "::"))
-        if pt == ">" :
-            return True
-        return False
+        return pt == ">"
 
     def init_declaration(self, scope: Scope, h: int, i: int, ctx: dict | None) -> None:
         """`Type var{args}`: a lock guard declared with braces."""
@@ -772,7 +792,7 @@ class _Builder:
             if t in ("::", ".", "->") and j - 2 >= lo:
                 q = j - 2
                 qt = texts[q]
-                if kinds[q] == "IDENT":
+                if kinds[q] == "IDENT" and qt not in EXPR_KEYWORDS and qt not in CONTROL:
                     j = q
                     continue
                 if qt in (")", "]") and 0 <= match[q] < q and match[q] >= lo:

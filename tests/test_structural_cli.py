@@ -297,3 +297,20 @@ def test_parallel_parse_equals_serial():
     assert [m.path for m in serial] == [m.path for m in parallel]
     assert [len(list(m.scopes())) for m in serial] == [len(list(m.scopes())) for m in parallel]
     assert [len(list(m.calls())) for m in serial] == [len(list(m.calls())) for m in parallel]
+
+
+def test_suppression_comment_forms(tmp_path):
+    from analyzers.suppress import suppressions
+    src = tmp_path / "s.mm"
+    src.write_text("// mps-verify: ignore[ST.001.a, ST.003] two ids: a reason\n"
+                   "/* mps-verify: ignore[ST.002] block form */\n"
+                   "// mps-verify: ignore[] nothing named\n"
+                   "/* mps-verify:ignore[ST.004]*/\n"
+                   "// mentions mps-verify without a marker\n")
+    marks = suppressions(parse_file(src, "s.mm"))
+    assert [(s.line, s.ids, s.reason) for s in marks] == [
+        (1, ("ST.001.a", "ST.003"), "two ids: a reason"), (2, ("ST.002",), "block form"),
+        (3, (), "nothing named"), (4, ("ST.004",), "")]
+    report = engine.analyze([src], tmp_path, rules=["ST.000"], jobs=1)
+    assert [(f.rule, f.line) for f in report.findings] == [("ST.000.a", 3), ("ST.000.a", 4)]
+    assert "no rule id" in report.findings[0].message and "no reason" in report.findings[1].message

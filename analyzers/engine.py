@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -158,13 +159,17 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         nfiles = len(models)
         if all(keys):
             store.put(run_key, {"findings": findings, "diagnostics": diagnostics, "files": nfiles})
-    extra = {}
-    if prints is not None:
-        findings, dropped = baseline_file.apply(findings, prints)
-        extra["baseline"] = {"path": str(baseline), "fingerprints": len(prints), "suppressed": dropped}
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
-    return Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
-                  diagnostics=diagnostics, files=nfiles, extra=extra)
+    report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
+                    diagnostics=diagnostics, files=nfiles)
+    return report if prints is None else with_baseline(report, prints, baseline)
+
+
+def with_baseline(report: Report, prints: set[str], path: Path | None = None) -> Report:
+    """The report without the findings whose fingerprints are in a baseline (and a `baseline` block)."""
+    findings, dropped = baseline_file.apply(report.findings, prints)
+    block = {"path": str(path) if path else "", "fingerprints": len(prints), "suppressed": dropped}
+    return replace(report, findings=findings, extra={**report.extra, "baseline": block})
 
 
 @lru_cache(maxsize=1)

@@ -52,6 +52,8 @@ MANUAL_LOCK = {"lock": True, "unlock": False, "lock_shared": True, "unlock_share
 PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
                 "os_unfair_lock_lock": True, "os_unfair_lock_unlock": False}
 ENUM_MACROS = frozenset({"NS_ENUM", "NS_OPTIONS", "NS_CLOSED_ENUM", "NS_ERROR_ENUM", "CF_ENUM", "CF_OPTIONS"})
+# what a function definition's '{' follows: the parameters or a trailing specifier
+FUNCTION_BODY_AFTER = frozenset({")", "const", "override", "final", "noexcept"})
 CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
@@ -424,7 +426,8 @@ class _Builder:
             child = self.open_scope(scope, "function", name, i, h)
             self.scan(child, i + 1, close, None)
             return close + 1, True
-        if in_code and ctx is None and head_first not in CONTROL and h + 1 < i and kinds[h] == "IDENT":
+        if in_code and ctx is None and head_first not in CONTROL and h + 1 < i and kinds[h] == "IDENT" \
+                and texts[i - 1] in FUNCTION_BODY_AFTER:
             fn = self.function_name(h, i)
             if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
                 self._diag(i, f"function definition '{fn[0]}' inside a function body: "

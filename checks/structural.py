@@ -74,13 +74,16 @@ def main(argv: list[str]) -> int:
         raise cli.UsageError(f"--baseline {baseline}: no such file")
 
     from analyzers import baseline as baseline_file
-    from analyzers.engine import analyze
+    from analyzers.engine import analyze, with_baseline
     from analyzers.reporters import render
 
+    prints = baseline_file.load(baseline) if baseline is not None else None
     report = analyze(paths, root, rules=rules, exclude=exclude, jobs=args.jobs, cache=not args.no_cache,
-                     baseline=baseline, catalogue=args.catalogue, settings=settings)
-    if args.write_baseline is not None:
+                     catalogue=args.catalogue, settings=settings)
+    if args.write_baseline is not None:     # every current finding, including those already baselined
         baseline_file.write(args.write_baseline, report.findings, report.tool)
+    if prints is not None:
+        report = with_baseline(report, prints, baseline)
     cli.emit(render(report, args.format), args.output)
     failed = any(report.status(c) == "failed" for c in report.checks)
     return int(cli.Exit.FINDINGS if failed else cli.Exit.CLEAN)

@@ -314,3 +314,15 @@ def test_suppression_comment_forms(tmp_path):
     report = engine.analyze([src], tmp_path, rules=["ST.000"], jobs=1)
     assert [(f.rule, f.line) for f in report.findings] == [("ST.000.a", 3), ("ST.000.a", 4)]
     assert "no rule id" in report.findings[0].message and "no reason" in report.findings[1].message
+
+
+def test_write_baseline_with_baseline_keeps_old_entries(tmp_path):
+    src = tmp_path / "code.mm"
+    shutil.copy(FLAG_001A, src)
+    base = tmp_path / "baseline.json"
+    assert cli(str(src), "--rules", "ST.001", "--write-baseline", str(base))[0] == 1
+    code, _, _ = cli(str(src), "--rules", "ST.001", "--baseline", str(base), "--write-baseline", str(base))
+    assert code == 0
+    assert [r["rule"] for r in json.loads(base.read_text())["fingerprints"]] == ["ST.001.a"]
+    report = engine.analyze([src], tmp_path, rules=["ST.001"], baseline=base, jobs=1)
+    assert report.findings == [] and report.extra["baseline"]["suppressed"] == 1

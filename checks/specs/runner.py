@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.cli import UsageError
+from checks.specs import tlc
 from checks.specs.backends import BACKENDS
 from checks.specs.expectation import expected, mismatch
 from checks.specs.manifest import ModelEntry, RunOptions
@@ -75,4 +76,10 @@ def run_models(entries: list[ModelEntry], backend: str, opts: RunOptions, jobs: 
         raise UsageError(f"unknown backend {backend} (known: {', '.join(BACKENDS)})")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(_run_one, entry, backend, opts) for entry in entries]
-        return [future.result() for future in futures]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            tlc.stop_all()          # else the pool waits for every running model to finish
+            raise

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,10 @@ from checks.specs.manifest import ModelEntry, RunOptions
 from checks.specs.outcome import Outcome
 
 JVM_OPTIONS = ("-XX:+UseParallelGC",)
+# TLC runs in its own session (so a timeout can kill its whole group); that also shields it from the
+# terminal's Ctrl-C, hence this registry for stop_all()
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -106,17 +111,39 @@ def invoke(spec_dir: Path, module: str, cfg: str, opts: RunOptions, out_path: Pa
                                         stdin=subprocess.DEVNULL, start_new_session=True)
             except OSError as exc:
                 raise ToolMissing(f"cannot start {java}: {exc.strerror}; {tools.INSTALL_HINTS['java']}") from exc
+            with _LIVE_LOCK:
+                _LIVE.add(proc)
             try:
                 rc, timed_out = proc.wait(timeout=opts.timeout), False
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill(proc)
                 rc, timed_out = None, True
             except BaseException:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill(proc)
                 raise
+            finally:
+                with _LIVE_LOCK:
+                    _LIVE.discard(proc)
         return Invocation(rc=rc, timed_out=timed_out, seconds=time.perf_counter() - start)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def stop_all() -> None:
+    """Kill every TLC this process started that is still running (on Ctrl-C)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def judge_file(out_path: Path, run: Invocation, cfg_path: Path, timeout: float | None) -> Outcome:

@@ -8,8 +8,8 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Scope, Token
 from analyzers.rules import project_rule
-from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, held, index, is_special_member,
-                                     is_stream_class, short_name, stream_queue_at, token_index)
+from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, index, is_special_member,
+                                     is_stream_class, protected_at, short_name, token_index)
 
 NULLS = frozenset({"nullptr", "NULL", "nil", "0"})
 STATIC_NAME = re.compile(r"^(s_|g_|_instance|instance_|_?shared)\w*|\w*_instance\w*$")
@@ -118,12 +118,10 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     for model in models:
         for fn in model.scopes("function"):
             cls = idx.owner(model, fn)
-            if cctx.get(short_name(fn.name)) == "init":
-                continue   # only ever run while constructing
             for name, test, assign, if_tok in lazy_inits(model, fn):
                 scope = model.scope_at(if_tok.line)
-                if held(model, scope, if_tok.line) or stream_queue_at(model, scope) or model.queues_at(scope):
-                    continue
+                if protected_at(model, scope, if_tok.line, cctx) or model.queues_at(scope):
+                    continue   # under a lock (here or in every caller), while constructing, or on a queue
                 if any(r.kind == "call_once" for r in model.held_locks(scope, if_tok.line)):
                     continue
                 kind = _kind(model, idx, fn, name)

@@ -581,6 +581,9 @@ class _Builder:
             if t in ("(", "[") and match[j] > j:
                 j = match[j] + 1
                 continue
+            if t == "template" and j + 1 < i and texts[j + 1] == "<":
+                j = self._skip_angles(j + 1, i)      # template <typename T = void>
+                continue
             if t == "=":
                 return None
             j += 1

@@ -21,9 +21,14 @@ PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py")
 
 
 def cache_root() -> Path:
-    """$MPS_VERIFY_CACHE_DIR, else .mps-verify/cache in the mps-verify checkout."""
+    """$MPS_VERIFY_CACHE_DIR, else .mps-verify/cache in the mps-verify checkout, else (an installed,
+    read-only copy) $XDG_CACHE_HOME/mps-verify."""
     env = os.environ.get("MPS_VERIFY_CACHE_DIR")
-    return Path(env) if env else REPO_ROOT / ".mps-verify" / "cache"
+    if env:
+        return Path(env)
+    if os.access(REPO_ROOT, os.W_OK):
+        return REPO_ROOT / ".mps-verify" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mps-verify"
 
 
 @lru_cache(maxsize=1)

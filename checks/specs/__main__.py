@@ -77,11 +77,13 @@ def main(argv: list[str]) -> int:
         if missing is not None:
             raise cli.ToolMissing(missing.detail)
         tool_block = tool.result()
+    color = args.output is None and sys.stdout.isatty()
     report = RunReport(results=results, manifest=args.manifest, backend=args.backend,
                        selection=f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}",
                        seconds=seconds, tool=tool_block,
-                       show_traces=args.trace, color=args.output is None and sys.stdout.isatty(),
-                       width=max(100, shutil.get_terminal_size((140, 40)).columns))
+                       show_traces=args.trace, color=color,
+                       # files and pipes get a width no model table wraps in; terminals their own
+                       width=max(100, shutil.get_terminal_size().columns) if color else 220)
     cli.emit(RENDERERS[args.format](report), args.output)
     return cli.Exit.FINDINGS if report.mismatches else cli.Exit.CLEAN
 

@@ -81,7 +81,7 @@ def render_text(report: RunReport) -> str:
     table = Table(title=f"TLA+ models ({report.selection}, backend {report.backend})", title_justify="left")
     for column, justify in (("model", "left"), ("expected", "left"), ("got", "left"), ("distinct", "right"),
                             ("total", "right"), ("seconds", "right"), ("status", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "got")
+        table.add_column(column, justify=justify, no_wrap=True)
     for r in report.results:
         status = Text("ok", style="green") if r.matched else Text("MISMATCH", style="bold red")
         table.add_row(r.entry.name, r.expected, r.outcome.result, _count(r.outcome.distinct),

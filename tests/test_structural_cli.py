@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -32,9 +34,27 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "checks.structural", *argv], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ}, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr
+    """checks.structural in-process (as `python -m` runs it, minus interpreter start-up)."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(structural.main, list(argv))
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_real_process_exit_codes():
+    """The module entry point, in a fresh interpreter."""
+    proc = subprocess.run([sys.executable, "-m", "checks.structural", str(FLAG_001A), "--rules", "ST.001"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1 and "[ST.001.a]" in proc.stdout and proc.stderr == ""
+    proc = subprocess.run([sys.executable, "-m", "checks.structural", "missing.mm"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.strip() == (
+        "error: no such file or directory: missing.mm")
 
 
 def rules_of(report) -> list[tuple[str, int]]:

@@ -41,10 +41,18 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
 
 
+def _saw(seen: dict[str, Any]) -> str:
+    """What a child reported about its configuration: the env vars it got, preload mapped or not."""
+    parts = [f"{k}={v}" for k, v in (seen.get("env") or {}).items()]
+    parts += [f"{Path(lib).name} {'loaded' if ok else 'NOT loaded'}" for lib, ok in (seen.get("images") or {}).items()]
+    return ", ".join(parts) or "-"
+
+
 def _config_stats(rounds: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
     by: dict[str, dict[str, Any]] = {}
     for r in rounds:
-        entry = by.setdefault(r["config"], {"flags": [], "outcomes": defaultdict(int), "sprt": None})
+        entry = by.setdefault(r["config"], {"flags": [], "outcomes": defaultdict(int), "sprt": None,
+                                            "saw": _saw(json.loads(r["seen"] or "{}"))})
         entry["flags"].append(r["outcome"] != "pass")
         entry["outcomes"][r["outcome"]] += 1
         entry["sprt"] = r["sprt"] or entry["sprt"]
@@ -79,9 +87,15 @@ def _plot_curves(data: dict[str, dict[str, dict[str, list[float]]]], metric: str
         ax.plot(xs, [m / base for m in meds], marker="o", label=workload)
     if relative and data:
         xs = sorted({int(p) for params in data.values() for p in params})
-        ax.plot(xs, xs, "k--", linewidth=0.8, label="ideal")
+        ax.plot(xs, [x / xs[0] for x in xs], "k--", linewidth=0.8, label="ideal")
+    from matplotlib.ticker import ScalarFormatter
+
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    xs = sorted({int(p) for params in data.values() for p in params})
+    ax.set_xticks(xs, [str(x) for x in xs])
+    if relative:  # speed-ups read best as plain numbers; absolute rates keep the log formatter
+        ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -100,7 +114,10 @@ def _environment(run: sqlite3.Row) -> list[str]:
         ["run", f"{run['id']} (plan {run['plan']}, started {started}, took {took})"],
         ["device", f"{env.get('device')}: {env.get('device_name')}"],
         ["torch", str(tool.get("torch"))], ["python", str(tool.get("python"))], ["OS", str(env.get("os"))],
-        ["CPUs", str(env.get("cpus"))], ["mps-verify", f"{tool.get('version')} (git {tool.get('git')})"]])
+        ["CPUs", str(env.get("cpus"))], ["mps-verify", f"{tool.get('version')} (git {tool.get('git')})"],
+        ["plan", ", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items())
+         + (", sequential (SPRT)" if env.get("sequential") else "")],
+        ["skipped", ", ".join(env.get("skipped", [])) or "-"]])
 
 
 def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> str:
@@ -130,9 +147,12 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
         rate_rows.append((name, r))
         outcomes = ", ".join(f"{o} {n}" for o, n in sorted(by[name]["outcomes"].items()))
         decision, used = stats.sprt(flags)
-        table.append([name, str(len(flags)), outcomes, f"{100 * r.low:.1f}-{100 * r.high:.1f}%",
+        table.append([name, by[name]["saw"], str(len(flags)), outcomes, f"{100 * r.low:.1f}-{100 * r.high:.1f}%",
                       f"{100 * r.upper:.1f}%", f"{decision} ({used})", stats.sentence(r)])
-    lines += _table(["configuration", "rounds", "outcomes", "95% CI", "upper bound", "SPRT", "what it shows"], table)
+    lines += _table(["configuration", "child saw", "rounds", "outcomes", "95% CI", "upper bound", "SPRT",
+                     "what it shows"], table)
+    described = json.loads(run["environment"]).get("configurations", {})
+    lines += ["", *[f"- `{name}`: {text}" for name, text in described.items() if text]] if described else []
     if "rates" in plots:
         lines += ["", f"![failure rates]({plots['rates']})"]
     if len(configs) > 1:

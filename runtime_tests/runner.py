@@ -140,11 +140,14 @@ def run(opts: Options) -> Summary:
         device = backend.resolve(opts.device)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    conn = db.connect(opts.db_path)
-    run_id = db.start_run(conn, opts.plan, device, environment(device))
-    summary = Summary(run_id, device)
     active = [c for c in selected if not c.preload_unset]
-    summary.skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
+    skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
+    conn = db.connect(opts.db_path)
+    run_id = db.start_run(conn, opts.plan, device, {
+        **environment(device), "settings": {k: v for k, v in plan.items() if k != "perf"},
+        "sequential": opts.sequential, "skipped": skipped,
+        "configurations": {c.name: c.description for c in active}})
+    summary = Summary(run_id, device, skipped=skipped)
     perf = plan.get("perf") or {}
     perf_jobs = _perf_jobs(perf) if opts.perf else {}
     soak = float(plan.get("soak_s") or 0)

@@ -164,12 +164,17 @@ def _custom_guards(model: FileModel, fn: Scope) -> list:
 
 
 def requires_lock(model: FileModel, fn: Scope) -> str:
-    """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none)."""
-    toks = model.tokens
-    for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(toks)) - 1):
-        if toks[i].kind == "IDENT" and REQUIRES.match(toks[i].text) and toks[i + 1].text == "(":
-            return toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
-    return ""
+    """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none), memoised."""
+    cached = fn.__dict__.get("_requires")
+    if cached is None:
+        cached = ""
+        toks = model.tokens
+        for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(toks)) - 1):
+            if toks[i].kind == "IDENT" and REQUIRES.match(toks[i].text) and toks[i + 1].text == "(":
+                cached = toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
+                break
+        fn.__dict__["_requires"] = cached
+    return cached
 
 
 def _manual_regions(fn: Scope) -> list:
@@ -238,13 +243,13 @@ def token_index(model: FileModel, line: int, col: int = 1) -> int:
     return bisect.bisect_left(keys, (line, col))
 
 
-_KEYS: list = [None, []]   # (the token list, its (line, col) keys) of the last model asked about
-
-
 def _token_keys(model: FileModel) -> list[tuple[int, int]]:
-    if _KEYS[0] is not model.tokens:
-        _KEYS[:] = [model.tokens, [(t.line, t.col) for t in model.tokens]]
-    return _KEYS[1]
+    """(line, col) of every token, memoised on the model (rules ask for many positions per file)."""
+    cached = model.__dict__.get("_token_keys")
+    if cached is None or cached[0] is not model.tokens:
+        cached = (model.tokens, [(t.line, t.col) for t in model.tokens])
+        model.__dict__["_token_keys"] = cached
+    return cached[1]
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:

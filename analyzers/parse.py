@@ -432,6 +432,13 @@ class _Builder:
             if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
                 self._diag(i, f"function definition '{fn[0]}' inside a function body: "
                               "a '}' is probably missing above")
+        if not in_code and ctx is None:
+            macro_class = self.macro_class_name(h, i)
+            if macro_class is not None:      # FLATBUFFERS_STRUCT(8) Int FINAL_CLASS {
+                qual = "::".join(p for p in (self.qualifier(scope), macro_class) if p)
+                child = self.open_scope(scope, "class", qual, i, h)
+                self.scan(child, i + 1, close, None)
+                return close + 1, False
         if not in_code and ctx is None and self._member_initializer(h, i):
             self._init_groups[i] = True      # `Foo() : a_{1}, b_{2} {`: a_{1} is not the body
             self.scan(scope, i + 1, close, {"group": i})
@@ -458,6 +465,29 @@ class _Builder:
         child = self.open_scope(scope, "compound", "", i)
         self.scan(child, i + 1, close, None)
         return close + 1, True
+
+    def macro_class_name(self, h: int, i: int) -> str | None:
+        """`MACRO(args) Name MACRO {`: a class declared through macros (identifiers and macro calls
+        only, at least one of them an ALL_CAPS macro); the name is the last other identifier."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        name, macro = None, False
+        j = h
+        while j < i:
+            t = texts[j]
+            if kinds[j] != "IDENT":
+                return None
+            upper = t.isupper() and "_" in t
+            if j + 1 < i and texts[j + 1] == "(" and match[j + 1] > j:
+                if not upper:
+                    return None
+                macro = True
+                j = match[j + 1] + 1
+                continue
+            macro = macro or upper
+            if not upper:
+                name = t
+            j += 1
+        return name if macro else None
 
     def _member_initializer(self, h: int, i: int) -> bool:
         """Whether the '{' at i brace-initialises a member in a constructor's initializer list."""

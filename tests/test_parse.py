@@ -274,9 +274,9 @@ def test_heads_that_look_like_something_else():
     assert not m.diagnostics
     assert [s.name for s in m.scopes("function")] == [
         "functor_storage::operator()", "set_arg", "Table::fill", "Table::getter::get", "type_caster::load",
-        "Pool::Pool", "holder_caster::cast"]
+        "Pool::Pool", "holder_caster::cast", "Int::int_val"]
     ctor = scope_named(m, "Pool::Pool")
     assert [c.name for c in ctor.calls] == ["make_blocks", "init"]      # the initializer list runs in it
     assert [(r.lock, r.line, r.end_line) for r in ctor.locks] == [("m_mutex", 33, 35)]
     assert [s.name for s in m.scopes("class")] == [
-        "functor_storage", "Table", "Table::getter", "type_caster", "holder_caster"]
+        "functor_storage", "Table", "Table::getter", "type_caster", "holder_caster", "Int"]

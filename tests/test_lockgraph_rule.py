@@ -1,5 +1,8 @@
 """ST.009 runs as a project rule of the structural analyzer on the catalogue's fixtures."""
 
+import pytest
+
+from analyzers.catalogue import load_catalogue
 from analyzers.engine import analyze
 from checks.sources import REPO_ROOT
 
@@ -19,3 +22,17 @@ def test_flag_fixture_is_flagged_alone_and_as_a_pair():
 
 def test_pass_fixture_is_quiet():
     assert st009("recursive_ok.mm") == []
+
+
+def _catalogue_entries():
+    return [e for e in load_catalogue() if e.family == "ST.009"]
+
+
+
+@pytest.mark.parametrize("entry", _catalogue_entries(), ids=lambda e: e.check.id)
+def test_catalogue_fixtures_flag_and_pass(entry):
+    """Each ST.009 sub-check's flag fixture yields that id; its pass fixture yields none of it."""
+    flagged = analyze([entry.fixtures["flag"]], entry.fixtures["flag"].parent, rules=["ST.009"], cache=False, jobs=1)
+    assert any(f.rule == entry.check.id for f in flagged.findings), flagged.findings
+    quiet = analyze([entry.fixtures["pass"]], entry.fixtures["pass"].parent, rules=["ST.009"], cache=False, jobs=1)
+    assert not any(f.rule == entry.check.id for f in quiet.findings)

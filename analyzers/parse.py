@@ -939,15 +939,20 @@ class _Builder:
                 name = texts[q] + ":" if kinds[q] == "IDENT" else ":"
                 a = q + 2 if kinds[q] == "IDENT" else q + 1
                 b = a
+                pending = 0      # open `?` of a conditional expression: its ':' is not a selector
                 while b < close:
-                    if texts[b] in OPENERS and match[b] > b:
+                    t = texts[b]
+                    if t in OPENERS and match[b] > b:
                         b = match[b] + 1
                         continue
-                    if kinds[b] == "IDENT" and b + 1 < close and texts[b + 1] == ":" and \
-                            texts[b - 1] not in ("?", "::") and (b + 2 >= close or texts[b + 2] != ":"):
-                        break
-                    if texts[b] == ":" and texts[b - 1] not in ("?",) and b > a and kinds[b - 1] != "IDENT":
-                        break
+                    if t == "?":
+                        pending += 1
+                    elif t == ":":
+                        if not pending and b > a:
+                            break        # an anonymous selector part `:arg`
+                        pending = max(0, pending - 1)
+                    elif kinds[b] == "IDENT" and b > a and not pending and b + 1 < close and texts[b + 1] == ":":
+                        break            # the next selector part `name:`
                     b += 1
                 parts.append((name, a, b))
                 args.append(self.text(a, b))

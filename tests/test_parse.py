@@ -68,6 +68,8 @@ def test_objc_message_sends():
     assert sends["commit"].receiver == "cb"
     assert sends["init"].receiver == "[MPSThing alloc]"
     assert sends["addCompletedHandler:"].scope.kind == "dispatch"
+    assert sends["setBytes:length:atIndex:"].args == ["big?&large:&small", "big?sizeof(large):sizeof(small)", "0"]
+    assert sends["stringWithFormat:"].args == ['@"%d",3']
 
 
 def test_cpp_calls_with_receivers():

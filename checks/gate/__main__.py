@@ -30,8 +30,11 @@ class TreeResult:
     inventory: tsa.Inventory
 
 
-def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict) -> TreeResult:
-    """Run the structural rules (lock graph included) and the TSA inventory over one revision's files."""
+def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: set[str]) -> TreeResult:
+    """Run the structural rules (lock graph included) over one revision, the TSA inventory over its changed files.
+
+    The TSA comparison is per file, so files the pull request leaves alone cannot regress.
+    """
     root = materialise(tree, workdir)
     targets = [root / p for p in paths if (root / p).exists()]
     models = engine.load_models(targets, root, opts["exclude"], cache=opts["cache"]) if targets else []
@@ -39,22 +42,23 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict) -> TreeResu
                             baseline=opts["baseline"]) if targets else None
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
-    return TreeResult(report, tsa.inventory(models, opts["prefixes"]))
+    return TreeResult(report, tsa.inventory([m for m in models if m.path in changed], opts["prefixes"]))
 
 
 def gate(repo: Path, base: str, head: str, paths: list[str], opts: dict) -> GateResult:
     """Analyse base and head and decide: new blocking findings and TSA regressions."""
     start = time.perf_counter()
     base_tree, head_tree = read_tree(repo, base, paths), read_tree(repo, head, paths)
+    changed = changed_files(base_tree, head_tree)
     with tempfile.TemporaryDirectory(prefix="mps-verify-gate-") as tmp:
-        before = analyse(base_tree, Path(tmp) / "base", paths, opts)
-        after = analyse(head_tree, Path(tmp) / "head", paths, opts)
+        before = analyse(base_tree, Path(tmp) / "base", paths, opts, changed)
+        after = analyse(head_tree, Path(tmp) / "head", paths, opts, changed)
     diff = diff_findings(before.report.findings, after.report.findings)
     blocking_levels = {"error", "warning"} if opts["strict"] else {"error"}
     result = GateResult(base=base, head=head, diff=diff,
                         blocking=[f for f in diff.new if f.severity in blocking_levels],
                         tsa_regressions=tsa.compare(before.inventory, after.inventory),
-                        files_changed=len(changed_files(base_tree, head_tree)), strict=opts["strict"],
+                        files_changed=len(changed), strict=opts["strict"],
                         checks=after.report.checks or before.report.checks)
     result.seconds = time.perf_counter() - start
     return result

@@ -30,7 +30,7 @@ def test_objc_containers_and_methods():
     assert [s.name for s in m.scopes("class")] == ["MPSThing", "MPSThing", "MPSThing"]
     names = [s.name for s in m.scopes("function")]
     assert names == ["-[MPSThing runOn:count:]", "+[MPSThing shared]", "at::mps::Stream::submit",
-                     "-[MPSThing guarded]"]
+                     "-[MPSThing guarded]", "encode"]
     members = {(mb.owner, mb.name): mb for mb in m.members}
     assert members["MPSThing", "_device"].type == "id<MTLDevice>"
     assert members["MPSThing", "enabled"].annotations == ["@property(readwrite,atomic)"]

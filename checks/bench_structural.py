@@ -30,12 +30,13 @@ from checks.sources import CORPUS_DIR, REPO_ROOT, corpus_mps_dirs
 OUT = REPO_ROOT / ".mps-verify" / "bench" / "structural.json"
 TARGETS = {"cold_s": 1.5, "warm_s": 0.3, "peak_rss_mb": 300}
 FLOOR_RE = re.compile(r"""\s+|//[^\n]*|/\*.*?\*/|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\w+|\S""", re.S)
-# Runs a command and prints its wall time and the peak RSS (KiB) of it and its children.
+# Runs a command; prints its wall time, the peak RSS (KiB) and CPU seconds of it and its children.
 WRAPPER = ("import resource, subprocess, sys, time\n"
            "t = time.perf_counter()\n"
            "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
            "wall = time.perf_counter() - t\n"
-           "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n")
+           "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+           "print(wall, u.ru_maxrss, u.ru_utime + u.ru_stime, rc)\n")
 
 
 def _files() -> list[Path]:
@@ -43,23 +44,25 @@ def _files() -> list[Path]:
     return [p for p, _ in discover(corpus_mps_dirs(), CORPUS_DIR)]
 
 
-def _measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one fresh-process run."""
+def _measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds) of one fresh-process run."""
     proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, env=env,
                           cwd=REPO_ROOT, timeout=600)
-    wall, rss_kib, rc = proc.stdout.split()
+    wall, rss_kib, cpu, rc = proc.stdout.split()
     if int(rc) not in (0, 1):
         raise cli.UsageError(f"benchmark run failed (exit {rc}): {' '.join(argv)}")
-    return float(wall), int(rss_kib) / 1024
+    return float(wall), int(rss_kib) / 1024, float(cpu)
 
 
-def _in_process(fn, repeat: int) -> float:
-    times = []
+def _in_process(fn, repeat: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of `fn()`."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def bench(repeat: int, jobs: int | None) -> dict:
@@ -91,8 +94,8 @@ def bench(repeat: int, jobs: int | None) -> dict:
             for _ in FLOOR_RE.finditer(f.read_bytes().decode("utf-8", "replace")):
                 pass
 
-    parse_s = _in_process(parse_only, repeat)
-    floor_s = _in_process(floor, repeat)
+    parse_s, parse_cpu = _in_process(parse_only, repeat)
+    floor_s, floor_cpu = _in_process(floor, repeat)
     mb = size / 1e6
     result = {
         "tool": tool_info(CORPUS_DIR),
@@ -100,11 +103,14 @@ def bench(repeat: int, jobs: int | None) -> dict:
                     "loadavg": list(os.getloadavg())},
         "input": {"files": len(files), "bytes": size, "tree": str(CORPUS_DIR)},
         "repeat": repeat,
-        "cold_s": statistics.median(w for w, _ in cold),
-        "warm_s": statistics.median(w for w, _ in warm),
+        "cold_s": statistics.median(w for w, _, _ in cold),
+        "warm_s": statistics.median(w for w, _, _ in warm),
         "parse_1core_s": parse_s,
         "floor_regex_s": floor_s,
-        "peak_rss_mb": max(r for _, r in cold + warm),
+        "peak_rss_mb": max(r for _, r, _ in cold + warm),
+        # CPU seconds (user + sys, the process and its workers): what a busy machine does not inflate
+        "cpu_s": {"cold": statistics.median(c for _, _, c in cold), "warm": statistics.median(c for _, _, c in warm),
+                  "parse_1core": parse_cpu, "floor_regex": floor_cpu},
     }
     result["throughput_mb_s"] = {"cold": mb / result["cold_s"], "parse_1core": mb / parse_s,
                                  "floor_regex": mb / floor_s}
@@ -115,16 +121,17 @@ def bench(repeat: int, jobs: int | None) -> dict:
 def table(r: dict) -> str:
     """The result as a small text table."""
     mb = r["input"]["bytes"] / 1e6
-    rows = [("cold (fresh process, --no-cache)", r["cold_s"], r["throughput_mb_s"]["cold"], TARGETS["cold_s"]),
-            ("warm (fresh process, cached)", r["warm_s"], mb / r["warm_s"], TARGETS["warm_s"]),
-            ("parse only, 1 core, in-process", r["parse_1core_s"], r["throughput_mb_s"]["parse_1core"], None),
-            ("regex tokenizer floor, in-process", r["floor_regex_s"], r["throughput_mb_s"]["floor_regex"], None)]
+    cpu = r["cpu_s"]
+    rows = [("cold (fresh process, --no-cache)", r["cold_s"], cpu["cold"], TARGETS["cold_s"]),
+            ("warm (fresh process, cached)", r["warm_s"], cpu["warm"], TARGETS["warm_s"]),
+            ("parse only, 1 core, in-process", r["parse_1core_s"], cpu["parse_1core"], None),
+            ("regex tokenizer floor, in-process", r["floor_regex_s"], cpu["floor_regex"], None)]
     lines = [f"structural analyzer on {r['input']['files']} files, {mb:.2f} MB "
              f"(median of {r['repeat']}; {r['machine']['cpus']} CPUs, load {r['machine']['loadavg'][0]:.1f})",
-             f"{'measurement':36} {'seconds':>8} {'MB/s':>7}  target"]
-    for name, secs, rate, target in rows:
+             f"{'measurement':36} {'wall s':>8} {'MB/s':>7} {'CPU s':>7}  target (wall)"]
+    for name, secs, cpu_s, target in rows:
         mark = "" if target is None else f"< {target} s {'ok' if secs <= target else 'MISSED'}"
-        lines.append(f"{name:36} {secs:8.3f} {rate:7.2f}  {mark}")
+        lines.append(f"{name:36} {secs:8.3f} {mb / secs:7.2f} {cpu_s:7.3f}  {mark}")
     rss_ok = "ok" if r["peak_rss_mb"] <= TARGETS["peak_rss_mb"] else "MISSED"
     lines.append(f"{'peak RSS (MiB, process + workers)':36} {r['peak_rss_mb']:8.1f} {'':7}  "
                  f"< {TARGETS['peak_rss_mb']} MiB {rss_ok}")

@@ -39,12 +39,16 @@ def discover(paths: list[Path], root: Path, exclude: tuple[str, ...] = ()) -> li
         if not path.exists():
             raise UsageError(f"no such file or directory: {path}")
         if path.is_dir():
-            for folder, dirs, files in os.walk(path):
+            base = path.resolve()      # once per folder: resolving every file is the slow part
+            prefix = relative(base, root)
+            for folder, dirs, files in os.walk(base):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                sub = os.path.relpath(folder, base).replace(os.sep, "/")
                 for name in files:
                     if name.endswith(SUFFIXES):
-                        full = Path(folder) / name
-                        found.setdefault(relative(full, root), full)
+                        rel = "/".join(p for p in (prefix if prefix != "." else "", sub if sub != "." else "",
+                                                   name) if p)
+                        found.setdefault(rel, Path(folder) / name)
         elif path.name.endswith(SUFFIXES):
             found.setdefault(relative(path, root), path)
         else:

@@ -35,7 +35,7 @@ class LockRegion:
     lock: str             # the lock expression, spaces removed: 'm_mutex', 'mps_gen->mutex_', 'stream->queue()'
     kind: str             # lock_guard | unique_lock | scoped_lock | shared_lock | manual | call_once
                           # (also dispatch_once) | synchronized (ObjC @synchronized(obj) { ... })
-    line: int             # where it is acquired
+    line: int             # where it is acquired (the guard variable, the lock() call, @synchronized)
     col: int
     end_line: int         # last line it is held (scope end, the unlock() line, or the function end)
     var: str = ""         # the guard variable (for guards); '' for manual locks
@@ -48,14 +48,17 @@ class Call:
     """A call or ObjC message send."""
 
     name: str             # last identifier of the callee / first selector part: 'commandEncoder', 'waitUntilCompleted'
-    callee: str           # callee as written, spaces removed: 'stream->commandEncoder', 'at::mps::getCurrentMPSStream'
-    receiver: str         # receiver expression ('' for plain function calls): 'stream', '_commandBuffer', 'self'
-    args: list[str]       # argument texts, spaces normalised
-    line: int
+    callee: str           # callee as written, spaces only between words: 'stream->commandEncoder',
+                          # 'at::mps::getCurrentMPSStream'; ObjC: 'receiver.firstSelectorPart'
+    receiver: str         # receiver expression ('' for plain function calls): 'stream', '_commandBuffer', 'self',
+                          # '[MPSGraph alloc]'
+    args: list[str]       # argument texts, spaces only between words; block/lambda bodies shown as '{...}';
+                          # ObjC: one per selector part
+    line: int             # of the callee's first token (ObjC: of the '[')
     col: int
     objc: bool = False    # an ObjC message send `[receiver sel:...]`
     selector: str = ""    # full ObjC selector 'addCompletedHandler:' ('' for C++ calls)
-    token: int = 0        # index of the callee's first token in FileModel.tokens
+    token: int = 0        # index of the callee's first token in FileModel.tokens (ObjC: the '[')
     scope: "Scope | None" = field(default=None, repr=False, compare=False)
 
 

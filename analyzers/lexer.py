@@ -25,6 +25,9 @@ KINDS = {"IDENT": "IDENT", "NUMBER": "NUMBER", "STRING": "STRING", "RAWSTRING": 
          "ATKW": "ATKW", "PREPROC": "PREPROC", "LINE_COMMENT": "COMMENT", "BLOCK_COMMENT": "COMMENT",
          "LBRACE": "PUNCT", "RBRACE": "PUNCT", "LPAR": "PUNCT", "RPAR": "PUNCT", "LSQB": "PUNCT",
          "RSQB": "PUNCT", "PUNCT": "PUNCT", "OTHER": "PUNCT", "rawdelim": "STRING"}
+# Terminals that never span lines and are code: the scanner's fast path.
+SINGLE_LINE_CODE = {name: KINDS[name] for name in ("IDENT", "PUNCT", "LBRACE", "RBRACE", "LPAR", "RPAR", "LSQB",
+                                                   "RSQB", "NUMBER", "ATKW", "OTHER")}
 _DIRECTIVE = re.compile(r"#\s*(\w*)\s*(.*)", re.S)
 _ZERO = re.compile(r"(?:0|false)\s*(?://.*|/\*.*)?|0\s*&&.*", re.S)
 
@@ -77,61 +80,69 @@ def _is_zero(expr: str) -> bool:
     return bool(_ZERO.fullmatch(expr.strip()))
 
 
+class _Conditionals:
+    """#if / #elif / #else / #endif state: which branch is live, what is unbalanced."""
+
+    def __init__(self) -> None:
+        self.stack: list[list] = []     # per open #if: [parent active, a branch was taken, line]
+        self.active = True
+        self.issues: list[PreprocIssue] = []
+
+    def directive(self, text: str, line: int) -> bool:
+        """Update the state for one preprocessor line; whether the line itself is kept."""
+        d = _DIRECTIVE.match(text)
+        name = d.group(1) if d else ""
+        if name in ("if", "ifdef", "ifndef"):
+            kept = self.active
+            live = kept and not (name == "if" and _is_zero(d.group(2)))
+            self.stack.append([kept, live, line])
+            self.active = live
+            return kept
+        if name in ("elif", "else", "endif", "elifdef", "elifndef"):
+            if not self.stack:
+                self.issues.append(PreprocIssue(line, f"#{name} without #if"))
+                return False
+            state = self.stack[-1]
+            if name == "endif":
+                self.stack.pop()
+                self.active = state[0]
+            else:
+                self.active = state[0] and not state[1] and not (name == "elif" and _is_zero(d.group(2)))
+                state[1] = state[1] or self.active
+            return state[0]
+        return self.active
+
+    def finish(self) -> list[PreprocIssue]:
+        """Issues, including every #if left open at the end of the file."""
+        return self.issues + [PreprocIssue(state[2], "#if without #endif") for state in self.stack]
+
+
 def lex(text: str) -> Lexed:
     """Tokens and comments of `text`, with the preprocessor branches not kept removed."""
     tokens: list[Token] = []
     comments: list[Token] = []
-    issues: list[PreprocIssue] = []
-    stack: list[list] = []          # per open #if: [parent_active, a branch was taken, line]
+    cond = _Conditionals()
     active = True
     line, line_start = 1, 0
-    kinds = KINDS
+    simple, kinds, new = SINGLE_LINE_CODE, KINDS, tuple.__new__
     add_token, add_comment = tokens.append, comments.append
     for m in scanner().finditer(text):
         kind = m.lastgroup
-        value = m.group()
-        if kind == "WS":
-            nl = value.count("\n")
-            if nl:
-                line += nl
-                line_start = m.start() + value.rindex("\n") + 1
+        k = simple.get(kind)
+        if k is not None:          # the common case: one-line code tokens
+            if active:
+                add_token(new(Token, (k, m.group(), line, m.start() - line_start + 1)))
             continue
+        value = m.group()
         start = m.start()
         if kind == "PREPROC":
-            tok = Token("PREPROC", value, line, start - line_start + 1)
-            d = _DIRECTIVE.match(value)
-            name = d.group(1) if d else ""
-            if name in ("if", "ifdef", "ifndef"):
-                live = active and not (name == "if" and _is_zero(d.group(2)))
-                stack.append([active, live, line])
-                if active:
-                    add_token(tok)
-                active = live
-            elif name in ("elif", "else", "endif", "elifdef", "elifndef"):
-                if not stack:
-                    issues.append(PreprocIssue(line, f"#{name} without #if"))
-                else:
-                    state = stack[-1]
-                    if state[0]:
-                        add_token(tok)
-                    if name == "endif":
-                        stack.pop()
-                        active = state[0]
-                    else:
-                        active = state[0] and not state[1] and not (name == "elif" and _is_zero(d.group(2)))
-                        state[1] = state[1] or active
-            elif active:
-                add_token(tok)
-        elif active:
+            if cond.directive(value, line):
+                add_token(new(Token, ("PREPROC", value, line, start - line_start + 1)))
+            active = cond.active
+        elif kind != "WS" and active:
             k = kinds[kind]
-            tok = Token(k, value, line, start - line_start + 1)
-            if k == "COMMENT":
-                add_comment(tok)
-            else:
-                add_token(tok)
-        if kind in ("PREPROC", "BLOCK_COMMENT", "STRING", "RAWSTRING", "rawdelim", "LINE_COMMENT") \
-                and "\n" in value:
+            (add_comment if k == "COMMENT" else add_token)(new(Token, (k, value, line, start - line_start + 1)))
+        if "\n" in value:
             line += value.count("\n")
             line_start = start + value.rindex("\n") + 1
-    issues.extend(PreprocIssue(state[2], "#if without #endif") for state in stack)
-    return Lexed(tokens, comments, issues)
+    return Lexed(tokens, comments, cond.finish())

@@ -115,7 +115,7 @@ def _environment(run: sqlite3.Row) -> list[str]:
         ["device", f"{env.get('device')}: {env.get('device_name')}"],
         ["torch", str(tool.get("torch"))], ["python", str(tool.get("python"))], ["OS", str(env.get("os"))],
         ["CPUs", str(env.get("cpus"))], ["mps-verify", f"{tool.get('version')} (git {tool.get('git')})"],
-        ["plan", ", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items())
+        ["plan", (", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items()) or "-")
          + (", sequential (SPRT)" if env.get("sequential") else "")],
         ["skipped", ", ".join(env.get("skipped", [])) or "-"]])
 

@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,7 +60,8 @@ def environment(device: str) -> dict[str, Any]:
             "cpus": os.cpu_count(), "python_executable": sys.executable}
 
 
-def _progress(total: int):
+def _progress():
+    """A rich progress bar on stderr, silent when stderr is not a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -116,6 +117,14 @@ def config_rounds(launch: Callable[[dict], RoundResult], specs: list[dict], pool
     return flags
 
 
+def _soak_rows(config: str, result: RoundResult) -> list[dict[str, Any]]:
+    """Measurement rows of a soak round: ops, errors (exceptions + mismatches), ops/s, seconds."""
+    doc = result.doc
+    values = {"ops": doc.get("ops") or 0, "errors": len(doc.get("errors", [])) + (doc.get("mismatches") or 0),
+              "ops_per_s": doc.get("ops_per_s") or 0, "seconds": doc.get("elapsed_s") or result.duration_s}
+    return [{"kind": "soak", "param": config, "rep": -1, "metric": m, "value": v} for m, v in values.items()]
+
+
 def _perf_jobs(perf: dict[str, Any]) -> dict[str, list[str]]:
     """{workload: [measurement kinds]}: one measuring child per workload."""
     jobs: dict[str, list[str]] = {}
@@ -163,7 +172,7 @@ def run(opts: Options) -> Summary:
         if result.failed:
             summary.failed.append((name, workload, result.outcome))
 
-    with _progress(len(active) * rounds_per + (soak > 0) + len(perf_jobs)) as progress, \
+    with _progress() as progress, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
         task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs))
         for config in active:
@@ -180,15 +189,10 @@ def run(opts: Options) -> Summary:
             summary.counts[config.name] = (sum(flags), len(flags))
         if soak > 0 and active:
             progress.update(task, description=f"soak {soak:g} s")
-            config = active[0]
-            spec = {**_spec(config, plan, device, workloads_[0]), "duration_s": soak}
-            result = _launch(config, spec, soak + timeout, base)
+            spec = {**_spec(active[0], plan, device, workloads_[0]), "duration_s": soak}
+            result = _launch(active[0], spec, soak + timeout, base)
             record("soak", spec["workload"], spec, result)
-            doc = result.doc
-            values = {"ops": doc.get("ops") or 0, "errors": len(doc.get("errors", [])) + (doc.get("mismatches") or 0),
-                      "ops_per_s": doc.get("ops_per_s") or 0, "seconds": doc.get("elapsed_s") or result.duration_s}
-            db.add_measurements(conn, run_id, spec["workload"], [
-                {"kind": "soak", "param": config.name, "rep": -1, "metric": m, "value": v} for m, v in values.items()])
+            db.add_measurements(conn, run_id, spec["workload"], _soak_rows(active[0].name, result))
             progress.advance(task)
         for workload, kinds in perf_jobs.items():
             progress.update(task, description=f"{', '.join(kinds)}: {workload}")

@@ -11,6 +11,7 @@ member / static variable declarations.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzers.findings import Diagnostic
@@ -78,6 +79,18 @@ def join_tokens(texts: list[str]) -> str:
     return "".join(out)
 
 
+@dataclass
+class _Guard:
+    """A declared lock guard: where, which variable, which locks, and the regions it has held."""
+
+    scope: Scope
+    var: str
+    kind: str
+    locks: tuple[str, ...]
+    line: int
+    regions: list[LockRegion] = field(default_factory=list)
+
+
 class _Builder:
     """One pass over the paired token groups of a file, filling a FileModel."""
 
@@ -96,7 +109,7 @@ class _Builder:
         self.match = [-1] * self.n
         self.diagnostics: list[Diagnostic] = []
         self.members: list[Member] = []
-        self.guards: list[tuple[Scope, LockRegion]] = []   # guard regions, for g.unlock()/g.lock()
+        self.guard_decls: list[_Guard] = []      # lock guards declared, for g.unlock() / g.lock()
         self._init_groups: dict[int, bool] = {}   # '{' indices that open braced initializers
 
     # ---- grouping ------------------------------------------------------------------------------
@@ -1033,24 +1046,25 @@ class _Builder:
         kind = next((LOCK_TYPES[texts[j]] for j in range(h, var) if texts[j] in LOCK_TYPES), None)
         if kind is None:
             return
-        close = self.match[open_]
-        args = self.split_args(open_ + 1, close)
+        args = self.split_args(open_ + 1, self.match[open_])
         if not args:
             return
         exprs = [self.compact(a, b) for a, b in args]
-        deferred = any(e.endswith("defer_lock") for e in exprs[1:])
-        if kind != "scoped_lock":
-            exprs = exprs[:1]
-        else:
-            exprs = [e for e in exprs if not e.endswith("adopt_lock")]
-        if deferred:
-            return
-        tok = self.toks[var]
-        for expr in exprs:
-            region = LockRegion(expr, kind, tok.line, tok.col, scope.end_line, var=texts[var],
-                                shared=kind == "shared_lock")
-            scope.locks.append(region)
-            self.guards.append((scope, region))
+        deferred = any(e.endswith("defer_lock") for e in exprs[1:])   # locked later by g.lock()
+        exprs = [e for e in exprs if not e.endswith("adopt_lock")] if kind == "scoped_lock" else exprs[:1]
+        guard = _Guard(scope, texts[var], kind, tuple(exprs), self.toks[var].line)
+        self.guard_decls.append(guard)
+        if not deferred:
+            tok = self.toks[var]
+            for expr in exprs:
+                self._hold(scope, guard, expr, tok.line, tok.col)
+
+    def _hold(self, scope: Scope, guard: "_Guard", lock: str, line: int, col: int) -> None:
+        """A region of `guard`'s lock from `line` to the end of the guard's scope (until g.unlock())."""
+        region = LockRegion(lock, guard.kind, line, col, guard.scope.end_line, var=guard.var,
+                            shared=guard.kind == "shared_lock")
+        scope.locks.append(region)
+        guard.regions.append(region)
 
     def lock_call(self, scope: Scope, call: Call, open_: int) -> None:
         """call_once regions; lock()/unlock() are paired afterwards (pair_manual_locks)."""
@@ -1062,49 +1076,44 @@ class _Builder:
     def pair_manual_locks(self, root: Scope) -> None:
         """Pair m.lock()/m.unlock() (and g.unlock()/g.lock() of guards) along each function body."""
         for owner in root.walk():
-            if owner.kind not in ("function", "block", "lambda", "dispatch"):
+            if owner.kind in CODE_KINDS:
+                self._pair_in(owner)
+
+    def _pair_in(self, owner: Scope) -> None:
+        """Lock/unlock calls of one function, block or lambda body (nested statements included), in order."""
+        events: list[tuple[int, Scope, Call]] = []
+        stack = [owner]
+        while stack:
+            s = stack.pop()
+            events.extend((c.token, s, c) for c in s.calls if not c.objc)
+            stack.extend(ch for ch in s.children if ch.kind == "compound")
+        events.sort(key=lambda e: e[0])
+        open_manual: dict[str, list[LockRegion]] = {}
+        for _, s, c in events:
+            if c.name in MANUAL_LOCK and c.receiver and not c.args:
+                acquire, target = MANUAL_LOCK[c.name], c.receiver
+            elif c.name in PTHREAD_LOCK and c.args:
+                acquire, target = PTHREAD_LOCK[c.name], c.args[0].replace(" ", "").lstrip("&")
+            else:
                 continue
-            events = []
-            stack = [owner]
-            while stack:
-                s = stack.pop()
-                for c in s.calls:
-                    events.append((c.token, s, c))
-                stack.extend(ch for ch in s.children if ch.kind in ("compound",))
-            events.sort(key=lambda e: e[0])
-            open_manual: dict[str, list[LockRegion]] = {}
-            for _, s, c in events:
-                if c.objc:
-                    continue
-                if c.name in MANUAL_LOCK and c.receiver and not c.args:
-                    acquire, target = MANUAL_LOCK[c.name], c.receiver
-                elif c.name in PTHREAD_LOCK and c.args:
-                    acquire, target = PTHREAD_LOCK[c.name], c.args[0].replace(" ", "").lstrip("&")
-                else:
-                    continue
-                guard = next((r for gs, r in reversed(self.guards)
-                              if r.var == target and self._within(gs, s) and r.line <= c.line), None)
-                if guard is not None:
-                    if acquire:
-                        gscope = next(gs for gs, r in self.guards if r is guard)
-                        region = LockRegion(guard.lock, guard.kind, c.line, c.col, gscope.end_line,
-                                            var=guard.var, shared=guard.shared)
-                        s.locks.append(region)
-                        self.guards.append((gscope, region))
-                    else:
-                        held = [r for gs, r in self.guards if r.var == target and r.released_by == "scope"
-                                and r.line <= c.line <= r.end_line and self._within(gs, s)]
-                        for r in held:
-                            r.end_line, r.released_by = c.line, "unlock"
-                    continue
+            guard = next((g for g in reversed(self.guard_decls)
+                          if g.var == target and g.line <= c.line and self._within(g.scope, s)), None)
+            if guard is not None:          # g.lock() / g.unlock() on a unique_lock
                 if acquire:
-                    region = LockRegion(target, "manual", c.line, c.col, owner.end_line, released_by="none",
-                                        shared=c.name == "lock_shared")
-                    s.locks.append(region)
-                    open_manual.setdefault(target, []).append(region)
-                elif open_manual.get(target):
-                    region = open_manual[target].pop()
-                    region.end_line, region.released_by = c.line, "unlock"
+                    for expr in guard.locks:
+                        self._hold(s, guard, expr, c.line, c.col)
+                else:
+                    for r in guard.regions:
+                        if r.released_by == "scope" and r.line <= c.line <= r.end_line:
+                            r.end_line, r.released_by = c.line, "unlock"
+            elif acquire:
+                region = LockRegion(target, "manual", c.line, c.col, owner.end_line, released_by="none",
+                                    shared=c.name == "lock_shared")
+                s.locks.append(region)
+                open_manual.setdefault(target, []).append(region)
+            elif open_manual.get(target):
+                region = open_manual[target].pop()
+                region.end_line, region.released_by = c.line, "unlock"
 
     @staticmethod
     def _within(outer: Scope, inner: Scope) -> bool:

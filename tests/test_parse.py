@@ -111,6 +111,12 @@ def test_scoped_shared_and_deferred_locks():
         ("m_mutex", "scoped_lock", False), ("pool->mutex_", "scoped_lock", False), ("rw_", "shared_lock", True)]
 
 
+def test_deferred_unique_lock_starts_at_lock_call():
+    m = parse("locks.cpp")
+    assert [(r.lock, r.kind, r.var, r.line, r.end_line) for r in locks(m, "Pool::deferred")] == [
+        ("m2", "unique_lock", "later", 69, 71)]
+
+
 def test_manual_lock_pairs_and_unbalanced():
     m = parse("locks.cpp")
     (paired,) = locks(m, "demo::Pool::manual")

@@ -467,8 +467,9 @@ class _Builder:
                 self.adopt_initializers(scope, child, h, params_close)
                 self.scan(child, i + 1, close, None)
                 return close + 1, True
-        if ctx is not None or (h < i and self.is_initializer(h, i, scope, ctx)):
-            self.init_declaration(scope, h, i, ctx)
+        if ctx is not None or (h < i and self.is_initializer(h, i)):
+            if ctx is None and kinds[i - 1] == "IDENT":      # `std::lock_guard<M> g{m};`
+                self.guard_declaration(scope, h, i - 1, i)
             self._init_groups[i] = True
             self.scan(scope, i + 1, close, {"group": i})
             return close + 1, False
@@ -775,12 +776,10 @@ class _Builder:
                 keep.append(call)
         child.calls[:0] = reversed(keep)
 
-    def is_initializer(self, h: int, i: int, scope: Scope, ctx: dict | None) -> bool:
-        """Whether the '{' at i is a braced initializer rather than a statement block."""
+    def is_initializer(self, h: int, i: int) -> bool:
+        """Whether the '{' at i (statement head [h, i)) is a braced initializer, not a statement block."""
         texts, kinds = self.texts, self.kinds
         p = i - 1
-        if ctx is not None:
-            return True
         pt, pk = texts[p], kinds[p]
         if pt in ("=", "return", "(", ",", "[", "?", ":", "<<", "+", "-", "==", "!=", "&&", "||"):
             return True
@@ -789,11 +788,6 @@ class _Builder:
             q = p - 1
             return q >= h and (kinds[q] == "IDENT" or texts[q] in (">", "*", "&", "::"))
         return pt == ">"
-
-    def init_declaration(self, scope: Scope, h: int, i: int, ctx: dict | None) -> None:
-        """`Type var{args}`: a lock guard declared with braces."""
-        if ctx is None and self.kinds[i - 1] == "IDENT":
-            self.guard_declaration(scope, h, i - 1, i)
 
     # ---- parentheses: calls, declarations ------------------------------------------------------
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from analyzers import baseline as baseline_file
 from analyzers import suppress
@@ -73,8 +74,11 @@ def file_keys(files: list[tuple[Path, str]]) -> list[str]:
 
 
 def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: bool = True,
-              keys: list[str] | None = None) -> list[FileModel]:
-    """Models of `files` (path, rel) in order: cache hits first, misses parsed (in parallel when many)."""
+              keys: list[str] | None = None, meanwhile: Callable[[], object] | None = None) -> list[FileModel]:
+    """Models of `files` (path, rel) in order: cache hits first, misses parsed (in parallel when many).
+
+    `meanwhile` runs in this process while the workers parse (the engine imports the rules then).
+    """
     store = ParseCache(enabled=cache)
     keys = file_keys(files) if keys is None else keys
     models: list[FileModel | None] = [None] * len(files)
@@ -100,11 +104,16 @@ def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: boo
         # biggest files first so the pool's tail is short
         order = sorted(misses, key=lambda m: -os.path.getsize(m[1][0]))
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for (n, _), model in zip(order, pool.map(_parse_job, [job for _, job in order], chunksize=2)):
+            results = pool.map(_parse_job, [job for _, job in order], chunksize=2)
+            if meanwhile is not None:
+                meanwhile()
+            for (n, _), model in zip(order, results):
                 models[n] = model
     else:
         for n, job in misses:
             models[n] = _parse_job(job)
+        if meanwhile is not None:
+            meanwhile()
     return [m for m in models if m is not None]
 
 
@@ -151,7 +160,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         findings, diagnostics, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
     else:
         with paused_gc():
-            models = parse_all(files, jobs, cache, keys)
+            models = parse_all(files, jobs, cache, keys, meanwhile=load_rules)
             findings = run_rules(models, entries, root, settings)
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             findings = suppress.apply(findings, models, ctx, {e.check.id for e in entries})

@@ -346,3 +346,14 @@ def test_write_baseline_with_baseline_keeps_old_entries(tmp_path):
     assert [r["rule"] for r in json.loads(base.read_text())["fingerprints"]] == ["ST.001.a"]
     report = engine.analyze([src], tmp_path, rules=["ST.001"], baseline=base, jobs=1)
     assert report.findings == [] and report.extra["baseline"]["suppressed"] == 1
+
+
+def test_run_cache_key_covers_checks_settings_and_files():
+    entries = load_catalogue()
+    base = engine._run_key(["k1"], entries, {})
+    assert base == engine._run_key(["k1"], entries, {})
+    assert base != engine._run_key(["k2"], entries, {})
+    assert base != engine._run_key(["k1"], select(entries, ["ST.001"]), {})
+    assert base != engine._run_key(["k1"], entries, {"exclude": ["x"]})
+    changed = [type(e)(Check(e.check.id, e.check.title, "info"), e.family, e.fixtures) for e in entries]
+    assert base != engine._run_key(["k1"], changed, {})

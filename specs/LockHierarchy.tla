@@ -55,9 +55,9 @@ Do(op) == <<op, "">>
 \* lock and unlock with nothing else held in between: one step, fewer interleavings
 Touch(l) == <<"touch", l>>
 
-\* the order only breaks the symmetry between threads (see Init)
+\* plans name paths by their index here (the order serves the symmetry reduction in Init)
 PathOrder == <<"graph_op", "free_scalar", "empty_cache", "record_events", "elapsed_time">>
-PathNames == {"graph_op", "free_scalar", "empty_cache", "record_events", "elapsed_time"}
+PathNames == {PathOrder[i] : i \in 1..Len(PathOrder)}
 
 \* a constant function, so TLC evaluates it once
 \* @type: Str -> Seq(<<Str, Str>>);
@@ -91,7 +91,7 @@ Paths == [p \in PathNames |->
 ASSUME \A p \in PathNames : \A i \in 1..Len(Paths[p]) :
           Paths[p][i][1] \in {"acq", "rel", "touch"} => Paths[p][i][2] \in Locks
 
-(* plan: the paths each thread runs, in order (fixed at Init);            *)
+(* plan: the paths each thread runs, as indices into PathOrder;           *)
 (* path / step: the path a thread runs ("" when idle) and its next step;   *)
 (* held: the locks it holds, in acquisition order (gpu_wait while it waits *)
 (* for the GPU); waiting: in a condition-variable wait; done: paths run;   *)
@@ -101,7 +101,7 @@ ASSUME \A p \in PathNames : \A i \in 1..Len(Paths[p]) :
 (* listeners, by the thread they wake; signalled: listener ran;            *)
 (* busy: the GPU has committed work.                                       *)
 VARIABLES
-    \* @type: Int -> (Int -> Str);
+    \* @type: Int -> (Int -> Int);
     plan,
     \* @type: Int -> Str;
     path,
@@ -152,13 +152,11 @@ ConstInitReverseOrder ==
     /\ Ops = 1
     /\ Variant = "reverse_order"
 
-Rank(p) == CHOOSE i \in 1..Len(PathOrder) : PathOrder[i] = p
-
 (* Threads are interchangeable, so plans that differ only by a permutation *)
 (* of threads behave alike: keep those whose first paths are sorted.       *)
 Init ==
-    /\ plan \in {f \in [Threads -> [1..Ops -> PathNames]] :
-                  \A t \in Threads : t < NumThreads => Rank(f[t][1]) <= Rank(f[t + 1][1])}
+    /\ plan \in [Threads -> [1..Ops -> 1..Len(PathOrder)]]
+    /\ \A t \in Threads : t < NumThreads => plan[t][1] <= plan[t + 1][1]
     /\ path = [t \in Threads |-> ""]
     /\ step = [t \in Threads |-> 0]
     /\ held = [t \in Threads |-> <<>>]
@@ -191,7 +189,7 @@ Advance(t) ==
 Begin(t) ==
     /\ path[t] = ""
     /\ done[t] < Ops
-    /\ path' = [path EXCEPT ![t] = plan[t][done[t] + 1]]
+    /\ path' = [path EXCEPT ![t] = PathOrder[plan[t][done[t] + 1]]]
     /\ step' = [step EXCEPT ![t] = 1]
     /\ UNCHANGED <<plan, held, waiting, done, lockVars, gpuVars>>
 

@@ -169,3 +169,9 @@ def test_match_needs_result_and_exact_counts_but_not_depth():
 def test_failures_never_match():
     for name in ("parse_error", "timeout", "out_of_memory", "assert"):
         assert mismatch(_entry(), judged(name)) is not None
+
+
+def test_invariant_broken_by_the_initial_state():
+    outcome = judged("invariant_initial")
+    assert outcome.result == "invariant: Started" and outcome.detail.endswith("by the initial state:")
+    assert [(s.index, s.action, s.values) for s in outcome.trace.states] == [(1, None, {"x": "0", "y": "0"})]

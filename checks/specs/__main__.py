@@ -9,9 +9,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from checks import cli, provenance
+from checks import cli, provenance, tools
 from checks.config import load_config, section
 from checks.sources import REPO_ROOT
+from checks.specs import tlc
 from checks.specs.backends import BACKENDS
 from checks.specs.manifest import RunOptions, load_manifest
 from checks.specs.report import RENDERERS, RunReport
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
     entries = load_manifest(args.manifest)
     chosen = select(entries, args.tier, args.only, args.backend)
     opts = RunOptions(timeout=timeout, coverage=args.coverage, artifacts=args.artifacts.resolve(), trace=args.trace)
-    external = ("java", "tlc") if args.backend == "tlc" else ("java",)
+    external = ("java",)
     start = time.perf_counter()
     # the tool block probes java and the jar (JVM starts): do it while the models run, not after
     with ThreadPoolExecutor(max_workers=1) as side:
@@ -77,6 +78,9 @@ def main(argv: list[str]) -> int:
         if missing is not None:
             raise cli.ToolMissing(missing.detail)
         tool_block = tool.result()
+    if args.backend == "tlc":
+        outputs = [opts.artifacts / r.entry.name / "tlc.out" for r in results]
+        tool_block["tlc"] = tlc.reported_version(outputs) or tools.tlc_version()
     color = args.output is None and sys.stdout.isatty()
     report = RunReport(results=results, manifest=args.manifest, backend=args.backend,
                        selection=f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}",

@@ -146,6 +146,19 @@ def stop_all() -> None:
             pass
 
 
+def reported_version(outputs: list[Path]) -> str | None:
+    """The version line TLC printed in a run (message 2262); spares the tool block a JVM start."""
+    for path in outputs:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                head = handle.read(2000)
+        except OSError:
+            continue
+        if (m := re.search(r"^TLC2 Version .*$", head, re.M)):
+            return m.group(0).strip()
+    return None
+
+
 def judge_file(out_path: Path, run: Invocation, cfg_path: Path, timeout: float | None) -> Outcome:
     """Judge a recorded TLC output file."""
     text = out_path.read_text(encoding="utf-8", errors="replace")

@@ -70,6 +70,27 @@ def counts(out: ToolOutput) -> dict[str, int | None]:
     return result
 
 
+def _values(lines: list[str]) -> dict[str, str]:
+    """`/\\ name = value` lines (or one `name = value`), values continued on indented lines."""
+    values: dict[str, str] = {}
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            name, _, value = " ".join(current).partition(" = ")
+            values[name.strip()] = value.strip()
+            current.clear()
+
+    for line in lines:
+        if line.startswith("/\\ ") or (not line.startswith(" ") and " = " in line and not current):
+            flush()
+            current.append(line.removeprefix("/\\ ").strip())
+        elif line.strip():
+            current.append(line.strip())
+    flush()
+    return values
+
+
 def _state(text: str) -> TraceState | None:
     lines = text.strip().splitlines()
     head = _STATE_HEAD.match(lines[0]) if lines else None
@@ -81,23 +102,7 @@ def _state(text: str) -> TraceState | None:
         action, location = loc.group(1), loc.group(2)
     if label == "Initial predicate":
         action = None
-    values: dict[str, str] = {}
-    current: list[str] = []
-
-    def flush() -> None:
-        if current:
-            name, _, value = " ".join(current).partition(" = ")
-            values[name.strip()] = value.strip()
-            current.clear()
-
-    for line in lines[1:]:
-        if line.startswith("/\\ ") or (not line.startswith(" ") and " = " in line and not current):
-            flush()
-            current.append(line.removeprefix("/\\ ").strip())
-        elif line.strip():
-            current.append(line.strip())
-    flush()
-    return TraceState(index=int(head.group(1)), action=action, values=values, location=location)
+    return TraceState(index=int(head.group(1)), action=action, values=_values(lines[1:]), location=location)
 
 
 def trace(out: ToolOutput) -> Trace | None:
@@ -110,6 +115,10 @@ def trace(out: ToolOutput) -> Trace | None:
             result.stuttering = True
         elif message.code == 2122 and (back := _BACK.match(message.text.strip())):
             result.loop_to = int(back.group(1))
+    initial = out.last(2107)
+    if not result.states and initial:
+        # an initial state that breaks an invariant comes inside 2107, not as a 2217 trace
+        result.states.append(TraceState(index=1, action=None, values=_values(initial.text.splitlines()[1:])))
     return result if result.states else None
 
 
@@ -164,7 +173,7 @@ def _message_text(*codes: int) -> Callable[[ToolOutput, tuple[str, ...]], tuple[
 def _invariant(out: ToolOutput, _props: tuple[str, ...]) -> tuple[str | None, str]:
     found = out.last(2107, 2110)
     m = re.search(r"Invariant (\S+) is violated", found.text) if found else None
-    return (m.group(1) if m else None), one_line(found.text) if found else ""
+    return (m.group(1) if m else None), one_line(found.text.splitlines()[0]) if found else ""
 
 
 def _property(out: ToolOutput, props: tuple[str, ...]) -> tuple[str | None, str]:

@@ -55,6 +55,8 @@ PTHREAD_LOCK = {"pthread_mutex_lock": True, "pthread_mutex_unlock": False,
 ENUM_MACROS = frozenset({"NS_ENUM", "NS_OPTIONS", "NS_CLOSED_ENUM", "NS_ERROR_ENUM", "CF_ENUM", "CF_OPTIONS"})
 # what a function definition's '{' follows: the parameters or a trailing specifier
 FUNCTION_BODY_AFTER = frozenset({")", "const", "override", "final", "noexcept"})
+MAX_DIAGNOSTICS = 20   # parse diagnostics kept per file
+MAX_NESTING = 150   # bracket nesting the walk follows (real code stays under ~30)
 CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
@@ -110,6 +112,8 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.members: list[Member] = []
         self.guard_decls: list[_Guard] = []      # lock guards declared, for g.unlock() / g.lock()
+        self.depth = 0                # nesting of scan() calls
+        self.too_deep = False
         self._init_groups: dict[int, bool] = {}   # '{' indices that open braced initializers
 
     # ---- grouping ------------------------------------------------------------------------------
@@ -205,6 +209,18 @@ class _Builder:
 
     def scan(self, scope: Scope, start: int, end: int, ctx: dict | None) -> None:
         """Walk tokens [start, end) that belong to `scope`; `ctx` is the enclosing call group."""
+        if self.depth >= MAX_NESTING:      # the walk recurses per group: refuse absurd nesting
+            if not self.too_deep:
+                self.too_deep = True
+                self._diag(start, f"brackets nested deeper than {MAX_NESTING}: the inner code is not analysed")
+            return
+        self.depth += 1
+        try:
+            self._scan(scope, start, end, ctx)
+        finally:
+            self.depth -= 1
+
+    def _scan(self, scope: Scope, start: int, end: int, ctx: dict | None) -> None:
         texts, kinds, match = self.texts, self.kinds, self.match
         decl_scope = scope.kind in ("file", "namespace", "class") and ctx is None
         stmt = start
@@ -1130,13 +1146,30 @@ def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
                        "encoding")]
 
 
+def _condensed(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Identical messages once, at their first line, with how often they occurred."""
+    counts: dict[str, int] = {}
+    for d in diagnostics:
+        counts[d.message] = counts.get(d.message, 0) + 1
+    firsts = {}
+    for d in diagnostics:
+        firsts.setdefault(d.message, d)
+    return [d if counts[m] == 1 else Diagnostic(d.path, d.line, f"{m} ({counts[m]} times, first here)", d.kind)
+            for m, d in firsts.items()]
+
+
 def parse_text(text: str, rel: str) -> FileModel:
     """The code model of source text (already decoded)."""
     tokens, comments, issues = lex(text)
     builder = _Builder(rel, tokens)
     root = builder.build()
     diagnostics = [Diagnostic(rel, issue.line, issue.message, "preprocessor") for issue in issues]
-    diagnostics += sorted(builder.diagnostics, key=lambda d: d.line)
+    found = _condensed(sorted(builder.diagnostics, key=lambda d: d.line))
+    if len(found) > MAX_DIAGNOSTICS:      # garbage input: a few examples and a count, not thousands
+        more = Diagnostic(rel, found[MAX_DIAGNOSTICS].line, f"{len(found) - MAX_DIAGNOSTICS} more parse problems "
+                                                             "not shown", "parse")
+        found = [*found[:MAX_DIAGNOSTICS], more]
+    diagnostics += found
     return FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
 
 

@@ -288,3 +288,20 @@ def test_heads_that_look_like_something_else():
     assert [(r.lock, r.line, r.end_line) for r in ctor.locks] == [("m_mutex", 33, 35)]
     assert [s.name for s in m.scopes("class")] == [
         "functor_storage", "Table", "Table::getter", "type_caster", "holder_caster", "Int"]
+
+
+@pytest.mark.parametrize("text", ["(" * 3000, "{" * 3000, "[" * 3000, "^{" * 1000, "void f() {" + "if (x) {" * 600])
+def test_absurd_nesting_is_a_diagnostic_not_a_crash(tmp_path, text):
+    m = parse_file(tmp_path / "deep.mm", "deep.mm", data=text.encode())
+    messages = [d.message for d in m.diagnostics]
+    assert "brackets nested deeper than 150: the inner code is not analysed" in messages
+    assert len(messages) == 2
+    assert any(m.startswith("'") and "not closed before end of file (" in m and m.endswith(" times, first here)")
+               for m in messages)
+
+
+def test_many_distinct_parse_problems_are_capped(tmp_path):
+    m = parse_file(tmp_path / "bad.cpp", "bad.cpp", data=b"{(\n}\n" * 30)
+    messages = [d.message for d in m.diagnostics]
+    assert len(messages) == 21 and messages[-1] == "10 more parse problems not shown"
+    assert messages[0] == "'(' closed implicitly by '}' on line 2"

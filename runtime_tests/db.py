@@ -94,16 +94,30 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return max(version, target)
 
 
+def _setup(conn: sqlite3.Connection, target: int) -> None:
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    migrate(conn, target)
+
+
 def connect(path: Path, target: int = SCHEMA_VERSION) -> sqlite3.Connection:
     """Open (creating and migrating) the results database in WAL mode with a busy timeout."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    migrate(conn, target)
-    return conn
+    # Switching a new file to WAL needs an exclusive lock, and SQLite can answer "locked" at once, without
+    # the busy handler, while another process opens the same new file: retry this set-up step only.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            _setup(conn, target)
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:

@@ -88,3 +88,36 @@ def test_tlc_takes_the_levels_from_the_yaml(tmp_path, levels, expected_rc):
     rc, out = _run_tlc(tmp_path, "small.cfg")
     assert rc == expected_rc, out[-2000:]
     assert ("Invariant RespectsLevels is violated" in out) == (expected_rc == 12)
+
+
+# --- the Apalache constant initialisers agree with the cfgs TLC runs ----------------------------------
+
+def _const_init(module: str, name: str) -> dict[str, str]:
+    """The `C = value` conjuncts of operator `name` in specs/<module>.tla."""
+    text = (SPECS / f"{module}.tla").read_text(encoding="utf-8")
+    body = re.search(rf"^{name} ==\n((?:    /\\ .*\n)+)", text, re.M)
+    assert body, f"{module}.tla has no operator {name}"
+    return dict(re.findall(r"/\\ (\w+) = (.+)", body.group(1)))
+
+
+def _cfg_constants(cfg: str) -> dict[str, str]:
+    text = (SPECS / cfg).read_text(encoding="utf-8")
+    block = text.split("CONSTANTS", 1)[1].split("SPECIFICATION", 1)[0]
+    return dict(re.findall(r"^\s*(\w+) = (.+?)\s*$", block, re.M))
+
+
+def _apalache_models():
+    from checks.specs.manifest import load_manifest
+    return [e for e in load_manifest(SPECS / "manifest.yaml") if e.apalache is not None]
+
+
+@pytest.mark.parametrize("entry", _apalache_models(), ids=lambda e: e.name)
+def test_cinit_fixes_the_cfg_constants(entry):
+    assert _const_init(entry.module, entry.apalache.cinit) == _cfg_constants(entry.cfg)
+
+
+def test_cinit_mismatch_is_caught(tmp_path):
+    """The comparison above can fail: a cfg with another thread count differs from ConstInit."""
+    cfg = _cfg_constants("AGXEncoderRace_method_mutex.cfg")
+    assert _const_init("AGXEncoderRace", "ConstInit") == cfg
+    assert _const_init("AGXEncoderRace", "ConstInitNone") != cfg

@@ -153,7 +153,7 @@ def run(opts: Options) -> Summary:
     skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
     conn = db.connect(opts.db_path)
     run_id = db.start_run(conn, opts.plan, device, {
-        **environment(device), "settings": {k: v for k, v in plan.items() if k != "perf"},
+        **environment(device), "settings": plan,
         "sequential": opts.sequential, "skipped": skipped,
         "configurations": {c.name: c.description for c in active}})
     summary = Summary(run_id, device, skipped=skipped)

@@ -1,0 +1,58 @@
+"""The report from a hand-filled database: failures with crash reports, comparisons, the CUDA targets."""
+
+import pytest
+
+from runtime_tests import db, report
+from runtime_tests.crosscheck import CrossCheck
+from runtime_tests.rounds import RoundResult
+
+pytestmark = pytest.mark.quick
+
+
+def batcher_rows(threads, batcher, offline):
+    rows = []
+    for mode, value in (("threads", threads), ("batcher", batcher), ("offline", offline)):
+        rows += [{"kind": "batcher", "param": mode, "rep": r, "metric": "requests_per_s", "value": value}
+                 for r in range(5)]
+        rows += [{"kind": "batcher", "param": mode, "rep": -1, "metric": m, "value": 1.0} for m in ("p50_ms", "p99_ms")]
+    return rows
+
+
+@pytest.fixture
+def conn(tmp_path):
+    conn = db.connect(tmp_path / "r.db")
+    run = db.start_run(conn, "full", "cuda", {"device": "cuda", "device_name": "NVIDIA H100",
+                                             "settings": {"rounds": 20, "perf": {"clients": 8, "max_delay_ms": 2}}})
+    for i in range(20):
+        db.add_round(conn, run, "native_threads", "mlp", 8, 50, RoundResult("pass", 0, 1.0, i))
+        crashed = i < 8
+        db.add_round(conn, run, "no_fix", "mlp", 8, 50, RoundResult(
+            "signal:SIGSEGV" if crashed else "pass", -11 if crashed else 0, 1.0, 100 + i, "Fatal Python error",
+            {}, [{"exception": "EXC_BAD_ACCESS", "signal": "SIGSEGV", "frames": ["libobjc`objc_msgSend"]}]
+            if crashed else []))
+    db.add_crosscheck(conn, run, CrossCheck("no_fix", "AGXEncoderRace_none", "invariant: NoUseAfterFree",
+                                            "not applicable", "no AGX driver on cuda"))
+    db.add_measurements(conn, run, "linear", batcher_rows(1000, 3500, 4000))  # meets both targets
+    db.add_measurements(conn, run, "mlp", batcher_rows(1000, 2000, 4000))     # 2x only: misses
+    db.finish_run(conn, run)
+    return conn
+
+
+def test_report_states_failures_comparisons_and_targets(conn, tmp_path):
+    text = report.write(conn, 1, tmp_path / "out").read_text()
+    assert "**FAIL**: 40 child processes, 8 failed" in text
+    assert "| no_fix | - | 20 | pass 12, signal:SIGSEGV 8 |" in text
+    assert "8/20 failures: rate 40.0%" in text
+    assert "| no_fix | 8/20 vs 0/20 | 0.00" in text  # Fisher: clearly different from native_threads
+    assert "EXC_BAD_ACCESS SIGSEGV in libobjc`objc_msgSend" in text
+    assert "linear: target met (3.50x plain threads" in text
+    assert "mlp: target NOT met (2.00x plain threads" in text
+    assert "max batch 8, max delay 2 ms" in text
+    assert "NVIDIA H100" in text
+    assert (tmp_path / "out" / "crash_rates.png").exists() and not (tmp_path / "out" / "scaling.png").exists()
+
+
+def test_targets_are_only_judged_on_cuda(conn, tmp_path):
+    conn.execute("UPDATE runs SET device = 'cpu'")
+    text = report.markdown(conn, 1, {})
+    assert "target met" not in text and "target NOT met" not in text

@@ -65,6 +65,11 @@ _ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIR
                          r"CAPABILITY|LOCKABLE|SCOPED_\w+|LOCKS_\w+|_BY|_CAPABILITY|ANNOTATION\w*)\w*"
                          r"|GUARDED_BY|PT_GUARDED_BY|REQUIRES\w*|EXCLUDES|ACQUIRED_BEFORE|ACQUIRED_AFTER"
                          r"|[A-Z][A-Z0-9]*_[A-Z0-9_]+)$")
+# Annotation macros written without arguments after a declarator: `int v GUARDED_VAR;`
+_BARE_ANNOTATION = re.compile(r"^(?:[A-Z][A-Z0-9]*_)?(?:PT_)?(?:GUARDED_VAR|SCOPED_CAPABILITY|SCOPED_LOCKABLE|LOCKABLE|"
+                              r"NO_THREAD_SAFETY_ANALYSIS)$")
+# Argument-taking annotations that only follow a data member's declarator: `size_t h GUARDED_BY(mu){0};`
+_MEMBER_ANNOTATION = re.compile(r"^(?:[A-Z][A-Z0-9]*_)?(?:PT_)?(?:GUARDED_BY|ACQUIRED_BEFORE|ACQUIRED_AFTER)$")
 
 
 def join_tokens(texts: list[str]) -> str:
@@ -307,6 +312,10 @@ class _Builder:
                 annotations.append(self.text(i, match[i + 1] + 1))
                 i = match[i + 1] + 1
                 continue
+            if k == "IDENT" and name_idx >= 0 and _BARE_ANNOTATION.match(t):
+                annotations.append(t)
+                i += 1
+                continue
             if in_init:      # skip an initializer up to the next declarator
                 if t in OPENERS and match[i] > i:
                     i = match[i] + 1
@@ -461,6 +470,10 @@ class _Builder:
             if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
                 self._diag(i, f"function definition '{fn[0]}' inside a function body: "
                               "a '}' is probably missing above")
+        if ctx is None and self._annotated_declarator(h, i):
+            self._init_groups[i] = True      # `size_t h GUARDED_BY(mu){0};`: a braced initializer
+            self.scan(scope, i + 1, close, {"group": i})
+            return close + 1, False
         if not in_code and ctx is None:
             macro_class = self.macro_class_name(h, i)
             if macro_class is not None:      # FLATBUFFERS_STRUCT(8) Int FINAL_CLASS {
@@ -518,6 +531,13 @@ class _Builder:
                 name = t
             j += 1
         return name if macro else None
+
+    def _annotated_declarator(self, h: int, i: int) -> bool:
+        """Whether the '{' at i follows `Type name ANNOTATION(args)` (a member's braced initializer)."""
+        texts, kinds, match = self.texts, self.kinds, self.match
+        o = match[i - 1] if i - 1 > h and texts[i - 1] == ")" else -1
+        return 0 <= o - 2 and o - 2 >= h and kinds[o - 1] == "IDENT" and _MEMBER_ANNOTATION.match(texts[o - 1]) \
+            is not None and kinds[o - 2] == "IDENT"
 
     def _member_initializer(self, h: int, i: int) -> bool:
         """Whether the '{' at i brace-initialises a member in a constructor's initializer list."""
@@ -826,7 +846,9 @@ class _Builder:
                           (bt == ">" and start == p) or (bt in ("*", "&") and before - 1 >= lo and
                                                           kinds[before - 1] == "IDENT" and
                                                           texts[before - 1] in ("const", "auto"))
-                if is_decl and start == p:
+                if ctx is None and scope.kind == "class" and self._member_function_declaration(scope, p, start, lo):
+                    sub = {"decl": "", "group": i}      # `void bump();`, `T* get() const;`, `void f() ACQUIRE(mu);`
+                elif is_decl and start == p:
                     if ctx is None:
                         self.guard_declaration(scope, self.head_start(p, lo), p, i)
                     sub = {"decl": self.decl_type(self.head_start(p, lo), p), "group": i}
@@ -841,6 +863,23 @@ class _Builder:
                     sub = {"call": call, "group": i}
         self.scan(scope, i + 1, close, sub)
         return close + 1
+
+    def _member_function_declaration(self, scope: Scope, p: int, start: int, lo: int) -> bool:
+        """Whether `name(` at p in a class body declares a member function (or annotates one), not a call.
+
+        A call there is a statement-level macro (`C10_DISABLE_COPY(X);`) or part of an initializer
+        (`int x = f();`); a declaration follows a type (`void`, `T*`, `A<B>&`), a '~', or the parameters
+        it annotates (`void lock() ACQUIRE(mu);`), or is a constructor (`Name(args);`)."""
+        texts, kinds = self.texts, self.kinds
+        h = self.head_start(p, lo)
+        if self._initializer_head(h, p):
+            return False
+        before = start - 1
+        if before < h:
+            return start == p and texts[p] == scope.name.rsplit("::", 1)[-1]
+        bt = texts[before]
+        return (kinds[before] == "IDENT" and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
+            bt in (")", "~", ">", "*", "&", "&&")
 
     def chain_start(self, p: int, lo: int) -> int:
         """Start of the postfix expression whose last identifier is at p (a::b, x.y, p->q, f().g)."""

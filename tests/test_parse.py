@@ -314,19 +314,19 @@ def members_of(model: FileModel, owner: str) -> dict:
 
 
 def test_capability_class_heads_are_classes_with_members():
-    m = parse("tsa_classes.h")
+    m = parse("tsa_classes.cpp")
     assert [s.name for s in m.scopes("class")] == ["Mutex", "Resource", "Counter", "Widget"]
     assert not list(m.scopes("function"))
     assert set(members_of(m, "Mutex")) == {"state_"} and set(members_of(m, "Resource")) == {"handle_"}
 
 
 def test_bare_annotation_after_declarator_is_an_annotation():
-    v = members_of(parse("tsa_classes.h"), "Counter")["v"]
+    v = members_of(parse("tsa_classes.cpp"), "Counter")["v"]
     assert (v.type, v.annotations) == ("int", ["GUARDED_VAR"])
 
 
 def test_annotated_members_with_initializers():
-    m = parse("tsa_classes.h")
+    m = parse("tsa_classes.cpp")
     counter = members_of(m, "Counter")
     assert list(counter) == ["mu", "v", "h", "m", "plain"]
     assert (counter["h"].type, counter["h"].annotations) == ("size_t", ["GUARDED_BY(mu)"])
@@ -335,7 +335,7 @@ def test_annotated_members_with_initializers():
 
 
 def test_member_function_declarations_are_not_calls():
-    m = parse("tsa_classes.h")
+    m = parse("tsa_classes.cpp")
     in_classes = [c.name for s in m.scopes("class") for c in s.calls]
     # statement-level macros and initializers stay calls; declarations and their annotations do not
     assert in_classes == ["C10_DISABLE_COPY_AND_ASSIGN", "compute", "make"]

@@ -56,6 +56,7 @@ Do(op) == <<op, "">>
 Touch(l) == <<"touch", l>>
 
 \* plans name paths by their index here (the order serves the symmetry reduction in Init)
+\* @type: Seq(Str);
 PathOrder == <<"graph_op", "free_scalar", "empty_cache", "record_events", "elapsed_time">>
 PathNames == {PathOrder[i] : i \in 1..Len(PathOrder)}
 

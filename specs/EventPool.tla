@@ -92,9 +92,6 @@ Init ==
     /\ live = {}
     /\ nextId = 0
 
-\* the event the pool's id currently maps to (0 when the id is not live)
-EventOf(i) == IF \E e \in Events : evId[e] = i THEN CHOOSE e \in Events : evId[e] = i ELSE 0
-
 OpDone(t) == done' = [done EXCEPT ![t] = @ + 1]
 
 \* acquireEvent(enable_timing): pop from m_pool (or create), file under a fresh id
@@ -113,8 +110,9 @@ Acquire(t) ==
 \* getInUseEvent(id): look up under m_mutex, then unlock (shared_ref: take a reference first)
 Lookup(t) ==
     /\ pc[t] = "idle" /\ done[t] < Ops
-    /\ \E i \in live :
-          LET e == EventOf(i) IN
+    \* the id's event: m_in_use_events maps each live id to exactly one event
+    /\ \E i \in live, e \in Events :
+          /\ evId[e] = i
           /\ tid' = [tid EXCEPT ![t] = i]
           /\ ptr' = [ptr EXCEPT ![t] = e]
           /\ refs' = IF Variant = "shared_ref" THEN [refs EXCEPT ![e] = @ + 1] ELSE refs
@@ -143,8 +141,8 @@ Use(t) ==
 \* releaseEvent(id): erase from m_in_use_events; the deleter returns the event to m_pool
 Release(t) ==
     /\ pc[t] = "idle" /\ done[t] < Ops
-    /\ \E i \in live :
-          LET e == EventOf(i) IN
+    /\ \E i \in live, e \in Events :
+          /\ evId[e] = i
           /\ live' = live \ {i}
           /\ IF Variant = "shared_ref" /\ refs[e] > 0
                 THEN /\ evState' = [evState EXCEPT ![e] = "orphan"]

@@ -41,14 +41,6 @@ def _db_path(value: Path | None, out: Path | None) -> Path:
     return out / "results.db" if out is not None else REPO_ROOT / db.DEFAULT_DB
 
 
-def _require_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise cli.ToolMissing("torch is not installed; `pip install torch` (or `make setup`, which installs "
-                              "the runtime extra)") from exc
-
-
 def _run(argv: list[str]) -> int:
     from checks.provenance import tool_info
     from runtime_tests import crosscheck, report, runner, stats
@@ -73,7 +65,6 @@ def _run(argv: list[str]) -> int:
                    help="spec manifest with the models' verdicts (default: specs/manifest.yaml)")
     p.add_argument("--no-perf", dest="perf", action="store_false", help="skip the throughput measurements")
     args = p.parse_args(argv)
-    _require_torch()
     out = _out(args.out)
     opts = runner.Options(plan=args.plan or "quick", device=args.device, db_path=_db_path(args.db, out),
                           configs_path=args.configs, only=tuple(args.only), rounds=args.rounds, jobs=args.jobs,
@@ -106,15 +97,15 @@ def _run(argv: list[str]) -> int:
 
 
 def _report(argv: list[str]) -> int:
-    from runtime_tests import report
-    from runtime_tests.rounds import REPO_ROOT
-
     p = cli.parser("runtime_tests report", "Write the Markdown report (with PNG plots) of a run.")
     p.add_argument("--db", type=Path, help="results database (default: OUT/results.db or .mps-verify/results.db)")
     p.add_argument("--out", type=Path, help=f"folder for report.md and the plots (env {OUT_ENV}; "
                    "default .mps-verify/runtime-report)")
     p.add_argument("--run", type=_positive, help="run id (default: the latest)")
     args = p.parse_args(argv)
+    from runtime_tests import report
+    from runtime_tests.rounds import REPO_ROOT
+
     out = _out(args.out)
     path = _db_path(args.db, out)
     if not path.is_file():

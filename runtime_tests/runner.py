@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from checks.cli import UsageError
+from checks.cli import ToolMissing, UsageError
 from runtime_tests import backend, configs, crosscheck, db, images, stats
 from runtime_tests.rounds import RoundResult, spawn
 
@@ -147,6 +147,9 @@ def run(opts: Options) -> Summary:
     selected = _selected(matrix, opts.only)
     try:
         device = backend.resolve(opts.device)
+    except ImportError as exc:
+        raise ToolMissing("torch is not installed; `pip install torch` (or `make setup`, which installs the "
+                          "runtime extra)") from exc
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     active = [c for c in selected if not c.preload_unset]

@@ -6,6 +6,7 @@
 
 (* The locks, outermost (highest level) first:
      graph_cache_queue     queue              60  MPSGraphCache's serial queue; graph builders run on it.
+     kernel_cache_queue    queue              55  MPSKernelCache's serial queue (torch 2.7+, not in 2.6.0); kernel pipelines are created on it.
      stream_queue          queue              50  the per-stream GCD serial queue; every MPSGraph run and encoder access goes through it.
      generator_mutex       mutex              45  c10 generator mutex taken around random-number state in Distributions.mm.
      gpu_wait              gpu                40  pseudo-lock for waiting on the GPU (waitUntilCompleted / COMMIT_AND_WAIT); completion handlers run inside it.
@@ -15,11 +16,12 @@
 *)
 
 \* @type: Set(Str);
-Locks == {"graph_cache_queue", "stream_queue", "generator_mutex", "gpu_wait", "allocator_mutex", "event_pool_mutex", "event_cpu_sync_mutex"}
+Locks == {"graph_cache_queue", "kernel_cache_queue", "stream_queue", "generator_mutex", "gpu_wait", "allocator_mutex", "event_pool_mutex", "event_cpu_sync_mutex"}
 
 \* @type: Str -> Int;
 Level == [l \in Locks |->
     CASE l = "graph_cache_queue" -> 60
+      [] l = "kernel_cache_queue" -> 55
       [] l = "stream_queue" -> 50
       [] l = "generator_mutex" -> 45
       [] l = "gpu_wait" -> 40
@@ -30,6 +32,7 @@ Level == [l \in Locks |->
 \* @type: Str -> Str;
 Kind == [l \in Locks |->
     CASE l = "graph_cache_queue" -> "queue"
+      [] l = "kernel_cache_queue" -> "queue"
       [] l = "stream_queue" -> "queue"
       [] l = "generator_mutex" -> "mutex"
       [] l = "gpu_wait" -> "gpu"

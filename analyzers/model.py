@@ -82,7 +82,8 @@ class Scope:
 
     kind: str
     name: str = ""        # qualified name for namespace/class/function (ObjC methods: '-[Class selector:]')
-    line: int = 1         # start: the head (name) of namespaces, classes and functions, else the '{'
+    line: int = 1         # start: the head (name) of namespaces, classes and functions, the `[` or `^` of
+                          # lambdas and blocks (their body is first_token..last_token), else the `{`
     col: int = 1
     end_line: int = 1
     parent: "Scope | None" = field(default=None, repr=False)

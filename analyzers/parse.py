@@ -299,6 +299,7 @@ class _Builder:
         name_idx = -1
         depth_angle = 0
         in_init = False
+        defined_in = ""      # the class of an out-of-line static member definition
         while i < b:
             t, k = texts[i], kinds[i]
             if k == "PREPROC":
@@ -355,6 +356,12 @@ class _Builder:
                 continue
             if k == "IDENT" and t in DECL_SPECIFIERS:
                 static = static or t in ("static", "thread_local")
+            elif k == "IDENT" and depth_angle == 0 and not decls and name_idx < 0 and texts[i - 1] == "::" \
+                    and scope.kind in ("namespace", "file") and self._out_of_line_member(a, i, b):
+                cs = self._qualified_start(i, a)      # `T C::x = ...;` defines the static member x of C
+                del type_parts[len(type_parts) - (i - cs):]
+                defined_in = self.compact(cs, i - 1)
+                name_idx = i
             elif k == "IDENT" and t not in ("const", "volatile", "final", "override") and depth_angle == 0 \
                     and not (i > a and texts[i - 1] == "::") and not (i + 1 < b and texts[i + 1] == "::"):
                 if name_idx >= 0 and not decls:
@@ -378,6 +385,8 @@ class _Builder:
             owner = scope.name
         elif scope.kind in ("namespace", "file"):
             is_static = True
+            if defined_in:
+                owner = "::".join(p for p in (self.qualifier(scope), defined_in) if p)
         else:
             fn = scope.function()
             function = fn.name if fn is not None else ""
@@ -386,6 +395,23 @@ class _Builder:
             tok = self.toks[idx]
             self.members.append(Member(name, type_text, tok.line, tok.col, owner, is_static, function,
                                        list(annotations)))
+
+    def _qualified_start(self, i: int, lo: int) -> int:
+        """First token of the qualified name `A::B::x` ending at index i."""
+        j = i
+        while j - 2 >= lo and self.texts[j - 1] == "::" and self.kinds[j - 2] == "IDENT":
+            j -= 2
+        return j
+
+    def _out_of_line_member(self, a: int, i: int, b: int) -> bool:
+        """Whether the qualified name ending at i follows a complete type and ends the declarator."""
+        texts, kinds = self.texts, self.kinds
+        cs = self._qualified_start(i, a)
+        if cs <= a or (i + 1 < b and texts[i + 1] not in (";", "=", "{", "[", ",")):
+            return False
+        bt = texts[cs - 1]
+        return (kinds[cs - 1] == "IDENT" and bt not in DECL_SPECIFIERS and bt not in ("const", "volatile")) or \
+            bt in ("*", "&", ">") or (bt == "const" and texts[cs - 2] in ("*", "&"))
 
     # ---- braces: scopes ------------------------------------------------------------------------
 
@@ -425,8 +451,8 @@ class _Builder:
 
         lam = self.closure_intro(h, i)
         if lam is not None:
-            kind, captures = lam
-            child = self.open_scope(scope, kind, "", i)
+            kind, captures, intro = lam
+            child = self.open_scope(scope, kind, "", i, intro)
             child.captures = captures
             self.attach_to_call(child, ctx, h)
             self.scan(child, i + 1, close, None)
@@ -572,8 +598,8 @@ class _Builder:
         s = scope.enclosing("namespace", "class")
         return s.name if s is not None else ""
 
-    def closure_intro(self, h: int, i: int) -> tuple[str, list[str]] | None:
-        """('lambda', captures) or ('block', []) when the '{' at i opens a lambda or ObjC block."""
+    def closure_intro(self, h: int, i: int) -> tuple[str, list[str], int] | None:
+        """('lambda', captures, index of '[') or ('block', [], index of '^') when the '{' at i opens one."""
         texts, match, kinds = self.texts, self.match, self.kinds
         # `[..](..) mutable noexcept -> T {`: step over the specifiers and trailing return type
         j = i - 1
@@ -586,7 +612,7 @@ class _Builder:
             return None
         t = texts[j]
         if t == "^":
-            return "block", []
+            return "block", [], j
         if t == "]" and 0 <= match[j] < j:
             return self._lambda(match[j], j, h)
         if t != ")" or not 0 <= match[j] < j:
@@ -597,7 +623,7 @@ class _Builder:
         q = p       # ^(args) or ^ReturnType(args)
         while q >= max(h, p - 4) and (kinds[q] == "IDENT" or texts[q] in ("*", ">", "<")):
             q -= 1
-        return ("block", []) if q >= h and texts[q] == "^" else None
+        return ("block", [], q) if q >= h and texts[q] == "^" else None
 
     def _closure_trailer(self, a: int, b: int) -> bool:
         """Whether [a, b) is empty or lambda specifiers / a trailing return type."""
@@ -607,14 +633,14 @@ class _Builder:
         return texts[a] in LAMBDA_SPECIFIERS | {"->"} and all(
             kinds[m] == "IDENT" or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
 
-    def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str]] | None:
+    def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str], int] | None:
         before = open_ - 1
         if before >= h:
             bt, bk = self.texts[before], self.kinds[before]
             if (bk in ("IDENT", "NUMBER", "STRING") and bt not in EXPR_KEYWORDS) or bt in (")", "]"):
                 return None     # a subscript, not a lambda introducer
         captures = [self.compact(a, b) for a, b in self.split_args(open_ + 1, close)]
-        return "lambda", [c for c in captures if c]
+        return "lambda", [c for c in captures if c], open_
 
     def attach_to_call(self, child: Scope, ctx: dict | None, h: int) -> None:
         """Mark a block/lambda given to dispatch_*, completion handlers or threads."""
@@ -1129,16 +1155,22 @@ class _Builder:
                 self._pair_in(owner)
 
     def _pair_in(self, owner: Scope) -> None:
-        """Lock/unlock calls of one function, block or lambda body (nested statements included), in order."""
-        events: list[tuple[int, Scope, Call]] = []
-        stack = [owner]
+        """Lock/unlock calls of one function, block or lambda body (nested statements included), in order.
+
+        A manual lock() is held until the first matching unlock() at the same or a shallower nesting
+        level (`if (c) { m.lock(); } ... if (c) { m.unlock(); }`), else until the first unlock() in
+        a nested statement (an early-return path), else to the end of the body (released_by 'none'). The
+        region belongs to the innermost scope enclosing both calls, so `held_locks` sees it in between.
+        """
+        events: list[tuple[int, Scope, Call, int]] = []
+        stack = [(owner, 0)]
         while stack:
-            s = stack.pop()
-            events.extend((c.token, s, c) for c in s.calls if not c.objc)
-            stack.extend(ch for ch in s.children if ch.kind == "compound")
+            s, depth = stack.pop()
+            events.extend((c.token, s, c, depth) for c in s.calls if not c.objc)
+            stack.extend((ch, depth + 1) for ch in s.children if ch.kind == "compound")
         events.sort(key=lambda e: e[0])
-        open_manual: dict[str, list[LockRegion]] = {}
-        for _, s, c in events:
+        manual: list[tuple[str, bool, Scope, Call, int]] = []
+        for _, s, c, depth in events:
             if c.name in MANUAL_LOCK and c.receiver and not c.args:
                 acquire, target = MANUAL_LOCK[c.name], c.receiver
             elif c.name in PTHREAD_LOCK and c.args:
@@ -1147,22 +1179,48 @@ class _Builder:
                 continue
             guard = next((g for g in reversed(self.guard_decls)
                           if g.var == target and g.line <= c.line and self._within(g.scope, s)), None)
-            if guard is not None:          # g.lock() / g.unlock() on a unique_lock
-                if acquire:
-                    for expr in guard.locks:
-                        self._hold(s, guard, expr, c.line, c.col)
-                else:
-                    for r in guard.regions:
-                        if r.released_by == "scope" and r.line <= c.line <= r.end_line:
-                            r.end_line, r.released_by = c.line, "unlock"
-            elif acquire:
-                region = LockRegion(target, "manual", c.line, c.col, owner.end_line, released_by="none",
-                                    shared=c.name == "lock_shared")
-                s.locks.append(region)
-                open_manual.setdefault(target, []).append(region)
-            elif open_manual.get(target):
-                region = open_manual[target].pop()
-                region.end_line, region.released_by = c.line, "unlock"
+            if guard is None:
+                manual.append((target, acquire, s, c, depth))
+            elif acquire:                  # g.lock() / g.unlock() on a unique_lock
+                for expr in guard.locks:
+                    self._hold(s, guard, expr, c.line, c.col)
+            else:
+                for r in guard.regions:
+                    if r.released_by == "scope" and r.line <= c.line <= r.end_line:
+                        r.end_line, r.released_by = c.line, "unlock"
+        # per target, the open lock() calls: [scope, call, depth, first deeper unlock (scope, call) or None]
+        open_: dict[str, list[list]] = {}
+        for target, acquire, s, c, depth in manual:
+            stack = open_.setdefault(target, [])
+            if acquire:
+                stack.append([s, c, depth, None])
+            elif stack:
+                if depth <= stack[-1][2]:
+                    ls, lc, _, _ = stack.pop()
+                    self._manual_region(owner, lc, ls, (s, c))
+                elif stack[-1][3] is None:
+                    stack[-1][3] = (s, c)
+        for stack in open_.values():
+            for ls, lc, _, deeper in stack:
+                self._manual_region(owner, lc, ls, deeper)
+
+    def _manual_region(self, owner: Scope, lock: Call, scope: Scope, unlock: tuple[Scope, Call] | None) -> None:
+        """The region of a manual lock() call, ended by `unlock` (scope, call) or by the end of `owner`."""
+        target = lock.receiver if lock.name in MANUAL_LOCK else lock.args[0].replace(" ", "").lstrip("&")
+        region = LockRegion(target, "manual", lock.line, lock.col, owner.end_line, released_by="none",
+                            shared=lock.name == "lock_shared")
+        if unlock is not None:
+            region.end_line, region.released_by = unlock[1].line, "unlock"
+            scope = self._common(scope, unlock[0])
+        else:
+            scope = owner      # never released here: held after the statement that took it
+        scope.locks.append(region)
+
+    @staticmethod
+    def _common(a: Scope, b: Scope) -> Scope:
+        """The innermost scope enclosing both a and b."""
+        outer = {id(x) for x in (a, *a.ancestors())}
+        return next(x for x in (b, *b.ancestors()) if id(x) in outer)
 
     @staticmethod
     def _within(outer: Scope, inner: Scope) -> bool:

@@ -339,3 +339,37 @@ def test_member_function_declarations_are_not_calls():
     in_classes = [c.name for s in m.scopes("class") for c in s.calls]
     # statement-level macros and initializers stay calls; declarations and their annotations do not
     assert in_classes == ["C10_DISABLE_COPY_AND_ASSIGN", "compute", "make"]
+
+
+def test_closure_scopes_start_at_their_introducer():
+    m = parse("split_manual.cpp")
+    lam, = m.scopes("lambda")
+    block, = m.scopes("dispatch")
+    assert (lam.line, lam.col, block.line, block.col) == (22, 12, 25, 21)     # the `[` and the `^`
+    assert m.tokens[lam.first_token - 1].text == "{" and m.tokens[block.first_token - 1].text == "{"
+
+
+def test_manual_lock_in_one_if_held_until_unlock_in_another():
+    m = parse("split_manual.cpp")
+    run = scope_named(m, "run")
+    assert [(r.lock, r.line, r.end_line, r.released_by) for r in m.held_locks(run, 7)] == [("m", 5, 9, "unlock")]
+    assert m.held_locks(run, 11) == []
+    forgets = scope_named(m, "forgets")
+    assert [(r.lock, r.end_line, r.released_by) for r in m.held_locks(forgets, 18)] == [("n", 19, "none")]
+
+
+def test_manual_unlock_on_an_early_return_path_does_not_end_the_region():
+    m = parse("split_manual.cpp")
+    fn = scope_named(m, "early_return")
+    assert [(r.lock, r.line, r.end_line, r.released_by) for r in m.held_locks(fn, 36)] == [("k", 31, 37, "unlock")]
+
+
+def test_out_of_line_static_member_definitions_are_members():
+    m = parse("out_of_line.cpp")
+    got = [(mb.owner, mb.name, mb.type, mb.static) for mb in m.members]
+    assert got == [("at::mps::MPSAllocator", "s_instance", "MPSAllocator*", True),
+                   ("at::mps::MPSAllocator", "s_mutex", "std::mutex", True),
+                   ("at::mps::Other", "count", "int", True),
+                   ("at::mps::Cache", "s_list", "std::vector<int>", True),
+                   ("Names", "kName", "const char*const", True),
+                   ("", "g_plain", "int", True)]       # `int Plain::method(int);` declares a function

@@ -17,7 +17,7 @@ def loaded_images() -> list[str]:
     if sys.platform == "darwin":
         import ctypes
 
-        libc = ctypes.CDLL(None)
+        libc = ctypes.CDLL("/usr/lib/libSystem.B.dylib")  # dyld's API lives in libSystem
         libc._dyld_image_count.restype = ctypes.c_uint32
         libc._dyld_get_image_name.restype = ctypes.c_char_p
         libc._dyld_get_image_name.argtypes = [ctypes.c_uint32]

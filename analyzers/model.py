@@ -33,7 +33,8 @@ class LockRegion:
     """A span of code during which `lock` is held."""
 
     lock: str             # the lock expression, spaces removed: 'm_mutex', 'mps_gen->mutex_', 'stream->queue()'
-    kind: str             # lock_guard | unique_lock | scoped_lock | shared_lock | manual | call_once
+    kind: str             # lock_guard | unique_lock | scoped_lock | shared_lock | guard (other RAII types:
+                          # MutexLock, absl::MutexLock) | manual | call_once
                           # (also dispatch_once) | synchronized (ObjC @synchronized(obj) { ... })
     line: int             # where it is acquired (the guard variable, the lock() call, @synchronized)
     col: int

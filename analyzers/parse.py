@@ -38,6 +38,9 @@ SKIP_STATEMENTS = frozenset({"using", "typedef", "friend", "template", "namespac
                              "@class", "@protocol", "@interface", "@implementation", "@end", "@import",
                              "@synthesize", "@dynamic", "goto", "break", "continue", "case", "default"})
 
+# RAII guards of other libraries (`MutexLock l(&mu_)`, `absl::MutexLock`): by the type's and the lock's name
+GUARD_TYPE = re.compile(r"(Lock|Locker|Guard)$")
+LOCKISH = re.compile(r"(?i)((^|_)mu_?$|^m_mu$|mutex|lock|^mtx)")
 LOCK_TYPES = {"lock_guard": "lock_guard", "unique_lock": "unique_lock", "scoped_lock": "scoped_lock",
               "shared_lock": "shared_lock"}
 DISPATCH_CALLS = frozenset({"dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_async", "dispatch_after",
@@ -1119,12 +1122,18 @@ class _Builder:
         """`std::lock_guard<M> g(m)` / `std::unique_lock g{m}` / `std::scoped_lock g(a, b)`."""
         texts = self.texts
         kind = next((LOCK_TYPES[texts[j]] for j in range(h, var) if texts[j] in LOCK_TYPES), None)
-        if kind is None:
+        if kind is None and not (GUARD_TYPE.search(self._type_name(h, var)) and
+                                 scope.enclosing(*CODE_KINDS, "class", "namespace", "file").kind in CODE_KINDS):
             return
         args = self.split_args(open_ + 1, self.match[open_])
         if not args:
             return
         exprs = [self.compact(a, b) for a, b in args]
+        if kind is None:     # `MutexLock l(&mu_);`: a lock only when built from a mutex (not DeviceGuard g(d))
+            lock = exprs[0].lstrip("&*")
+            if not LOCKISH.search(re.split(r"->|\.", lock)[-1]):
+                return
+            kind, exprs = "guard", [lock]
         deferred = any(e.endswith("defer_lock") for e in exprs[1:])   # locked later by g.lock()
         exprs = [e for e in exprs if not e.endswith("adopt_lock")] if kind == "scoped_lock" else exprs[:1]
         guard = _Guard(scope, texts[var], kind, tuple(exprs), self.toks[var].line)
@@ -1133,6 +1142,17 @@ class _Builder:
             tok = self.toks[var]
             for expr in exprs:
                 self._hold(scope, guard, expr, tok.line, tok.col)
+
+    def _type_name(self, h: int, var: int) -> str:
+        """The last identifier of the declared type in [h, var), outside template arguments."""
+        texts, kinds = self.texts, self.kinds
+        depth, name = 0, ""
+        for j in range(h, var):
+            t = texts[j]
+            depth += (t == "<") - (t == ">")
+            if depth == 0 and kinds[j] == "IDENT":
+                name = t
+        return name
 
     def _hold(self, scope: Scope, guard: "_Guard", lock: str, line: int, col: int) -> None:
         """A region of `guard`'s lock from `line` to the end of the guard's scope (until g.unlock())."""

@@ -373,3 +373,11 @@ def test_out_of_line_static_member_definitions_are_members():
                    ("at::mps::Cache", "s_list", "std::vector<int>", True),
                    ("Names", "kName", "const char*const", True),
                    ("", "g_plain", "int", True)]       # `int Plain::method(int);` declares a function
+
+
+def test_raii_guards_of_other_libraries_are_lock_regions():
+    m = parse("raii_guards.cpp")
+    got = {fn: [(r.lock, r.kind, r.var, r.line, r.end_line) for r in locks(m, f"Thing::{fn}")] for fn in "abcd"}
+    assert got == {"a": [("mu_", "guard", "l", 4, 6)], "b": [("mu_", "guard", "guard", 8, 10)],
+                   "c": [("other_mu_", "guard", "lock", 12, 14)],
+                   "d": []}     # DeviceGuard / StreamGuard over a device or stream are not locks

@@ -95,7 +95,8 @@ def main(argv: list[str]) -> int:
     cpu_runner, cpu_direct = statistics.median(cpu["runner"]), statistics.median(cpu["direct"])
     cpu_overhead = (cpu_runner - cpu_direct) / cpu_direct
     result = {
-        "tool": provenance.tool_info(args.manifest.resolve().parent, ("java", "tlc")),
+        # the runner's own tool block: it carries the TLC banner of the runs it made
+        "tool": last.get("tool") or provenance.tool_info(args.manifest.resolve().parent, ("java", "tlc")),
         "manifest": str(args.manifest), "tier": args.tier, "models": len(entries), "jobs": args.jobs,
         "cpu_count": os.cpu_count(), "reps": args.reps,
         "runner_s": [round(s, 3) for s in runner_s], "direct_s": [round(s, 3) for s in direct_s],

@@ -39,7 +39,7 @@ SKIP_STATEMENTS = frozenset({"using", "typedef", "friend", "template", "namespac
                              "@synthesize", "@dynamic", "goto", "break", "continue", "case", "default"})
 
 # RAII guards of other libraries (`MutexLock l(&mu_)`, `absl::MutexLock`): by the type's and the lock's name
-GUARD_TYPE = re.compile(r"(Lock|Locker|Guard)$")
+GUARD_TYPE = re.compile(r"(?i)(Lock|Locker|Guard)$")
 LOCKISH = re.compile(r"(?i)((^|_)mu_?$|^m_mu$|mutex|lock|^mtx)")
 LOCK_TYPES = {"lock_guard": "lock_guard", "unique_lock": "unique_lock", "scoped_lock": "scoped_lock",
               "shared_lock": "shared_lock"}

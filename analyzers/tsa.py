@@ -537,8 +537,6 @@ def _classes(model: FileModel, uses: list[Use], heads: list[_ClassHead],
                     guard_args.setdefault(owner, set()).add(name)
     members: dict[str, list[Member]] = {}
     for m in model.members:
-        if macro_kind(m.name):      # a bare macro (GUARDED_VAR) the parser took for the member's name
-            continue
         if m.function:              # function-local statics: only their mutexes count (file scope)
             if _is_capability(m, capability_types):
                 members.setdefault("", []).append(m)

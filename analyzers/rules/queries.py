@@ -118,49 +118,18 @@ def escaping_root(scope: Scope) -> Scope | None:
 
 
 def held(model: FileModel, scope: Scope, line: int) -> list:
-    """Mutex regions held at `line` (call_once is not a lock someone else can wait on). Manual lock()
-    regions count wherever they are in the function: `if (c) m.lock(); ...; if (c) m.unlock();`."""
+    """Mutex regions held at `line` (call_once is not a lock someone else can wait on), plus the lock a
+    function's REQUIRES(...) says its callers hold."""
     regions = [r for r in model.held_locks(scope, line) if r.kind != "call_once"]
     fn = scope.function()
     if fn is not None and escaping_root(scope) is None:
-        regions += [r for r in _manual_regions(fn) if r.line <= line <= r.end_line and r not in regions]
-        regions += [r for r in _custom_guards(model, fn) if r.line <= line <= r.end_line]
         if requires_lock(model, fn):
             regions.append(LockRegion(requires_lock(model, fn), "requires", fn.line, fn.col, fn.end_line))
     return regions
 
 
-GUARD_TYPE = re.compile(r"(?i)(Lock|Locker|Guard)$")
-LOCKISH = re.compile(r"(?i)(^mu_?$|^m_mu$|mutex|lock|^mtx)")   # DeviceGuard g(device) is not a lock
-STD_GUARDS = frozenset({"lock_guard", "unique_lock", "scoped_lock", "shared_lock"})
 REQUIRES = re.compile(r"^([A-Z0-9]+_)?(REQUIRES|REQUIRES_SHARED|EXCLUSIVE_LOCKS_REQUIRED|SHARED_LOCKS_REQUIRED)$|"
                       r"^(requires_capability|requires_shared_capability|exclusive_locks_required)$")
-
-
-def _custom_guards(model: FileModel, fn: Scope) -> list:
-    """RAII guards of other libraries (`MutexLock l(&mu_);`, `absl::MutexLock l(&mu_)`): held to the end of
-    the enclosing scope. The parser models the std guards; these are recognised by their type's name."""
-    cached = fn.__dict__.get("_custom_guards")
-    if cached is None:
-        cached = []
-        toks = model.tokens
-        for i in range(fn.first_token, min(fn.last_token, len(toks)) - 3):
-            t = toks[i]
-            if t.kind != "IDENT" or not GUARD_TYPE.search(t.text) or t.text in STD_GUARDS:
-                continue
-            if toks[i + 1].kind != "IDENT" or toks[i + 2].text not in ("(", "{"):
-                continue
-            j, arg = i + 3, []
-            while j < len(toks) and toks[j].text not in (")", "}", ";"):
-                arg.append(toks[j].text)
-                j += 1
-            lock = "".join(arg).lstrip("&*")
-            if LOCKISH.search(lock.split("->")[-1].split(".")[-1]):
-                scope = model.scope_at(t.line)
-                cached.append(LockRegion(lock, "guard", t.line, t.col, scope.end_line,
-                                         toks[i + 1].text))
-        fn.__dict__["_custom_guards"] = cached
-    return cached
 
 
 def requires_lock(model: FileModel, fn: Scope) -> str:
@@ -174,17 +143,6 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
                 cached = toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
                 break
         fn.__dict__["_requires"] = cached
-    return cached
-
-
-def _manual_regions(fn: Scope) -> list:
-    """Manual lock() regions anywhere in a function body (outside blocks and lambdas), memoised on the scope."""
-    cached = fn.__dict__.get("_manual_regions")
-    if cached is None:
-        cached = [r for node in fn.walk()
-                  if not (node.kind in ("block", "lambda") or (node.kind == "dispatch" and node.escaping))
-                  for r in node.locks if r.kind == "manual"]
-        fn.__dict__["_manual_regions"] = cached
     return cached
 
 

@@ -23,22 +23,7 @@ MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
 
 def _intro(model: FileModel, scope: Scope) -> int:
     """Index of the token that introduces a block (`^`) or a lambda (the `[` of its capture list)."""
-    toks = model.tokens
-    target = "]" if scope.kind == "lambda" else "^"
-    i, depth = scope.first_token - 1, 0
-    while i > 0 and scope.first_token - i < 80:
-        text = toks[i].text
-        if text == ")":
-            depth += 1
-        elif text == "(":
-            depth -= 1
-        elif depth == 0 and text == target:
-            if target == "]":
-                while i > 0 and toks[i].text != "[":
-                    i -= 1
-            return i
-        i -= 1
-    return token_index(model, scope.line, scope.col)
+    return token_index(model, scope.line, scope.col)     # the parser starts closure scopes there
 
 
 def _block_params(model: FileModel, scope: Scope) -> set[str]:

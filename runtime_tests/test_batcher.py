@@ -3,11 +3,10 @@ with its own result, also across shutdown."""
 
 import threading
 import time
-from concurrent.futures import Future
 
 import pytest
 
-from runtime_tests.batcher import BatchQueue, BatchQueueClosed
+from runtime_tests.batcher import BatchQueue, BatchQueueClosed, Reply
 
 pytestmark = pytest.mark.quick
 
@@ -28,7 +27,7 @@ class Recorder:
         return [2 * item for item in items]
 
 
-def answered_once(futures: list[Future], recorder: Recorder, expect=lambda i: 2 * i) -> list[str]:
+def answered_once(futures: list[Reply], recorder: Recorder, expect=lambda i: 2 * i) -> list[str]:
     """Problems with the model's invariants: unanswered, wrong result, processed twice."""
     problems = []
     for i, f in enumerate(futures):
@@ -42,7 +41,7 @@ def answered_once(futures: list[Future], recorder: Recorder, expect=lambda i: 2 
 
 def test_many_clients_each_get_their_own_result_exactly_once():
     recorder = Recorder()
-    futures: list[Future] = [None] * 16 * 100
+    futures: list[Reply] = [None] * 16 * 100
 
     def client(c):
         for k in range(100):
@@ -84,7 +83,7 @@ def test_shutdown_answers_or_rejects_every_queued_request(drain):
 def test_shutdown_while_clients_submit_never_leaves_a_request_waiting():
     recorder = Recorder()
     queue = BatchQueue(recorder, max_batch=8, max_delay_s=0.001)
-    futures: list[list[Future]] = [[] for _ in range(8)]
+    futures: list[list[Reply]] = [[] for _ in range(8)]
 
     def client(c):
         for k in range(500):

@@ -408,7 +408,7 @@ def _build(models: list[FileModel]) -> Index:
             idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
         for call in model.calls():
             if call.scope is not None and call.scope.kind in ("class", "namespace", "file"):
-                continue   # a declaration the parser saw as a call: `T f(args);` in a class body
+                continue   # not run by a function: class-body macros/initializers, `T& f(args);` at namespace scope
             idx.calls.setdefault(call.name, []).append((model, call))
     return idx
 

@@ -99,11 +99,8 @@ def tlc_version() -> str | None:
                               capture_output=True, text=True, timeout=60)
     except (ToolMissing, OSError, subprocess.TimeoutExpired):
         return None
-    m = re.search(r"TLC2 Version [^\n)]*", proc.stdout + proc.stderr)
-    if m:
-        return m.group(0).strip()
-    # 2.15's -help carries no banner; the first lines of a normal run do
-    return None
+    m = re.search(r"TLC2 Version [^\n]*", proc.stdout + proc.stderr)
+    return m.group(0).strip() if m else None
 
 
 @functools.cache

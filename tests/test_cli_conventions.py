@@ -90,3 +90,10 @@ def test_ignored_path_has_no_git_hash(tmp_path):
     (tmp_path / ".venv" / "include").mkdir(parents=True)
     assert provenance.git_hash(tmp_path / ".venv" / "include") is None
     assert provenance.git_hash(tmp_path)
+
+
+def test_tlc_version_is_the_whole_banner():
+    from checks import tools
+
+    version = tools.tlc_version()
+    assert version.startswith("TLC2 Version 2.") and version.count("(") == version.count(")")

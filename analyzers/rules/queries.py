@@ -454,6 +454,25 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
     return False
 
 
+def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
+    """Functions of this file -> the site that makes them count, where `site_of(fn, found)` finds a site
+    directly or through a call of a function already found; repeated until nothing changes."""
+    found: dict[str, object] = {}
+    fns = list(model.scopes("function"))
+    changed = True
+    while changed:
+        changed = False
+        for fn in fns:
+            name = short_name(fn.name)
+            if name in found:
+                continue
+            site = site_of(fn, found)
+            if site is not None:
+                found[name] = site
+                changed = True
+    return found
+
+
 def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the

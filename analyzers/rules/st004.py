@@ -7,31 +7,24 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import Call, FileModel
 from analyzers.rules import file_rule
-from analyzers.rules.queries import anchor_of, held, is_gpu_wait, short_name, wait_label
+from analyzers.rules.queries import anchor_of, held, is_gpu_wait, short_name, transitive_functions, wait_label
 
 SYNC_DISPATCH = ("dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_barrier_sync")
 
 
+def _wait_site(fn, waiting: dict) -> Call | None:
+    """The first GPU wait in `fn` (its own, or a call of a waiting function of this file) before any unlock()."""
+    for call in sorted(fn.all_calls(), key=lambda c: (c.line, c.col)):
+        if call.name == "unlock":
+            return None
+        if is_gpu_wait(call) or (call.name in waiting and not call.objc and call.receiver in ("", "this")):
+            return call
+    return None
+
+
 def waiting_functions(model: FileModel) -> dict[str, Call]:
     """Functions of this file that wait for the GPU with nothing unlocked before the wait -> that wait."""
-    out: dict[str, Call] = {}
-    fns = list(model.scopes("function"))
-    changed = True
-    while changed:
-        changed = False
-        for fn in fns:
-            name = short_name(fn.name)
-            if name in out:
-                continue
-            calls = sorted(fn.all_calls(), key=lambda c: (c.line, c.col))
-            for call in calls:
-                if call.name == "unlock":
-                    break
-                if is_gpu_wait(call) or (call.name in out and not call.objc and call.receiver in ("", "this")):
-                    out[name] = call
-                    changed = True
-                    break
-    return out
+    return transitive_functions(model, _wait_site)
 
 
 @file_rule("ST.004")

@@ -8,7 +8,8 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Scope
 from analyzers.rules import file_rule
-from analyzers.rules.queries import DEBUG_ONLY, THROWING_MACROS, anchor_of, macro_calls, short_name
+from analyzers.rules.queries import (DEBUG_ONLY, THROWING_MACROS, anchor_of, macro_calls, short_name,
+                                     transitive_functions)
 
 THROW = re.compile(r"^throw$")
 
@@ -47,21 +48,14 @@ def _own(call) -> bool:
 
 def throwing_functions(model: FileModel) -> dict[str, object]:
     """Functions of this file that can throw (directly or through another such function) -> the site."""
-    out: dict[str, object] = {}
-    fns = list(model.scopes("function"))
-    changed = True
-    while changed:
-        changed = False
-        for fn in fns:
-            name = short_name(fn.name)
-            if name in out:
-                continue
-            direct = [t for t in _throw_sites(model, fn) if t.text != DEBUG_ONLY]
-            via = next((c for c in fn.all_calls() if c.name in out and c.name != name and _own(c)), None)
-            if direct or via is not None:
-                out[name] = direct[0] if direct else via
-                changed = True
-    return out
+    def site(fn, throwing: dict):
+        direct = [t for t in _throw_sites(model, fn) if t.text != DEBUG_ONLY]
+        if direct:
+            return direct[0]
+        name = short_name(fn.name)
+        return next((c for c in fn.all_calls() if c.name in throwing and c.name != name and _own(c)), None)
+
+    return transitive_functions(model, site)
 
 
 @file_rule("ST.011")

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from checks.cli import UsageError
+from checks.config import read_yaml
 from checks.sources import REPO_ROOT
 
 DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
@@ -69,12 +69,7 @@ class Hierarchy:
 
 def load_hierarchy(path: Path = DEFAULT_PATH) -> Hierarchy:
     """Read and validate the hierarchy file; any problem is a one-line UsageError."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read lock hierarchy {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    data = read_yaml(path, "lock hierarchy")
     if not isinstance(data, dict) or not isinstance(data.get("locks"), list):
         raise UsageError(f"{path}: expected a mapping with a 'locks' list")
     locks = []

@@ -11,6 +11,17 @@ import yaml
 from checks.cli import UsageError
 
 CONFIG_NAMES = ("mps-verify.yaml", "mps-verify.yml", "pyproject.toml")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: about 10x faster when present
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file safely; an unreadable or malformed file is a one-line UsageError naming `what`."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())[:200]}") from exc
 
 
 def find_config(start: Path) -> Path | None:

@@ -13,14 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from analyzers import clang_tsa, tsa, tsa_render
 from analyzers.discover import common_root
 from analyzers.findings import Report
 from analyzers.reporters import render
 from checks import cli, provenance, sources, tools
-from checks.config import load_config, section
+from checks.config import load_config, read_yaml, section
 
 INVENTORY_FORMATS = ("text", "json", "markdown")
 INVENTORY_ONLY = ("--torch-headers", "--prefix", "--exclude", "--min-counts", "--baseline", "--write-baseline")
@@ -52,15 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---- inventory ------------------------------------------------------------------------------------
-
-def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise cli.UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise cli.UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-
 
 def _load_baseline(path: Path) -> tsa.Inventory:
     try:
@@ -105,7 +95,7 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         against = f"baseline {baseline}"
     if min_counts:
         try:
-            minimums = tsa.validate_minimums(_read_yaml(Path(min_counts), "min-counts") or {}, str(min_counts))
+            minimums = tsa.validate_minimums(read_yaml(Path(min_counts), "min-counts") or {}, str(min_counts))
         except ValueError as exc:
             raise cli.UsageError(str(exc)) from exc
         regressions = (regressions or []) + tsa.check_minimums(inv, minimums)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from checks.cli import UsageError
+from checks.config import read_yaml
 from runtime_tests import workloads
 
 DEFAULT_CONFIGS = Path(__file__).with_name("configs.yaml")
@@ -100,12 +101,7 @@ def _plan(name: str, raw: Any, where: str) -> dict[str, Any]:
 def load(path: Path | None = None) -> Matrix:
     """Read and validate a configs.yaml (the packaged one by default)."""
     path = path or DEFAULT_CONFIGS
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    data = read_yaml(path, "configuration matrix")
     if not isinstance(data, dict) or not isinstance(data.get("configurations"), list):
         raise UsageError(f"{path}: needs a 'configurations' list")
     configs = tuple(_configuration(c, str(path)) for c in data["configurations"])

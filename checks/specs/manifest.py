@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from checks.cli import UsageError
+from checks.config import read_yaml
 from checks.sources import REPO_ROOT
 from checks.specs.cfgfile import read_cfg
 
@@ -195,12 +195,7 @@ def _hierarchy_check() -> None:
 
 def load_manifest(path: Path) -> list[ModelEntry]:
     """Load and validate a manifest; every problem is a one-line UsageError naming model and key."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    raw = read_yaml(path, "manifest")
     if not isinstance(raw, dict) or set(raw) != {"models"} or not isinstance(raw["models"], list):
         raise UsageError(f"{path}: a manifest is a mapping with one key, models: a list of models")
     entries = [_entry(item, i, path.parent, path) for i, item in enumerate(raw["models"])]

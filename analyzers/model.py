@@ -28,6 +28,24 @@ class Token(NamedTuple):
     col: int
 
 
+BRACKETS = {"(": ")", "[": "]", "{": "}"}
+
+
+def closing(tokens: list[Token], i: int) -> int:
+    """Index of the token closing the bracket at tokens[i] (len(tokens) when unbalanced)."""
+    opener, depth = tokens[i].text, 0
+    closer = BRACKETS[opener]
+    for j in range(i, len(tokens)):
+        t = tokens[j].text
+        if t == opener:
+            depth += 1
+        elif t == closer:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)
+
+
 @dataclass
 class LockRegion:
     """A span of code during which `lock` is held."""

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
-from analyzers.model import FileModel, Member, Token
+from analyzers.model import FileModel, Member, Token, closing
 
 # Canonical kinds: clang's own attribute names (the shared/generic variants kept apart).
 KINDS = (
@@ -238,21 +238,6 @@ def raw_kind(name: str) -> str | None:
     return RAW.get(name.strip("_") if name.startswith("__") and name.endswith("__") else name)
 
 
-def _close(tokens: list[Token], i: int) -> int:
-    """Index of the token closing the bracket at tokens[i] (len(tokens) when unbalanced)."""
-    pairs = {"(": ")", "[": "]", "{": "}"}
-    opener, closer, depth = tokens[i].text, pairs[tokens[i].text], 0
-    for j in range(i, len(tokens)):
-        t = tokens[j].text
-        if t == opener:
-            depth += 1
-        elif t == closer:
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(tokens)
-
-
 def _text(tokens: list[Token], start: int, end: int) -> str:
     return "".join(t.text for t in tokens[start:end])
 
@@ -285,7 +270,7 @@ def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wante
             if i >= 2 and tokens[i - 1].text == "::":
                 spelling = f"{tokens[i - 2].text}::{t.text}"
             if i + 1 < end and tokens[i + 1].text == "(":
-                close = _close(tokens, i + 1)
+                close = closing(tokens, i + 1)
                 yield Found(kind, spelling, _text(tokens, i + 2, close), i, outer, end + 1)
                 i = close
                 continue
@@ -303,22 +288,22 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
         nxt = tokens[i + 1].text if i + 1 < n else ""
         prev = tokens[i - 1].text if i else ""
         if t.kind == "IDENT" and t.text in ("__attribute__", "__attribute") and nxt == "(":
-            close = _close(tokens, i + 1)
+            close = closing(tokens, i + 1)
             found.extend(_raw_uses(tokens, i, i + 1, close, 2))
             i = close + 1
         elif t.text == "[" and nxt == "[":
-            close = _close(tokens, i)
+            close = closing(tokens, i)
             before = len(found)
             found.extend(_raw_uses(tokens, i, i, close, 2))
             i = close + 1 if len(found) > before else i + 1
         elif t.kind == "IDENT" and _WRAPPER.fullmatch(t.text) and nxt == "(":
-            close = _close(tokens, i + 1)
+            close = closing(tokens, i + 1)
             found.extend(_raw_uses(tokens, i, i + 1, close, 1))
             i = close + 1
         elif (t.kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
               and (base := _macro(t.text, prefixes))):
             if nxt == "(":
-                close = _close(tokens, i + 1)
+                close = closing(tokens, i + 1)
                 found.append(Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
                 i = close + 1
                 continue

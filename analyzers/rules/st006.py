@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Scope, Token
+from analyzers.model import FileModel, Scope, Token, closing
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, index, is_special_member,
                                      is_stream_class, protected_at, short_name, token_index)
@@ -45,15 +45,7 @@ def lazy_inits(model: FileModel, fn: Scope):
     for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
         if toks[i].text != "if" or toks[i + 1].text != "(":
             continue
-        depth, j = 0, i + 1
-        while j < len(toks):
-            if toks[j].text == "(":
-                depth += 1
-            elif toks[j].text == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
+        j = closing(toks, i + 1)
         name = _null_test(toks, i + 2, j)
         if not name:
             continue

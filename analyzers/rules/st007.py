@@ -7,7 +7,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Member, Scope, Token
+from analyzers.model import FileModel, Member, Scope, Token, closing
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, held, index, is_special_member, is_stream_class,
                                      caller_context, protected_at, short_name, used_names)
@@ -28,15 +28,7 @@ def _is_write(toks: list[Token], i: int) -> bool:
     if nxt in (".", "->") and i + 2 < len(toks) and toks[i + 2].text in MUTATORS:
         return True
     if nxt == "[":
-        depth, j = 0, i + 1
-        while j < len(toks):
-            if toks[j].text == "[":
-                depth += 1
-            elif toks[j].text == "]":
-                depth -= 1
-                if depth == 0:
-                    break
-            j += 1
+        j = closing(toks, i + 1)
         return j + 1 < len(toks) and toks[j + 1].text == "="
     return False
 

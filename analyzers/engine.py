@@ -13,10 +13,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
+from importlib import import_module
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
+from analyzers import forked
 from analyzers import suppress
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
@@ -24,8 +26,9 @@ from analyzers.discover import discover
 from analyzers.findings import Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel
-from analyzers.rules import RuleContext, load_rules, rules_version
+from analyzers.rules import Rule, RuleContext, load_rules, rules_version
 
+T = TypeVar("T")
 PARALLEL_MIN_FILES = 12   # below this a process pool costs more than it saves
 
 
@@ -40,14 +43,6 @@ def paused_gc():
     finally:
         if enabled:
             gc.enable()
-
-
-def _parse_job(job: tuple[str, str, str, bool]) -> FileModel:
-    """Worker: parse one file and store it in the cache."""
-    path, rel, k, use_cache = job
-    model = parse_file(Path(path), rel)
-    ParseCache(enabled=use_cache).put(k, model)
-    return model
 
 
 def parse_file(path: Path, rel: str) -> FileModel:
@@ -75,46 +70,41 @@ def file_keys(files: list[tuple[Path, str]]) -> list[str]:
 
 def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: bool = True,
               keys: list[str] | None = None, meanwhile: Callable[[], object] | None = None) -> list[FileModel]:
-    """Models of `files` (path, rel) in order: cache hits first, misses parsed (in parallel when many).
+    """Models of `files` (path, rel) in order: from the cache or parsed (in parallel when many).
 
-    `meanwhile` runs in this process while the workers parse (the engine imports the rules then).
-    """
-    store = ParseCache(enabled=cache)
+    `meanwhile` runs in this process while the forked workers start on the files."""
+    return [model for model, _ in per_file(files, None, jobs, cache, keys, meanwhile)]
+
+
+def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | None, jobs: int | None = None,
+             cache: bool = True, keys: list[str] | None = None,
+             meanwhile: Callable[[], object] | None = None) -> list[tuple[FileModel, T | None]]:
+    """(model, then(model)) for each file in order, each computed where the model is loaded or parsed:
+    this process and forked children share the files (biggest first), so per-file work is spread too."""
     keys = file_keys(files) if keys is None else keys
-    models: list[FileModel | None] = [None] * len(files)
-    misses: list[tuple[int, tuple[str, str, str, bool]]] = []
-    for n, ((path, rel), k) in enumerate(zip(files, keys)):
-        if not k:
-            models[n] = parse_file(path, rel)      # unreadable: records an `io` diagnostic
-            continue
-        hit = store.get(k)
-        if isinstance(hit, FileModel):
-            models[n] = hit
-            continue
-        misses.append((n, (str(path), rel, k, cache)))
-    workers = _jobs(jobs, len(misses))
-    if workers > 1 and len(misses) >= PARALLEL_MIN_FILES:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    work = [(str(path), rel, k, cache) for (path, rel), k in zip(files, keys)]
+    workers = _jobs(jobs, len(work)) if len(work) >= PARALLEL_MIN_FILES and forked.available() else 1
+    order = list(range(len(work)))
+    if workers > 1:
+        from analyzers.parse import parse_file as _warm  # noqa: F401 -- imported once, before forking
+        # biggest first, so that the last file anyone takes is a small one
+        order.sort(key=lambda n: -files[n][0].stat().st_size if keys[n] else 0)
+    done = forked.map_shared(lambda n: _file_job(work[n], then), order, workers, meanwhile)
+    out: list = [None] * len(work)
+    for n, result in zip(order, done):
+        out[n] = result
+    return out
 
-        from analyzers.lexer import scanner
-        scanner()    # compile once before forking: workers inherit it
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        # biggest files first so the pool's tail is short
-        order = sorted(misses, key=lambda m: -os.path.getsize(m[1][0]))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = pool.map(_parse_job, [job for _, job in order], chunksize=2)
-            if meanwhile is not None:
-                meanwhile()
-            for (n, _), model in zip(order, results):
-                models[n] = model
-    else:
-        for n, job in misses:
-            models[n] = _parse_job(job)
-        if meanwhile is not None:
-            meanwhile()
-    return [m for m in models if m is not None]
+
+def _file_job(job: tuple[str, str, str, bool], then: Callable[[FileModel], T] | None) -> tuple[FileModel, T | None]:
+    """One file: its model from the cache, else parsed (and cached); then `then(model)`."""
+    path, rel, k, use_cache = job
+    store = ParseCache(enabled=use_cache and bool(k))
+    model = store.get(k) if k else None
+    if not isinstance(model, FileModel):
+        model = parse_file(Path(path), rel)    # an unreadable file ('' key) records an `io` diagnostic
+        store.put(k, model)
+    return model, (then(model) if then is not None else None)
 
 
 def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jobs: int | None = None,
@@ -124,21 +114,48 @@ def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jo
         return parse_all(discover([Path(p) for p in paths], Path(root), tuple(exclude)), jobs, cache)
 
 
+def selected_rules(entries: list[Entry]) -> list[Rule]:
+    """The registered rules of the families that have a selected check."""
+    families = {e.family for e in entries}
+    return [rule for family, rule in load_rules().items() if family in families]
+
+
 def run_rules(models: list[FileModel], entries: list[Entry], root: Path,
-              settings: dict | None = None) -> list[Finding]:
+              settings: dict | None = None, jobs: int | None = None) -> list[Finding]:
     """Findings of the rule families that have a selected check, limited to the selected checks."""
     ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
-    families = {e.family for e in entries}
+    rules = selected_rules(entries)
+    findings = [f for model in models for rule in rules if rule.kind == "file" for f in rule.check(model, ctx)]
+    return _selected(findings + project_findings(models, rules, ctx, jobs), entries)
+
+
+def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
+                     jobs: int | None = None) -> list[Finding]:
+    """Findings of the project rules among `rules`. With more than one core, rules sharing a memo
+    (Rule.memo) stay together: this process runs the queries-index group (the biggest), forked
+    children the other groups, round robin."""
+    groups: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.kind == "project":
+            groups.setdefault(rule.memo, []).append(rule)
+    ordered = sorted(groups.values(), key=lambda g: g[0].memo != "index")
+    workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and forked.available() else 1
+    bins: list[list[Rule]] = [[] for _ in range(max(1, min(workers, len(ordered))))]
+    for n, group in enumerate(ordered):
+        bins[0 if n == 0 or len(bins) == 1 else 1 + (n - 1) % (len(bins) - 1)].extend(group)
+
+    def run(part: list[Rule]) -> list[Finding]:
+        return [f for rule in part for f in rule.check(models, ctx)]
+
+    waits = [forked.start(lambda part=part: run(part)) for part in bins[1:]]
+    findings = run(bins[0])
+    for wait in waits:
+        findings.extend(wait())
+    return findings
+
+
+def _selected(findings: list[Finding], entries: list[Entry]) -> list[Finding]:
     selected = [e.check.id for e in entries]
-    findings: list[Finding] = []
-    for family, rule in load_rules().items():
-        if family not in families:
-            continue
-        if rule.kind == "file":
-            for model in models:
-                findings.extend(rule.check(model, ctx))
-        else:
-            findings.extend(rule.check(models, ctx))
     return [f for f in findings if any(f.rule == c or f.rule.startswith(c + ".") for c in selected)]
 
 
@@ -160,10 +177,14 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         findings, diagnostics, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
     else:
         with paused_gc():
-            models = parse_all(files, jobs, cache, keys, meanwhile=load_rules)
-            findings = run_rules(models, entries, root, settings)
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
-            findings = suppress.apply(findings, models, ctx, {e.check.id for e in entries})
+            rules = selected_rules(entries)      # imported before forking: the children have them
+            file_rules = [rule for rule in rules if rule.kind == "file"]
+            done = per_file(files, lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
+                            jobs, cache, keys, meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
+            models = [model for model, _ in done]
+            findings = [f for _, found in done for f in found] + project_findings(models, rules, ctx, jobs)
+            findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
         diagnostics = [d for m in models for d in m.diagnostics]
         nfiles = len(models)
         if all(keys):

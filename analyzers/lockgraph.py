@@ -9,14 +9,15 @@ plain `Acquisition` records (interprocedural, with dispatch queues and the GPU w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING, Iterable
 
 from analyzers.findings import Finding, Related
 from analyzers.hierarchy import Hierarchy
 from analyzers.lockgraph_extract import DEFAULT_DEPTH, Acquisition, Held, Site, acquisitions, simple_name
 from analyzers.model import FileModel
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Acquisition", "Held", "Site", "LockGraph", "Cycle", "build_graph", "graph_from", "findings",
            "acquisitions", "simple_name", "DEFAULT_DEPTH"]
@@ -63,6 +64,8 @@ class LockGraph:
 
 def graph_from(acqs: Iterable[Acquisition], hierarchy: Hierarchy) -> LockGraph:
     """Build the lock-order graph; each edge keeps its most direct, then first (by file and line) locations."""
+    import networkx as nx  # 0.2 s to import: only runs that build a graph pay it
+
     g = nx.DiGraph()
     # the most direct evidence first: fewest calls in between, then file order
     ordered = sorted(acqs, key=lambda a: (len(a.via), a.site, tuple(h.site for h in a.held), a.via))
@@ -106,6 +109,8 @@ def _recursive(g: nx.DiGraph, name: str) -> bool:
 
 def find_cycles(g: nx.DiGraph) -> list[Cycle]:
     """Simple cycles (each once, smallest node first), ignoring edges where both sides were shared."""
+    import networkx as nx
+
     exclusive = nx.DiGraph((a, b) for a, b, shared in g.edges(data="shared") if not shared)
     found = set()
     for nodes in nx.simple_cycles(exclusive, length_bound=CYCLE_LENGTH_BOUND):

@@ -169,7 +169,8 @@ class FileModel:
 
     def __getstate__(self) -> dict:
         # Tokens as four columns: unpickling 100k+ NamedTuples one by one dominates a warm cached run.
-        state = dict(self.__dict__)
+        # Private keys are memos the rules attach (queries.token_index): derived, not state.
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         for name in ("tokens", "comments"):
             toks = state[name]
             state[name] = (tuple(t[0] for t in toks), tuple(t[1] for t in toks),

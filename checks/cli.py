@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import gc
 import json
 import sys
 import traceback
@@ -96,3 +97,8 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None) -> 
         print(f"error: internal error in {prog}: {type(exc).__name__}: {exc} (rerun with --debug)",
               file=sys.stderr)
         return int(Exit.USAGE)
+    finally:
+        if argv is None:   # a process about to exit, not a test calling in
+            # The interpreter's final collection would walk every object a run built (10^5 model
+            # nodes: measured 0.4-0.5 s of the structural CLI's 2 s); frozen ones are left to the OS.
+            gc.freeze()

@@ -4,7 +4,9 @@
     @project_rule("ST.009")   def check(models: list[FileModel], ctx: RuleContext) -> Iterable[Finding]
 
 File rules see one file at a time; project rules see every scanned file (cross-file facts). Every
-module of this package is imported by `load_rules()`; the decorators fill the registry.
+module of this package is imported by `load_rules()`; the decorators fill the registry. A rule's
+`memo` names the per-run memo it builds and shares with other rules (the queries index, the lock
+graph): rules sharing one memo run in the same process when the engine spreads rules over cores.
 """
 
 from __future__ import annotations
@@ -31,29 +33,31 @@ class Rule:
     kind: str                    # file | project
     check: Callable[..., Iterable[Finding]]
     module: str
+    memo: str = ""               # '' (none), 'index' (rules.queries), 'lockgraph'
+    needs: tuple[str, ...] = ()  # slow-to-import modules it uses (imported ahead while files are parsed)
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
-def _register(family: str, kind: str) -> Callable:
+def _register(family: str, kind: str, memo: str = "", needs: tuple[str, ...] = ()) -> Callable:
     def decorator(fn: Callable[..., Iterable[Finding]]) -> Callable[..., Iterable[Finding]]:
         existing = REGISTRY.get(family)
         if existing is not None and existing.module != fn.__module__:
             raise ValueError(f"rule family {family} registered twice ({existing.module}, {fn.__module__})")
-        REGISTRY[family] = Rule(family, kind, fn, fn.__module__)
+        REGISTRY[family] = Rule(family, kind, fn, fn.__module__, memo, tuple(needs))
         return fn
     return decorator
 
 
-def file_rule(family: str) -> Callable:
+def file_rule(family: str, memo: str = "") -> Callable:
     """Register `check(model, ctx)` for one ST family (per-file facts)."""
-    return _register(family, "file")
+    return _register(family, "file", memo)
 
 
-def project_rule(family: str) -> Callable:
+def project_rule(family: str, memo: str = "index", needs: tuple[str, ...] = ()) -> Callable:
     """Register `check(models, ctx)` for one ST family (facts across all scanned files)."""
-    return _register(family, "project")
+    return _register(family, "project", memo, needs)
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from analyzers.model import FileModel
 from analyzers.rules import project_rule
 
 
-@project_rule("ST.009")
+@project_rule("ST.009", memo="lockgraph", needs=("networkx",))
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Build the lock-order graph over every scanned file and report ST.009.a/b/c."""
     return findings(build_graph(models, load_hierarchy()))

@@ -1,0 +1,70 @@
+"""analyzers.forked: work shared with forked children, results in order, failures as one-line errors."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from analyzers import engine, forked
+from checks.cli import UsageError
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def test_map_shared_keeps_the_order_and_uses_the_children():
+    pids = forked.map_shared(lambda n: (n * n, os.getpid()), list(range(200)), 3)
+    assert [square for square, _ in pids] == [n * n for n in range(200)]
+    assert len({pid for _, pid in pids}) > 1          # not all done by this process
+
+
+def test_meanwhile_runs_once_in_this_process():
+    seen = []
+    forked.map_shared(lambda n: n, list(range(20)), 2, meanwhile=lambda: seen.append(os.getpid()))
+    assert seen == [os.getpid()]
+
+
+def test_a_failing_child_is_one_line_error():
+    def boom(n):
+        if os.getpid() != parent:
+            raise ValueError("bad input")
+        return n
+
+    parent = os.getpid()
+    wait = forked.start(lambda: boom(1))
+    with pytest.raises(RuntimeError, match="forked worker failed: ValueError: bad input"):
+        wait()
+
+
+def test_a_child_that_dies_is_reported_with_its_signal():
+    import signal
+
+    wait = forked.start(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(RuntimeError, match="ended without a result \\(signal SIGKILL\\)"):
+        wait()
+
+
+def test_no_fork_while_other_threads_run():
+    assert forked.available()
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not forked.available()
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.mark.corpus
+def test_parallel_analysis_equals_serial():
+    from checks.sources import CORPUS_DIR, corpus_mps_dirs
+    try:
+        dirs = corpus_mps_dirs()
+    except UsageError:
+        pytest.skip("corpus missing")
+    serial = engine.analyze(dirs, CORPUS_DIR, jobs=1, cache=False)
+    parallel = engine.analyze(dirs, CORPUS_DIR, jobs=2, cache=False)
+    assert serial.findings and serial.findings == parallel.findings
+    assert serial.diagnostics == parallel.diagnostics and serial.files == parallel.files

@@ -29,7 +29,10 @@ from analyzers.model import FileModel
 from analyzers.rules import Rule, RuleContext, load_rules, rules_version
 
 T = TypeVar("T")
-PARALLEL_MIN_FILES = 12   # below this a process pool costs more than it saves
+PARALLEL_MIN_FILES = 12
+# The last analyze()'s per-file results (model, file-rule findings) by (file key, rules key): the gate
+# analyses two revisions that share all but a few files, and those need neither loading nor file rules.
+_LAST_FILES: dict[tuple[str, str], tuple[FileModel, list[Finding]]] = {}   # below this a process pool costs more than it saves
 
 
 @contextmanager
@@ -180,8 +183,18 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             rules = selected_rules(entries)      # imported before forking: the children have them
             file_rules = [rule for rule in rules if rule.kind == "file"]
-            done = per_file(files, lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
-                            jobs, cache, keys, meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
+            rules_key = _run_key([], entries, settings)
+            known = {n: _LAST_FILES.get((k, rules_key)) for n, k in enumerate(keys) if k}
+            todo = [n for n in range(len(files)) if known.get(n) is None]
+            fresh = per_file([files[n] for n in todo],
+                             lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
+                             jobs, cache, [keys[n] for n in todo],
+                             meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
+            done = [known.get(n) for n in range(len(files))]
+            for n, result in zip(todo, fresh):
+                done[n] = result
+            _LAST_FILES.clear()
+            _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done) if k)
             models = [model for model, _ in done]
             findings = [f for _, found in done for f in found] + project_findings(models, rules, ctx, jobs)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})

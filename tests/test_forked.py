@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -14,7 +15,11 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 def test_map_shared_keeps_the_order_and_uses_the_children():
-    pids = forked.map_shared(lambda n: (n * n, os.getpid()), list(range(200)), 3)
+    def work(n):
+        time.sleep(0.002)     # long enough that the children start before the parent is done
+        return n * n, os.getpid()
+
+    pids = forked.map_shared(work, list(range(200)), 3)
     assert [square for square, _ in pids] == [n * n for n in range(200)]
     assert len({pid for _, pid in pids}) > 1          # not all done by this process
 
@@ -68,3 +73,25 @@ def test_parallel_analysis_equals_serial():
     parallel = engine.analyze(dirs, CORPUS_DIR, jobs=2, cache=False)
     assert serial.findings and serial.findings == parallel.findings
     assert serial.diagnostics == parallel.diagnostics and serial.files == parallel.files
+
+
+def test_a_second_analysis_reuses_unchanged_files_and_matches_a_fresh_one(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures" / "structural"
+    flags = sorted(fixtures.glob("ST.0*_flag.mm"))[:20]
+    base, head = tmp_path / "base", tmp_path / "head"
+    for tree in (base, head):
+        tree.mkdir()
+        for f in flags:
+            shutil.copy(f, tree / f.name)
+    changed = head / flags[0].name
+    changed.write_text(changed.read_text() + "\n" + (fixtures / "ST.004.a_flag.mm").read_text())
+    engine.analyze([base], base, cache=False)
+    assert engine._LAST_FILES                                   # the base run's per-file results
+    reused = engine.analyze([head], head, cache=False)
+    engine._LAST_FILES.clear()
+    fresh = engine.analyze([head], head, cache=False)
+    assert reused.findings == fresh.findings
+    assert any(f.path == flags[0].name and f.rule.startswith("ST.004") for f in fresh.findings)

@@ -37,11 +37,13 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
     """
     root = materialise(tree, workdir)
     targets = [root / p for p in paths if (root / p).exists()]
-    models = engine.load_models(targets, root, opts["exclude"], cache=opts["cache"]) if targets else []
     report = engine.analyze(targets, root, rules=opts["rules"], exclude=opts["exclude"], cache=opts["cache"],
                             baseline=opts["baseline"]) if targets else None
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
+    # only the changed files' models: the inventory compares them alone (the parse cache has them)
+    touched = [root / rel for rel in sorted(changed) if (root / rel).is_file()]
+    models = engine.load_models(touched, root, opts["exclude"], cache=opts["cache"]) if touched else []
     return TreeResult(report, tsa.inventory([m for m in models if m.path in changed], opts["prefixes"]))
 
 

@@ -26,7 +26,7 @@ from analyzers.discover import discover
 from analyzers.findings import Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel
-from analyzers.rules import Rule, RuleContext, load_rules, rules_version
+from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
 
 T = TypeVar("T")
 PARALLEL_MIN_FILES = 12
@@ -134,27 +134,18 @@ def run_rules(models: list[FileModel], entries: list[Entry], root: Path,
 
 def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
                      jobs: int | None = None) -> list[Finding]:
-    """Findings of the project rules among `rules`. With more than one core, rules sharing a memo
-    (Rule.memo) stay together: this process runs the queries-index group (the biggest), forked
-    children the other groups, round robin."""
+    """Findings of the project rules among `rules`. Rules sharing a memo (Rule.memo) run together;
+    with more than one core the groups are shared out, costliest first, to this process and forked
+    children."""
     groups: dict[str, list[Rule]] = {}
-    for rule in rules:
+    for rule in sorted(rules, key=lambda r: MEMOS.index(r.memo)):
         if rule.kind == "project":
             groups.setdefault(rule.memo, []).append(rule)
-    ordered = sorted(groups.values(), key=lambda g: g[0].memo != "index")
+    parts = list(groups.values())
     workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and forked.available() else 1
-    bins: list[list[Rule]] = [[] for _ in range(max(1, min(workers, len(ordered))))]
-    for n, group in enumerate(ordered):
-        bins[0 if n == 0 or len(bins) == 1 else 1 + (n - 1) % (len(bins) - 1)].extend(group)
-
-    def run(part: list[Rule]) -> list[Finding]:
-        return [f for rule in part for f in rule.check(models, ctx)]
-
-    waits = [forked.start(lambda part=part: run(part)) for part in bins[1:]]
-    findings = run(bins[0])
-    for wait in waits:
-        findings.extend(wait())
-    return findings
+    found = forked.map_shared(lambda part: [f for rule in part for f in rule.check(models, ctx)], parts,
+                              min(workers, len(parts)))
+    return [f for part in found for f in part]
 
 
 def _selected(findings: list[Finding], entries: list[Entry]) -> list[Finding]:

@@ -22,7 +22,7 @@ def _touches_stream(call: Call) -> str:
     return ""
 
 
-@project_rule("ST.001")
+@project_rule("ST.001", memo="queues")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Stream-state calls and *Locked stream helpers reached from a caller thread."""
     idx = index(models)

@@ -33,7 +33,7 @@ def _stream_root(receiver: str) -> str:
     return re.split(r"->|\.", receiver, maxsplit=1)[0]
 
 
-@project_rule("ST.002")
+@project_rule("ST.002", memo="queues")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Commit-and-wait off the stream queue (a) and waits on the default stream (b)."""
     idx = index(models)

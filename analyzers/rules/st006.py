@@ -102,7 +102,7 @@ def _defined_out_of_line(model: FileModel, name: str) -> bool:
     return False
 
 
-@project_rule("ST.006")
+@project_rule("ST.006", memo="callers")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Check-then-create with no lock, no queue and no call_once."""
     idx = index(models)

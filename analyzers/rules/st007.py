@@ -71,7 +71,7 @@ def _has_mutex(idx: Index, cls: str) -> bool:
     return any(MUTEX_TYPE.search(m.type) for m in idx.members.get(cls, {}).values())
 
 
-@project_rule("ST.007")
+@project_rule("ST.007", memo="callers")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Member accesses compared across the methods of each class."""
     idx = index(models)

@@ -185,11 +185,14 @@ class FileModel:
 
     def scopes(self, *kinds: str) -> Iterator[Scope]:
         """All scopes, optionally only those of `kinds`."""
-        return (s for s in self.root.walk() if not kinds or s.kind in kinds)
+        every = self.__dict__.get("_scopes")
+        if every is None:   # a finished model does not change, and rules walk it many times
+            every = self.__dict__["_scopes"] = list(self.root.walk())
+        return (s for s in every if not kinds or s.kind in kinds)
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""
-        return self.root.all_calls()
+        return (call for scope in self.scopes() for call in scope.calls)
 
     def scope_at(self, line: int) -> Scope:
         """The innermost scope containing `line`."""

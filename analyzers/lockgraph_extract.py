@@ -12,11 +12,19 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 from analyzers.hierarchy import Hierarchy
 from analyzers.model import Call, FileModel, Member, Scope
 from analyzers.parse import ESCAPING_CALLS, HANDLER_NAMES
+
+_WORD = re.compile(r"\w+")
+_MEMBER = re.compile(r"(this->)?\w+")
+_ACCESS = re.compile(r"->|\.")
+_TEMPLATE_ARGS = re.compile(r"<[^<>]*>")
+_OBJC_METHOD = re.compile(r"[-+]\[(\w+)[ (].*")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 
 GPU_WAIT = "gpu-wait"                      # node name when the hierarchy declares no lock of kind 'gpu'
 WAIT_CALLS = {"waitUntilCompleted", "commitAndWait"}     # block until the GPU (and its handlers) finish
@@ -169,7 +177,7 @@ class _Extractor:
         if id(fn.scope) not in self._forwards:
             found = INLINE
             for call in fn.scope.all_calls():
-                if not any(re.fullmatch(r"\w+", a) for a in call.args):
+                if not any(_WORD.fullmatch(a) for a in call.args):
                     continue
                 parts = {p for p in call.selector.split(":") if p} if call.objc else {call.name}
                 if parts & HANDLER_NAMES:
@@ -303,7 +311,7 @@ class _Extractor:
         name = _last_ident(expr)
         cls = _class_of(scope)
         candidates = [m for m in self.members.get(name, []) if not m.function]
-        if re.fullmatch(r"(this->)?\w+", expr):
+        if _MEMBER.fullmatch(expr):
             own = [m for m in candidates if cls and m.owner and simple_name(m.owner) == simple_name(cls)]
             if own:
                 return own[0].owner, own[0]
@@ -311,7 +319,7 @@ class _Extractor:
             if statics:
                 return "", statics[0]
             return cls, None      # most likely a member of a class whose header was not scanned
-        if "::" in expr and not re.search(r"->|\.", expr):
+        if "::" in expr and not _ACCESS.search(expr):
             owner = expr.rsplit("::", 1)[0]
             return owner, next((m for m in candidates if m.owner.endswith(owner)), None)
         owners = {m.owner for m in candidates if m.owner}
@@ -336,8 +344,8 @@ class _Extractor:
         known = self.by_simple.get(call.name, set())
         if not known:
             return ()
-        callee = re.sub(r"<[^<>]*>", "", call.callee).lstrip(":")
-        if "::" in callee and not re.search(r"->|\.", callee):
+        callee = _without_templates(call.callee)
+        if "::" in callee and not _ACCESS.search(callee):
             names = {q for q in known if q == callee or q.endswith("::" + callee)}
         elif call.receiver in ("", "this", "self"):
             cls = simple_name(_class_of(scope))
@@ -403,9 +411,15 @@ def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEF
     return list(_Extractor(models, hierarchy, depth).acquisitions())
 
 
+@lru_cache(maxsize=None)
+def _without_templates(callee: str) -> str:
+    return _TEMPLATE_ARGS.sub("", callee).lstrip(":")
+
+
+@lru_cache(maxsize=None)
 def simple_name(qualified: str) -> str:
     """Last component of a qualified name; the class of an ObjC method name '-[Class sel:]'."""
-    m = re.fullmatch(r"[-+]\[(\w+)[ (].*", qualified)
+    m = _OBJC_METHOD.fullmatch(qualified)
     if m:
         return m.group(1)
     return qualified.rsplit("::", 1)[-1]
@@ -417,7 +431,7 @@ def _class_of(scope: Scope) -> str:
     if fn is None:
         cls = scope.enclosing("class")
         return cls.name if cls else ""
-    m = re.fullmatch(r"[-+]\[(\w+)[ (].*", fn.name)
+    m = _OBJC_METHOD.fullmatch(fn.name)
     if m:
         return m.group(1)
     cls = fn.enclosing("class")
@@ -427,5 +441,5 @@ def _class_of(scope: Scope) -> str:
 
 
 def _last_ident(expr: str) -> str:
-    idents = re.findall(r"[A-Za-z_]\w*", expr)
+    idents = _IDENT.findall(expr)
     return idents[-1] if idents else expr

@@ -144,7 +144,7 @@ def _measure(spec: dict[str, Any], dev: backend.Backend) -> dict[str, Any]:
     import torch
 
     dtype = spec.get("dtype", "float32")
-    wl = workloads.build(spec["workload"], spec.get("size", "quick"), dtype, dev.device)
+    wl = workloads.build(spec["workload"], spec.get("size", "quick"), dtype, dev.device, spec.get("width"))
     p = spec.get("perf", {})
     largest = max([*p.get("batches", [1]), p.get("clients", 8), 1])
     x = workloads.inputs(wl, largest, dtype).to(dev.device)

@@ -95,6 +95,12 @@ def _plan(name: str, raw: Any, where: str) -> dict[str, Any]:
             raise UsageError(f"{where}: plan {name}: {key} must be a positive integer")
     if not raw.get("workloads"):
         raise UsageError(f"{where}: plan {name}: needs at least one workload")
+    widths = perf.get("batcher_widths") or {}
+    if not isinstance(widths, dict) or any(
+            w not in perf.get("batcher_workloads", []) or not isinstance(ds, list) or not ds
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in ds) for w, ds in widths.items()):
+        raise UsageError(f"{where}: plan {name}: perf.batcher_widths must map batcher workloads to lists of "
+                         "positive widths, e.g. {linear: [512, 8192]}")
     return raw
 
 

@@ -92,8 +92,11 @@ def _percentile(values: list[float], q: float) -> float:
 def batcher(call: Callable, stack: Callable, sample, clients: int, max_delay_s: float, reps: int,
             seconds: float) -> list[Row]:
     """Requests/s and p50/p99 latency of batch-1 requests: `clients` plain threads, the same clients
-    through a BatchQueue (max batch = clients), and offline batches of `clients` samples on one thread
-    (the ceiling). `stack(samples)` makes a device batch; `call(batch)` returns the synchronised output."""
+    through a BatchQueue (max batch = clients), offline batches of `clients` samples on one thread
+    (the ceiling), and the floor: the clients through a BatchQueue whose batch function does no work
+    at all (the most requests/s any thread-based batcher reaches on this machine: every request still
+    wakes its client thread and hands the GIL over). `stack(samples)` makes a device batch;
+    `call(batch)` returns the synchronised output."""
     offline_batch = stack([sample] * clients)
 
     def plain(lat):
@@ -107,7 +110,11 @@ def batcher(call: Callable, stack: Callable, sample, clients: int, max_delay_s: 
     def offline(lat):
         return _threads(_loop(lambda: call(offline_batch), lat), 1, seconds), clients
 
-    modes = {"threads": plain, "batcher": batched, "offline": offline}
+    def floor(lat):
+        with BatchQueue(lambda items: items, max_batch=clients, max_delay_s=max_delay_s) as queue:
+            return _threads(_loop(lambda: queue(sample), lat), clients, seconds), 1
+
+    modes = {"threads": plain, "batcher": batched, "offline": offline, "floor": floor}
     for run in modes.values():
         run(None)
     latencies: dict[str, list[float]] = {m: [] for m in modes}

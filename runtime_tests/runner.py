@@ -125,18 +125,24 @@ def _soak_rows(config: str, result: RoundResult) -> list[dict[str, Any]]:
     return [{"kind": "soak", "param": config, "rep": -1, "metric": m, "value": v} for m, v in values.items()]
 
 
-def _perf_jobs(perf: dict[str, Any]) -> dict[str, list[str]]:
-    """{workload: [measurement kinds]}: one measuring child per workload."""
-    jobs: dict[str, list[str]] = {}
+def _perf_jobs(perf: dict[str, Any]) -> dict[str, tuple[str, list[str], int | None]]:
+    """{label: (workload, [measurement kinds], width)}: one measuring child per workload at its size
+    class, plus one batcher child per width listed in `batcher_widths` (label 'linear@32768')."""
+    jobs: dict[str, tuple[str, list[str], int | None]] = {}
+    widths = perf.get("batcher_widths") or {}
     for kind, key in (("scaling", "workloads"), ("batching", "batch_workloads"), ("batcher", "batcher_workloads")):
         for workload in perf.get(key, []):
-            jobs.setdefault(workload, []).append(kind)
+            if kind == "batcher" and widths.get(workload):
+                for width in widths[workload]:
+                    jobs[f"{workload}@{width}"] = (workload, ["batcher"], int(width))
+            else:
+                jobs.setdefault(workload, (workload, [], None))[1].append(kind)
     return jobs
 
 
 def _perf_seconds(perf: dict[str, Any]) -> float:
     """An upper estimate of one measurement child's work: settings x (repetitions + warm-up) x seconds."""
-    settings = max(len(perf.get("threads", [])), len(perf.get("batches", [])), 3)
+    settings = max(len(perf.get("threads", [])), len(perf.get("batches", [])), 4)   # 4 batcher modes
     return settings * (int(perf.get("reps", 5)) + 1) * float(perf.get("seconds", 0.5)) * 2
 
 
@@ -197,13 +203,13 @@ def run(opts: Options) -> Summary:
             record("soak", spec["workload"], spec, result)
             db.add_measurements(conn, run_id, spec["workload"], _soak_rows(active[0].name, result))
             progress.advance(task)
-        for workload, kinds in perf_jobs.items():
-            progress.update(task, description=f"{', '.join(kinds)}: {workload}")
+        for label, (workload, kinds, width) in perf_jobs.items():
+            progress.update(task, description=f"{', '.join(kinds)}: {label}")
             spec = {"mode": "perf", "kinds": kinds, "workload": workload, "size": plan.get("size", "quick"),
-                    "device": device, "perf": perf}
+                    "device": device, "perf": perf, "width": width}
             result = spawn(spec, timeout_s=timeout + _perf_seconds(perf) * len(kinds))
-            record("perf", workload, spec, result)
-            db.add_measurements(conn, run_id, workload, result.doc.get("measurements", []))
+            record("perf", label, spec, result)
+            db.add_measurements(conn, run_id, label, result.doc.get("measurements", []))
             progress.advance(task)
     for config in active:
         k, n = summary.counts[config.name]

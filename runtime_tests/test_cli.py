@@ -39,6 +39,7 @@ plans:
       batches: [1, 4]
       batch_workloads: [linear]
       batcher_workloads: [linear]
+      batcher_widths: {linear: [16]}
       clients: 2
       max_delay_ms: 1
 """
@@ -96,10 +97,13 @@ def test_a_small_run_end_to_end(tmp_path):
     kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM measurements GROUP BY kind"))
     soak = dict(conn.execute("SELECT metric, value FROM measurements WHERE kind = 'soak'"))
     assert soak["errors"] == 1 and soak["ops"] > 0 and soak["seconds"] >= 0.5
-    assert kinds == {"scaling": 10, "batching": 10, "batcher": 3 * 5 + 6, "soak": 4}
+    assert kinds == {"scaling": 10, "batching": 10, "batcher": 4 * 5 + 8, "soak": 4}   # 4 modes, floor included
+    assert {w for (w,) in conn.execute("SELECT DISTINCT workload FROM measurements WHERE kind = 'batcher'")} == \
+        {"linear@16"}
     report = (out / "report.md").read_text()
     for text in ("**FAIL**", "| broken | - | 1 | mismatch 1 |", "returns a wrong result on purpose", "skipped | fix",
-                 "CONTRADICTION", "## Thread scaling", "## Batching", "## Dynamic batcher", "## Soak", "torch"):
+                 "CONTRADICTION", "## Thread scaling", "## Batching", "## Dynamic batcher", "## Soak", "torch",
+                 "| linear@16 | floor |"):
         assert text in report
     for png in ("crash_rates.png", "scaling.png", "batching.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

@@ -37,6 +37,10 @@ def test_preload_from_an_unset_variable_skips_the_configuration(monkeypatch):
     ("configurations: [{name: a, fault: melt}]", "fault must be one of"),
     ("configurations: [{name: a}]\nplans: {quick: {workloads: [resnet]}}", "unknown workloads resnet"),
     ("configurations: [{name: a}]\nplans: {quick: {workloads: [mlp], rounds: 0}}", "rounds must be a positive"),
+    ("configurations: [{name: a}]\nplans: {quick: {workloads: [mlp], perf: {batcher_workloads: [mlp], "
+     "batcher_widths: {mlp: [0]}}}}", "batcher_widths must map"),
+    ("configurations: [{name: a}]\nplans: {quick: {workloads: [mlp], perf: {batcher_workloads: [mlp], "
+     "batcher_widths: {linear: [64]}}}}", "batcher_widths must map"),
 ])
 def test_bad_matrices_are_usage_errors(tmp_path, text, message):
     path = tmp_path / "configs.yaml"

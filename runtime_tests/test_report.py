@@ -9,9 +9,10 @@ from runtime_tests.rounds import RoundResult
 pytestmark = pytest.mark.quick
 
 
-def batcher_rows(threads, batcher, offline):
+def batcher_rows(threads, batcher, offline, floor=None):
     rows = []
-    for mode, value in (("threads", threads), ("batcher", batcher), ("offline", offline)):
+    modes = (("threads", threads), ("batcher", batcher), ("offline", offline))
+    for mode, value in modes + ((("floor", floor),) if floor is not None else ()):
         rows += [{"kind": "batcher", "param": mode, "rep": r, "metric": "requests_per_s", "value": value}
                  for r in range(5)]
         rows += [{"kind": "batcher", "param": mode, "rep": -1, "metric": m, "value": 1.0} for m in ("p50_ms", "p99_ms")]
@@ -56,3 +57,19 @@ def test_targets_are_only_judged_on_cuda(conn, tmp_path):
     conn.execute("UPDATE runs SET device = 'cpu'")
     text = report.markdown(conn, 1, {})
     assert "target met" not in text and "target NOT met" not in text
+
+
+def test_widths_get_a_verdict_each_and_the_floor_says_when_offline_is_out_of_reach(conn):
+    run = 1
+    db.add_measurements(conn, run, "linear@512", batcher_rows(7000, 13000, 180000, floor=35000))   # floor 19%
+    db.add_measurements(conn, run, "linear@32768", batcher_rows(700, 2700, 3200, floor=35000))     # meets
+    db.add_measurements(conn, run, "mlp@4096", batcher_rows(5000, 10000, 20000, floor=35000))      # floor 175%
+    text = report.markdown(conn, run, {})
+    assert "- linear@32768: target met (3.86x plain threads" in text
+    unreachable = [line for line in text.splitlines() if "unreachable here" in line]
+    assert len(unreachable) == 1 and unreachable[0].startswith("- linear@512: target NOT met")
+    assert "hand-off floor (no model at all) is 35,000 requests/s, 19% of offline" in unreachable[0]
+    assert "- mlp@4096: target NOT met (2.00x plain threads" in text
+    assert "- linear: targets met from width 32768 (measured 512, 32768; met at 32768)" in text
+    assert "- mlp: targets met at no measured width (4096)" in text
+    assert "| linear@512 | floor | 35,000" in text

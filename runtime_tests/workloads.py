@@ -102,8 +102,10 @@ BUILDERS: dict[str, Callable] = {
 NAMES = tuple(BUILDERS)
 
 
-def build(name: str, size: str = "quick", dtype: str = "float32", device: str = "cpu") -> Workload:
-    """Build workload `name` with fixed weights (seeded), in eval mode, on `device`."""
+def build(name: str, size: str = "quick", dtype: str = "float32", device: str = "cpu",
+          width: int | None = None) -> Workload:
+    """Build workload `name` with fixed weights (seeded), in eval mode, on `device`; `width` overrides
+    the size class's hidden width d."""
     import torch
     from torch import nn
 
@@ -113,8 +115,10 @@ def build(name: str, size: str = "quick", dtype: str = "float32", device: str = 
         raise ValueError(f"unknown size {size!r} (choose from {', '.join(SIZES)})")
     if dtype not in TOLERANCES:
         raise ValueError(f"unknown dtype {dtype!r} (choose from {', '.join(TOLERANCES)})")
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
+        raise ValueError(f"width must be a positive integer, not {width!r}")
     torch.manual_seed(SEED)
-    model, shape = BUILDERS[name](nn, torch, SIZES[size])
+    model, shape = BUILDERS[name](nn, torch, SIZES[size] if width is None else {**SIZES[size], "d": width})
     model = model.eval().to(device=device, dtype=getattr(torch, dtype))
     return Workload(name, model, shape)
 

@@ -20,8 +20,38 @@ def available() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def start(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Start `fn()` in a forked child; returns `wait()`, which gives fn's result or raises RuntimeError."""
+class Child:
+    """A forked child computing one result: `wait()` gives it (or raises RuntimeError), `stop()` kills it."""
+
+    def __init__(self, pid: int, read_end: int) -> None:
+        self.pid, self.read_end = pid, read_end
+
+    def wait(self) -> Any:
+        """The child's result; RuntimeError (one line) when it failed or died."""
+        with os.fdopen(self.read_end, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        if not payload:
+            how = (f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
+                   else f"exit {os.WEXITSTATUS(status)}")
+            raise RuntimeError(f"forked worker ended without a result ({how})")
+        ok, value = pickle.loads(payload)
+        if not ok:
+            raise RuntimeError(f"forked worker failed: {value}")
+        return value
+
+    def stop(self) -> None:
+        """Kill and reap the child (the parent failed: nobody will read its result)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.read_end)
+
+
+def start(fn: Callable[[], Any]) -> Child:
+    """Start `fn()` in a forked child."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: compute, send, leave without running the parent's exit handlers
@@ -39,21 +69,7 @@ def start(fn: Callable[[], Any]) -> Callable[[], Any]:
         finally:
             os._exit(status)
     os.close(write_end)
-
-    def wait() -> Any:
-        with os.fdopen(read_end, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if not payload:
-            how = (f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
-                   else f"exit {os.WEXITSTATUS(status)}")
-            raise RuntimeError(f"forked worker ended without a result ({how})")
-        ok, value = pickle.loads(payload)
-        if not ok:
-            raise RuntimeError(f"forked worker failed: {value}")
-        return value
-
-    return wait
+    return Child(pid, read_end)
 
 
 def map_shared(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
@@ -85,10 +101,21 @@ def map_shared(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
             done[n] = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL) if encode else result
         return done
 
-    waits = [start(lambda: loop(True)) for _ in range(workers - 1)]
-    if meanwhile is not None:
-        meanwhile()
-    results = loop(False)
-    for wait in waits:
-        results.update((n, pickle.loads(blob)) for n, blob in wait().items())
+    children = [start(lambda: loop(True)) for _ in range(workers - 1)]
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        results = loop(False)
+    except BaseException:
+        for child in children:   # a child blocked writing its results would otherwise wait forever
+            child.stop()
+        raise
+    for n, child in enumerate(children):
+        try:
+            done = child.wait()
+        except BaseException:
+            for other in children[n + 1:]:
+                other.stop()
+            raise
+        results.update((k, pickle.loads(blob)) for k, blob in done.items())
     return [results[n] for n in range(len(items))]

@@ -37,17 +37,42 @@ def test_a_failing_child_is_one_line_error():
         return n
 
     parent = os.getpid()
-    wait = forked.start(lambda: boom(1))
+    child = forked.start(lambda: boom(1))
     with pytest.raises(RuntimeError, match="forked worker failed: ValueError: bad input"):
-        wait()
+        child.wait()
 
 
 def test_a_child_that_dies_is_reported_with_its_signal():
     import signal
 
-    wait = forked.start(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    child = forked.start(lambda: os.kill(os.getpid(), signal.SIGKILL))
     with pytest.raises(RuntimeError, match="ended without a result \\(signal SIGKILL\\)"):
-        wait()
+        child.wait()
+
+
+def test_when_this_process_fails_the_children_are_killed_and_reaped():
+    parent = os.getpid()
+    children = []
+    real_start = forked.start
+
+    def spy(fn):
+        children.append(real_start(fn))
+        return children[-1]
+
+    def work(n):
+        if os.getpid() == parent and n > 50:
+            raise ValueError("parent failed")
+        return b"x" * 100_000        # more than a pipe holds: the child would block writing it
+
+    forked.start = spy
+    try:
+        with pytest.raises(ValueError, match="parent failed"):
+            forked.map_shared(work, list(range(400)), 2)
+    finally:
+        forked.start = real_start
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(children[0].pid, os.WNOHANG)     # already reaped
 
 
 def test_no_fork_while_other_threads_run():

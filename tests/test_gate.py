@@ -55,6 +55,17 @@ def test_clean_pr_passes(fork):
     assert "gate passed: 0 new" in proc.stdout
 
 
+def test_a_pr_touching_non_source_files_in_the_gated_folders_passes(fork):
+    def add(r):
+        (r / NATIVE / "kernels").mkdir()
+        (r / NATIVE / "kernels" / "Unary.metal").write_text("kernel void f() {}\n")
+        (r / CORE / "NOTES.txt").write_text("notes\n")
+    pr(fork, add)
+    proc = run_gate(fork)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gate passed: 0 new" in proc.stdout
+
+
 def test_new_st001_violation_fails_with_annotation(fork, tmp_path):
     def add(r):
         text = (FIX / "structural" / "ST.001.a_flag.mm").read_text()

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers import engine, tsa
-from analyzers.discover import SUFFIXES
 from analyzers.findings import Report
 from analyzers.reporters import sarif
 from checks import cli
@@ -43,7 +42,7 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
     # only the changed files' models: the inventory compares them alone (the parse cache has them)
-    touched = [root / rel for rel in sorted(changed) if rel.endswith(SUFFIXES) and (root / rel).is_file()]
+    touched = [root / rel for rel in sorted(changed) if (root / rel).is_file()]   # trees hold sources only
     models = engine.load_models(touched, root, opts["exclude"], cache=opts["cache"]) if touched else []
     return TreeResult(report, tsa.inventory([m for m in models if m.path in changed], opts["prefixes"]))
 

@@ -29,10 +29,10 @@ from analyzers.model import FileModel
 from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
 
 T = TypeVar("T")
-PARALLEL_MIN_FILES = 12
+PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
 # The last analyze()'s per-file results (model, file-rule findings) by (file key, rules key): the gate
 # analyses two revisions that share all but a few files, and those need neither loading nor file rules.
-_LAST_FILES: dict[tuple[str, str], tuple[FileModel, list[Finding]]] = {}   # below this a process pool costs more than it saves
+_LAST_FILES: dict[tuple[str, str], tuple[FileModel, list[Finding]]] = {}
 
 
 @contextmanager
@@ -173,19 +173,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             rules = selected_rules(entries)      # imported before forking: the children have them
-            file_rules = [rule for rule in rules if rule.kind == "file"]
-            rules_key = _run_key([], entries, settings)
-            known = {n: _LAST_FILES.get((k, rules_key)) for n, k in enumerate(keys) if k}
-            todo = [n for n in range(len(files)) if known.get(n) is None]
-            fresh = per_file([files[n] for n in todo],
-                             lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
-                             jobs, cache, [keys[n] for n in todo],
-                             meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
-            done = [known.get(n) for n in range(len(files))]
-            for n, result in zip(todo, fresh):
-                done[n] = result
-            _LAST_FILES.clear()
-            _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done) if k)
+            done = _file_results(files, keys, rules, ctx, _run_key([], entries, settings), jobs, cache)
             models = [model for model, _ in done]
             findings = [f for _, found in done for f in found] + project_findings(models, rules, ctx, jobs)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
@@ -197,6 +185,23 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
                     diagnostics=diagnostics, files=nfiles)
     return report if prints is None else with_baseline(report, prints, baseline)
+
+
+def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Rule], ctx: RuleContext,
+                  rules_key: str, jobs: int | None, cache: bool) -> list[tuple[FileModel, list[Finding]]]:
+    """(model, file-rule findings) of every file: from the last run where the file and the rules are
+    the same, else computed by per_file (networkx and the like imported meanwhile)."""
+    file_rules = [rule for rule in rules if rule.kind == "file"]
+    done = [_LAST_FILES.get((k, rules_key)) if k else None for k in keys]
+    todo = [n for n, result in enumerate(done) if result is None]
+    fresh = per_file([files[n] for n in todo], lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
+                     jobs, cache, [keys[n] for n in todo],
+                     meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
+    for n, result in zip(todo, fresh):
+        done[n] = result
+    _LAST_FILES.clear()
+    _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done) if k)
+    return done
 
 
 def with_baseline(report: Report, prints: set[str], path: Path | None = None) -> Report:

@@ -88,8 +88,10 @@ def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | Non
     work = [(str(path), rel, k, cache) for (path, rel), k in zip(files, keys)]
     workers = _jobs(jobs, len(work)) if len(work) >= PARALLEL_MIN_FILES and forked.available() else 1
     order = list(range(len(work)))
-    if workers > 1:
-        from analyzers.parse import parse_file as _warm  # noqa: F401 -- imported once, before forking
+    if workers > 1:   # imported, Lark read and the scanner compiled once, before forking: children inherit them
+        from analyzers.lexer import scanner
+        from analyzers.parse import parse_file as _warm  # noqa: F401
+        scanner()
         # biggest first, so that the last file anyone takes is a small one
         order.sort(key=lambda n: -files[n][0].stat().st_size if keys[n] else 0)
     done = forked.map_shared(lambda n: _file_job(work[n], then), order, workers, meanwhile)

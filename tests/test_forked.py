@@ -9,7 +9,6 @@ import time
 import pytest
 
 from analyzers import engine, forked
-from checks.cli import UsageError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -85,19 +84,6 @@ def test_no_fork_while_other_threads_run():
     finally:
         stop.set()
         t.join()
-
-
-@pytest.mark.corpus
-def test_parallel_analysis_equals_serial():
-    from checks.sources import CORPUS_DIR, corpus_mps_dirs
-    try:
-        dirs = corpus_mps_dirs()
-    except UsageError:
-        pytest.skip("corpus missing")
-    serial = engine.analyze(dirs, CORPUS_DIR, jobs=1, cache=False)
-    parallel = engine.analyze(dirs, CORPUS_DIR, jobs=2, cache=False)
-    assert serial.findings and serial.findings == parallel.findings
-    assert serial.diagnostics == parallel.diagnostics and serial.files == parallel.files
 
 
 def test_a_second_analysis_reuses_unchanged_files_and_matches_a_fresh_one(tmp_path):

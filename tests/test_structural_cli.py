@@ -320,6 +320,10 @@ def test_parallel_parse_equals_serial():
     assert [m.path for m in serial] == [m.path for m in parallel]
     assert [len(list(m.scopes())) for m in serial] == [len(list(m.scopes())) for m in parallel]
     assert [len(list(m.calls())) for m in serial] == [len(list(m.calls())) for m in parallel]
+    one, two = (engine._LAST_FILES.clear() or engine.analyze(dirs, CORPUS_DIR, jobs=jobs, cache=False)
+                for jobs in (1, 2))   # nothing reused from the run before: both compute every file
+    assert one.findings and one.findings == two.findings     # rules spread over processes: same findings
+    assert one.diagnostics == two.diagnostics and one.files == two.files
 
 
 def test_suppression_comment_forms(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -47,7 +48,11 @@ def test_every_expectable_verdict_matches(fixture_run):
 
 def test_artifacts_per_model(fixture_run):
     _, art = fixture_run
-    assert "@!@!@STARTMSG 2193:0" in (art / "Counter_pass" / "tlc.out").read_text()
+    out = (art / "Counter_pass" / "tlc.out").read_text()
+    assert "@!@!@STARTMSG 2193:0" in out
+    # the standard modules are copied into this run's own temp folder, not a /tmp shared with other JVMs
+    naturals = re.search(r"Parsing file (\S*Naturals\.tla)", out)
+    assert naturals and "/tlc-meta-" in naturals.group(1) and "/jvm-tmp/" in naturals.group(1)
     summary = json.loads((art / "Counter_inv" / "summary.json").read_text())
     assert summary["match"] and summary["outcome"]["trace"]["states"][1]["action"] == "IncX"
 

@@ -82,8 +82,16 @@ def _probe_key(java: str, jar: str) -> list:
 
 def command(java: str, jar: str, module: str, cfg: str, metadir: Path, opts: RunOptions,
             jvm: tuple[str, ...] = ()) -> list[str]:
-    """The TLC command line, relative spec and cfg names (run it with cwd = the spec's folder)."""
+    """The TLC command line, relative spec and cfg names (run it with cwd = the spec's folder).
+
+    The JVM's java.io.tmpdir is a folder of the run's own metadir (created here): SANY copies the
+    standard modules (Naturals.tla, ...) out of the jar into it, and two JVMs rewriting a shared
+    /tmp/Naturals.tla at once made one fail with a NullPointerException in SANY (seen once in CI:
+    exit 150 and no result message)."""
     known = supported_options(java, jar)
+    scratch = metadir / "jvm-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    jvm = (*jvm, f"-Djava.io.tmpdir={scratch}")
     wanted = [("-tool", ()), ("-workers", (str(opts.workers),)), ("-metadir", (str(metadir),)),
               ("-coverage", ("1",) if opts.coverage else None), ("-config", (cfg,))]
     cmd = [java, *JVM_OPTIONS, *jvm, "-cp", jar, "tlc2.TLC"]

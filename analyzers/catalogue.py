@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from analyzers.findings import SEVERITIES, Check
 from checks.cli import UsageError
 from checks.config import read_yaml

@@ -125,15 +125,6 @@ def selected_rules(entries: list[Entry]) -> list[Rule]:
     return [rule for family, rule in load_rules().items() if family in families]
 
 
-def run_rules(models: list[FileModel], entries: list[Entry], root: Path,
-              settings: dict | None = None, jobs: int | None = None) -> list[Finding]:
-    """Findings of the rule families that have a selected check, limited to the selected checks."""
-    ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
-    rules = selected_rules(entries)
-    findings = [f for model in models for rule in rules if rule.kind == "file" for f in rule.check(model, ctx)]
-    return _selected(findings + project_findings(models, rules, ctx, jobs), entries)
-
-
 def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
                      jobs: int | None = None) -> list[Finding]:
     """Findings of the project rules among `rules`. Rules sharing a memo (Rule.memo) run together;

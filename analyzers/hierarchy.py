@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from checks.cli import UsageError
 from checks.config import read_yaml
 from checks.sources import REPO_ROOT

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 from analyzers import clang_tsa, tsa, tsa_render
 from analyzers.discover import common_root
 from analyzers.findings import Report

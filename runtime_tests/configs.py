@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from checks.cli import UsageError
 from checks.config import read_yaml
 from runtime_tests import workloads

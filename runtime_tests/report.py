@@ -42,10 +42,19 @@ def target(workload: str, modes: dict[str, dict[str, list[float]]]) -> str:
     return line
 
 
+def _label(label: str) -> tuple[str, int | None]:
+    """'linear@32768' -> ('linear', 32768); 'linear' -> ('linear', None)."""
+    base, _, width = label.partition("@")
+    return base, int(width) if width else None
+
+
 def widths_summary(workload: str, by_label: dict[str, dict[str, dict[str, list[float]]]]) -> str:
     """The smallest measured width of `workload` at which both targets hold."""
-    widths = {int(label.split("@")[1]): modes for label, modes in by_label.items()
-              if label.split("@")[0] == workload and "@" in label}
+    widths = {}
+    for label, modes in by_label.items():
+        base, width = _label(label)
+        if base == workload and width is not None:
+            widths[width] = modes
     met = [w for w, modes in sorted(widths.items()) if _met(modes)]
     measured = ", ".join(str(w) for w in sorted(widths))
     if not met:
@@ -282,7 +291,7 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
                       "BatchQueue whose batch function does nothing (thread hand-offs only): no thread-based "
                       "batcher in CPython gets above it on this machine."]
         if device == "cuda":
-            judged = [w for w in batcher if w.split("@")[0] in CUDA_TARGETS["workloads"]]
+            judged = [w for w in batcher if _label(w)[0] in CUDA_TARGETS["workloads"]]
             lines += ["", *[f"- {target(w, batcher[w])}" for w in judged]]
             lines += [f"- {widths_summary(w, batcher)}" for w in CUDA_TARGETS["workloads"]
                       if any(label.startswith(w + "@") for label in judged)]

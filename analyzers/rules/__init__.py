@@ -56,9 +56,9 @@ def _register(family: str, kind: str, memo: str = "", needs: tuple[str, ...] = (
     return decorator
 
 
-def file_rule(family: str, memo: str = "") -> Callable:
+def file_rule(family: str) -> Callable:
     """Register `check(model, ctx)` for one ST family (per-file facts)."""
-    return _register(family, "file", memo)
+    return _register(family, "file")
 
 
 def project_rule(family: str, memo: str = "index", needs: tuple[str, ...] = ()) -> Callable:

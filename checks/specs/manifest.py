@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from checks.cli import UsageError
 from checks.config import read_yaml
 from checks.sources import REPO_ROOT

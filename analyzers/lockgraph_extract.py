@@ -10,6 +10,7 @@ first (`m_mutex.unlock(); ...; m_mutex.lock();`, the upstream way to wait withou
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,6 +128,8 @@ class _Extractor:
         self._forwards: dict[int, str] = {}
         self._events: dict[int, list[_Event]] = {}
         self._summaries: dict[tuple[int, int, bool], list[_Reached]] = {}
+        self._region_index: dict[int, tuple[list, list, list]] = {}
+        self._unlocks: dict[int, dict[int, list[tuple[int, str]]]] = {}
 
     # -- contexts ---------------------------------------------------------------------------------
 
@@ -217,33 +220,36 @@ class _Extractor:
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
 
-        def add(line: int, scope: Scope, skip=None, **what) -> None:
+        def add(line: int, col: int, scope: Scope, **what) -> None:
             released = frozenset(lock for lock, start, end in drops if start < line < end)
             out.append(_Event(Site(model.path, line, site.function),
-                              entry + self._held(model, scope, line, root, site.function, skip), released, **what))
+                              entry + self._held(model, scope, (line, col), root, site.function), released, **what))
 
         for scope in scopes:
             for region in scope.locks:
                 if region.kind == "call_once":
                     continue     # one-time initialisation, not a lock class of the hierarchy
                 lock, kind, alias = self._mutex(model, scope, region.lock)
-                add(region.line, scope, region, lock=lock, kind=kind, alias=alias, shared=region.shared)
+                add(region.line, region.col, scope, lock=lock, kind=kind, alias=alias, shared=region.shared)
             for child in scope.children:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
-                    add(child.line, scope, lock=lock, kind="queue", alias=alias)
+                    add(child.line, child.col, scope, lock=lock, kind="queue", alias=alias)
             for call in scope.calls:
                 if self._waits(call):
-                    add(call.line, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
+                    add(call.line, call.col, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
                 callees = self.resolve(model, scope, call)
                 if callees:
-                    add(call.line, scope, callees=callees, call=call)
+                    add(call.line, call.col, scope, callees=callees, call=call)
         self._events[id(root)] = out
         return out
 
-    def _held(self, model: FileModel, scope: Scope, line: int, root: Scope, context: str,
-              skip=None) -> tuple[Held, ...]:
-        """Locks held at `line` from the context root down to `scope`, outermost first."""
+    def _held(self, model: FileModel, scope: Scope, at: tuple[int, int], root: Scope,
+              context: str) -> tuple[Held, ...]:
+        """Locks held at position `at` (line, column) from the context root down to `scope`, outermost first.
+
+        By position, not line: two guards on one line are taken in order (one-line functions have
+        lock orders too), while the locks of one statement (scoped_lock of several) have none."""
         held: list[Held] = []
         node: Scope | None = scope
         while node is not None:
@@ -251,11 +257,7 @@ class _Extractor:
             if node.kind == "dispatch" and node.queue and node is not root:
                 here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
                                  Site(model.path, node.line, context)))
-            for region in node.locks:
-                if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
-                    continue
-                if skip is not None and region.line == line:
-                    continue     # taken on the same line (scoped_lock of several): no order between them
+            for region in self._regions_at(model, node, at):
                 here.append(Held(self._mutex(model, node, region.lock)[0], Site(model.path, region.line, context),
                                  region.shared))
             held[:0] = sorted(here, key=lambda h: h.site.line)
@@ -264,18 +266,72 @@ class _Extractor:
             node = node.parent
         return tuple(held)
 
+    def _regions_at(self, model: FileModel, node: Scope, at: tuple[int, int]) -> list:
+        """The lock regions of `node` taken before `at` and not yet released there.
+
+        Regions sorted by start with a running maximum of their end lines: the walk back stops where
+        no earlier region reaches `at` (scanning every region for every event was quadratic)."""
+        index = self._region_index.get(id(node))
+        if index is None:
+            regions = sorted((r for r in node.locks if r.kind != "call_once"), key=lambda r: (r.line, r.col))
+            reach, top = [], 0
+            for r in regions:
+                top = max(top, r.end_line)
+                reach.append(top)
+            index = self._region_index[id(node)] = ([(r.line, r.col) for r in regions], regions, reach)
+        starts, regions, reach = index
+        line = at[0]
+        found = []
+        j = bisect_left(starts, at) - 1
+        while j >= 0 and reach[j] >= line:
+            r = regions[j]
+            if r.end_line > line or (r.end_line == line and not self._released_before(model, node, r, at)):
+                found.append(r)
+            j -= 1
+        found.reverse()
+        return found
+
+    def _released_before(self, model: FileModel, node: Scope, region, at: tuple[int, int]) -> bool:
+        """Whether a region ending on the line of `at` ends before `at` (`{ lock_guard a(m1); } lock_guard b(m2);`)."""
+        if region.released_by == "scope":
+            end = node.last_token
+            if 0 <= end < len(model.tokens):
+                tok = model.tokens[end]
+                return (tok.line, tok.col) < at
+            return False
+        if region.released_by == "unlock":
+            unlocks = self._unlocks.get(id(model))
+            if unlocks is None:
+                unlocks = self._unlocks[id(model)] = defaultdict(list)
+                for s in model.scopes():
+                    for c in s.calls:
+                        if c.name in UNLOCK_CALLS:
+                            unlocks[c.line].append((c.col, c.receiver))
+            names = {region.var, region.lock} - {""}
+            return any((region.line, region.col) < (region.end_line, col) < at and receiver in names
+                       for col, receiver in unlocks.get(region.end_line, ()))
+        return False
+
     def _drops(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[tuple[str, int, int]]:
         """(lock, from, to) spans where this context has unlocked a mutex its caller holds."""
         regions = [r for s in scopes for r in s.locks]
         calls = sorted(((c, s) for s in scopes for c in s.calls), key=lambda cs: cs[0].token)
+        # what the unlock()s are checked against, indexed once (a scan per unlock() was quadratic)
+        guards = {r.var for r in regions}
+        ended = {(r.lock, r.end_line) for r in regions}
+        relocks: dict[str, list[tuple[int, int]]] = defaultdict(list)     # receiver -> (token, line), in order
+        for c, _ in calls:
+            if c.name in LOCK_CALLS:
+                relocks[c.receiver].append((c.token, c.line))
         spans = []
         for call, scope in calls:
             if call.name not in UNLOCK_CALLS or not call.receiver:
                 continue
-            if any(r.var == call.receiver or (r.lock == call.receiver and r.end_line == call.line) for r in regions):
+            if call.receiver in guards or (call.receiver, call.line) in ended:
                 continue     # closes a lock taken here, which the model already ends
-            relock = next((c.line for c, _ in calls if c.name in LOCK_CALLS and c.receiver == call.receiver
-                           and c.token > call.token), root.end_line)
+            later = relocks.get(call.receiver, [])
+            k = bisect_right(later, (call.token, float("inf")))
+            relock = later[k][1] if k < len(later) else root.end_line
             spans.append((self._mutex(model, scope, call.receiver)[0], call.line, relock))
         return spans
 
@@ -369,30 +425,35 @@ class _Extractor:
         return simple_name(bare)
 
     def summary(self, fn: _Fn, depth: int, waits: bool = True) -> list[_Reached]:
-        """Every lock a call of `fn` takes (its own and its callees' up to `depth`), with the call chain."""
+        """Every lock a call of `fn` takes (its own and its callees' up to `depth`), with a call chain.
+
+        Each (acquisition, locks dropped on the way) appears once, with the first chain found: listing
+        every chain would grow as fan-out^depth (a function calling itself 12 times: 12^6 chains)."""
         key = (id(fn.scope), depth, waits)
         if key in self._summaries:
             return self._summaries[key]
         self._summaries[key] = []      # recursion guard
-        out: list[_Reached] = []
+        out: dict[tuple[int, frozenset[str]], _Reached] = {}
         for event in self.events(fn.model, fn.scope):
-            if event.lock:
+            if event.call is None:
                 if waits or event.kind != "gpu":
-                    out.append((event, (), event.released))
+                    out.setdefault((id(event), event.released), (event, (), event.released))
             elif depth > 1:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
                 for callee in event.callees:
                     call = Site(event.site.path, event.site.line, callee.name)
-                    out += [(e, (call, *via), event.released | dropped)
-                            for e, via, dropped in self.summary(callee, depth - 1, inner_waits)]
-        self._summaries[key] = out
-        return out
+                    for e, via, dropped in self.summary(callee, depth - 1, inner_waits):
+                        dropped = event.released | dropped
+                        if (id(e), dropped) not in out:
+                            out[id(e), dropped] = (e, (call, *via), dropped)
+        self._summaries[key] = result = list(out.values())
+        return result
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
         for model, root in self.contexts():
             for event in self.events(model, root):
-                if event.lock:
+                if event.call is None:
                     yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
                 elif event.held and self.depth > 0:
                     # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says

@@ -60,6 +60,7 @@ ENUM_MACROS = frozenset({"NS_ENUM", "NS_OPTIONS", "NS_CLOSED_ENUM", "NS_ERROR_EN
 FUNCTION_BODY_AFTER = frozenset({")", "const", "override", "final", "noexcept"})
 MAX_DIAGNOSTICS = 20   # parse diagnostics kept per file
 MAX_NESTING = 150   # bracket nesting the walk follows (real code stays under ~30)
+MAX_CHAIN = 32          # links of a postfix chain a->b()->c() a callee's text spans (see chain_start)
 CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
@@ -129,20 +130,26 @@ class _Builder:
     def pair(self) -> None:
         """Pair brackets; recover from mismatches by closing inner groups or dropping stray closers."""
         texts, match, stack = self.texts, self.match, []
+        # stack positions of each kind of opener: finding the one a closer wants is then O(1), not a
+        # walk down the stack (quadratic on `((((…}}}}`)
+        where: dict[str, list[int]] = {o: [] for o in OPENERS}
         for i in [i for i, t in enumerate(texts) if t in BRACKETS]:
             t = texts[i]
             if t in OPENERS:
+                where[t].append(len(stack))
                 stack.append(i)
             elif t in CLOSERS:
                 want = CLOSERS[t]
                 if stack and texts[stack[-1]] == want:
                     j = stack.pop()
+                    where[want].pop()
                     match[j], match[i] = i, j
                     continue
-                k = len(stack) - 1
-                while k >= 0 and texts[stack[k]] != want and (t == "}" or texts[stack[k]] != "{"):
-                    k -= 1
-                if k < 0 or texts[stack[k]] != want:
+                # the nearest `want` opener; a ')' or ']' does not close across an open '{'
+                k = where[want][-1] if where[want] else -1
+                if t != "}" and where["{"] and where["{"][-1] > k:
+                    k = -1
+                if k < 0:
                     self._diag(i, f"unmatched '{t}' ignored")
                     continue
                 for j in stack[k + 1:]:
@@ -150,6 +157,9 @@ class _Builder:
                     match[j] = i
                 j = stack[k]
                 del stack[k:]
+                for positions in where.values():
+                    while positions and positions[-1] >= k:
+                        positions.pop()
                 match[j], match[i] = i, j
         for j in stack:
             self._diag(j, f"'{texts[j]}' not closed before end of file")
@@ -167,6 +177,7 @@ class _Builder:
     def text(self, a: int, b: int, collapse: bool = True) -> str:
         """Tokens [a, b) joined; brace groups collapsed to '{...}' (so block arguments stay short)."""
         texts, match, kinds = self.texts, self.match, self.kinds
+        b = min(b, self.n)      # an unclosed group's end is one past the last token
         if b - a <= 1:
             return texts[a] if b > a and kinds[a] != "PREPROC" else ""
         if not collapse or "{" not in texts[a:b]:
@@ -482,7 +493,7 @@ class _Builder:
             return close + 1, False
         if head_first in CONTROL:
             child = self.open_scope(scope, "compound", "", i)
-            if head_first == "@synchronized" and h + 1 < i and texts[h + 1] == "(":
+            if head_first == "@synchronized" and h + 1 < i and texts[h + 1] == "(" and match[h + 1] > h + 2:
                 tok = self.toks[h]
                 child.locks.append(LockRegion(self.compact(h + 2, match[h + 1]), "synchronized", tok.line,
                                               tok.col, child.end_line))
@@ -911,10 +922,15 @@ class _Builder:
             bt in (")", "~", ">", "*", "&", "&&")
 
     def chain_start(self, p: int, lo: int) -> int:
-        """Start of the postfix expression whose last identifier is at p (a::b, x.y, p->q, f().g)."""
+        """Start of the postfix expression whose last identifier is at p (a::b, x.y, p->q, f().g).
+
+        At most MAX_CHAIN links back: every call of `a->b()->b()…` walks its chain, and each call's
+        callee text is the chain, so unbounded chains cost quadratic time and memory."""
         texts, kinds, match = self.texts, self.kinds, self.match
         j = p
-        while j - 1 >= lo:
+        links = 0
+        while j - 1 >= lo and links < MAX_CHAIN:
+            links += 1
             t = texts[j - 1]
             if t in ("::", ".", "->") and j - 2 >= lo:
                 q = j - 2
@@ -1034,7 +1050,7 @@ class _Builder:
                 while b < close:
                     t = texts[b]
                     if t in OPENERS and match[b] > b:
-                        b = match[b] + 1
+                        b = min(match[b] + 1, close)    # an unclosed group ends at the message's end
                         continue
                     if t == "?":
                         pending += 1

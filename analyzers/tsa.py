@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
-from analyzers.model import FileModel, Member, Token, closing
+from analyzers.model import BRACKETS, FileModel, Member, Token
 
 # Canonical kinds: clang's own attribute names (the shared/generic variants kept apart).
 KINDS = (
@@ -254,14 +254,34 @@ class Found:
     end: int             # one past its last token
 
 
-def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wanted: int) -> Iterable[Found]:
+def _closers(tokens: list[Token]) -> list[int]:
+    """For each opening bracket, the index of the bracket of its type closing it (len(tokens) when none):
+    `model.closing` for every token in one pass (calling it per `[[` was quadratic on `[[[[…`)."""
+    n = len(tokens)
+    out = [n] * n
+    open_at: dict[str, list[int]] = {o: [] for o in BRACKETS}
+    opener_of = {c: o for o, c in BRACKETS.items()}
+    for i, t in enumerate(tokens):
+        if t.text in open_at:
+            open_at[t.text].append(i)
+        elif t.text in opener_of and open_at[opener_of[t.text]]:
+            out[open_at[opener_of[t.text]].pop()] = i
+    return out
+
+
+def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wanted: int,
+              close_of: list[int]) -> Iterable[Found]:
     """Raw attribute names at bracket depth `depth_wanted` inside tokens[start:end] (the attribute
-    begins at tokens[outer] and ends with tokens[end])."""
+    begins at tokens[outer] and ends with tokens[end]). Groups opened at that depth are skipped whole:
+    names inside them are deeper, and rescanning them from every `[[` would be quadratic."""
     depth = 0
     i = start
     while i < end:
         t = tokens[i]
         if t.text in ("(", "["):
+            if depth == depth_wanted:
+                i = close_of[i] + 1
+                continue
             depth += 1
         elif t.text in (")", "]"):
             depth -= 1
@@ -270,7 +290,7 @@ def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wante
             if i >= 2 and tokens[i - 1].text == "::":
                 spelling = f"{tokens[i - 2].text}::{t.text}"
             if i + 1 < end and tokens[i + 1].text == "(":
-                close = closing(tokens, i + 1)
+                close = close_of[i + 1]
                 yield Found(kind, spelling, _text(tokens, i + 2, close), i, outer, end + 1)
                 i = close
                 continue
@@ -283,27 +303,28 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
     prefixes = tuple(prefixes)
     found: list[Found] = []
     i, n = 0, len(tokens)
+    close_of = _closers(tokens)
     while i < n:
         t = tokens[i]
         nxt = tokens[i + 1].text if i + 1 < n else ""
         prev = tokens[i - 1].text if i else ""
         if t.kind == "IDENT" and t.text in ("__attribute__", "__attribute") and nxt == "(":
-            close = closing(tokens, i + 1)
-            found.extend(_raw_uses(tokens, i, i + 1, close, 2))
+            close = close_of[i + 1]
+            found.extend(_raw_uses(tokens, i, i + 1, close, 2, close_of))
             i = close + 1
         elif t.text == "[" and nxt == "[":
-            close = closing(tokens, i)
+            close = close_of[i]
             before = len(found)
-            found.extend(_raw_uses(tokens, i, i, close, 2))
+            found.extend(_raw_uses(tokens, i, i, close, 2, close_of))
             i = close + 1 if len(found) > before else i + 1
         elif t.kind == "IDENT" and _WRAPPER.fullmatch(t.text) and nxt == "(":
-            close = closing(tokens, i + 1)
-            found.extend(_raw_uses(tokens, i, i + 1, close, 1))
+            close = close_of[i + 1]
+            found.extend(_raw_uses(tokens, i, i + 1, close, 1, close_of))
             i = close + 1
         elif (t.kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
               and (base := _macro(t.text, prefixes))):
             if nxt == "(":
-                close = closing(tokens, i + 1)
+                close = close_of[i + 1]
                 found.append(Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
                 i = close + 1
                 continue

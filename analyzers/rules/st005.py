@@ -35,7 +35,8 @@ def _same_body(scope: Scope, fn: Scope) -> bool:
 def _exit_between(model: FileModel, fn: Scope, start: tuple[int, int], end: tuple[int, int]):
     """The first return/throw/throwing check strictly between two positions of the function body."""
     toks = model.tokens
-    for i in range(fn.first_token, min(fn.last_token, len(toks))):
+    # from the lock call on, not the function's start: one scan per lock() was quadratic
+    for i in range(max(fn.first_token, token_index(model, *start)), min(fn.last_token, len(toks))):
         t = toks[i]
         if (t.line, t.col) <= start:
             continue
@@ -72,11 +73,22 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 continue
             fname = short_name(fn.name)
             cls = idx.owner(model, fn)
+            # the next unlock() of each receiver after each call, and what came before: one pass each
+            # (searching the call list per call was quadratic in the calls of one function)
+            next_unlock: list = [None] * len(calls)
+            latest: dict[str, object] = {}
+            for i in range(len(calls) - 1, -1, -1):
+                next_unlock[i] = latest.get(calls[i].receiver)
+                if calls[i].name == "unlock":
+                    latest[calls[i].receiver] = calls[i]
+            seen: set[tuple[str, str]] = set()
             for i, call in enumerate(calls):
                 mutex = call.receiver
+                had_unlock, had_lock = ("unlock", mutex) in seen, ("lock", mutex) in seen
+                seen.add((call.name, mutex))
                 if call.name == "lock":
-                    unlock = next((c for c in calls[i + 1:] if c.receiver == mutex and c.name == "unlock"), None)
-                    relock = any(c.receiver == mutex and c.name == "unlock" for c in calls[:i])
+                    unlock = next_unlock[i]
+                    relock = had_unlock
                     if unlock is None and relock:
                         continue   # re-acquiring what an earlier unlock() dropped: ST.005.c's pattern
                     if unlock is None:
@@ -95,7 +107,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                                           related=(Related(model.path, call.line, f"{mutex}.lock() here"),),
                                           scope=call.scope)
                     continue
-                earlier = any(c.receiver == mutex and c.name == "lock" for c in calls[:i])
+                earlier = had_lock
                 if earlier or _lock_api(model, fn):
                     continue
                 member = idx.member(cls, mutex.split("->")[-1].split(".")[-1]) if cls else None

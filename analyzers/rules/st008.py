@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
@@ -29,21 +30,27 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
                               f"{where} {m.type} {m.name} serialises every thread that takes it",
                               anchor=anchor_of(m.name, "global mutex"))
     for scope in model.scopes():
-        for region in scope.locks:
-            if region.kind == "call_once":
-                continue
-            for call in scope.all_calls():
-                if not region.line <= call.line <= region.end_line or call.scope is None:
-                    continue
+        regions = [r for r in scope.locks if r.kind != "call_once"]
+        if not regions:
+            continue
+        # only the encoding calls, by line: pairing every region with every call was quadratic
+        encoding = sorted((c for c in scope.all_calls() if c.scope is not None and _encodes(c)),
+                          key=lambda c: (c.line, c.col))
+        lines = [c.line for c in encoding]
+        for region in regions:
+            for call in encoding[bisect_left(lines, region.line):bisect_right(lines, region.end_line)]:
                 if call.scope is not scope and call.scope.escaping:
                     continue
-                encodes = call.name in ENCODING_CALLS or (
-                    call.name.startswith("dispatch_sync") and call.args and is_stream_queue(call.args[0]))
-                if encodes:
-                    yield ctx.finding("ST.008.c", model, call.line, call.col,
-                                      f"{region.lock} (taken at line {region.line}) is held across {call.callee}(): "
-                                      f"the whole GPU operation runs one thread at a time",
-                                      anchor=anchor_of(region.lock, call.callee),
-                                      related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
-                                      scope=call.scope)
-                    break
+                yield ctx.finding("ST.008.c", model, call.line, call.col,
+                                  f"{region.lock} (taken at line {region.line}) is held across {call.callee}(): "
+                                  f"the whole GPU operation runs one thread at a time",
+                                  anchor=anchor_of(region.lock, call.callee),
+                                  related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
+                                  scope=call.scope)
+                break
+
+
+def _encodes(call) -> bool:
+    """Whether a call encodes GPU work (or runs a block on the stream's queue)."""
+    return call.name in ENCODING_CALLS or (
+        call.name.startswith("dispatch_sync") and bool(call.args) and is_stream_queue(call.args[0]))

@@ -90,8 +90,11 @@ def _kept_after(model: FileModel, fn: Scope, regions: list[LockRegion], ctx) -> 
     for region in regions:
         if region.released_by not in ("scope", "unlock") or region.end_line >= fn.end_line:
             continue
-        for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
+        # only the region's lines: scanning the whole function per region was quadratic
+        for i in range(max(fn.first_token, token_index(model, region.line + 1, 1)), min(fn.last_token, len(toks)) - 1):
             t = toks[i]
+            if t.line > region.end_line:
+                break
             if not region.line < t.line <= region.end_line or t.kind != "IDENT" or toks[i + 1].text != "=":
                 continue
             if toks[i - 1].text in (".", "->", "::"):

@@ -9,7 +9,7 @@ FULL ?=
 ARGS ?=
 
 .PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
-        bench-specs bench-structural bench-gate corpus gate clean
+        bench-specs bench-structural bench-gate corpus gate fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-structural: $(STAMP) corpus
 
 bench-gate: $(STAMP) corpus
 	$(PYTHON) -m checks.bench_gate
+
+## mutation fuzzing of every analysis stage on the corpus (SECONDS, SEED; see docs/hardening.md)
+fuzz: $(STAMP) corpus
+	$(PYTHON) -m checks.fuzz --seconds $(or $(SECONDS),60) --seed $(or $(SEED),0) $(ARGS)
 
 corpus: $(STAMP)
 	$(PYTHON) -m checks.corpus

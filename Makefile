@@ -9,7 +9,7 @@ FULL ?=
 ARGS ?=
 
 .PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
-        bench-specs bench-structural bench-gate corpus gate fuzz clean
+        bench-specs bench-structural bench-gate bench-hostile corpus gate fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -50,7 +50,7 @@ runtime: $(STAMP)
 report: $(STAMP)
 	$(PYTHON) -m runtime_tests report $(ARGS)
 
-bench: bench-specs bench-structural bench-gate
+bench: bench-specs bench-structural bench-gate bench-hostile
 
 bench-specs: $(STAMP)
 	$(PYTHON) -m checks.bench_specs
@@ -60,6 +60,10 @@ bench-structural: $(STAMP) corpus
 
 bench-gate: $(STAMP) corpus
 	$(PYTHON) -m checks.bench_gate
+
+## issue #15's pathological inputs at 64 KB, 256 KB and 1 MB (CPU seconds; linear is x16)
+bench-hostile: $(STAMP)
+	$(PYTHON) -m checks.bench_hostile
 
 ## mutation fuzzing of every analysis stage on the corpus (SECONDS, SEED; see docs/hardening.md)
 fuzz: $(STAMP) corpus

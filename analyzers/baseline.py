@@ -36,12 +36,12 @@ def write(path: Path, findings: list[Finding], tool: dict[str, Any]) -> None:
 
 def load(path: Path) -> set[str]:
     """The fingerprints listed in a baseline file."""
+    from checks.config import read_text      # regular files of bounded size only (baselines may come from a PR)
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read baseline {path}: {exc.strerror}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not a baseline (invalid JSON: {exc})") from exc
+        data = json.loads(read_text(path, "baseline"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise UsageError(f"{path}: not a baseline (invalid JSON: {' '.join(str(exc).split())[:120]})") from exc
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("fingerprints"), list):
         raise UsageError(f"{path}: not a baseline written by --write-baseline (version {VERSION})")
     prints = set()

@@ -10,6 +10,8 @@ import gc
 import hashlib
 import json
 import os
+import sys
+import traceback
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
@@ -22,13 +24,14 @@ from analyzers import forked
 from analyzers import suppress
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
-from analyzers.discover import discover
-from analyzers.findings import Finding, Report
+from analyzers.discover import InputLimits, discover_all
+from analyzers.findings import Diagnostic, Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
-from analyzers.model import FileModel
+from analyzers.model import FileModel, Scope
 from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
 
 T = TypeVar("T")
+DEBUG_ENV = "MPS_VERIFY_DEBUG"   # set (by --debug): a failure's traceback goes to stderr where it is caught
 PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
 # The last analyze()'s per-file results (model, file-rule findings) by (file key, rules key): the gate
 # analyses two revisions that share all but a few files, and those need neither loading nor file rules.
@@ -101,22 +104,46 @@ def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | Non
     return out
 
 
+def failure(path: str, what: str, exc: BaseException) -> Diagnostic:
+    """An `internal` diagnostic for an exception while analysing `path` (the traceback on stderr with --debug)."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc, file=sys.stderr)
+    return Diagnostic(path, 1, f"{what} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]} "
+                               f"(findings for this file are incomplete; rerun with --debug)", "internal")
+
+
 def _file_job(job: tuple[str, str, str, bool], then: Callable[[FileModel], T] | None) -> tuple[FileModel, T | None]:
-    """One file: its model from the cache, else parsed (and cached); then `then(model)`."""
+    """One file: its model from the cache, else parsed (and cached); then `then(model)`.
+
+    An exception in either becomes an `internal` diagnostic of this file, and the scan goes on."""
     path, rel, k, use_cache = job
     store = ParseCache(enabled=use_cache and bool(k))
     model = store.get(k) if k else None
     if not isinstance(model, FileModel):
-        model = parse_file(Path(path), rel)    # an unreadable file ('' key) records an `io` diagnostic
-        store.put(k, model)
-    return model, (then(model) if then is not None else None)
+        try:
+            model = parse_file(Path(path), rel)    # an unreadable file ('' key) records an `io` diagnostic
+            store.put(k, model)
+        except Exception as exc:                   # noqa: BLE001 -- one bad file never aborts a scan
+            model = FileModel(rel, [], [], Scope("file", "", 1, 1, 1), diagnostics=[failure(rel, "parsing", exc)])
+    if then is None:
+        return model, None
+    try:
+        return model, then(model)
+    except Exception as exc:                       # noqa: BLE001
+        model.diagnostics.append(failure(rel, "checking", exc))
+        return model, None
 
 
 def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jobs: int | None = None,
-                cache: bool = True) -> list[FileModel]:
-    """Parse every C++/ObjC++ file under `paths` (paths in the models relative to `root`)."""
+                cache: bool = True, limits: InputLimits = InputLimits(),
+                skipped: list[Diagnostic] | None = None) -> list[FileModel]:
+    """Parse every C++/ObjC++ file under `paths` (paths in the models relative to `root`); the files
+    discovery left out (special, huge, links out of the tree) are added to `skipped`."""
+    files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
+    if skipped is not None:
+        skipped.extend(notes)
     with paused_gc():
-        return parse_all(discover([Path(p) for p in paths], Path(root), tuple(exclude)), jobs, cache)
+        return parse_all(files, jobs, cache)
 
 
 def selected_rules(entries: list[Entry]) -> list[Rule]:
@@ -126,19 +153,30 @@ def selected_rules(entries: list[Entry]) -> list[Rule]:
 
 
 def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
-                     jobs: int | None = None) -> list[Finding]:
+                     jobs: int | None = None, failures: list[Diagnostic] | None = None) -> list[Finding]:
     """Findings of the project rules among `rules`. Rules sharing a memo (Rule.memo) run together;
     with more than one core the groups are shared out, costliest first, to this process and forked
-    children."""
+    children. A rule that raises adds an `internal` diagnostic to `failures` instead."""
     groups: dict[str, list[Rule]] = {}
     for rule in sorted(rules, key=lambda r: MEMOS.index(r.memo)):
         if rule.kind == "project":
             groups.setdefault(rule.memo, []).append(rule)
     parts = list(groups.values())
     workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and forked.available() else 1
-    found = forked.map_shared(lambda part: [f for rule in part for f in rule.check(models, ctx)], parts,
+    found = forked.map_shared(lambda part: [x for rule in part for x in _guarded(rule, models, ctx)], parts,
                               min(workers, len(parts)))
-    return [f for part in found for f in part]
+    flat = [x for part in found for x in part]
+    if failures is not None:
+        failures.extend(x for x in flat if isinstance(x, Diagnostic))
+    return [x for x in flat if isinstance(x, Finding)]
+
+
+def _guarded(rule: Rule, models: list[FileModel], ctx: RuleContext) -> list:
+    """A project rule's findings, or one `internal` diagnostic when it raised (the other rules still run)."""
+    try:
+        return list(rule.check(models, ctx))
+    except Exception as exc:                       # noqa: BLE001 -- one rule's failure never aborts a scan
+        return [failure("", f"rule {rule.family}", exc)]
 
 
 def _selected(findings: list[Finding], entries: list[Entry]) -> list[Finding]:
@@ -148,32 +186,38 @@ def _selected(findings: list[Finding], entries: list[Entry]) -> list[Finding]:
 
 def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclude: tuple[str, ...] = (),
             jobs: int | None = None, cache: bool = True, baseline: Path | None = None,
-            catalogue: Path | None = None, settings: dict | None = None) -> Report:
-    """The whole structural run over `paths` -> Report (findings after suppressions and baseline)."""
+            catalogue: Path | None = None, settings: dict | None = None,
+            limits: InputLimits = InputLimits()) -> Report:
+    """The whole structural run over `paths` -> Report (findings after suppressions and baseline).
+
+    Files that could not be analysed, wholly or in part, have `internal` diagnostics (see incomplete())."""
     from checks.provenance import tool_info
 
     root = Path(root).resolve()
     entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
     prints = baseline_file.load(baseline) if baseline else None
-    files = discover([Path(p) for p in paths], root, tuple(exclude))
+    files, skipped = discover_all([Path(p) for p in paths], root, tuple(exclude), limits)
     keys = file_keys(files)
     store = ParseCache(enabled=cache)
     run_key = _run_key(keys, entries, settings)
     hit = store.get(run_key)
     if isinstance(hit, dict) and {"findings", "diagnostics", "files"} <= set(hit):
-        findings, diagnostics, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
+        findings, analysed, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
     else:
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             rules = selected_rules(entries)      # imported before forking: the children have them
             done = _file_results(files, keys, rules, ctx, _run_key([], entries, settings), jobs, cache)
             models = [model for model, _ in done]
-            findings = [f for _, found in done for f in found] + project_findings(models, rules, ctx, jobs)
+            failures: list[Diagnostic] = []
+            findings = [f for _, found in done for f in found or ()] + project_findings(models, rules, ctx, jobs,
+                                                                                         failures)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
-        diagnostics = [d for m in models for d in m.diagnostics]
+        analysed = [d for m in models for d in m.diagnostics] + failures
         nfiles = len(models)
-        if all(keys):
-            store.put(run_key, {"findings": findings, "diagnostics": diagnostics, "files": nfiles})
+        if all(keys) and not incomplete(analysed):
+            store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles})
+    diagnostics = skipped + analysed
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
                     diagnostics=diagnostics, files=nfiles)
@@ -187,14 +231,31 @@ def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Ru
     file_rules = [rule for rule in rules if rule.kind == "file"]
     done = [_LAST_FILES.get((k, rules_key)) if k else None for k in keys]
     todo = [n for n, result in enumerate(done) if result is None]
-    fresh = per_file([files[n] for n in todo], lambda model: [f for rule in file_rules for f in rule.check(model, ctx)],
+    fresh = per_file([files[n] for n in todo], lambda model: _file_findings(model, file_rules, ctx),
                      jobs, cache, [keys[n] for n in todo],
                      meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
     for n, result in zip(todo, fresh):
         done[n] = result
     _LAST_FILES.clear()
-    _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done) if k)
+    _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done)
+                       if k and not incomplete(result[0].diagnostics))     # a failure is retried next time
     return done
+
+
+def incomplete(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics saying that analysis failed somewhere (so the findings are incomplete)."""
+    return [d for d in diagnostics if d.kind == "internal"]
+
+
+def _file_findings(model: FileModel, rules: list[Rule], ctx: RuleContext) -> list[Finding]:
+    """The file rules' findings for one model; a rule that raises adds an `internal` diagnostic instead."""
+    found: list[Finding] = []
+    for rule in rules:
+        try:
+            found.extend(rule.check(model, ctx))
+        except Exception as exc:                   # noqa: BLE001 -- the other rules and files still run
+            model.diagnostics.append(failure(model.path, f"rule {rule.family}", exc))
+    return found
 
 
 def with_baseline(report: Report, prints: set[str], path: Path | None = None) -> Report:

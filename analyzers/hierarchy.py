@@ -13,6 +13,32 @@ from checks.sources import REPO_ROOT
 DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
 KINDS = ("queue", "mutex", "recursive_mutex", "shared_mutex", "condvar", "gpu")
 LOCK_KEYS = {"name", "kind", "level", "owner", "patterns", "description"}
+MAX_EXPR = 256          # characters of a lock expression the patterns see (real ones: under 60)
+MAX_PATTERN = 500
+# A quantified group that itself contains a quantifier or an alternation, e.g. (a+)+, (a|ab)*, (\w*x)*:
+# the shapes whose backtracking is exponential (checked after removing escapes and character classes).
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()]*[*+}|][^()]*)\)(?:[*+]|\{\d*,?\d*\})")
+
+
+def catastrophic(pattern: str) -> str:
+    """Why a regular expression could backtrack exponentially ('' when it has none of those shapes)."""
+    if len(pattern) > MAX_PATTERN:
+        return f"is longer than {MAX_PATTERN} characters"
+    if re.search(r"\\[1-9]|\(\?P=", pattern):
+        return "uses a backreference"
+    flat = re.sub(r"\\.", "x", pattern)                 # escapes are single characters
+    flat = re.sub(r"\[(?:\^?\])?[^\]]*\]", "x", flat)   # so are character classes
+    flat = re.sub(r"\(\?(?:[:=!]|<[=!])", "(", flat)      # groups of any kind nest the same way
+    # innermost groups first: a group holding a risky group is as risky
+    while True:
+        if _NESTED_QUANTIFIER.search(flat):
+            return "has a quantified group containing a quantifier or an alternation (e.g. (a+)+)"
+        inner = re.sub(r"\(([^()]*)\)([*+?]|\{\d*,?\d*\})?",
+                       lambda m: "x+" if (m.group(2) or "?") != "?" or re.search(r"[*+}|]", m.group(1)) else "x",
+                       flat)
+        if inner == flat:
+            return ""
+        flat = inner
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,7 @@ class LockClass:
         """Whether a lock expression seen in code (and the class declaring it, if known) is this lock."""
         if self.owner and owner and owner.split("::")[-1] != self.owner:
             return False
+        expr = expr[:MAX_EXPR]     # the code under review chooses the subject: bound what a pattern scans
         return any(re.search(p, expr) for p in self.patterns)
 
 
@@ -86,11 +113,17 @@ def load_hierarchy(path: Path = DEFAULT_PATH) -> Hierarchy:
         if not isinstance(item.get("level"), int):
             raise UsageError(f"{where} ({item['name']}): 'level' must be an integer")
         patterns = item.get("patterns") or []
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise UsageError(f"{where} ({item['name']}): 'patterns' must be a list of strings")
         for p in patterns:
             try:
                 re.compile(p)
             except re.error as exc:
                 raise UsageError(f"{where} ({item['name']}): bad pattern {p!r}: {exc}") from exc
+            risky = catastrophic(p)
+            if risky:
+                raise UsageError(f"{where} ({item['name']}): pattern {p!r} {risky}; its matching time could "
+                                 f"grow exponentially with the code it is matched against")
         locks.append(LockClass(item["name"], item["kind"], item["level"], item.get("owner", ""),
                                tuple(patterns), item.get("description", "")))
     names = [lock.name for lock in locks]

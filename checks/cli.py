@@ -6,6 +6,7 @@ import argparse
 import enum
 import gc
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -83,6 +84,8 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, 
     if argv is None and not collect:
         gc.disable()
     debug = "--debug" in args
+    if debug:     # the analyzers print the traceback of a failure they contain (one bad file)
+        os.environ["MPS_VERIFY_DEBUG"] = "1"
     prog = Path(sys.argv[0]).stem if argv is None else "mps-verify"
     try:
         return int(main(args))

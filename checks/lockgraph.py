@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from analyzers.discover import InputLimits
 from analyzers.findings import Report
 from analyzers.hierarchy import DEFAULT_PATH, load_hierarchy
 from analyzers.catalogue import load_catalogue
 from analyzers.lockgraph import DEFAULT_DEPTH, LockGraph, build_graph, findings
 from analyzers.lockgraph_render import RENDERERS, as_dict, png
 from analyzers.reporters import render
-from checks import cli
+from checks import cli, inputs
 from checks.config import load_config, section
 from checks.provenance import tool_info
 from checks.sources import torch_include, torch_mps_headers
@@ -26,6 +27,7 @@ def _args(argv: list[str]):
     p.add_argument("--torch-headers", action="store_true", help="analyse the installed torch wheel's MPS headers")
     p.add_argument("--hierarchy", type=Path, help=f"lock hierarchy YAML (default {DEFAULT_PATH.name} of specs/)")
     p.add_argument("--depth", type=int, help=f"levels of calls to follow (default {DEFAULT_DEPTH})")
+    inputs.add_options(p)
     return p.parse_args(argv)
 
 
@@ -46,16 +48,18 @@ def _targets(args) -> tuple[list[Path], Path]:
 
 
 def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, depth: int = DEFAULT_DEPTH,
-            external: tuple[str, ...] = ()) -> tuple[LockGraph, Report]:
+            external: tuple[str, ...] = (), limits: InputLimits = InputLimits()) -> tuple[LockGraph, Report]:
     """Parse the sources, build the graph and the report (used by the CLI and the tests)."""
     from analyzers.engine import load_models
 
     hierarchy = load_hierarchy(hierarchy_path) if hierarchy_path else load_hierarchy()
-    models = load_models(paths, root)
+    skipped: list = []
+    models = load_models(paths, root, limits=limits, skipped=skipped)
+    inputs.require_files(len(models), ", ".join(map(str, paths)))
     graph = build_graph(models, hierarchy, depth)
     checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
     report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
-                    diagnostics=[d for m in models for d in m.diagnostics], files=len(models),
+                    diagnostics=skipped + [d for m in models for d in m.diagnostics], files=len(models),
                     extra={"graph": as_dict(graph)})
     return graph, report
 
@@ -71,7 +75,8 @@ def main(argv: list[str]) -> int:
     hierarchy = args.hierarchy or (Path(settings["hierarchy"]) if settings.get("hierarchy") else None)
     if args.format == "png" and args.output is None:
         raise cli.UsageError("--format png needs --output FILE")
-    graph, report = analyse(paths, root, hierarchy, depth, ("torch",) if args.torch_headers else ())
+    graph, report = analyse(paths, root, hierarchy, depth, ("torch",) if args.torch_headers else (),
+                            inputs.limits(args))
     if args.format == "png":
         try:
             png(graph, args.output)
@@ -84,7 +89,7 @@ def main(argv: list[str]) -> int:
         cli.emit(out, args.output)
     else:
         cli.emit(render(report, args.format), args.output)
-    failed = graph.cycles or any(f.severity == "error" for f in report.findings)
+    failed = graph.cycles or any(f.severity == "error" for f in report.findings) or inputs.incomplete(report.diagnostics)
     return int(cli.Exit.FINDINGS if failed else cli.Exit.CLEAN)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from checks import cli
+from checks import cli, inputs
 from checks.config import load_config, section
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -29,6 +29,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-cache", action="store_true", help="parse everything again (ignore .mps-verify/cache)")
     p.add_argument("--jobs", "-j", type=int, help="parallel parser processes (default: CPU count)")
     p.add_argument("--catalogue", type=Path, help="use another catalogue file (default: analyzers/catalogue.yaml)")
+    inputs.add_options(p)
     return p.parse_args(argv)
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
     rules = ([r.strip() for r in args.rules.split(",") if r.strip()] if args.rules
              else _setting_list(settings, "rules")) or None
     baseline = args.baseline or (Path(settings["baseline"]) if settings.get("baseline") else None)
-    if baseline is not None and not baseline.is_file():
+    if baseline is not None and not baseline.exists():
         raise cli.UsageError(f"--baseline {baseline}: no such file")
 
     from analyzers import baseline as baseline_file
@@ -79,13 +80,14 @@ def main(argv: list[str]) -> int:
 
     prints = baseline_file.load(baseline) if baseline is not None else None
     report = analyze(paths, root, rules=rules, exclude=exclude, jobs=args.jobs, cache=not args.no_cache,
-                     catalogue=args.catalogue, settings=settings)
+                     catalogue=args.catalogue, settings=settings, limits=inputs.limits(args))
+    inputs.require_files(report.files, ", ".join(map(str, paths)))
     if args.write_baseline is not None:     # every current finding, including those already baselined
         baseline_file.write(args.write_baseline, report.findings, report.tool)
     if prints is not None:
         report = with_baseline(report, prints, baseline)
     cli.emit(render(report, args.format), args.output)
-    failed = any(report.status(c) == "failed" for c in report.checks)
+    failed = any(report.status(c) == "failed" for c in report.checks) | inputs.incomplete(report.diagnostics)
     return int(cli.Exit.FINDINGS if failed else cli.Exit.CLEAN)
 
 

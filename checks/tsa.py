@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from analyzers import clang_tsa, tsa, tsa_render
 from analyzers.discover import common_root
 from analyzers.findings import Report
 from analyzers.reporters import render
-from checks import cli, provenance, sources, tools
-from checks.config import load_config, read_yaml, section
+from checks import cli, inputs, provenance, sources, tools
+from checks.config import load_config, read_text, read_yaml, section, str_list
 
 INVENTORY_FORMATS = ("text", "json", "markdown")
 INVENTORY_ONLY = ("--torch-headers", "--prefix", "--exclude", "--min-counts", "--baseline", "--write-baseline")
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra clang flag, written --clang-arg=-Iinclude (repeatable)")
     cl.add_argument("--beta", action="store_true", help="also -Wthread-safety-beta")
     p.add_argument("--jobs", "-j", type=int, help="parallel processes (default: CPU count)")
+    inputs.add_options(inv)
     return p
 
 
@@ -53,19 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_baseline(path: Path) -> tsa.Inventory:
     try:
-        return tsa.Inventory.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise cli.UsageError(f"cannot read baseline {path}: {exc.strerror}") from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return tsa.Inventory.from_json(json.loads(read_text(path, "baseline")))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise cli.UsageError(f"{path}: not a TSA inventory written by --write-baseline ({exc})") from exc
 
 
-def _models(paths: list[Path], root: Path, exclude: list[str], jobs: int | None):
+def _models(paths: list[Path], root: Path, exclude: list[str], jobs: int | None, limits):
     from analyzers import engine
 
-    models = engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs)
-    if not models:
-        raise cli.UsageError(f"no C++/ObjC++ files under {', '.join(map(str, paths))}")
+    skipped: list = []
+    models = engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs, limits=limits, skipped=skipped)
+    for note in skipped:
+        print(f"note: {note.path}: {note.message}", file=sys.stderr)
+    inputs.require_files(len(models), ", ".join(map(str, paths)))
     return models
 
 
@@ -83,7 +85,9 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         paths = args.paths
         root = (args.root or common_root(paths)).resolve()
     prefixes = (*tsa.DEFAULT_PREFIXES, *settings.get("prefixes", []), *args.prefix)
-    inv = tsa.inventory(_models(paths, root, [*settings.get("exclude", []), *args.exclude], args.jobs), prefixes)
+    models = _models(paths, root, [*str_list(settings.get("exclude")), *args.exclude], args.jobs, inputs.limits(args))
+    inv = tsa.inventory(models, prefixes)
+    failed = inputs.incomplete([d for m in models for d in m.diagnostics])
 
     regressions: list[str] | None = None
     against = ""
@@ -112,7 +116,7 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
                  "markdown": lambda: tsa_render.markdown(inv, regressions, against),
                  "json": lambda: cli.dump_json(doc)}
     cli.emit(renderers[args.format](), args.output)
-    return cli.Exit.FINDINGS if regressions else cli.Exit.CLEAN
+    return cli.Exit.FINDINGS if regressions or failed else cli.Exit.CLEAN
 
 
 # ---- clang pass -----------------------------------------------------------------------------------

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers import engine, tsa
-from analyzers.findings import Report
+from analyzers.findings import Diagnostic, Report
 from analyzers.reporters import sarif
 from checks import cli
-from checks.config import load_config, section
+from checks.config import section, str_list
+from checks.gate import settings as gate_settings
 from checks.gate.diff import diff_findings
 from checks.gate.summary import GateResult, annotations, markdown, text
-from checks.gate.trees import Tree, changed_files, materialise, read_tree, repo_root, resolve
+from checks.gate.trees import DEFAULT_MAX_BYTES, Tree, changed_files, materialise, read_tree, repo_root, resolve
 from checks.provenance import tool_info
 
 DEFAULT_PATHS = ["aten/src/ATen/mps", "aten/src/ATen/native/mps"]
@@ -44,24 +45,42 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
     # only the changed files' models: the inventory compares them alone (the parse cache has them)
     touched = [root / rel for rel in sorted(changed) if (root / rel).is_file()]   # trees hold sources only
     models = engine.load_models(touched, root, opts["exclude"], cache=opts["cache"]) if touched else []
+    report.diagnostics += [d for m in models for d in m.diagnostics if d.kind == "internal"
+                           and d not in report.diagnostics]
     return TreeResult(report, tsa.inventory([m for m in models if m.path in changed], opts["prefixes"]))
 
 
 def gate(repo: Path, base: str, head: str, paths: list[str], opts: dict) -> GateResult:
-    """Analyse base and head and decide: new blocking findings and TSA regressions."""
+    """Analyse base and head and decide: new blocking findings, TSA regressions, incomplete analysis."""
     start = time.perf_counter()
-    base_tree, head_tree = read_tree(repo, base, paths), read_tree(repo, head, paths)
+    base_tree, head_tree = read_tree(repo, base, paths, opts["max_bytes"]), read_tree(repo, head, paths, opts["max_bytes"])
+    empty = [p or "." for p in paths if not base_tree.entries.get(p) and not head_tree.entries.get(p)]
+    if empty:
+        raise cli.UsageError(f"gate path {empty[0]!r} matches nothing at base {base[:12]} or head {head[:12]}")
+    if not base_tree.files and not head_tree.files:
+        raise cli.UsageError(f"nothing analysed: no C++/ObjC++ source under {', '.join(paths)} at base or head")
     changed = changed_files(base_tree, head_tree)
     with tempfile.TemporaryDirectory(prefix="mps-verify-gate-") as tmp:
+        baseline = None
+        if opts["baseline_data"] is not None:
+            baseline = Path(tmp) / "baseline.json"
+            baseline.write_bytes(opts["baseline_data"])
+        opts = {**opts, "baseline": baseline}
         before = analyse(base_tree, Path(tmp) / "base", paths, opts, changed)
         after = analyse(head_tree, Path(tmp) / "head", paths, opts, changed)
     diff = diff_findings(before.report.findings, after.report.findings)
     blocking_levels = {"error", "warning"} if opts["strict"] else {"error"}
+    # what the pull request's files told the analyzers: parse problems, failures, files not read
+    shown = [d for d in after.report.diagnostics if d.path in changed or (d.kind == "internal" and not d.path)]
+    too_big = {n for n, why in head_tree.skipped if "limit" in why} - {n for n, why in base_tree.skipped if "limit" in why}
+    shown += [Diagnostic(n, 1, f"skipped: {why}", "internal" if n in too_big else "skipped")
+              for n, why in head_tree.skipped if n not in base_tree.files or n in too_big]
     result = GateResult(base=base, head=head, diff=diff,
                         blocking=[f for f in diff.new if f.severity in blocking_levels],
                         tsa_regressions=tsa.compare(before.inventory, after.inventory),
                         files_changed=len(changed), strict=opts["strict"],
-                        checks=after.report.checks or before.report.checks)
+                        checks=after.report.checks or before.report.checks,
+                        diagnostics=shown, settings_changes=opts["settings_changes"])
     result.seconds = time.perf_counter() - start
     return result
 
@@ -72,9 +91,13 @@ def as_json(result: GateResult, tool: dict) -> dict:
     return {"tool": tool, "base": result.base, "head": result.head, "failed": result.failed,
             "summary": {"new": len(d.new), "fixed": len(d.fixed), "unchanged": len(d.unchanged),
                         "blocking": len(result.blocking), "tsa_regressions": len(result.tsa_regressions),
-                        "files_changed": result.files_changed, "seconds": round(result.seconds, 3)},
+                        "files_changed": result.files_changed, "incomplete": len(result.incomplete),
+                        "settings_changes": len(result.settings_changes), "seconds": round(result.seconds, 3)},
             "new": [f.to_json() for f in d.new], "fixed": [f.to_json() for f in d.fixed],
-            "blocking": [f.fingerprint for f in result.blocking], "tsa_regressions": result.tsa_regressions}
+            "blocking": [f.fingerprint for f in result.blocking], "tsa_regressions": result.tsa_regressions,
+            "incomplete": [d.to_json() for d in result.incomplete],
+            "diagnostics": [d.to_json() for d in result.diagnostics],
+            "settings_changes": result.settings_changes}
 
 
 def main(argv: list[str]) -> int:
@@ -90,26 +113,31 @@ def main(argv: list[str]) -> int:
     p.add_argument("--summary", type=Path, help="append the Markdown summary here (default $GITHUB_STEP_SUMMARY)")
     p.add_argument("--annotations", choices=("auto", "on", "off"), default="auto",
                    help="print GitHub annotation lines (auto: when GITHUB_ACTIONS=true)")
-    p.add_argument("--baseline", type=Path, help="fingerprints of accepted findings (see checks.structural)")
+    p.add_argument("--baseline", type=Path, help="fingerprints of accepted findings (see checks.structural); "
+                   "inside the repository it is read from the base revision")
     p.add_argument("--rules", help="comma-separated rule prefixes (default: all)")
     p.add_argument("--exclude", action="append", default=[], help="glob of files to leave out (repeatable)")
     p.add_argument("--prefix", action="append", default=[], help="extra TSA macro prefix (e.g. MPS_)")
     p.add_argument("--no-cache", action="store_true", help="parse everything afresh")
+    p.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="N",
+                   help=f"skip (with a note) sources larger than N bytes (default {DEFAULT_MAX_BYTES})")
     args = p.parse_args(argv)
+    if args.max_file_bytes < 1:
+        raise cli.UsageError("--max-file-bytes must be at least 1")
 
     repo = repo_root(args.repo)
-    config = load_config(args.config, repo)
-    settings, structural = section(config, "gate"), section(config, "structural")
     base, head = resolve(repo, args.base), resolve(repo, args.head)
-    baseline = args.baseline or (repo / settings["baseline"] if settings.get("baseline") else None)
-    if baseline is not None and not baseline.is_file():
-        raise cli.UsageError(f"baseline {baseline}: no such file")
-    rules = args.rules.split(",") if args.rules else structural.get("rules")
-    opts = {"exclude": tuple(args.exclude or structural.get("exclude", [])), "rules": rules,
-            "cache": not args.no_cache, "baseline": baseline, "strict": args.strict or bool(settings.get("strict")),
+    # the base's settings and baseline, read from git objects: the pull request cannot loosen its own gate
+    loaded = gate_settings.load(repo, base, head, args.config, args.baseline)
+    settings, structural = section(loaded.config, "gate"), section(loaded.config, "structural")
+    rules = args.rules.split(",") if args.rules else (str_list(structural.get("rules")) or None)
+    opts = {"exclude": tuple(args.exclude or str_list(structural.get("exclude"))), "rules": rules,
+            "cache": not args.no_cache, "baseline_data": loaded.baseline,
+            "strict": args.strict or bool(settings.get("strict")), "max_bytes": args.max_file_bytes,
+            "settings_changes": loaded.changes,
             "prefixes": tuple(dict.fromkeys([*tsa.DEFAULT_PREFIXES, *args.prefix,
-                                             *section(config, "tsa").get("prefixes", [])]))}
-    paths = args.paths or settings.get("paths") or DEFAULT_PATHS
+                                             *str_list(section(loaded.config, "tsa").get("prefixes"))]))}
+    paths = args.paths or str_list(settings.get("paths")) or DEFAULT_PATHS
     result = gate(repo, base, head, [str(x).strip("/") for x in paths], opts)
 
     tool = tool_info(repo)

@@ -1,4 +1,4 @@
-"""Pathological inputs from issue #15: each pattern builds a source of about `size` bytes.
+"""Pathological inputs from issue #15 (tests/hostile, `make bench-hostile`): each builds a source of about `size` bytes.
 
 Every analysis stage must take time (and memory) linear in these inputs; `measure` runs one source
 through parse, all structural rules, the TSA inventory and the lock graph.
@@ -34,7 +34,7 @@ PATTERNS: dict[str, Callable[[int], str]] = {
     "lock-unlock": lambda n: _fill("std::mutex m;\nvoid f() {\n", "  m.lock(); m.unlock();\n", "}\n", n),
     "unused-suppressions": lambda n: _fill("", "// mps-verify: ignore[ST.001] not needed\n", "void f() {}\n", n),
     "suppressions-one-comment": lambda n: _fill("/*\n", "mps-verify: ignore[ST.001] not needed\n", "*/\n", n),
-    "synchronized-nested": lambda n: _fill("void f() {\n", "@synchronized(a) {", "}" * 0 + "\n}\n", n),
+    "synchronized-nested": lambda n: _fill("void f() {\n", "@synchronized(a) {", "\n}\n", n),
 }
 
 
@@ -52,7 +52,3 @@ def measure(path: Path, root: Path) -> float:
     build_graph(models, load_hierarchy())
     return time.process_time() - start
 
-
-def best_of(runs: int, fn: Callable[[], float]) -> float:
-    """The smallest of `runs` measurements (the least disturbed by other load on the machine)."""
-    return min(fn() for _ in range(runs))

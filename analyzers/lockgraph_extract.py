@@ -10,6 +10,7 @@ first (`m_mutex.unlock(); ...; m_mutex.lock();`, the upstream way to wait withou
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is alrea
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
 DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see README)
+WORK_BUDGET = 5_000_000            # steps of the call walk (2.6.0 MPS tree: 655); beyond it calls are not followed
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 
@@ -129,6 +131,7 @@ class _Extractor:
         self._events: dict[int, list[_Event]] = {}
         self._summaries: dict[tuple[int, int, bool], list[_Reached]] = {}
         self._region_index: dict[int, tuple[list, list, list]] = {}
+        self.work, self.budget, self.truncated = 0, WORK_BUDGET, False
         self._unlocks: dict[int, dict[int, list[tuple[int, str]]]] = {}
 
     # -- contexts ---------------------------------------------------------------------------------
@@ -435,14 +438,18 @@ class _Extractor:
         self._summaries[key] = []      # recursion guard
         out: dict[tuple[int, frozenset[str]], _Reached] = {}
         for event in self.events(fn.model, fn.scope):
+            self.work += 1
             if event.call is None:
                 if waits or event.kind != "gpu":
                     out.setdefault((id(event), event.released), (event, (), event.released))
+            elif depth > 1 and self.work > self.budget:
+                self.truncated = True    # bound the work, not only the depth: no deeper calls from here
             elif depth > 1:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
                 for callee in event.callees:
                     call = Site(event.site.path, event.site.line, callee.name)
                     for e, via, dropped in self.summary(callee, depth - 1, inner_waits):
+                        self.work += 1
                         dropped = event.released | dropped
                         if (id(e), dropped) not in out:
                             out[id(e), dropped] = (e, (call, *via), dropped)
@@ -468,8 +475,15 @@ class _Extractor:
 
 
 def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEFAULT_DEPTH) -> list[Acquisition]:
-    """All lock acquisitions in the models with what is held at each (calls followed `depth` levels)."""
-    return list(_Extractor(models, hierarchy, depth).acquisitions())
+    """All lock acquisitions in the models with what is held at each (calls followed `depth` levels).
+
+    When the call walk exceeds WORK_BUDGET steps, deeper calls are no longer followed (said on stderr)."""
+    extractor = _Extractor(models, hierarchy, depth)
+    found = list(extractor.acquisitions())
+    if extractor.truncated:
+        print(f"warning: lock graph: the call walk stopped following calls after {WORK_BUDGET} steps; "
+              f"lock orders through deeper calls may be missing", file=sys.stderr)
+    return found
 
 
 @lru_cache(maxsize=None)

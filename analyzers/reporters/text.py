@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from analyzers.findings import Report
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def plain(text: str) -> str:
+    """A line of plain text with untrusted names in it: control characters escaped, never starting with ':'
+    (a CI log line starting with '::' is a GitHub workflow command; a file name can hold a newline)."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                        text)
+    return "./" + text if text.startswith(":") else text
 
 
 def summary_line(report: Report) -> str:
@@ -14,8 +26,8 @@ def summary_line(report: Report) -> str:
 
 def render(report: Report, **_options) -> str:
     """Render findings (sorted by place), diagnostics and the summary line."""
-    lines = [f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}]"
+    lines = [plain(f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}]")
              for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.rule))]
-    lines += [f"{d.path}:{d.line}: note: {d.kind} problem: {d.message}" for d in report.diagnostics]
+    lines += [plain(f"{d.path}:{d.line}: note: {d.kind} problem: {d.message}") for d in report.diagnostics]
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from analyzers.findings import Check, Diagnostic, Finding
 from analyzers.reporters.github import COMMANDS, GITHUB_LIMIT, annotation
+from analyzers.reporters.text import plain
 from checks.gate.diff import FindingDiff
 
 
@@ -46,16 +47,7 @@ class GateResult:
 
 
 PARSE_KINDS = ("parse", "preprocessor", "encoding")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
-
-
-def plain(text: str) -> str:
-    """A name or message for a line of plain text: control characters escaped, never starting with ':'
-    (a line starting with '::' is a GitHub workflow command when printed in a CI log)."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                        text)
-    return "./" + text if text.startswith(":") else text
 
 
 def md(text: str) -> str:

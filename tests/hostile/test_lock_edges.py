@@ -42,3 +42,18 @@ def test_a_call_before_the_guard_on_the_same_line_is_not_under_it(tmp_path):
     graph = graph_of(tmp_path, "void g() { std::lock_guard<std::mutex> y(b_mutex); }\n"
                                "void f() { std::lock_guard<std::mutex> x(a_mutex); g(); }\n")
     assert len(graph.graph.edges) == 1
+
+
+def test_the_call_walk_is_bounded_by_work_not_only_depth(tmp_path, monkeypatch, capsys):
+    from analyzers import lockgraph_extract
+    from checks.hostile import PATTERNS
+
+    src = tmp_path / "fan.mm"
+    src.write_text(PATTERNS["fan-out"](8192))
+    models = load_models([src], tmp_path, cache=False, jobs=1)
+    full = lockgraph_extract.acquisitions(models, load_hierarchy())
+    assert "call walk stopped" not in capsys.readouterr().err
+    monkeypatch.setattr(lockgraph_extract, "WORK_BUDGET", 50)
+    bounded = lockgraph_extract.acquisitions(models, load_hierarchy())
+    assert "call walk stopped" in capsys.readouterr().err
+    assert len(bounded) < len(full)

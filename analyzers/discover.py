@@ -35,6 +35,15 @@ def excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch(rel, p) or fnmatch(name, p) or rel.startswith(p.rstrip("/") + "/") for p in patterns)
 
 
+def _printable(rel: str) -> str:
+    """A relative path for reports: bytes of a name that are not UTF-8 shown as \\xff (reports are UTF-8)."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class InputLimits:
     """What discovery reads: files up to `max_bytes`, symbolic links leaving the scanned tree only if asked."""
@@ -79,9 +88,9 @@ def discover_all(paths: list[Path], root: Path, exclude: tuple[str, ...] = (),
                     if name.endswith(SUFFIXES):
                         rel = "/".join(p for p in (prefix if prefix != "." else "", sub if sub != "." else "",
                                                    name) if p)
-                        found.setdefault(rel, (Path(folder) / name, base))
+                        found.setdefault(_printable(rel), (Path(folder) / name, base))
         elif path.name.endswith(SUFFIXES):
-            found.setdefault(relative(path, root), (path, None))     # named explicitly: followed if a link
+            found.setdefault(_printable(relative(path, root)), (path, None))   # named explicitly: followed if a link
         else:
             raise UsageError(f"{path}: not a C++/ObjC++ source ({', '.join(SUFFIXES)})")
     files, skipped = [], []

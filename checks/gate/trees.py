@@ -65,7 +65,7 @@ def _ls_tree(repo: Path, commit: str, paths: list[str]) -> list[tuple[str, str, 
             continue
         meta, _, name = record.partition(b"\t")
         mode, kind, obj, size = meta.decode("ascii").split()
-        out.append((mode, kind, obj, size, name.decode("utf-8", "surrogateescape")))
+        out.append((mode, kind, obj, size, name.decode("utf-8", "backslashreplace")))   # invalid UTF-8 shows as \xff
     return out
 
 

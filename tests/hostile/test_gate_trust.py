@@ -134,6 +134,16 @@ def test_names_git_would_quote_are_analysed(fork, name):
     assert any(f["path"] == f"{NATIVE}/{name}" for f in json.loads(proc.stdout)["new"])
 
 
+def test_a_name_that_is_not_utf8_is_analysed(fork):
+    add_hazard(fork, os.fsdecode(b"F\xffill.mm"))
+    commit(fork, "pr")
+    proc = gate(fork, "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert any(f["path"] == f"{NATIVE}/F\\xffill.mm" for f in json.loads(proc.stdout)["new"])
+    proc = gate(fork)
+    assert proc.returncode == 1 and "F\\xffill.mm" in proc.stdout
+
+
 def test_paths_matching_nothing_are_a_usage_error(fork):
     add_hazard(fork)
     commit(fork, "pr")

@@ -187,3 +187,12 @@ def test_an_oversized_baseline_is_refused(tmp_path, capsys, monkeypatch):
     big.write_text(json.dumps({"version": 1, "fingerprints": ["x" * 200]}))
     assert cli.run(structural.main, [str(src), "--baseline", str(big), "--no-cache"]) == 2
     assert "over the" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github"])
+def test_a_file_name_that_is_not_utf8_is_reported(tmp_path, fmt):
+    src = _two_files(tmp_path)
+    (src / "bad.mm").rename(src / os.fsdecode(b"b\xffd.mm"))
+    proc = run("checks.structural", str(src), "--no-cache", "--format", fmt)
+    assert proc.returncode == 1, proc.stderr
+    assert "b\\xffd.mm" in proc.stdout.replace("\\\\", "\\")     # JSON doubles the backslash

@@ -55,7 +55,7 @@ def gate(repo: Path, base: str, head: str, paths: list[str], opts: dict) -> Gate
     start = time.perf_counter()
     base_tree, head_tree = read_tree(repo, base, paths, opts["max_bytes"]), read_tree(repo, head, paths, opts["max_bytes"])
     empty = [p or "." for p in paths if not base_tree.entries.get(p) and not head_tree.entries.get(p)]
-    if empty:
+    if empty and opts.get("explicit_paths", True):     # each default folder need not exist in every fork
         raise cli.UsageError(f"gate path {empty[0]!r} matches nothing at base {base[:12]} or head {head[:12]}")
     if not base_tree.files and not head_tree.files:
         raise cli.UsageError(f"nothing analysed: no C++/ObjC++ source under {', '.join(paths)} at base or head")
@@ -138,6 +138,7 @@ def main(argv: list[str]) -> int:
             "prefixes": tuple(dict.fromkeys([*tsa.DEFAULT_PREFIXES, *args.prefix,
                                              *str_list(section(loaded.config, "tsa").get("prefixes"))]))}
     paths = args.paths or str_list(settings.get("paths")) or DEFAULT_PATHS
+    opts["explicit_paths"] = paths is not DEFAULT_PATHS
     result = gate(repo, base, head, [str(x).strip("/") for x in paths], opts)
 
     tool = tool_info(repo)

@@ -232,3 +232,12 @@ def test_explicit_config_inside_the_repo_is_read_from_the_base(fork):
     proc = gate(fork, "--config", str(fork / "ci.yaml"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "settings [structural] differ" in proc.stdout
+
+
+def test_a_default_folder_missing_from_the_fork_is_fine(fork):
+    git(fork, "rm", "-rq", "aten/src/ATen/mps")
+    commit(fork, "a fork without the core folder")
+    add_hazard(fork)
+    commit(fork, "pr")
+    proc = gate(fork)
+    assert proc.returncode == 1 and "new (1 blocking)" in proc.stdout, proc.stdout + proc.stderr

@@ -43,12 +43,13 @@ def suppressions(model: FileModel) -> list[Suppression]:
         if "mps-verify" not in c.text:
             continue
         line, counted = c.line, 0     # lines counted incrementally: from the comment's start per marker was quadratic
+        last = c.line + c.text.count("\n")
         for m in MARKER.finditer(c.text):
             ids = tuple(i.strip() for i in m.group(1).split(",") if i.strip())
             reason = COMMENT_END.sub("", m.group(2)).strip(" \t-:—")
             line += c.text.count("\n", counted, m.start())
             counted = m.start()
-            found.append(Suppression(model.path, line, c.line + c.text.count("\n"), c.col, ids, reason))
+            found.append(Suppression(model.path, line, last, c.col, ids, reason))
     return found
 
 

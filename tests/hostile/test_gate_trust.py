@@ -241,3 +241,16 @@ def test_a_default_folder_missing_from_the_fork_is_fine(fork):
     commit(fork, "pr")
     proc = gate(fork)
     assert proc.returncode == 1 and "new (1 blocking)" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_an_analysis_failure_in_a_changed_file_blocks():
+    from analyzers.findings import Diagnostic
+    from checks.gate.diff import FindingDiff
+    from checks.gate.summary import GateResult, markdown, text
+
+    failure = Diagnostic(f"{NATIVE}/Fill.mm", 1, "rule ST.004 failed: RuntimeError: x", "internal")
+    result = GateResult("a" * 40, "b" * 40, FindingDiff(), [], diagnostics=[failure])
+    assert result.failed and result.incomplete == [failure]
+    assert "error: internal: rule ST.004 failed" in text(result) and "gate FAILED" in text(result)
+    assert "Analysis incomplete (blocks)" in markdown(result)
+    assert not GateResult("a" * 40, "b" * 40, FindingDiff(), []).failed

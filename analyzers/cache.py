@@ -17,7 +17,7 @@ from pathlib import Path
 from checks import __version__
 from checks.sources import REPO_ROOT
 
-PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py")
+PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
 
 
 def cache_root() -> Path:

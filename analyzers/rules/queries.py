@@ -183,6 +183,17 @@ def is_special_member(fn: Scope, cls: str) -> bool:
     return bool(cls) and (name == cls or name == "~" + cls or name.lstrip("~") == cls)
 
 
+def per_object(model: FileModel, lock: str) -> bool:
+    """Whether a lock expression names a non-static data member (one lock per object, not per process)."""
+    names = re.findall(r"[A-Za-z_]\w*", lock)
+    if not names or "::" in lock:
+        return False
+    decls = [m for m in model.members if m.name == names[-1] and not m.function]
+    if decls:
+        return not any(m.static for m in decls)
+    return "->" in lock or "." in lock or bool(re.match(r"(m_|_)\w+|\w+_$", names[-1]))
+
+
 def is_stream_class(cls: str) -> bool:
     """MPSStream and friends: their members are protected by their own queue (checked at call sites)."""
     return cls.endswith("Stream") or cls.endswith("StreamImpl")
@@ -438,6 +449,14 @@ def _fn_on_queue(idx: Index, model: FileModel, fn: Scope | None, qctx: set[str])
         return False
     name = short_name(fn.name)
     return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx
+
+
+def serialises_itself(idx: Index, name: str) -> bool:
+    """Whether every stream-class definition of method `name` enters the stream queue itself (dispatch_sync
+    onto it, behind a re-entrancy check or not): its callers need not wrap the call."""
+    defs = [fn for model, fn in idx.functions.get(name, ()) if is_stream_class(idx.owner(model, fn))]
+    return bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
+                                  and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
 
 
 def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) -> bool:

@@ -9,7 +9,7 @@ from analyzers.findings import Finding
 from analyzers.model import FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (DEFAULT_STREAM, anchor_of, index, is_stream_class, is_stream_wait,
-                                     on_stream_queue, queue_context, short_name, wait_label)
+                                     on_stream_queue, queue_context, serialises_itself, short_name, wait_label)
 
 
 def _default_stream_vars(model: FileModel, fn: Scope) -> set[str]:
@@ -48,7 +48,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 continue   # the stream's own helpers: their callers are checked
             fname = short_name(fn.name) if fn else "file scope"
             label = wait_label(call)
-            if not on_stream_queue(idx, model, call.scope, qctx):
+            if not on_stream_queue(idx, model, call.scope, qctx) and not serialises_itself(idx, call.name):
                 yield ctx.finding("ST.002.a", model, call.line, call.col,
                                   f"{label} blocks on the GPU from the caller thread in {fname}, outside the "
                                   f"stream queue; wrap it in dispatch_sync(stream->queue(), ^{{...}})",

@@ -17,7 +17,9 @@ SYNC_CALLEES = re.compile(
     r"remove_if|accumulate|reduce|min_element|max_element|unique|copy_if|generate|"
     r"LookUpOrCreateCachedGraph|CreateCachedGraph\w*|call_once|wait|wait_for|wait_until|"
     r"AT_DISPATCH_\w+|AT_DISPATCH_CASE\w*|parallel_for|dispatch_sync\w*|runCommandBlock|mtl_dispatch\w*|"
-    r"visit|apply|invoke|__invoke|std_function_call|TORCH_CHECK\w*|c10_call_once)$")
+    r"visit|apply|invoke|__invoke|std_function_call|TORCH_CHECK\w*|c10_call_once|"
+    # scope guards run the lambda when the enclosing scope ends, on the same thread
+    r"make_scope_exit|make_scope_guard|ScopeExit|scope_exit|ScopeGuard|SCOPE_EXIT|finally|defer)$")
 MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
 
 

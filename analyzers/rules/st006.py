@@ -92,6 +92,13 @@ def _kind(model: FileModel, idx: Index, fn: Scope, name: str) -> str:
     return "b" if cls and MEMBER_NAME.match(name) else ""
 
 
+def _per_thread(model: FileModel, idx: Index, fn: Scope, name: str) -> bool:
+    """Whether `name` is a thread_local variable (function-local, member or namespace-scope)."""
+    hits = [m for m in model.members if m.name == name and m.function in ("", fn.name)]
+    glob = idx.statics.get(name)
+    return any(m.thread_local for m in hits) or (glob is not None and glob.thread_local)
+
+
 def _defined_out_of_line(model: FileModel, name: str) -> bool:
     """`T Class::name = ...;` at namespace scope: the definition of a static data member."""
     toks = model.tokens
@@ -117,6 +124,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 if any(r.kind == "call_once" for r in model.held_locks(scope, if_tok.line)):
                     continue
                 kind = _kind(model, idx, fn, name)
+                if _per_thread(model, idx, fn, name):
+                    continue   # thread_local: each thread initialises its own copy
                 fname = short_name(fn.name)
                 rel = (Related(model.path, assign.line, f"'{name}' is created here"),)
                 if kind == "a":

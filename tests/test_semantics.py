@@ -1,0 +1,147 @@
+"""The code model's semantics for fork-style code: typed lock names, lock hand-offs, blocks in variables,
+re-entrancy guards, self-serialising stream methods, per-thread and per-object state. Each with a fixture
+that must be flagged and one that must pass (tests/fixtures/semantics, written for this project)."""
+
+from pathlib import Path
+
+import pytest
+
+from analyzers import symbols
+from analyzers.engine import analyze
+from analyzers.parse import parse_file, parse_text
+from checks.sources import REPO_ROOT
+
+FIX = REPO_ROOT / "tests" / "fixtures" / "semantics"
+
+
+def _models(*names: str):
+    return [parse_file(FIX / n, n) for n in names]
+
+
+def _cycles(*names: str):
+    report = analyze([FIX / n for n in names], FIX, rules=["ST.009"], cache=False, jobs=1)
+    return [f.message for f in report.findings if f.rule == "ST.009.a"]
+
+
+def test_one_lock_has_one_name_through_references_pointers_and_auto():
+    models = _models("pool.h", "handoff_pass.mm")
+    ts = symbols.types(models)
+    model = models[1]
+    fns = {f.name.split("::")[-1]: f for f in model.scopes("function")}
+    alloc, free = fns["alloc_block"], fns["free_block"]
+    assert symbols.member_of(model, ts, alloc, "pool.pool_mutex")[0] == "BufferPool"
+    assert symbols.member_of(model, ts, free, "buffer_block->heap->pool->pool_mutex")[0] == "BufferPool"
+    assert symbols.member_of(model, ts, free, "m_pool.pool_mutex")[0] == "BufferPool"
+    assert symbols.member_of(model, ts, free, "no_such->pool_mutex") is None
+
+
+def test_alignas_and_array_mutex_members_are_members_and_deleted_operators_are_not():
+    model = parse_file(FIX / "pool.h", "pool.h")
+    members = {m.name: m.type for m in model.members}
+    assert members["pool_mutex"] == "std::mutex"
+    assert members["shard_mutexes_"].startswith("std::array<std::mutex")
+    assert "operator" not in members
+
+
+def test_lock_handoff_drop_and_relock_is_no_lock_order():
+    assert _cycles("pool.h", "handoff_pass.mm") == []
+
+
+def test_lock_handoff_kept_across_a_call_is_a_lock_order():
+    assert _cycles("pool.h", "handoff_flag.mm") != []
+
+
+def test_block_in_a_variable_runs_on_the_queue_it_is_dispatched_on():
+    model = parse_file(FIX / "reentrant_pass.mm", "reentrant_pass.mm")
+    fill = next(f for f in model.scopes("function") if f.name.endswith("::fill"))
+    dispatched = [s for s in fill.walk() if s.kind == "dispatch"]
+    assert [(s.queue, s.dispatch) for s in dispatched] == [("_serialQueue", "dispatch_sync")]
+
+
+def test_reentrant_synchronize_on_the_same_stream_is_no_self_deadlock():
+    report = analyze([FIX / "stream.h", FIX / "reentrant_pass.mm"], FIX, rules=["ST.009"], cache=False, jobs=1)
+    assert [f for f in report.findings if f.rule in ("ST.009.a", "ST.009.b")] == []
+
+
+def test_synchronizing_another_stream_from_inside_a_queue_is_flagged():
+    report = analyze([FIX / "stream.h", FIX / "reentrant_flag.mm"], FIX, rules=["ST.009"], cache=False, jobs=1)
+    hits = [f for f in report.findings if f.rule in ("ST.009.a", "ST.009.b")]
+    assert hits and all("stream_queue" in f.message for f in hits)
+
+
+SYNC_CALLER = """
+namespace at::mps {
+void waitForStream(MPSStream* stream) {
+  stream->synchronize(SyncType::COMMIT_AND_WAIT);
+}
+}
+"""
+
+
+@pytest.mark.parametrize("impl, flagged", [("reentrant_pass.mm", False), (None, True)])
+def test_st002_consults_the_callee(tmp_path: Path, impl, flagged):
+    """A call of a stream method that enters its own queue needs no wrapping; a plain one does."""
+    (tmp_path / "caller.mm").write_text(SYNC_CALLER)
+    files = [tmp_path / "caller.mm"]
+    if impl:
+        for name in ("stream.h", impl):
+            (tmp_path / name).write_text((FIX / name).read_text())
+            files.append(tmp_path / name)
+    report = analyze(files, tmp_path, rules=["ST.002"], cache=False, jobs=1)
+    assert any(f.rule == "ST.002.a" for f in report.findings) is flagged
+
+
+LAZY = """
+namespace at::mps {
+static %s std::unique_ptr<Cache> the_cache;
+Cache& get_cache() {
+  if (!the_cache) {
+    the_cache = std::make_unique<Cache>();
+  }
+  return *the_cache;
+}
+}
+"""
+
+
+@pytest.mark.parametrize("qualifier, flagged", [("thread_local", False), ("", True)])
+def test_thread_local_lazy_init_is_no_racy_singleton(tmp_path: Path, qualifier, flagged):
+    (tmp_path / "lazy.mm").write_text(LAZY % qualifier)
+    report = analyze([tmp_path / "lazy.mm"], tmp_path, rules=["ST.006"], cache=False, jobs=1)
+    assert any(f.rule == "ST.006.a" for f in report.findings) is flagged
+
+
+SCOPE = """
+namespace at::mps {
+void handler(int* counter) {
+  auto guard = %s([&]() { (*counter)--; });
+}
+}
+"""
+
+
+@pytest.mark.parametrize("wrapper, flagged", [("c10::make_scope_exit", False), ("register_later", True)])
+def test_scope_guard_lambdas_run_synchronously(tmp_path: Path, wrapper, flagged):
+    (tmp_path / "scope.mm").write_text(SCOPE % wrapper)
+    report = analyze([tmp_path / "scope.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    assert any(f.rule.startswith("ST.003") for f in report.findings) is flagged
+
+
+def test_st008c_says_per_instance_for_a_member_mutex():
+    text = (FIX / "stream.h").read_text() + """
+namespace at::mps {
+static std::mutex s_global_mutex;
+void MPSStream::commit() {
+  {
+    std::lock_guard<std::recursive_mutex> lock(_streamMutex);
+    [encoder encodeToCommandBuffer:cb];
+    runMPSGraph(this, graph, feeds, results);
+  }
+  std::lock_guard<std::mutex> lock(s_global_mutex);
+  runMPSGraph(this, graph, feeds, results);
+}
+}
+"""
+    model = parse_text(text, "s.mm")
+    from analyzers.rules.queries import per_object
+    assert per_object(model, "_streamMutex") and not per_object(model, "s_global_mutex")

@@ -18,7 +18,7 @@ from typing import Iterator
 from analyzers.hierarchy import Hierarchy
 from analyzers.model import Call, FileModel, Member, Scope
 from analyzers.parse import ESCAPING_CALLS, HANDLER_NAMES
-from analyzers import symbols
+from analyzers import callpaths, symbols
 
 _WORD = re.compile(r"\w+")
 _MEMBER = re.compile(r"(this->)?\w+")
@@ -56,6 +56,7 @@ class Held:
     lock: str
     site: Site
     shared: bool = False
+    instance: str = ""        # for a queue: the object it belongs to ('this', 'stream'), see callpaths
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,13 @@ class _Event:
     call: Call | None = None
     guarded: bool = False     # a dispatch_sync behind a dispatch_get_specific re-entrancy check
     handoff: bool = False     # re-locks the caller's guard passed by reference
+    instance: str = ""        # for a queue: the object it belongs to
+    conds: frozenset = frozenset()   # requirements on the function's bool parameters (callpaths.conditions)
 
 
-# event, call chain to it, locks dropped on the way, whether every call of the chain is on the same object
-_Reached = tuple[_Event, tuple[Site, ...], frozenset[str], bool]
-SELF_RECEIVERS = ("", "this", "self")
+# event, call chain to it, locks dropped on the way, the guarded queue's object in this function's terms
+# (None when not followed), requirements on this function's bool parameters
+_Reached = tuple[_Event, tuple[Site, ...], frozenset[str], "str | None", frozenset]
 SPECIFIC_CALLS = frozenset({"dispatch_get_specific", "dispatch_queue_get_specific"})
 
 
@@ -221,7 +224,8 @@ class _Extractor:
         if self._runs_as(model, root) == HANDLER:
             entry += (Held(self.gpu, site),)
         if root.kind == "dispatch" and root.queue:
-            entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site),)
+            entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
+                           instance=callpaths.queue_object(root.queue)),)
         scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
@@ -229,7 +233,8 @@ class _Extractor:
         def add(line: int, scope: Scope, skip=None, **what) -> None:
             released = frozenset(lock for lock, start, end in drops if start < line < end)
             out.append(_Event(Site(model.path, line, site.function),
-                              entry + self._held(model, scope, line, root, site.function, skip), released, **what))
+                              entry + self._held(model, scope, line, root, site.function, skip), released,
+                              conds=callpaths.conditions(model, scope), **what))
 
         fn = root.function()
         guards = [c.token for c in fn.all_calls() if c.name in SPECIFIC_CALLS] if fn is not None else []
@@ -244,7 +249,8 @@ class _Extractor:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
                     add(child.line, scope, lock=lock, kind="queue", alias=alias,
-                        guarded=any(t < child.first_token for t in guards))
+                        guarded=any(t < child.first_token for t in guards),
+                        instance=callpaths.queue_object(child.queue))
             for call in scope.calls:
                 if self._waits(call):
                     add(call.line, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
@@ -263,7 +269,7 @@ class _Extractor:
             here = []
             if node.kind == "dispatch" and node.queue and node is not root:
                 here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
-                                 Site(model.path, node.line, context)))
+                                 Site(model.path, node.line, context), instance=callpaths.queue_object(node.queue)))
             for region in node.locks:
                 if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
                     continue
@@ -443,36 +449,58 @@ class _Extractor:
         for event in self.events(fn.model, fn.scope):
             if event.lock:
                 if waits or event.kind != "gpu":
-                    out.append((event, (), event.released, True))
+                    out.append((event, (), event.released, event.instance if event.guarded else None, event.conds))
             elif depth > 1:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
-                here = event.call.receiver in SELF_RECEIVERS
                 for callee in event.callees:
-                    call = Site(event.site.path, event.site.line, callee.name)
-                    out += [(e, (call, *via), event.released | dropped, same and here)
-                            for e, via, dropped, same in self.summary(callee, depth - 1, inner_waits)]
+                    out += self._through(fn.model, fn.scope, event, callee, self.summary(callee, depth - 1, inner_waits))
         self._summaries[key] = out
         return out
+
+    def _through(self, model: FileModel, scope: Scope, event: _Event, callee: _Fn,
+                 reached: list[_Reached]) -> list[_Reached]:
+        """A callee's summary seen from the call `event`: chain extended, objects and conditions rebound."""
+        call = event.call
+        site = Site(event.site.path, event.site.line, callee.name)
+        caller = scope.function()
+        out = []
+        for e, via, dropped, obj, conds in reached:
+            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model)
+            if bound is None:
+                continue         # a literal argument rules the path out (`record(stream, false)`)
+            obj = callpaths.through(obj, call.receiver, call.args, callee.model, callee.scope)
+            out.append((e, (site, *via), event.released | dropped, obj, event.conds | bound))
+        return out
+
+    def _feasible(self, model: FileModel, root: Scope, conds: frozenset) -> bool:
+        """Whether some call site of the context's function can meet `conds` (True when it has none here)."""
+        fn = root.function()
+        if not conds or fn is None:
+            return True
+        sites = [(m, s, c) for m, s, c in self._call_sites(simple_name(fn.name))
+                 if any(f.scope is fn for f in self.resolve(m, s, c))]
+        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m) is not None
+                                for m, s, c in sites)
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
         for model, root in self.contexts():
             for event in self.events(model, root):
                 if event.lock:
-                    yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
+                    if self._feasible(model, root, event.conds):
+                        yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
                 elif event.held and self.depth > 0:
                     # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
                     waits = event.call.name not in WAIT_BY_ARGUMENT
                     for callee in event.callees:
-                        call = Site(event.site.path, event.site.line, callee.name)
-                        here = event.call.receiver in SELF_RECEIVERS
-                        for inner, via, dropped, same in self.summary(callee, self.depth, waits):
+                        reached = self._through(model, root, event, callee, self.summary(callee, self.depth, waits))
+                        for inner, via, dropped, obj, conds in reached:
                             outer = tuple(h for h in event.held if h.lock not in dropped)
-                            if _reentrant(inner, same and here) and any(h.lock == inner.lock for h in outer):
+                            if _reentrant(inner, obj, outer):
                                 continue     # runs inline on the queue it is already on / re-locks the caller's guard
-                            if outer:     # (what the callee holds itself is covered by its own context)
+                            if outer and self._feasible(model, root, conds):
                                 yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
-                                                  inner.kind, inner.alias, (call, *via))
+                                                  inner.kind, inner.alias, via)
 
 
 def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEFAULT_DEPTH) -> list[Acquisition]:
@@ -519,7 +547,10 @@ def _encloses(outer: Scope, inner: Scope) -> bool:
     return outer is inner or any(a is outer for a in inner.ancestors())
 
 
-def _reentrant(inner: _Event, same_object: bool) -> bool:
+def _reentrant(inner: _Event, obj: str | None, held: tuple[Held, ...]) -> bool:
     """Whether taking `inner`'s lock again is no new acquisition: the caller's own guard re-locked through a
-    reference, or a dispatch_sync that a re-entrancy check skips when the caller is on that object's queue."""
-    return inner.handoff or (inner.guarded and same_object)
+    reference, or a dispatch_sync that a re-entrancy check skips because the caller is already on that very
+    object's queue (another instance's queue is a real nested acquisition of the same class)."""
+    if inner.handoff:
+        return any(h.lock == inner.lock for h in held)
+    return inner.guarded and obj is not None and any(h.lock == inner.lock and h.instance == obj for h in held)

@@ -145,3 +145,16 @@ void MPSStream::commit() {
     model = parse_text(text, "s.mm")
     from analyzers.rules.queries import per_object
     assert per_object(model, "_streamMutex") and not per_object(model, "s_global_mutex")
+
+
+@pytest.mark.parametrize("name, flagged", [("event_pass.mm", False), ("event_flag.mm", True)])
+def test_parameter_guarded_branches_are_judged_at_the_call_sites(name, flagged):
+    """m_mutex -> stream queue exists only on the needsLock == false path with syncEvent == true; the queue
+    -> m_mutex edge exists on the other path. Whether they make a cycle depends on what callers pass."""
+    assert bool(_cycles("stream.h", name)) is flagged
+
+
+@pytest.mark.parametrize("name, flagged", [("once_pass.mm", False), ("once_flag.mm", True)])
+def test_reads_after_call_once_are_published(name, flagged):
+    report = analyze([FIX / name], FIX, rules=["ST.007"], cache=False, jobs=1)
+    assert any(f.rule == "ST.007.a" for f in report.findings) is flagged

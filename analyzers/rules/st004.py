@@ -30,10 +30,10 @@ def waiting_functions(model: FileModel) -> dict[str, Call]:
 
 
 def _handler_locks(model: FileModel) -> set[str]:
-    """Last names of the locks that completion handlers and escaping blocks of this file take."""
+    """Last names of the locks that completion handlers of this file take (only they run inside a GPU wait)."""
     out: set[str] = set()
     for scope in model.scopes():
-        if scope.handler or (scope.kind in ("block", "lambda", "dispatch") and scope.escaping):
+        if scope.handler:
             out.update(_last(r.lock) for s in scope.walk() for r in s.locks)
     return out
 

@@ -82,6 +82,26 @@ def _captures(model: FileModel, idx: Index, scope: Scope):
             yield name, tok, "this"
 
 
+def _bound_elsewhere(model: FileModel, fn: Scope | None, name: str, block: Scope) -> bool:
+    """Whether the reference `name` was initialised from an object reached through a pointer, a member or a
+    call (`T& x = *p->q;`, `= m_pools[k]`, `= get_pool(...)`), rather than being a parameter or a local."""
+    if fn is None:
+        return False
+    toks = model.tokens
+    end = min(_intro(model, block), len(toks) - 2)
+    init: list[str] = []
+    for i in range(fn.first_token, end):
+        if toks[i].text == name and toks[i - 1].text == "&" and toks[i + 1].text == "=":
+            j, init = i + 2, []
+            while j < end and toks[j].text != ";":
+                init.append(toks[j].text)
+                j += 1
+    if not init:
+        return False
+    text = "".join(init)
+    return text.startswith("*") or "->" in text or text.endswith(")") or bool(MEMBER_NAME.match(init[0]))
+
+
 def _lambda_target(model: FileModel, scope: Scope) -> tuple[str, str]:
     """How a lambda is used: ('call', callee) when passed as an argument, ('assign', target), ('invoke', '')
     when called on the spot, ('init', var) for `auto f = [&]...`, ('', '') otherwise."""
@@ -147,7 +167,12 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             this_done = False
             for name, tok, kind in _captures(model, idx, scope):
                 rel = (Related(model.path, scope.line, f"the {what} block starts here"),)
-                if kind == "ref":
+                if kind == "ref" and _bound_elsewhere(model, fn, name, scope):
+                    yield ctx.finding("ST.003.f", model, tok.line, tok.col,
+                                      f"{what} block in {fname} keeps the reference '{name}' into an object owned "
+                                      f"elsewhere: design - safe while its owner outlives every pending handler",
+                                      anchor=anchor_of(what, name), related=rel, scope=scope)
+                elif kind == "ref":
                     yield ctx.finding("ST.003.a", model, tok.line, tok.col,
                                       f"{what} block in {fname} captures the C++ reference '{name}'; it is read "
                                       f"after {fname} returned", anchor=anchor_of(what, name), related=rel,

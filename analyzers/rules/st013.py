@@ -58,8 +58,8 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
             if region is None or not ELEMENT.search(expr):
                 continue
             owners = _container_members(model, expr) or _iterator_source(model, fn, expr)
-            if not owners:
-                continue
+            if not owners or (expr.endswith(".get()") and _grow_only(model, owners[0])):
+                continue   # an owned object in a container that never drops one: it lives as long as the owner
             yield ctx.finding("ST.013.a", model, toks[i].line, toks[i].col,
                               f"{fname} returns a raw {rtype} into {owners[0]} while {region.lock} is held; the "
                               f"caller uses it after the lock is released",
@@ -67,6 +67,33 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
                               related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
                               scope=model.scope_at(line))
         yield from _kept_after(model, fn, regions, ctx)
+
+
+SHRINK = frozenset({"erase", "clear", "reset", "pop_back", "pop_front", "pop", "swap", "resize", "release",
+                    "extract"})
+
+
+def _grow_only(model: FileModel, container: str) -> bool:
+    """Whether nothing in the file removes or replaces an element of `container` once it is set
+    (`streams_[i] = ...` on an empty slot is how such pools are filled; erase/clear/reset/= nullptr are not)."""
+    toks = model.tokens
+    for i, t in enumerate(toks[:-2]):
+        if t.text != container:
+            continue
+        j = i + 1
+        if toks[j].text == "[":
+            depth = 0
+            while j < len(toks):
+                depth += {"[": 1, "]": -1}.get(toks[j].text, 0)
+                if depth == 0:
+                    break
+                j += 1
+            j += 1
+        if j + 1 < len(toks) and toks[j].text in (".", "->") and toks[j + 1].text in SHRINK:
+            return False
+        if j + 1 < len(toks) and toks[j].text == "=" and toks[j + 1].text in ("nullptr", "NULL", "{"):
+            return False
+    return True
 
 
 def _iterator_source(model: FileModel, fn: Scope, expr: str) -> list[str]:

@@ -158,3 +158,18 @@ def test_parameter_guarded_branches_are_judged_at_the_call_sites(name, flagged):
 def test_reads_after_call_once_are_published(name, flagged):
     report = analyze([FIX / name], FIX, rules=["ST.007"], cache=False, jobs=1)
     assert any(f.rule == "ST.007.a" for f in report.findings) is flagged
+
+
+def test_lock_names_that_fall_back_to_heuristics_are_counted(tmp_path: Path):
+    (tmp_path / "u.mm").write_text("""
+namespace at::mps {
+void touch(Opaque* thing) {
+  std::lock_guard<std::mutex> lock(thing->inner->mutex_);
+}
+}
+""")
+    report = analyze([FIX / "pool.h", FIX / "handoff_pass.mm", tmp_path / "u.mm"], tmp_path.parent, rules=["ST.009"],
+                     cache=False, jobs=1)
+    assert report.extra["types"]["as_written"] == 1 and report.extra["types"]["typed"] >= 2
+    from analyzers.reporters import render
+    assert "1 lock expression(s) named as written" in render(report, "text")

@@ -456,6 +456,8 @@ class _Builder:
         texts, kinds, match = self.texts, self.kinds, self.match
         close = match[i]
         h = self.head_start(i, lo)
+        while h < i and texts[h] in ATTRIBUTES and h + 1 < i and texts[h + 1] == "(" and h < match[h + 1] < i:
+            h = match[h + 1] + 1           # `alignas(64) std::mutex m{};`: the head is what follows
         head_first = texts[h] if h < i else ""
         # code = inside a function, block or lambda, and not in a local class defined there
         in_code = scope.enclosing(*CODE_KINDS, "class", "namespace", "file").kind in CODE_KINDS

@@ -38,7 +38,7 @@ def test_one_lock_has_one_name_through_references_pointers_and_auto():
 def test_alignas_and_array_mutex_members_are_members_and_deleted_operators_are_not():
     model = parse_file(FIX / "pool.h", "pool.h")
     members = {m.name: m.type for m in model.members}
-    assert members["pool_mutex"] == "std::mutex"
+    assert members["pool_mutex"] == "std::mutex" and members["stats_mutex"] == "std::mutex"
     assert members["shard_mutexes_"].startswith("std::array<std::mutex")
     assert "operator" not in members
 

@@ -173,3 +173,26 @@ void touch(Opaque* thing) {
     assert report.extra["types"]["as_written"] == 1 and report.extra["types"]["typed"] >= 2
     from analyzers.reporters import render
     assert "1 lock expression(s) named as written" in render(report, "text")
+
+
+KERNEL = """
+namespace at::native::mps {
+%s
+void MetalKernelFunction::startEncoding() {
+  encoder = getCurrentMPSStream()->commandEncoder();
+}
+}
+"""
+RUNNER = """void MetalKernelFunction::runCommandBlock(std::function<void(void)> run) {
+  dispatch_sync_with_rethrow(getCurrentMPSStream()->queue(), ^() {
+    run();
+  });
+}"""
+
+
+@pytest.mark.parametrize("runner, flagged", [(RUNNER, False), ("", True)])
+def test_methods_of_a_queue_scoped_callback_api_run_on_the_queue(tmp_path: Path, runner, flagged):
+    """startEncoding() is meant to be called from the callable runCommandBlock() runs on the stream queue."""
+    (tmp_path / "k.mm").write_text(KERNEL % runner)
+    report = analyze([tmp_path / "k.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    assert any(f.rule == "ST.001.a" for f in report.findings) is flagged

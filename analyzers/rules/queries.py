@@ -351,6 +351,7 @@ class Index:
     queue_ctx: set[str] | None = None        # memo of queue_context()
     by_class: dict[str, set[str]] | None = None   # memo of methods()
     caller_ctx: dict[str, str] | None = None  # memo of caller_context()
+    callback_cls: set[str] | None = None      # memo of callback_scopes()
 
     def path_of(self, member: Member) -> str:
         """The file that declares a member."""
@@ -448,7 +449,25 @@ def _fn_on_queue(idx: Index, model: FileModel, fn: Scope | None, qctx: set[str])
     if fn is None:
         return False
     name = short_name(fn.name)
-    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx
+    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx \
+        or (name not in idx.calls and idx.owner(model, fn) in callback_scopes(idx))
+
+
+def callback_scopes(idx: Index) -> set[str]:
+    """Classes with a method that runs a callable parameter inside a stream-queue dispatch
+    (`runCommandBlock(std::function<void()> run)` -> `dispatch_sync(queue, ^{ run(); })`): their methods that
+    nothing in the tree calls are the API that callable uses, on the queue."""
+    if idx.callback_cls is None:
+        from analyzers import symbols
+        found: set[str] = set()
+        for defs in idx.functions.values():
+            for model, fn in defs:
+                params = {p.name for p in symbols.parameters(model, fn)}
+                if params and any(s.kind == "dispatch" and is_stream_queue(s.queue) and
+                                  any(c.name in params and not c.receiver for c in s.all_calls()) for s in fn.walk()):
+                    found.add(idx.owner(model, fn))
+        idx.callback_cls = found - {""}
+    return idx.callback_cls
 
 
 def serialises_itself(idx: Index, name: str) -> bool:

@@ -7,8 +7,8 @@ from typing import Iterable
 
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, LockRegion, Scope
-from analyzers.rules import file_rule
-from analyzers.rules.queries import anchor_of, declarations, is_objc_type, short_name, token_index
+from analyzers.rules import project_rule
+from analyzers.rules.queries import anchor_of, declarations, index, is_objc_type, short_name, token_index
 
 ELEMENT = re.compile(r"(\.get\(\)|->second|\.second|\.at\(|\]\s*$|\.top\(\)|\.front\(\)|\.back\(\))")
 
@@ -34,9 +34,25 @@ def _container_members(model: FileModel, text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"\b(m_\w+|_[a-z]\w*|[a-z]\w*_)\b(?=\s*(\[|\.|->))", text)]
 
 
-@file_rule("ST.013")
-def check(model: FileModel, ctx) -> Iterable[Finding]:
-    """Returns and later uses of pointers taken under a lock."""
+@project_rule("ST.013")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Returns (a) and later uses (b) of pointers taken under a lock; a returned pointer counts only when
+    some function of the scanned tree calls the one that returns it (dead code dangles nothing)."""
+    idx = index(models)
+    for model in models:
+        for finding in _file_findings(model, ctx):
+            if finding.rule == "ST.013.a" and not _called(idx, finding.function):
+                continue
+            yield finding
+
+
+def _called(idx, function: str) -> bool:
+    name = short_name(function)
+    return any(call.scope is not None and call.scope.function() is not None
+               and call.scope.function().name != function for _, call in idx.calls.get(name, ()))
+
+
+def _file_findings(model: FileModel, ctx) -> Iterable[Finding]:
     toks = model.tokens
     for fn in model.scopes("function"):
         regions = [r for s in fn.walk() for r in s.locks if r.kind != "call_once"]

@@ -196,3 +196,23 @@ def test_methods_of_a_queue_scoped_callback_api_run_on_the_queue(tmp_path: Path,
     (tmp_path / "k.mm").write_text(KERNEL % runner)
     report = analyze([tmp_path / "k.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
     assert any(f.rule == "ST.001.a" for f in report.findings) is flagged
+
+
+DEFAULT_WAIT = """
+namespace at::mps {
+MPSStream* getCurrentMPSStream() {
+  %s
+}
+void drain() {
+  getDefaultMPSStream()->synchronize(SyncType::COMMIT_AND_WAIT);
+}
+}
+"""
+
+
+@pytest.mark.parametrize("body, flagged", [("return getDefaultMPSStream();", False),
+                                           ("return MPSStreamPool::instance().getCurrentStream();", True)])
+def test_waiting_on_the_default_stream_matters_only_with_several_streams(tmp_path: Path, body, flagged):
+    (tmp_path / "s.mm").write_text(DEFAULT_WAIT % body)
+    report = analyze([tmp_path / "s.mm"], tmp_path, rules=["ST.002"], cache=False, jobs=1)
+    assert any(f.rule == "ST.002.b" for f in report.findings) is flagged

@@ -216,3 +216,23 @@ def test_waiting_on_the_default_stream_matters_only_with_several_streams(tmp_pat
     (tmp_path / "s.mm").write_text(DEFAULT_WAIT % body)
     report = analyze([tmp_path / "s.mm"], tmp_path, rules=["ST.002"], cache=False, jobs=1)
     assert any(f.rule == "ST.002.b" for f in report.findings) is flagged
+
+
+CAPTURE = """
+namespace at::mps {
+bool Profiler::isCaptureEnabled() const {
+  if (captureManager == nil) {
+    captureManager = %s;
+  }
+  return [captureManager supportsDestination:MTLCaptureDestinationDeveloperTools];
+}
+}
+"""
+
+
+@pytest.mark.parametrize("value, flagged", [("[MTLCaptureManager sharedCaptureManager]", False),
+                                            ("[[MTLCaptureManager alloc] init]", True)])
+def test_caching_a_shared_getter_is_no_object_creation(tmp_path: Path, value, flagged):
+    (tmp_path / "c.mm").write_text(CAPTURE % value)
+    report = analyze([tmp_path / "c.mm"], tmp_path, rules=["ST.006"], cache=False, jobs=1)
+    assert any(f.rule.startswith("ST.006") for f in report.findings) is flagged

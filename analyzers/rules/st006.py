@@ -39,6 +39,18 @@ def _assigns(toks: list[Token], start: int, end: int, name: str) -> Token | None
     return None
 
 
+SHARED_GETTER = re.compile(r"^(shared|default|current|standard|main)[A-Z]\w*$")
+
+
+def _shared_getter(toks: list[Token], assign: Token) -> bool:
+    """`x = [MTLCaptureManager sharedCaptureManager];`: caching a process-wide object's getter (no +1, nothing
+    created), so two threads that both run it store the same pointer."""
+    i = next((k for k, t in enumerate(toks) if t is assign), -1)
+    if i < 0 or i + 5 >= len(toks) or toks[i + 1].text != "=" or toks[i + 2].text != "[":
+        return False
+    return toks[i + 3].kind == "IDENT" and bool(SHARED_GETTER.match(toks[i + 4].text)) and toks[i + 5].text == "]"
+
+
 def lazy_inits(model: FileModel, fn: Scope):
     """(name, test token, assignment token) for each check-then-create in a function body."""
     toks = model.tokens
@@ -51,7 +63,7 @@ def lazy_inits(model: FileModel, fn: Scope):
             continue
         body_end = _statement_end(toks, j + 1)
         assign = _assigns(toks, j + 1, body_end, name)
-        if assign is not None:
+        if assign is not None and not _shared_getter(toks, assign):
             yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], assign, toks[i]
 
 

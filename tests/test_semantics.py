@@ -220,6 +220,10 @@ def test_waiting_on_the_default_stream_matters_only_with_several_streams(tmp_pat
 
 CAPTURE = """
 namespace at::mps {
+class Profiler {
+  bool isCaptureEnabled() const;
+  mutable MTLCaptureManager* captureManager = nil;
+};
 bool Profiler::isCaptureEnabled() const {
   if (captureManager == nil) {
     captureManager = %s;

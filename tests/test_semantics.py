@@ -240,3 +240,49 @@ def test_caching_a_shared_getter_is_no_object_creation(tmp_path: Path, value, fl
     (tmp_path / "c.mm").write_text(CAPTURE % value)
     report = analyze([tmp_path / "c.mm"], tmp_path, rules=["ST.006"], cache=False, jobs=1)
     assert any(f.rule.startswith("ST.006") for f in report.findings) is flagged
+
+
+HANDLER = """
+namespace at::mps {
+void Allocator::release(HeapBlock* heap_block, BufferBlock* block) {
+  m_stream->addCompletedHandler(^(id<MTLCommandBuffer>) {
+    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    %s
+  });
+}
+}
+"""
+
+
+@pytest.mark.parametrize("body, flagged", [
+    ("if (pending.find(heap_block) != pending.end()) { heap_block->updateAvailableSize(); }", False),
+    ("free_buffer(block);", False),
+    ("heap_block->updateAvailableSize();", True),
+])
+def test_raw_pointer_captures_that_are_revalidated_or_released_by_the_handler(tmp_path: Path, body, flagged):
+    (tmp_path / "h.mm").write_text(HANDLER % body)
+    report = analyze([tmp_path / "h.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    assert any(f.rule == "ST.003.b" for f in report.findings) is flagged
+
+
+INFO = """
+namespace at::mps {
+void Profiler::addHandler(BaseInfo& info) {
+  m_stream->addCompletedHandler(^(id<MTLCommandBuffer>) {
+    info.completed = true;
+  });
+}
+void Profiler::endKernel(const void* handle) {
+  %s
+  addHandler(info);
+}
+}
+"""
+
+
+@pytest.mark.parametrize("binding, rule", [("auto& info = *m_op_info_list[uintptr_t(handle)];", "ST.003.f"),
+                                           ("BaseInfo info;", "ST.003.a")])
+def test_reference_parameters_are_judged_by_what_callers_pass(tmp_path: Path, binding, rule):
+    (tmp_path / "i.mm").write_text(INFO % binding)
+    report = analyze([tmp_path / "i.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    assert {f.rule for f in report.findings if f.rule in ("ST.003.a", "ST.003.f")} == {rule}

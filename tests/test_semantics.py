@@ -286,3 +286,27 @@ def test_reference_parameters_are_judged_by_what_callers_pass(tmp_path: Path, bi
     (tmp_path / "i.mm").write_text(INFO % binding)
     report = analyze([tmp_path / "i.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
     assert {f.rule for f in report.findings if f.rule in ("ST.003.a", "ST.003.f")} == {rule}
+
+
+CAPTURE_STOP = """
+namespace at::mps {
+void Profiler::stopCapture(MPSStream* stream) {
+  stream->synchronize(SyncType::COMMIT);
+  [captureManager stopCapture];
+}
+void kernel(MPSStream* mpsStream) {
+  dispatch_sync_with_rethrow(mpsStream->queue(), ^() {
+    getMPSProfiler().stopCapture(mpsStream);
+  });
+  %s
+}
+}
+"""
+
+
+@pytest.mark.parametrize("extra, flagged", [("", False), ("getMPSProfiler().stopCapture(mpsStream);", True)])
+def test_an_objc_message_of_the_same_name_is_no_call_site(tmp_path: Path, extra, flagged):
+    """stopCapture() is called only on the queue; `[captureManager stopCapture]` inside it is another method."""
+    (tmp_path / "q.mm").write_text(CAPTURE_STOP % extra)
+    report = analyze([tmp_path / "q.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    assert any(f.rule == "ST.001.b" for f in report.findings) is flagged

@@ -515,7 +515,10 @@ def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
     site inherits its caller's context; sites are classified once, then propagated to a fixpoint."""
-    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
+    # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
+    objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
+    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, [])
+                    if c.scope is not None and (not c.objc or name in objc)]
              for name in idx.functions}
     ctx: dict[str, str] = {}
     changed = True

@@ -86,6 +86,7 @@ class Types:
     bases: dict[str, set[str]] = field(default_factory=dict)
     returns: dict[str, str] = field(default_factory=dict)      # 'Class::method' and 'function' -> type text
     globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
+    aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     misses: int = 0                                            # expressions no table could follow
 
     def member(self, cls: str, name: str) -> Member | None:
@@ -102,6 +103,15 @@ class Types:
                 return hit
             todo.extend(self.bases.get(c, ()))
         return None
+
+    def expand(self, type_text: str | None, depth: int = 4) -> str | None:
+        """A type with `using`/`typedef` aliases replaced by what they name."""
+        while type_text and depth:
+            target = self.aliases.get(bare(type_text))
+            if not target:
+                break
+            type_text, depth = target, depth - 1
+        return type_text
 
     def returns_of(self, cls: str, name: str) -> str:
         """The return type of `cls::name` (bases searched), or of a free function `name` when cls is ''."""
@@ -151,7 +161,26 @@ def _build(models: list[FileModel]) -> Types:
                 ts.returns.setdefault(key, ret)
         for typ, name in _declared_methods(model):
             ts.returns.setdefault(name, typ)
+        ts.aliases.update(_aliases(model))
     return ts
+
+
+def _aliases(model: FileModel) -> dict[str, str]:
+    """`using A = T;` and `typedef T A;` outside functions."""
+    toks, out = model.tokens, {}
+    for i, t in enumerate(toks[:-3]):
+        if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
+            j = i + 3
+            while j < len(toks) and toks[j].text != ";":
+                j += 1
+            out[toks[i + 1].text] = " ".join(x.text for x in toks[i + 3:j])
+        elif t.text == "typedef":
+            j = i + 1
+            while j < len(toks) and toks[j].text != ";":
+                j += 1
+            if j - 1 > i + 1 and toks[j - 1].kind == "IDENT":
+                out[toks[j - 1].text] = " ".join(x.text for x in toks[i + 1:j - 1])
+    return out
 
 
 def _simple(name: str) -> str:
@@ -420,6 +449,7 @@ def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int
             else:
                 member = ts.member(owner, name)
                 current = member.type if member is not None else None
+        current = ts.expand(current)
         if not current:
             return None
         subscripts = tail.count("[") if not called else tail.split(")")[-1].count("[")

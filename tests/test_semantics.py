@@ -310,3 +310,31 @@ def test_an_objc_message_of_the_same_name_is_no_call_site(tmp_path: Path, extra,
     (tmp_path / "q.mm").write_text(CAPTURE_STOP % extra)
     report = analyze([tmp_path / "q.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
     assert any(f.rule == "ST.001.b" for f in report.findings) is flagged
+
+
+NEEDS_LOCK = """
+namespace at::mps {
+void MPSEvent::waitLocked(bool syncEvent) {
+  m_stream->synchronize(SyncType::COMMIT);
+}
+bool MPSEvent::wait(bool needsLock, bool syncEvent) {
+  if (!needsLock) {
+    return waitLocked(syncEvent);
+  }
+  dispatch_sync(m_stream->queue(), ^() {
+    waitLocked(syncEvent);
+  });
+  return true;
+}
+void MPSEventPool::waitForEvent(MPSEvent* event, bool syncEvent) {
+  event->wait(%s, syncEvent);
+}
+}
+"""
+
+
+@pytest.mark.parametrize("needs_lock, flagged", [("true", False), ("false", True)])
+def test_a_branch_on_a_needs_lock_parameter_is_judged_at_the_call_sites(tmp_path: Path, needs_lock, flagged):
+    (tmp_path / "w.mm").write_text(NEEDS_LOCK % needs_lock)
+    report = analyze([tmp_path / "w.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    assert any(f.rule == "ST.001.c" for f in report.findings) is flagged

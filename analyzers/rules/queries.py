@@ -492,6 +492,33 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
     return False
 
 
+def unreachable(models: list[FileModel], model: FileModel, scope: Scope) -> bool:
+    """Whether `scope` sits in a branch on the function's own bool parameters (`if (!needsLock) {...}`) that
+    no call site in the tree can take (every one passes a literal that rules it out)."""
+    from analyzers import callpaths, symbols
+    fn = scope.function()
+    conds = callpaths.conditions(model, scope)
+    if not conds or fn is None:
+        return False
+    idx, ts = index(models), symbols.types(models)
+    cls = idx.owner(model, fn)
+    sites = []
+    for m, c in idx.calls.get(short_name(fn.name), ()):
+        if c.scope is None or c.objc or c.scope.function() is None:
+            continue
+        if c.receiver in ("", "this"):
+            if idx.owner(m, c.scope.function()) != cls:
+                continue
+        else:
+            typ = symbols.type_of(m, ts, c.scope, c.receiver)
+            other = typ is not None and symbols.bare(typ) != cls
+            if other and (symbols.bare(typ) in ts.members or typ.replace(" ", "").startswith("std::")):
+                continue      # a method of another (known) class of the same name
+        sites.append((m, c))
+    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m) is None
+                               for m, c in sites)
+
+
 def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
     """Functions of this file -> the site that makes them count, where `site_of(fn, found)` finds a site
     directly or through a call of a function already found; repeated until nothing changes."""

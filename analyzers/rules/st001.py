@@ -9,7 +9,7 @@ from analyzers.model import Call, FileModel
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (STREAM_FETCH, STREAM_MUTATE, anchor_of, call_label, index,
                                      on_stream_queue, serialises_itself, through_stream, queue_context, short_name,
-                                     sync_waits)
+                                     sync_waits, unreachable)
 
 
 def _touches_stream(call: Call) -> str:
@@ -46,7 +46,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 continue   # the stream method enters its own queue (the fork's re-entrant synchronize)
             if not kind and call.name not in locked:
                 continue
-            if on_stream_queue(idx, model, call.scope, qctx):
+            if on_stream_queue(idx, model, call.scope, qctx) or unreachable(models, model, call.scope):
                 continue
             where = call.scope.function()
             fname = short_name(where.name) if where else "file scope"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers.findings import SEVERITIES, Check
-from checks.cli import UsageError
-from checks.config import read_yaml
-from checks.sources import REPO_ROOT
+from mpsverify_base.errors import UsageError
+from mpsverify_base.config import read_yaml
+from mpsverify_base.paths import REPO_ROOT
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 ID_RE = re.compile(r"^ST\.\d{3}(\.[a-z])?$")

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks.cli import UsageError
-from checks.config import read_yaml
-from checks.sources import REPO_ROOT
+from mpsverify_base.errors import UsageError
+from mpsverify_base.config import read_yaml
+from mpsverify_base.paths import REPO_ROOT
 
 DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
 KINDS = ("queue", "mutex", "recursive_mutex", "shared_mutex", "condvar", "gpu")

@@ -9,7 +9,6 @@ ADR-015); this module was written and tested without a real Apalache (see README
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -302,12 +301,4 @@ def run(entry: Any, opts: Any) -> Outcome:
     return outcome
 
 
-@functools.cache
-def version() -> str | None:
-    """`apalache-mc version`'s answer (e.g. '0.47.2'), or None when Apalache is missing."""
-    try:
-        proc = subprocess.run([tools.apalache(), "version"], capture_output=True, text=True, timeout=120)
-    except (ToolMissing, OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r"\b(\d+\.\d+\.\d+\S*)", proc.stdout + proc.stderr)
-    return m.group(1) if m else None
+version = tools.apalache_version   # `apalache-mc version`'s answer, or None; it lives in the base

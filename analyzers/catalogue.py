@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers.findings import SEVERITIES, Check
-from mpsverify_base.errors import UsageError
 from mpsverify_base.config import read_yaml
+from mpsverify_base.errors import UsageError
 from mpsverify_base.paths import REPO_ROOT
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 ID_RE = re.compile(r"^ST\.\d{3}(\.[a-z])?$")
 REQUIRED = ("id", "family", "title", "severity", "rationale", "fix", "fixtures")
 FIXTURE_KINDS = ("flag", "pass")
+PAGES_DIR = "docs/rules"       # one generated page per entry (analyzers/rulepages.py)
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,9 @@ def select(entries: list[Entry], prefixes: list[str] | None) -> list[Entry]:
     if unknown:
         raise UsageError(f"--rules: no check matches {unknown[0]!r} (ids look like ST.001 or ST.003.e)")
     return chosen
+
+
+def page_path(rule_id: str) -> str | None:
+    """Repository-relative path of a rule's page (docs/rules/ST.001.a.md); None for ids without one."""
+    page = f"{PAGES_DIR}/{rule_id}.md"
+    return page if ID_RE.match(rule_id) and (REPO_ROOT / page).is_file() else None

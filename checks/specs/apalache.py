@@ -4,7 +4,7 @@ Apalache checks symbolically up to a bound: exit 0 means "no error in executions
 (Outcome.bounded = K, detail "bounded: K steps"), never a proof. The verdict is the exit code
 cross-checked with the last `EXITCODE:` line and `The outcome is:`; counterexamples are read from
 `violation1.itf.json`. The output formats are Apalache's documented ones (its CLI integration tests,
-ADR-015); this module was written and tested without a real Apalache (see README, "exercised").
+ADR-015); this module was written and tested without a real Apalache (see docs/apalache.md, "Exercised and not exercised").
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mpsverify_base.errors import UsageError
 from mpsverify_base.config import read_yaml
-from mpsverify_base.paths import REPO_ROOT
+from mpsverify_base.paths import LOCK_HIERARCHY
 
-DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
+DEFAULT_PATH = LOCK_HIERARCHY
 KINDS = ("queue", "mutex", "recursive_mutex", "shared_mutex", "condvar", "gpu")
 LOCK_KEYS = {"name", "kind", "level", "owner", "patterns", "description"}
 

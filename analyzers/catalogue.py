@@ -5,6 +5,7 @@ Every problem in the file is one line naming the entry and the field (a UsageErr
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,5 +108,17 @@ def select(entries: list[Entry], prefixes: list[str] | None) -> list[Entry]:
 
 def page_path(rule_id: str) -> str | None:
     """Repository-relative path of a rule's page (docs/rules/ST.001.a.md); None for ids without one."""
-    page = f"{PAGES_DIR}/{rule_id}.md"
-    return page if ID_RE.match(rule_id) and (REPO_ROOT / page).is_file() else None
+    return f"{PAGES_DIR}/{rule_id}.md" if ID_RE.match(rule_id) else None
+
+
+def page_uri(rule_id: str) -> str | None:
+    """Absolute URI of a rule's page: under $MPS_VERIFY_DOCS_URL (where a fork publishes mps-verify, e.g.
+    https://github.com/OWNER/mps-verify/blob/v0.1.0/) when set, else in this checkout; None without one."""
+    page = page_path(rule_id)
+    if page is None:
+        return None
+    base = os.environ.get("MPS_VERIFY_DOCS_URL", "").strip()
+    if base:
+        return f"{base.rstrip('/')}/{page}"
+    local = REPO_ROOT / page
+    return local.as_uri() if local.is_file() else None     # an installed copy carries no docs

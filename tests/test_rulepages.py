@@ -57,13 +57,27 @@ def test_the_command_writes_and_checks(tmp_path, capsys):
     assert rulepages.main(["--out", str(out), "--check"]) == 0
 
 
-def test_sarif_rules_link_their_page_and_text_names_the_rule():
-    checks = [Check("ST.001.a", "t", "error"), Check("ST.001", "family", "error"), Check("TSA.thread-safety-analysis", "t", "warning")]
+def _sarif_rules():
+    checks = [Check("ST.001.a", "t", "error"), Check("ST.001", "family", "error"),
+              Check("TSA.thread-safety-analysis", "t", "warning")]
     report = Report(tool={}, root="/src", checks=checks,
                     findings=[Finding("ST.001.a", "error", "a.mm", 3, 1, "m", anchor="x")])
     rules = {r["id"]: r for r in json.loads(render(report, "sarif"))["runs"][0]["tool"]["driver"]["rules"]}
-    assert rules["ST.001.a"]["helpUri"] == "docs/rules/ST.001.a.md"
-    assert (REPO_ROOT / rules["ST.001.a"]["helpUri"]).is_file()
+    return report, rules
+
+
+def test_sarif_rules_link_their_page_and_text_names_the_rule(monkeypatch):
+    monkeypatch.delenv("MPS_VERIFY_DOCS_URL", raising=False)
+    report, rules = _sarif_rules()
+    assert rules["ST.001.a"]["helpUri"] == (REPO_ROOT / "docs/rules/ST.001.a.md").as_uri()   # absolute, as SARIF wants
     assert "helpUri" not in rules["ST.001"] and "helpUri" not in rules["TSA.thread-safety-analysis"]   # no page
     assert render(report, "text").splitlines()[0].endswith("[ST.001.a]")
-    assert page_path("ST.001.a") == "docs/rules/ST.001.a.md" and page_path("ST.999.z") is None
+    assert page_path("ST.001.a") == "docs/rules/ST.001.a.md" and page_path("TSA.x") is None
+
+
+def test_sarif_help_links_go_where_the_fork_publishes_mps_verify(monkeypatch):
+    monkeypatch.setenv("MPS_VERIFY_DOCS_URL", "https://github.com/someone/mps-verify/blob/v0.1.0")
+    _, rules = _sarif_rules()
+    assert rules["ST.001.a"]["helpUri"] == "https://github.com/someone/mps-verify/blob/v0.1.0/docs/rules/ST.001.a.md"
+    workflow = (REPO_ROOT / "ci/github/mps-verify.yml").read_text()
+    assert "MPS_VERIFY_DOCS_URL:" in workflow

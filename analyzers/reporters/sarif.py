@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from analyzers.catalogue import page_path
+from analyzers.catalogue import page_uri
 from analyzers.findings import Report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -31,8 +31,8 @@ def as_dict(report: Report, uri_base: str = "SRCROOT") -> dict:
             "help": {"text": (check.fix or check.title) if check else rid},
             "defaultConfiguration": {"level": LEVELS.get(check.severity if check else "warning", "warning")},
         }
-        page = page_path(rid)
-        if page:    # relative to the mps-verify checkout, so it resolves in any copy of the repository
+        page = page_uri(rid)
+        if page:    # SARIF wants an absolute URI here (upload-sarif validates it): see page_uri
             rule["helpUri"] = page
         rules.append(rule)
     index = {r["id"]: i for i, r in enumerate(rules)}

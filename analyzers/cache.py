@@ -14,8 +14,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from checks import __version__
-from checks.sources import REPO_ROOT
+from mpsverify_base import __version__
+from mpsverify_base.paths import REPO_ROOT
 
 PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
 

@@ -27,6 +27,7 @@ from analyzers.findings import Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel
 from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
+from mpsverify_base.provenance import tool_info
 
 T = TypeVar("T")
 PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
@@ -150,8 +151,6 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             jobs: int | None = None, cache: bool = True, baseline: Path | None = None,
             catalogue: Path | None = None, settings: dict | None = None) -> Report:
     """The whole structural run over `paths` -> Report (findings after suppressions and baseline)."""
-    from checks.provenance import tool_info
-
     root = Path(root).resolve()
     entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
     prints = baseline_file.load(baseline) if baseline else None

@@ -33,7 +33,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
-DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see README)
+DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see docs/lockgraph.md)
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 

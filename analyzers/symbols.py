@@ -197,7 +197,8 @@ def class_of(fn: Scope) -> str:
     return fn.name.rsplit("::", 1)[0] if "::" in fn.name else ""
 
 
-def _token_at(model: FileModel, line: int, col: int) -> int:
+def token_at(model: FileModel, line: int, col: int) -> int:
+    """Index of the first token at or after (line, col)."""
     keys = model.__dict__.get("_sym_keys")
     if keys is None or keys[0] is not model.tokens:
         keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
@@ -207,7 +208,7 @@ def _token_at(model: FileModel, line: int, col: int) -> int:
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
     """(start of the declaration, index of the name token, index of the parameters' '(')."""
     toks = model.tokens
-    name_i = _token_at(model, fn.line, fn.col)
+    name_i = token_at(model, fn.line, fn.col)
     p = name_i
     while p < fn.first_token and p < len(toks) and toks[p].text != "(":
         p += 1

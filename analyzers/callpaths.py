@@ -118,9 +118,10 @@ def _literal(arg: str) -> bool | None:
 
 
 def bind(conds: Conditions, args: list[str], model: FileModel, callee: Scope, caller: Scope | None,
-         caller_model: FileModel) -> Conditions | None:
-    """The callee's conditions in the caller's terms at one call (None when a literal argument contradicts
-    one; conditions on arguments that are neither literals nor the caller's own parameters are dropped)."""
+         caller_model: FileModel, defaults: dict[int, str] | None = None) -> Conditions | None:
+    """The callee's conditions in the caller's terms at one call (None when a literal argument, or the default
+    of one left out, contradicts one; conditions on other arguments than literals and the caller's own
+    parameters are dropped)."""
     if not conds:
         return frozenset()
     if contradictory(conds):
@@ -130,9 +131,11 @@ def bind(conds: Conditions, args: list[str], model: FileModel, callee: Scope, ca
     out = set()
     for name, want in conds:
         k = index.get(name, -1)
-        if k < 0 or k >= len(args):
-            continue                      # a default argument: not known here
-        arg = args[k].strip()
+        if k < 0:
+            continue
+        arg = args[k].strip() if k < len(args) else (defaults or {}).get(k, "")
+        if not arg:
+            continue                      # left out, with no default known here
         value = _literal(arg)
         if value is not None:
             if value != want:

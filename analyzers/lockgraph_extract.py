@@ -466,7 +466,8 @@ class _Extractor:
         caller = scope.function()
         out = []
         for e, via, dropped, obj, conds in reached:
-            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model)
+            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model,
+                                   symbols.defaults_of(self.types, callee.scope))
             if bound is None:
                 continue         # a literal argument rules the path out (`record(stream, false)`)
             obj = callpaths.through(obj, call.receiver, call.args, callee.model, callee.scope)
@@ -482,7 +483,8 @@ class _Extractor:
             return True
         sites = [(m, s, c) for m, s, c in self._call_sites(simple_name(fn.name))
                  if any(f.scope is fn for f in self.resolve(m, s, c))]
-        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m) is not None
+        defaults = symbols.defaults_of(self.types, fn)
+        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m, defaults) is not None
                                 for m, s, c in sites)
 
     def acquisitions(self) -> Iterator[Acquisition]:

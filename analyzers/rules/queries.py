@@ -517,7 +517,8 @@ def unreachable(models: list[FileModel], model: FileModel, scope: Scope, token: 
             if other and (symbols.bare(typ) in ts.members or typ.replace(" ", "").startswith("std::")):
                 continue      # a method of another (known) class of the same name
         sites.append((m, c))
-    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m) is None
+    defaults = symbols.defaults_of(ts, fn)
+    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m, defaults) is None
                                for m, c in sites)
 
 

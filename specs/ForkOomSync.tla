@@ -118,6 +118,7 @@ EnterAndEncode(t) ==
     /\ pc' = [pc EXCEPT ![t] = "alloc"]
     /\ UNCHANGED <<cur, rr, inflight, todo, synced, waitOn>>
 
+\* MPSHeapAllocatorImpl::malloc called outside any stream block (e.g. tensor creation)
 AllocOutside(t) ==
     /\ pc[t] = "idle" /\ cur[t] # 0
     /\ pc' = [pc EXCEPT ![t] = "alloc"]

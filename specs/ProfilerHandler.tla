@@ -111,6 +111,7 @@ HandlerStart(t) ==
     /\ handler' = [handler EXCEPT ![t] = "running"]
     /\ UNCHANGED <<pc, gpu>>
 
+\* the handler's lock_guard in updateCopyStats goes out of scope; the block returns
 HandlerEnd(t) ==
     /\ handler[t] = "running"
     /\ owner' = IF HandlerLocks THEN Free ELSE owner

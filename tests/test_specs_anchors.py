@@ -107,3 +107,13 @@ def test_bad_anchor_is_one_line_usage_error(tmp_path, code, needle):
 def test_missing_tree_is_exit_2(tmp_path):
     with pytest.raises(UsageError, match="no such directory"):
         anchors.main(["--code", str(tmp_path / "nope")])
+
+
+def test_action_without_comment_is_flagged():
+    assert anchors.uncommented_actions(FIXTURES / "Uncommented.tla") == [
+        "Uncommented.tla:9: action Step has no comment naming the code it abstracts"]
+
+
+def test_every_action_of_our_models_has_a_comment():
+    modules = sorted({e.spec_path for e in anchors.load_manifest(REAL)})
+    assert modules and [line for m in modules for line in anchors.uncommented_actions(m)] == []

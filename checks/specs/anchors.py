@@ -19,6 +19,7 @@ finds (Python's ast for .py files), by suffix (`MPSStream::synchronize` matches
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class AnchorReport:
     models: int = 0
     unanchored: list[str] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
+    uncommented: list[str] = field(default_factory=list)
 
 
 def _anchor(raw: Any, where: str) -> Anchor:
@@ -175,13 +177,45 @@ def check_tree(anchors: Anchors, tree: Path, kind: str) -> AnchorReport:
     return report
 
 
+_DEFINITION = re.compile(r"^([A-Z][A-Za-z0-9_]*)(\(.*\))?\s*==")
+
+
+def uncommented_actions(spec: Path) -> list[str]:
+    """Actions (definitions whose body primes a variable) with no `\\*` or `(* *)` comment line just above."""
+    try:
+        lines = spec.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise cli.UsageError(f"cannot read {spec}: {exc.strerror}") from exc
+    missing = []
+    for i, line in enumerate(lines):
+        match = _DEFINITION.match(line)
+        if not match:
+            continue
+        body = [line] + [l for l in _body(lines, i + 1)]
+        if not any("'" in part.split("\\*")[0] for part in body):
+            continue
+        above = lines[i - 1].strip() if i else ""
+        if not (above.startswith("\\*") or above.endswith("*)")):
+            missing.append(f"{spec.name}:{i + 1}: action {match.group(1)} has no comment naming the code it abstracts")
+    return missing
+
+
+def _body(lines: list[str], start: int):
+    for line in lines[start:]:
+        if not line.startswith((" ", "\t")):
+            return
+        yield line
+
+
 def render_text(report: AnchorReport) -> str:
     """The drift lines and a one-line summary."""
     lines = [d.line() for d in report.drift]
+    lines += report.uncommented
     lines += [f"{m}: no code anchors (add code: to the model or to the model it is a variant of)"
               for m in report.unanchored]
-    state = "OK" if not report.drift and not report.unanchored else \
-        f"{len(report.drift)} drifted, {len(report.unanchored)} unanchored"
+    state = "OK" if not failed(report) else \
+        f"{len(report.drift)} drifted, {len(report.unanchored)} unanchored, " \
+        f"{len(report.uncommented)} actions without a comment"
     lines.append(f"anchors: {report.checked} anchors covering {report.models} models checked against the "
                  f"{report.kind} tree {report.tree}: {state}")
     return "\n".join(lines) + "\n"
@@ -191,6 +225,7 @@ def render_json(report: AnchorReport) -> str:
     """The report as JSON."""
     return cli.dump_json({"tree": str(report.tree), "kind": report.kind, "checked": report.checked,
                           "models": report.models, "unanchored": report.unanchored,
+                          "uncommented_actions": report.uncommented,
                           "drift": [{"model": d.model, "file": d.file, "function": d.function or None}
                                     for d in report.drift]})
 
@@ -208,13 +243,21 @@ def build_parser():
 
 
 def main(argv: list[str]) -> int:
-    """Exit 0 when every anchor is found, 1 on drift or a model without anchors, 2 on bad input."""
+    """Exit 0 when every anchor is found, 1 on drift, a model without anchors or an action without a
+    comment, 2 on bad input."""
     args = build_parser().parse_args(argv)
     if not args.code.is_dir():
         raise cli.UsageError(f"--code {args.code}: no such directory")
     report = check_tree(read_anchors(args.manifest), args.code.resolve(), args.tree)
+    modules = sorted({e.spec_path for e in load_manifest(args.manifest)})
+    report.uncommented = [line for spec in modules for line in uncommented_actions(spec)]
     cli.emit(render_json(report) if args.format == "json" else render_text(report), args.output)
-    return int(cli.Exit.FINDINGS if report.drift or report.unanchored else cli.Exit.CLEAN)
+    return int(cli.Exit.FINDINGS if failed(report) else cli.Exit.CLEAN)
+
+
+def failed(report: AnchorReport) -> bool:
+    """Whether anything drifted, a model has no anchors, or an action has no comment."""
+    return bool(report.drift or report.unanchored or report.uncommented)
 
 
 if __name__ == "__main__":

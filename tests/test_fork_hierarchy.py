@@ -138,3 +138,23 @@ def test_gate_without_a_base_file_uses_ours(gate_repo):
     proc = run_gate(gate_repo)
     assert proc.returncode in (0, 1) and "gate " in proc.stdout, proc.stdout + proc.stderr
     assert "ST.009.b" not in proc.stdout, proc.stdout
+
+
+def test_lock_hierarchy_model_generated_from_the_fork_file_runs(tmp_path):
+    """The LockHierarchy model's data generated from the fork's file: TLC still gives the manifest's result
+    (the model's paths use upstream's locks, which the fork keeps at the same relative order)."""
+    import yaml
+
+    specs = tmp_path / "specs"
+    shutil.copytree(REPO_ROOT / "specs", specs, ignore=shutil.ignore_patterns("*.yaml"))
+    gen = [sys.executable, "-m", "checks.specs.hierarchy", "--write", "--hierarchy", str(FORK_EXAMPLE),
+           "--module", str(specs / "LockHierarchyData.tla")]
+    subprocess.run(gen, check=True, capture_output=True, cwd=REPO_ROOT)
+    assert "GENERATED from fork_lock_hierarchy.yaml" in (specs / "LockHierarchyData.tla").read_text()
+    models = yaml.safe_load((REPO_ROOT / "specs" / "manifest.yaml").read_text())["models"]
+    keep = [m for m in models if m["name"] in ("LockHierarchy", "LockHierarchy_reverse_order")]
+    (specs / "manifest.yaml").write_text(yaml.safe_dump({"models": keep}))
+    proc = subprocess.run([sys.executable, "-m", "checks.specs", "--manifest", str(specs / "manifest.yaml"),
+                           "--only", "LockHierarchy", "--artifacts", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -83,7 +83,8 @@ def main(argv: list[str]) -> int:
     elif args.format in RENDERERS:
         out = RENDERERS[args.format](graph)
         if args.format == "text":
-            out = f"lock hierarchy: {report.extra['hierarchy']}\n" + out + "\n" + render(report, "text")
+            own = report.extra["hierarchy"] != str(DEFAULT_PATH)     # say so when the repository's file is used
+            out = (f"lock hierarchy: {report.extra['hierarchy']}\n" if own else "") + out + "\n" + render(report, "text")
         cli.emit(out, args.output)
     else:
         cli.emit(render(report, args.format), args.output)

@@ -167,8 +167,8 @@ def queue_object(queue: str) -> str:
 
 def through(obj: str | None, receiver: str, args: list[str], model: FileModel, callee: Scope) -> str | None:
     """The object `obj` (in the callee's terms) in the caller's terms at one call, or None when unknown."""
-    if obj is None:
-        return None
+    if obj is None or obj == CURRENT:
+        return obj
     if obj == "this":
         return receiver_object(receiver)
     index = {p.name: p.index for p in symbols.parameters(model, callee)}
@@ -176,3 +176,25 @@ def through(obj: str | None, receiver: str, args: list[str], model: FileModel, c
     if 0 <= k < len(args):
         return receiver_object(args[k])
     return None
+
+
+CURRENT = "getCurrentMPSStream()"     # inside a block on a stream's queue, the stream that queue belongs to
+
+
+def canonical(model: FileModel, scope: Scope, obj: str | None) -> str | None:
+    """The same object under one name across functions: a local initialised from getCurrentMPSStream() and the
+    call itself are the current stream (on a stream queue: that queue's stream)."""
+    if obj is None:
+        return None
+    if obj.replace(" ", "") == CURRENT:
+        return CURRENT
+    fn = scope.function()
+    if fn is None or not re.fullmatch(r"[A-Za-z_]\w*", obj):
+        return obj
+    toks = model.tokens
+    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 4):
+        if toks[i].text == obj and toks[i + 1].text == "=" and toks[i + 2].text in ("getCurrentMPSStream",
+                                                                                      "at::mps::getCurrentMPSStream") \
+                and toks[i + 3].text == "(" and toks[i + 4].text == ")":
+            return CURRENT
+    return obj

@@ -33,7 +33,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
-DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see docs/lockgraph.md)
+DEFAULT_DEPTH = 8                  # 2.6.0 stops changing at 5; the fork PR's out-of-memory path needs 8 (docs/lockgraph.md)
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 
@@ -225,7 +225,7 @@ class _Extractor:
             entry += (Held(self.gpu, site),)
         if root.kind == "dispatch" and root.queue:
             entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
-                           instance=callpaths.queue_object(root.queue)),)
+                           instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
         scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
@@ -250,8 +250,8 @@ class _Extractor:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
                     add(child.line, scope, token=child.first_token, lock=lock, kind="queue", alias=alias,
-                        guarded=any(t < child.first_token for t in guards),
-                        instance=callpaths.queue_object(child.queue))
+                        guarded=any(t < (child.dispatched_at or child.first_token) for t in guards),
+                        instance=callpaths.canonical(model, scope, callpaths.queue_object(child.queue)))
             for call in scope.calls:
                 if self._waits(call):
                     add(call.line, scope, token=call.token, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
@@ -270,7 +270,8 @@ class _Extractor:
             here = []
             if node.kind == "dispatch" and node.queue and node is not root:
                 here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
-                                 Site(model.path, node.line, context), instance=callpaths.queue_object(node.queue)))
+                                 Site(model.path, node.line, context),
+                                 instance=callpaths.canonical(model, node, callpaths.queue_object(node.queue))))
             for region in node.locks:
                 if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
                     continue
@@ -470,7 +471,9 @@ class _Extractor:
                                    symbols.defaults_of(self.types, callee.scope))
             if bound is None:
                 continue         # a literal argument rules the path out (`record(stream, false)`)
-            obj = callpaths.through(obj, call.receiver, call.args, callee.model, callee.scope)
+            obj = callpaths.through(callpaths.canonical(callee.model, callee.scope, obj), call.receiver, call.args,
+                                    callee.model, callee.scope)
+            obj = callpaths.canonical(model, scope, obj)
             out.append((e, (site, *via), event.released | dropped, obj, event.conds | bound))
         return out
 

@@ -380,9 +380,22 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
         prev = toks[i - 1]
         if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
             continue
-        j = i - 1
-        while j > fn.first_token and toks[j - 1].text not in _BOUNDARY and toks[j - 1].kind != "PREPROC":
-            j -= 1
+        j = i                                # walk back to the statement start, over template arguments
+        while j > fn.first_token and toks[j - 1].kind != "PREPROC":
+            if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
+                depth, k = 0, j - 1
+                while k > fn.first_token:
+                    depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
+                    if depth <= 0 or toks[k].text in (";", "{", "}"):
+                        break
+                    k -= 1
+                if depth != 0:
+                    break
+                j = k
+            elif toks[j - 1].text in _BOUNDARY:
+                break
+            else:
+                j -= 1
         type_toks = [x.text for x in toks[j:i]]
         if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
                 or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):

@@ -156,11 +156,14 @@ def _build(models: list[FileModel]) -> Types:
             bases = _class_bases(model, cls)
             if bases:
                 ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
+    classes = set(ts.members) | {c.name.split("::")[-1] for m in models for c in m.scopes("class") if c.name}
+    for model in models:
         for fn in model.scopes("function"):
             ret = return_type(model, fn)
             if ret:
-                owner = class_of(fn)
-                key = f"{owner.split('::')[-1]}::{_simple(fn.name)}" if owner else _simple(fn.name)
+                owner = class_of(fn).split("::")[-1]
+                # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
+                key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
                 ts.returns.setdefault(key, ret)
         for typ, name, defaults in _declared_methods(model):
             if typ:
@@ -213,20 +216,18 @@ def token_at(model: FileModel, line: int, col: int) -> int:
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
-    """(start of the declaration, index of the name token, index of the parameters' '(')."""
+    """(start of the declaration, index of the (qualified) name's first token, index of the parameters' '(').
+
+    A function scope starts at its declaration's first token (`MPSStream* MPSStreamPool::getStream(`)."""
     toks = model.tokens
-    name_i = token_at(model, fn.line, fn.col)
-    p = name_i
+    head = token_at(model, fn.line, fn.col)
+    p = head
     while p < fn.first_token and p < len(toks) and toks[p].text != "(":
         p += 1
-    start = name_i
-    while start > 0 and toks[start - 1].text in ("::",) or (start > 1 and toks[start - 1].text == "::"):
+    start = p - 1
+    while start - 2 >= head and toks[start - 1].text == "::":
         start -= 2
-    k = start
-    while k > 0 and toks[k - 1].text not in (";", "{", "}") and toks[k - 1].kind != "PREPROC" \
-            and not (toks[k - 1].text == ":" and k > 1 and toks[k - 2].text in ("public", "private", "protected")):
-        k -= 1
-    return k, start, p
+    return head, max(start, head), p
 
 
 def return_type(model: FileModel, fn: Scope) -> str:

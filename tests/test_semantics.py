@@ -408,6 +408,7 @@ class IMPSAllocator {
   virtual void* allocate(size_t n) = 0;
 };
 IMPSAllocator* getIMPSAllocator();
+static std::condition_variable m_cv;
 class MPSAllocator : public IMPSAllocator {
  public:
   void* allocate(size_t n) override;

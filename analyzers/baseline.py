@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzers.findings import Finding
-from checks.cli import UsageError
+from mpsverify_base.config import read_text      # regular files of bounded size only (baselines may come from a PR)
+from mpsverify_base.errors import UsageError
 
 VERSION = 1
 
@@ -36,8 +37,6 @@ def write(path: Path, findings: list[Finding], tool: dict[str, Any]) -> None:
 
 def load(path: Path) -> set[str]:
     """The fingerprints listed in a baseline file."""
-    from checks.config import read_text      # regular files of bounded size only (baselines may come from a PR)
-
     try:
         data = json.loads(read_text(path, "baseline"))
     except (json.JSONDecodeError, RecursionError) as exc:

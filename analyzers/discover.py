@@ -9,7 +9,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from analyzers.findings import Diagnostic
-from checks.cli import UsageError
+from mpsverify_base.errors import UsageError
 
 SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".mm", ".m")
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024     # larger sources are skipped with a note (generated code, not MPS)

@@ -21,7 +21,7 @@ from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
 from analyzers import forked
-from analyzers import suppress
+from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
 from analyzers.discover import InputLimits, discover_all
@@ -29,6 +29,7 @@ from analyzers.findings import Diagnostic, Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel, Scope
 from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
+from mpsverify_base.provenance import tool_info
 
 T = TypeVar("T")
 DEBUG_ENV = "MPS_VERIFY_DEBUG"   # set (by --debug): a failure's traceback goes to stderr where it is caught
@@ -191,8 +192,6 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     """The whole structural run over `paths` -> Report (findings after suppressions and baseline).
 
     Files that could not be analysed, wholly or in part, have `internal` diagnostics (see incomplete())."""
-    from checks.provenance import tool_info
-
     root = Path(root).resolve()
     entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
     prints = baseline_file.load(baseline) if baseline else None
@@ -201,8 +200,8 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     store = ParseCache(enabled=cache)
     run_key = _run_key(keys, entries, settings)
     hit = store.get(run_key)
-    if isinstance(hit, dict) and {"findings", "diagnostics", "files"} <= set(hit):
-        findings, analysed, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
+    if isinstance(hit, dict) and {"findings", "diagnostics", "files", "types"} <= set(hit):
+        findings, analysed, nfiles, naming = list(hit["findings"]), hit["diagnostics"], hit["files"], hit["types"]
     else:
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
@@ -215,12 +214,13 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
         analysed = [d for m in models for d in m.diagnostics] + failures
         nfiles = len(models)
+        naming = symbols.coverage(models)
         if all(keys) and not incomplete(analysed):
-            store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles})
+            store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles, "types": naming})
     diagnostics = skipped + analysed
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
-                    diagnostics=diagnostics, files=nfiles)
+                    diagnostics=diagnostics, files=nfiles, extra={"types": naming})
     return report if prints is None else with_baseline(report, prints, baseline)
 
 

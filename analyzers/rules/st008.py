@@ -8,7 +8,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel
 from analyzers.rules import file_rule
-from analyzers.rules.queries import MUTEX_TYPE, anchor_of, is_stream_queue, short_name
+from analyzers.rules.queries import MUTEX_TYPE, anchor_of, is_stream_queue, per_object, short_name
 
 ENCODING_CALLS = frozenset({"runMPSGraph", "executeMPSGraph", "encodeToCommandBuffer", "commandEncoder",
                             "commandBuffer", "runCommandBlock"})
@@ -41,9 +41,12 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
             for call in encoding[bisect_left(lines, region.line):bisect_right(lines, region.end_line)]:
                 if call.scope is not scope and call.scope.escaping:
                     continue
+                scope_of = ("the whole GPU operation runs one thread at a time" if not per_object(model, region.lock)
+                            else "one object's GPU operations run one at a time (a per-instance lock, "
+                                 "not process-wide)")
                 yield ctx.finding("ST.008.c", model, call.line, call.col,
                                   f"{region.lock} (taken at line {region.line}) is held across {call.callee}(): "
-                                  f"the whole GPU operation runs one thread at a time",
+                                  f"{scope_of}",
                                   anchor=anchor_of(region.lock, call.callee),
                                   related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
                                   scope=call.scope)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzers.hierarchy import REPO_FILE as HIERARCHY_FILE
 from checks.cli import UsageError
 from checks.config import CONFIG_NAMES, MAX_INPUT_BYTES, has_tool_table, parse_config, read_input
 
@@ -92,6 +93,8 @@ def load(repo: Path, base: str, head: str, explicit_config: Path | None, explici
                                    f"the base's are used")
         if not out.changes:
             out.changes.append(f"settings file {after.path or before.path} changed (no setting differs)")
+    if blob(repo, base, HIERARCHY_FILE) != blob(repo, head, HIERARCHY_FILE):
+        out.changes.append(f"lock hierarchy {HIERARCHY_FILE} differs at head; the base's is used")
     gate = config.get("gate", {}) if isinstance(config.get("gate"), dict) else {}
     if explicit_baseline is not None:
         rel = _in_repo(repo, explicit_baseline)

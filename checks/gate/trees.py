@@ -112,6 +112,16 @@ def read_tree(repo: Path, commit: str, paths: list[str], max_bytes: int = DEFAUL
     return Tree(commit, {name: blob for (name, _), blob in zip(wanted, blobs)}, tuple(skipped), counts)
 
 
+def read_file(repo: Path, commit: str, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str | None:
+    """One regular file's text at `commit`, as stored (None when the revision has no such file, or a link)."""
+    entries = [e for e in _ls_tree(repo, commit, [path]) if e[4] == path]
+    if not entries or entries[0][1] != "blob" or entries[0][0] == "120000":
+        return None
+    if int(entries[0][3]) > max_bytes:
+        raise UsageError(f"{path} at {commit[:12]}: {entries[0][3]} bytes, over the {max_bytes}-byte limit")
+    return _cat_blobs(repo, [entries[0][2]])[0].decode("utf-8", "replace")
+
+
 def materialise(tree: Tree, dest: Path) -> Path:
     """Write a tree's files under `dest` (plain data files; nothing is run) and return `dest`."""
     for rel, data in tree.files.items():

@@ -179,7 +179,7 @@ def test_hierarchy_and_min_counts_refuse_fifos(tmp_path, capsys):
 
 
 def test_an_oversized_baseline_is_refused(tmp_path, capsys, monkeypatch):
-    from checks import config
+    from mpsverify_base import config
 
     monkeypatch.setattr(config, "MAX_INPUT_BYTES", 100)
     src = _two_files(tmp_path)

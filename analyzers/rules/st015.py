@@ -1,0 +1,93 @@
+"""ST.015 lockset inference (Eraser/RacerD style): a field written under lock L and touched without L.
+
+Per field, the protecting lock is the one most of its locked writes hold; an access that does not hold
+it is reported with both sites: under another lock (a), a global or static with no lock (b), a member
+with no lock (c), whether used by name in its class's methods or reached through another object
+(`pool->field`). Where ST.007.a reports the same line, the report merges the two (analyzers.crossref).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable
+
+from analyzers.findings import Finding, Related
+from analyzers.model import FileModel
+from analyzers.rules import project_rule
+from analyzers.rules.lockset import ANY_LOCK, Access, accesses
+from analyzers.rules.queries import anchor_of, short_name
+
+UNLOCKED = {"global": "ST.015.b", "receiver": "ST.015.c", "member": "ST.015.c"}
+
+
+def protecting_locks(accs: list[Access]) -> tuple[frozenset[str], Access | None, int, int]:
+    """(the locks every locked write holds, or else the one most of them hold; the first write holding
+    them; how many locked writes hold them; how many locked writes there are)."""
+    writes = [a for a in accs if a.write and a.locks and ANY_LOCK not in a.locks]
+    if not writes:
+        return frozenset(), None, 0, 0
+    common = frozenset.intersection(*(w.locks for w in writes))
+    if not common:
+        counts = Counter(lock for w in writes for lock in w.locks)
+        first = {lock: min(i for i, w in enumerate(writes) if lock in w.locks) for lock in counts}
+        common = frozenset({max(counts, key=lambda k: (counts[k], -first[k]))})
+    holding = [w for w in writes if w.locks & common]
+    return common, holding[0], len(holding), len(writes)
+
+
+def _may_alias(held: frozenset[str], protect: frozenset[str]) -> bool:
+    """An unresolved lock (`pool.pool_mutex` through an `auto&`) may be a resolved one of the same member
+    name (`BufferPool::pool_mutex`): without its type, assume it is (no finding rather than a false one)."""
+    def last(lock: str) -> str:
+        return re.split(r"->|\.|::", lock)[-1]
+    def unresolved(lock: str) -> bool:
+        return "." in lock or "->" in lock
+    return any(last(h) == last(p) for h in held for p in protect if unresolved(h) or unresolved(p))
+
+
+def _where(a: Access) -> str:
+    fn = a.scope.function()
+    name = short_name(fn.name) if fn is not None else "file scope"
+    return f"in {name}" + (f" ({a.context})" if a.context else "")
+
+
+def _looked_up_under_lock(a: Access, accs: list[Access]) -> bool:
+    """The same `obj->field` is also touched under a lock in this function: the object was found under the
+    lock and is used after it (ST.013.b's pattern, and often an object this thread now owns)."""
+    fn = a.scope.function()
+    return any(b is not a and b.locks and b.text == a.text and b.model is a.model and b.scope.function() is fn for b in accs)
+
+
+@project_rule("ST.015", memo="callers")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Compare each field's accesses with the lock that protects its writes."""
+    by_field: dict[str, list[Access]] = {}
+    for a in accesses(models):
+        by_field.setdefault(a.field, []).append(a)
+    reported: set[tuple[str, str, str]] = set()
+    for field_id, accs in by_field.items():
+        protect, witness, held_by, locked = protecting_locks(accs)
+        if witness is None:
+            continue
+        lock = " or ".join(sorted(protect))
+        for a in accs:
+            if ANY_LOCK in a.locks or a.locks & protect or _may_alias(a.locks, protect):
+                continue
+            rule = "ST.015.a" if a.locks else UNLOCKED[a.via]
+            fn = a.scope.function()
+            key = (a.model.path, fn.name if fn is not None else "", field_id)   # one per function and field
+            if key in reported or (not a.locks and a.via == "receiver" and _looked_up_under_lock(a, accs)):
+                continue
+            reported.add(key)
+            verb = "written" if a.write else "read"
+            how = f"under {', '.join(sorted(a.locks))}, not {lock}" if a.locks else "with no lock"
+            share = (f"{held_by} of {locked} locked writes hold" if held_by < locked else
+                     f"all {locked} locked writes hold" if locked > 1 else "its one locked write holds")
+            yield ctx.finding(rule, a.model, a.token.line, a.token.col,
+                              f"{field_id} is {verb} {how} {_where(a)}; {share} {lock}",
+                              anchor=anchor_of(field_id, "not under " + lock),
+                              related=(Related(witness.model.path, witness.token.line,
+                                               f"{field_id} written under {lock} {_where(witness)}",
+                                               witness.token.col),),
+                              scope=a.scope)

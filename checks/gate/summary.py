@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from analyzers.findings import Check, Finding
 from analyzers.reporters.github import COMMANDS, GITHUB_LIMIT, annotation
+from analyzers.reporters.text import finding_lines
 from checks.gate.diff import FindingDiff
 
 
@@ -86,7 +87,7 @@ def markdown(result: GateResult) -> str:
 def text(result: GateResult) -> str:
     """The plain-text report for a terminal."""
     d = result.diff
-    lines = [f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}] (new)" for f in d.new]
+    lines = [line for f in d.new for line in finding_lines(f, " (new)")]
     lines += [f"TSA regression: {line}" for line in result.tsa_regressions]
     lines.append(f"gate {'FAILED' if result.failed else 'passed'}: {len(d.new)} new ({len(result.blocking)} "
                  f"blocking), {len(d.fixed)} fixed, {len(d.unchanged)} unchanged, "

@@ -1,7 +1,7 @@
 """Findings of two rules on one line: merged when they report the same fact, cross-referenced otherwise.
 
 MERGES lists (dropped rule, kept rule) pairs that say the same thing about one line (ST.015's lockset
-and ST.007.a's unlocked access to the same member): the kept finding gains a detail line quoting the
+and ST.007's unlocked access or mutation of the same member): the kept finding gains a detail line quoting the
 other. Any other findings sharing a line each get a detail line naming the others, so a reader sees
 that one line has two problems, not the same problem twice. Fingerprints are unchanged.
 """
@@ -16,11 +16,12 @@ from analyzers.findings import Finding
 # dropped rule prefix -> kept rule prefix, and how to tell that both are about the same thing
 MERGES: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
     ("ST.015", "ST.007.a"): lambda dropped, kept: _field(dropped) == _field(kept),
+    ("ST.015", "ST.007.b"): lambda dropped, kept: _field(dropped) == _field(kept),
 }
 
 
 def _field(f: Finding) -> str:
-    """The member an ST.007.a / ST.015 finding is about: the anchor's first part, without its class."""
+    """The member an ST.007 / ST.015 finding is about: the anchor's first part, without its class."""
     return f.anchor.split(" | ")[0].rsplit("::", 1)[-1]
 
 

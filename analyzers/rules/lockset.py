@@ -375,6 +375,9 @@ def accesses(models: list[FileModel]) -> list[Access]:
                 scope = seen_scopes.get(tok.line)
                 if scope is None:
                     scope = seen_scopes[tok.line] = model.scope_at(tok.line)
+                while scope.parent is not None and scope.kind in ("dispatch", "block", "lambda") \
+                        and i < scope.first_token:
+                    scope = scope.parent     # `dispatch_sync(obj->queue(), ^{`: the queue is read outside it
                 regions = [r for r in held_at(model, scope, tok.line)
                            if not (r.line == tok.line and tok.col > r.col)]   # the guard's own argument
                 write = is_write(toks, i)

@@ -3,7 +3,8 @@
 Per field, the protecting lock is the one most of its locked writes hold; an access that does not hold
 it is reported with both sites: under another lock (a), a global or static with no lock (b), a member
 with no lock (c), whether used by name in its class's methods or reached through another object
-(`pool->field`). Where ST.007.a reports the same line, the report merges the two (analyzers.crossref).
+(`pool->field`). A field no write of which holds a lock, but which is read under one, has an unlocked
+setter (d, RacerD's unprotected write): its writes are reported against the lock its readers hold. Where ST.007.a reports the same line, the report merges the two (analyzers.crossref).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from analyzers.rules.queries import anchor_of, short_name
 UNLOCKED = {"global": "ST.015.b", "receiver": "ST.015.c", "member": "ST.015.c"}
 
 
-def protecting_locks(accs: list[Access]) -> tuple[frozenset[str], Access | None, int, int]:
+def protecting_locks(accs: list[Access], writes_only: bool = True) -> tuple[frozenset[str], Access | None, int, int]:
     """(the locks every locked write holds, or else the one most of them hold; the first write holding
-    them; how many locked writes hold them; how many locked writes there are)."""
-    writes = [a for a in accs if a.write and a.locks and ANY_LOCK not in a.locks]
+    them; how many locked writes hold them; how many locked writes there are). With writes_only False,
+    the same over locked reads (for fields no write of which holds a lock)."""
+    writes = [a for a in accs if a.write == writes_only and a.locks and ANY_LOCK not in a.locks]
     if not writes:
         return frozenset(), None, 0, 0
     common = frozenset.intersection(*(w.locks for w in writes))
@@ -68,13 +70,16 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     reported: set[tuple[str, str, str]] = set()
     for field_id, accs in by_field.items():
         protect, witness, held_by, locked = protecting_locks(accs)
-        if witness is None:
-            continue
+        setter = witness is None      # no locked write: are locked reads racing with unlocked writes?
+        if setter:
+            protect, witness, held_by, locked = protecting_locks(accs, writes_only=False)
+            if witness is None:
+                continue
         lock = " or ".join(sorted(protect))
         for a in accs:
-            if ANY_LOCK in a.locks or a.locks & protect or _may_alias(a.locks, protect):
+            if ANY_LOCK in a.locks or a.locks & protect or _may_alias(a.locks, protect) or setter and not a.write:
                 continue
-            rule = "ST.015.a" if a.locks else UNLOCKED[a.via]
+            rule = "ST.015.d" if setter else "ST.015.a" if a.locks else UNLOCKED[a.via]
             fn = a.scope.function()
             key = (a.model.path, fn.name if fn is not None else "", field_id)   # one per function and field
             if key in reported or (not a.locks and a.via == "receiver" and _looked_up_under_lock(a, accs)):
@@ -82,12 +87,13 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             reported.add(key)
             verb = "written" if a.write else "read"
             how = f"under {', '.join(sorted(a.locks))}, not {lock}" if a.locks else "with no lock"
-            share = (f"{held_by} of {locked} locked writes hold" if held_by < locked else
-                     f"all {locked} locked writes hold" if locked > 1 else "its one locked write holds")
+            kind = "reads" if setter else "writes"
+            share = (f"{held_by} of {locked} locked {kind} hold" if held_by < locked else
+                     f"all {locked} locked {kind} hold" if locked > 1 else f"its one locked {kind[:-1]} holds")
             yield ctx.finding(rule, a.model, a.token.line, a.token.col,
                               f"{field_id} is {verb} {how} {_where(a)}; {share} {lock}",
                               anchor=anchor_of(field_id, "not under " + lock),
                               related=(Related(witness.model.path, witness.token.line,
-                                               f"{field_id} written under {lock} {_where(witness)}",
-                                               witness.token.col),),
+                                               f"{field_id} {'read' if setter else 'written'} under {lock} "
+                                               f"{_where(witness)}", witness.token.col),),
                               scope=a.scope)

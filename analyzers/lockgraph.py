@@ -190,8 +190,8 @@ def _cycle_finding(graph: LockGraph, witness: Cycle, cycles: list[Cycle]) -> Fin
     details = cycle_details(graph, witness)
     if len(cycles) > 1:
         details.insert(0, f"the shortest of {len(cycles)} cycles among {len(locks)} locks: {', '.join(locks)}")
-        details.append(f"the others include: {'; '.join(str(c) for c in cycles[1:4])}"
-                       + (f"; and {len(cycles) - 4} more (python -m checks.lockgraph lists them)" if len(cycles) > 4 else ""))
+        more = f"; and {len(cycles) - 4} more (python -m checks.lockgraph lists them)" if len(cycles) > 4 else ""
+        details.append(f"the others include: {'; '.join(str(c) for c in cycles[1:4])}{more}")
     return Finding(RULE_CYCLE, "error", where.path, where.line, 1, f"lock-order cycle {witness}",
                    function=first["held_site"].function, anchor=_anchor("cycle", witness.nodes),
                    related=tuple(related), details=tuple(details), flows=_flows(graph, witness))

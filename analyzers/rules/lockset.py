@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analyzers.model import FileModel, LockRegion, Member, Scope, Token, closing
-from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, declarations, escaping_root, held, index, is_ctor_or_dtor,
-                                     is_objc_type, lock_class, short_name, token_index)
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
+from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, declarations, escaping_root, held, index,
+                                     is_ctor_or_dtor, is_objc_type, lock_class, short_name, token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (all callers hold one, a lock parameter)
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
@@ -72,7 +72,8 @@ def lock_identity(idx: Index, owner: str, expr: str, local: dict | None = None) 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-def field_identity(idx: Index, owner: str, toks: list[Token], i: int, local: dict, statics: dict) -> tuple[str, str, Member] | None:
+def field_identity(idx: Index, owner: str, toks: list[Token], i: int, local: dict,
+                   statics: dict) -> tuple[str, str, Member] | None:
     """(identity, how reached, declaration) of the member or global named by toks[i], or None.
 
     `owner` is the class of the enclosing method; `local` the function's local declarations (they shadow
@@ -309,7 +310,7 @@ def lock_context(models: list[FileModel]) -> dict[str, str]:
     return ctx
 
 
-def _site_locked(model: FileModel, call, ctx: dict[str, str]) -> bool:
+def _site_locked(model: FileModel, call: Call, ctx: dict[str, str]) -> bool:
     if call.scope is None:
         return False
     if held_at(model, call.scope, call.line):
@@ -346,50 +347,63 @@ def accesses(models: list[FileModel]) -> list[Access]:
     names = set(idx.statics) | {name for members in idx.members.values() for name in members}
     out: list[Access] = []
     for model in models:
-        toks = model.tokens
         file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
                                  else f"::{m.name}", m)
                         for m in model.members if m.static and not m.owner and not m.function}
         for fn in model.scopes("function"):
             if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
                 continue
-            owner = idx.owner(model, fn)
             statics = dict(file_statics)
             statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
-            local: dict | None = None     # declarations() costs: parse them at the first candidate only
-            inherited = ANY_LOCK if (caller_ctx.get(short_name(fn.name)) == "lock"
-                                     or short_name(fn.name).endswith("Locked")
-                                     or _takes_lock_param(model, fn)) else ""
-            once = _once_line(model, fn, initialisers)
-            seen_scopes: dict[int, Scope] = {}
-            for i in range(fn.first_token, min(fn.last_token, len(toks))):
-                tok = toks[i]
-                if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
-                    continue
-                if local is None:
-                    local = declarations(model, token_index(model, fn.line), fn.last_token)
-                hit = field_identity(idx, owner, toks, i, local, statics)
-                if hit is None or _skipped(hit[2], thread_local):
-                    continue
-                ident, via, _ = hit
-                scope = seen_scopes.get(tok.line)
-                if scope is None:
-                    scope = seen_scopes[tok.line] = model.scope_at(tok.line)
-                while scope.parent is not None and scope.kind in ("dispatch", "block", "lambda") \
-                        and i < scope.first_token:
-                    scope = scope.parent     # `dispatch_sync(obj->queue(), ^{`: the queue is read outside it
-                regions = [r for r in held_at(model, scope, tok.line)
-                           if not (r.line == tok.line and tok.col > r.col)]   # the guard's own argument
-                write = is_write(toks, i)
-                if once is not None and (model.held_locks(scope, tok.line) and any(
-                        r.kind == "call_once" for r in model.held_locks(scope, tok.line))
-                        or not write and once < tok.line):
-                    continue    # initialisation published by a once flag, or a read after it
-                locks = {lock_identity(idx, owner, r.lock, local) for r in regions}
-                locks |= _queues(idx, owner, scope)
-                if inherited and escaping_root(scope) is None:
-                    locks.add(inherited)
-                text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
-                out.append(Access(ident, via, write, frozenset(locks), tok, text, _context(scope),
-                                  model, scope))
+            out += _function_accesses(idx, model, fn, names, statics, thread_local, caller_ctx, initialisers)
     return out
+
+
+def _function_accesses(idx: Index, model: FileModel, fn: Scope, names: set[str], statics: dict,
+                       thread_local: set[int], caller_ctx: dict[str, str], initialisers: set[str]) -> list[Access]:
+    """The accesses in one function body (`names`: every member and global name, a cheap first filter)."""
+    toks = model.tokens
+    owner = idx.owner(model, fn)
+    local: dict | None = None     # declarations() costs: parse them at the first candidate only
+    inherited = (caller_ctx.get(short_name(fn.name)) == "lock" or short_name(fn.name).endswith("Locked")
+                 or _takes_lock_param(model, fn))
+    once = _once_line(model, fn, initialisers)
+    out: list[Access] = []
+    for i in range(fn.first_token, min(fn.last_token, len(toks))):
+        tok = toks[i]
+        if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
+            continue
+        if local is None:
+            local = declarations(model, token_index(model, fn.line), fn.last_token)
+        hit = field_identity(idx, owner, toks, i, local, statics)
+        if hit is None or _skipped(hit[2], thread_local):
+            continue
+        ident, via, _ = hit
+        scope = _scope_of(model, i)
+        write = is_write(toks, i)
+        if _published(model, scope, tok.line, once, write):
+            continue
+        regions = [r for r in held_at(model, scope, tok.line)   # not the guard's own argument:
+                   if not (r.line == tok.line and tok.col > r.col and r.kind != "requires")]
+        locks = {lock_identity(idx, owner, r.lock, local) for r in regions} | _queues(idx, owner, scope)
+        if inherited and escaping_root(scope) is None:
+            locks.add(ANY_LOCK)
+        text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
+        out.append(Access(ident, via, write, frozenset(locks), tok, text, _context(scope), model, scope))
+    return out
+
+
+def _scope_of(model: FileModel, i: int) -> Scope:
+    """The innermost scope of token i: by line, then out of a block whose body starts after it
+    (`dispatch_sync(obj->queue(), ^{`: the queue expression is read before the block runs)."""
+    scope = model.scope_at(model.tokens[i].line)
+    while scope.parent is not None and scope.kind in ("dispatch", "block", "lambda") and i < scope.first_token:
+        scope = scope.parent
+    return scope
+
+
+def _published(model: FileModel, scope: Scope, line: int, once: int | None, write: bool) -> bool:
+    """Inside a once-initialisation (call_once / dispatch_once), or a read after the function ran one."""
+    if once is None:
+        return False
+    return any(r.kind == "call_once" for r in model.held_locks(scope, line)) or (not write and once < line)

@@ -4,7 +4,9 @@ Per field, the protecting lock is the one most of its locked writes hold; an acc
 it is reported with both sites: under another lock (a), a global or static with no lock (b), a member
 with no lock (c), whether used by name in its class's methods or reached through another object
 (`pool->field`). A field no write of which holds a lock, but which is read under one, has an unlocked
-setter (d, RacerD's unprotected write): its writes are reported against the lock its readers hold. Where ST.007.a reports the same line, the report merges the two (analyzers.crossref).
+setter (d, RacerD's unprotected write): its writes are reported against the lock its readers hold.
+Where ST.007 reports the same member on the same line, the report merges the two (analyzers.crossref).
+Which lock and which field a name denotes is analyzers.rules.lockset's business.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from analyzers.rules.queries import anchor_of, short_name
 UNLOCKED = {"global": "ST.015.b", "receiver": "ST.015.c", "member": "ST.015.c"}
 
 
-def protecting_locks(accs: list[Access], writes_only: bool = True) -> tuple[frozenset[str], Access | None, int, int]:
+def protecting_locks(accs: list[Access],
+                     writes_only: bool = True) -> tuple[frozenset[str], Access | None, int, int]:
     """(the locks every locked write holds, or else the one most of them hold; the first write holding
     them; how many locked writes hold them; how many locked writes there are). With writes_only False,
     the same over locked reads (for fields no write of which holds a lock)."""
@@ -58,12 +61,13 @@ def _looked_up_under_lock(a: Access, accs: list[Access]) -> bool:
     """The same `obj->field` is also touched under a lock in this function: the object was found under the
     lock and is used after it (ST.013.b's pattern, and often an object this thread now owns)."""
     fn = a.scope.function()
-    return any(b is not a and b.locks and b.text == a.text and b.model is a.model and b.scope.function() is fn for b in accs)
+    return any(b is not a and b.locks and b.text == a.text and b.model is a.model and b.scope.function() is fn
+               for b in accs)
 
 
 @project_rule("ST.015", memo="callers")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
-    """Compare each field's accesses with the lock that protects its writes."""
+    """Compare each field's accesses with the lock that protects its writes (or, failing that, its reads)."""
     by_field: dict[str, list[Access]] = {}
     for a in accesses(models):
         by_field.setdefault(a.field, []).append(a)
@@ -75,25 +79,30 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             protect, witness, held_by, locked = protecting_locks(accs, writes_only=False)
             if witness is None:
                 continue
-        lock = " or ".join(sorted(protect))
         for a in accs:
             if ANY_LOCK in a.locks or a.locks & protect or _may_alias(a.locks, protect) or setter and not a.write:
                 continue
-            rule = "ST.015.d" if setter else "ST.015.a" if a.locks else UNLOCKED[a.via]
             fn = a.scope.function()
             key = (a.model.path, fn.name if fn is not None else "", field_id)   # one per function and field
             if key in reported or (not a.locks and a.via == "receiver" and _looked_up_under_lock(a, accs)):
                 continue
             reported.add(key)
-            verb = "written" if a.write else "read"
-            how = f"under {', '.join(sorted(a.locks))}, not {lock}" if a.locks else "with no lock"
-            kind = "reads" if setter else "writes"
-            share = (f"{held_by} of {locked} locked {kind} hold" if held_by < locked else
-                     f"all {locked} locked {kind} hold" if locked > 1 else f"its one locked {kind[:-1]} holds")
-            yield ctx.finding(rule, a.model, a.token.line, a.token.col,
-                              f"{field_id} is {verb} {how} {_where(a)}; {share} {lock}",
-                              anchor=anchor_of(field_id, "not under " + lock),
-                              related=(Related(witness.model.path, witness.token.line,
-                                               f"{field_id} {'read' if setter else 'written'} under {lock} "
-                                               f"{_where(witness)}", witness.token.col),),
-                              scope=a.scope)
+            rule = "ST.015.d" if setter else "ST.015.a" if a.locks else UNLOCKED[a.via]
+            yield _finding(ctx, rule, a, witness, " or ".join(sorted(protect)), held_by, locked, setter)
+
+
+def _finding(ctx, rule: str, a: Access, witness: Access, lock: str, held_by: int, locked: int,
+             setter: bool) -> Finding:
+    """The finding at `a`, with the access that shows the protecting lock as its related location."""
+    verb = "written" if a.write else "read"
+    how = f"under {', '.join(sorted(a.locks))}, not {lock}" if a.locks else "with no lock"
+    kind = "reads" if setter else "writes"
+    share = (f"{held_by} of {locked} locked {kind} hold" if held_by < locked else
+             f"all {locked} locked {kind} hold" if locked > 1 else f"its one locked {kind[:-1]} holds")
+    return ctx.finding(rule, a.model, a.token.line, a.token.col,
+                       f"{a.field} is {verb} {how} {_where(a)}; {share} {lock}",
+                       anchor=anchor_of(a.field, "not under " + lock),
+                       related=(Related(witness.model.path, witness.token.line,
+                                        f"{a.field} {'read' if setter else 'written'} under {lock} {_where(witness)}",
+                                        witness.token.col),),
+                       scope=a.scope)

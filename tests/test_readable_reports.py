@@ -106,3 +106,16 @@ def test_json_carries_details_and_flows():
                 flows=((Related("a.mm", 1, "takes a"), Related("a.mm", 2, "waits for b")),))
     doc = f.to_json()
     assert doc["details"] == ["thread 1"] and doc["flows"][0][1]["message"] == "waits for b"
+
+
+def test_gate_summary_shows_details_on_their_own_lines():
+    from checks.gate.diff import FindingDiff
+    from checks.gate.summary import GateResult, markdown, text
+
+    f = Finding("ST.009.a", "error", "a.mm", 3, 1, "lock-order cycle a -> b -> a", "f", "cycle:a | b",
+                details=("thread 1: holds a then takes b", "  via a.mm:5 (g)"))
+    result = GateResult("b" * 40, "h" * 40, FindingDiff(new=[f]), blocking=[f])
+    row = next(line for line in markdown(result).splitlines() if line.startswith("| `a.mm:3`"))
+    assert row.endswith("| lock-order cycle a -> b -> a<br>thread 1: holds a then takes b<br>via a.mm:5 (g) |")
+    assert text(result).splitlines()[:3] == ["a.mm:3:1: error: lock-order cycle a -> b -> a [ST.009.a] (new)",
+                                             "    thread 1: holds a then takes b", "      via a.mm:5 (g)"]

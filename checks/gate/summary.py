@@ -58,6 +58,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _message_cell(f: Finding) -> str:
+    """The message, then its details (a cycle's threads, a merged duplicate) on lines of their own."""
+    return "<br>".join(_cell(line.strip()) for line in (f.message, *f.details))
+
+
 def markdown(result: GateResult) -> str:
     """The Markdown step summary: verdict, counts, new findings with links, TSA regressions."""
     d = result.diff
@@ -69,7 +74,7 @@ def markdown(result: GateResult) -> str:
            f"{len(result.tsa_regressions)} |", ""]
     if d.new:
         out += ["### New findings", "", "| where | rule | severity | message |", "| --- | --- | --- | --- |"]
-        out += [f"| {_link(f, result.head)} | {f.rule} | {f.severity} | {_cell(f.message)} |" for f in d.new]
+        out += [f"| {_link(f, result.head)} | {f.rule} | {f.severity} | {_message_cell(f)} |" for f in d.new]
         out.append("")
     if result.tsa_regressions:
         out += ["### Thread-safety annotation regressions", ""]

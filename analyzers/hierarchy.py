@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks.cli import UsageError
-from checks.config import read_yaml
-from checks.sources import REPO_ROOT
+from mpsverify_base.errors import UsageError
+from mpsverify_base.config import read_yaml
+from mpsverify_base.paths import LOCK_HIERARCHY
 
-DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
+DEFAULT_PATH = LOCK_HIERARCHY
 KINDS = ("queue", "mutex", "recursive_mutex", "shared_mutex", "condvar", "gpu")
 LOCK_KEYS = {"name", "kind", "level", "owner", "patterns", "description"}
 

@@ -93,6 +93,7 @@ class Member:
     static: bool = False  # static member, function-local static, or namespace-scope variable
     function: str = ""    # for function-local statics: the function's qualified name
     annotations: list[str] = field(default_factory=list)   # attribute/macro texts attached: 'GUARDED_BY(m_mutex)'
+    thread_local: bool = False   # one instance per thread: never shared, so never raced on
 
 
 @dataclass

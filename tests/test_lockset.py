@@ -148,3 +148,56 @@ def test_renaming_the_receiver_keeps_the_fingerprint(tmp_path):
     before = {f.fingerprint for f in analyze([flag], flag.parent, rules=["ST.015"], cache=False, jobs=1).findings}
     after = {f.fingerprint for f in analyze([renamed], renamed.parent, rules=["ST.015"], cache=False, jobs=1).findings}
     assert len(before) == 2 and before == after
+
+
+def _st015(tmp_path: Path, src: str):
+    path = tmp_path / "e.mm"
+    path.write_text(src, encoding="utf-8")
+    return analyze([path], tmp_path, rules=["ST.015"], cache=False, jobs=1).findings
+
+
+EVENTS = """
+class Event {
+ public:
+  void notifyDone();
+  void reset();
+ private:
+  std::mutex m_sync_mutex;
+  bool m_done = false;
+};
+class EventPool {
+ public:
+  Event* acquire();
+ private:
+  std::mutex m_pool_mutex;
+  std::unique_ptr<Event> m_spare;
+};
+void Event::notifyDone() {
+  std::lock_guard<std::mutex> lock(m_sync_mutex);
+  m_done = true;
+}
+void Event::reset() {
+  m_done = false;
+}
+Event* EventPool::acquire() {
+  std::lock_guard<std::mutex> lock(m_pool_mutex);
+  Event* event = m_spare.get();
+  event->reset();
+  return event;
+}
+"""
+
+
+def test_the_locks_every_caller_holds_count_by_name(tmp_path):
+    (f,) = _st015(tmp_path, EVENTS)
+    assert (f.rule, f.function) == ("ST.015.a", "Event::reset")
+    assert "Event::m_done is written under EventPool::m_pool_mutex (held by every caller), not Event::m_sync_mutex" \
+        in f.message
+
+
+def test_namesakes_are_not_callers(tmp_path):
+    # `m_spare.reset()` is unique_ptr's reset and `reset(x)` a free function: neither enters Event::reset
+    # with a lock, so neither may stand for a caller that holds one (the finding stays, naming no lock)
+    src = EVENTS.replace("  event->reset();\n", "  m_spare.reset();\n") + "void reset(int);\nvoid g() { reset(1); }\n"
+    (f,) = _st015(tmp_path, src)
+    assert f.rule == "ST.015.c" and "Event::m_done is written with no lock in reset" in f.message

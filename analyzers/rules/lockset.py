@@ -1,8 +1,8 @@
 """Locksets for ST.015 (Eraser/RacerD style): every access to a member or global, with the locks held there.
 
 One pass over every function body yields `Access` records; the rule compares them per field. What a lock
-is (`lock_identity`) and what a field is (`field_identity`) are decided in those two functions only, so
-a typed resolution (symbol table) can replace today's name-based one without touching the rule.
+is (`lock_identity`) and what a field is (`field_identity`) are decided in those two functions only: by
+the symbol table (analyzers.symbols) where it can type the expression, by declared names otherwise.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analyzers import symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
 from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, declarations, escaping_root, held, index,
                                      is_ctor_or_dtor, is_objc_type, lock_class, short_name, token_index)
 
-ANY_LOCK = "*"            # a lock is held but its name is not known (all callers hold one, a lock parameter)
+ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
 WRITE_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=", "++", "--"})
 MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back", "push_front", "push", "pop",
@@ -31,33 +32,49 @@ class Access:
     field: str                 # identity: 'BufferPool::available_size', '::s_counter', 'fn()::cache'
     via: str                   # member (bare name in a method) | receiver (`obj->f`, `obj.f`) | global
     write: bool
-    locks: frozenset[str]      # lock identities; ANY_LOCK when held but unnamed
+    locks: frozenset[str]      # lock identities held in the function itself; ANY_LOCK when held but unnamed
     token: Token
     text: str                  # the access as written: 'pool.available_size'
     context: str               # '' | 'completion handler' | 'async block' | 'queue <q>' (where it runs)
+    entry: frozenset[str] | None  # locks every caller holds (entry_locks); None: unconstrained
     model: FileModel = field(repr=False, compare=False)
     scope: Scope = field(repr=False, compare=False)
 
 
-# -- identities (the two functions a typed resolution replaces) -------------------------------------
+@dataclass
+class Here:
+    """Where names are resolved: the run's tables, the file, the function, its class and its locals."""
 
-def lock_identity(idx: Index, owner: str, expr: str, local: dict | None = None) -> str:
-    """The name of the lock an expression denotes: the hierarchy class if declared, else 'Class::member' from
-    the declared type of the object it is reached through, else the expression (array subscripts dropped:
-    an array of mutexes is one class of locks)."""
+    idx: Index
+    types: symbols.Types
+    model: FileModel
+    fn: Scope
+    owner: str             # the class of the function ('' for free functions)
+    local: dict            # queries.declarations of the function: locals and parameters
+
+
+# -- identities: what a lock and a field are, typed where the symbol table can, by name otherwise ----
+
+def lock_identity(here: Here, expr: str) -> str:
+    """The name of the lock an expression denotes: the hierarchy class if declared, else 'Class::member' of
+    the class declaring it (symbols.member_of, else the declared types of the chain it is reached through),
+    else the expression (array subscripts dropped: an array of mutexes is one class of locks)."""
     if expr == "(capability)":
         return ANY_LOCK
     bare = _INDEX_SUFFIX.sub("", expr).lstrip("&*")
     for prefix in ("this->", "self->", "self."):
         if bare.startswith(prefix):
             bare = bare[len(prefix):]
-    declared = lock_class(bare, owner)
+    declared = lock_class(bare, here.owner)
     if declared:
         return declared
+    typed = symbols.member_of(here.model, here.types, here.fn, bare)
+    if typed is not None:
+        return f"{typed[0]}::{typed[1].name}"
     parts = re.split(r"->|\.", bare)
     if bare.endswith(")") or not all(_IDENT.fullmatch(p) for p in parts):
         return bare
-    name = parts[-1]
+    idx, owner, name = here.idx, here.owner, parts[-1]
     if len(parts) == 1:
         member = idx.member(owner, name) if owner else None
         if member is not None:
@@ -65,20 +82,19 @@ def lock_identity(idx: Index, owner: str, expr: str, local: dict | None = None) 
         if name in idx.statics:
             return f"::{name}"
         return f"{owner.split('::')[-1]}::{name}" if owner else name   # a member the parse did not record
-    cls = chain_class(idx, owner, parts[:-1], local or {}) or _unique_owner(idx, name)
+    cls = chain_class(idx, owner, parts[:-1], here.local) or _unique_owner(idx, name)
     return f"{cls}::{name}" if cls else bare
 
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-def field_identity(idx: Index, owner: str, toks: list[Token], i: int, local: dict,
-                   statics: dict) -> tuple[str, str, Member] | None:
+def field_identity(here: Here, toks: list[Token], i: int, statics: dict) -> tuple[str, str, Member] | None:
     """(identity, how reached, declaration) of the member or global named by toks[i], or None.
 
-    `owner` is the class of the enclosing method; `local` the function's local declarations (they shadow
-    members); `statics` the function-local and file-level statics visible here, by name.
-    """
+    Locals shadow members; `statics` are the function-local and file-level statics visible here, by name.
+    A receiver's class comes from symbols.type_of, else from the declared types of its chain."""
+    idx, owner, local = here.idx, here.owner, here.local
     name = toks[i].text
     prev = toks[i - 1].text if i > 0 else ""
     nxt = toks[i + 1].text if i + 1 < len(toks) else ""
@@ -87,12 +103,14 @@ def field_identity(idx: Index, owner: str, toks: list[Token], i: int, local: dic
     if prev in (".", "->"):
         if _owned(toks, i - 2, local):
             return None
-        cls = receiver_class(idx, owner, toks, i - 2, local)
+        chain = _chain(toks, i - 2)
+        typed = symbols.type_of(here.model, here.types, here.fn, "->".join(chain)) if chain else None
+        cls = symbols.bare(typed) if typed else chain_class(idx, owner, chain, local)
         member = idx.member(cls, name) if cls and not is_objc_type(cls) else None
         if member is None:
             return None
-        via = "member" if toks[i - 2].text in ("this", "self") else "receiver"
-        return f"{member.owner.split('::')[-1] or cls}::{name}", via, member
+        via = "member" if chain == ["this"] or chain == ["self"] else "receiver"
+        return _field_name(member, cls, name), via, member
     if prev == "::":
         qual = toks[i - 2].text if i > 1 else ""
         member = idx.members.get(qual, {}).get(name)
@@ -106,12 +124,30 @@ def field_identity(idx: Index, owner: str, toks: list[Token], i: int, local: dic
     if owner:
         member = idx.member(owner, name)
         if member is not None:
-            via = "global" if member.static else "member"
-            return f"{member.owner.split('::')[-1] or owner}::{name}", via, member
+            return _field_name(member, owner, name), "global" if member.static else "member", member
     member = idx.statics.get(name)
     if member is not None and idx.path_of(member).endswith((".h", ".hpp")):
         return f"::{name}", "global", member      # a global declared in a header: one object for all files
     return None
+
+
+def _field_name(member: Member, static_class: str, name: str) -> str:
+    """'Class::name' by the static type it is reached through (a CopyStat's inherited `length` is not a
+    CopyInfo's: objects of different types are different objects); static members by their declaring class."""
+    cls = member.owner.split("::")[-1] if member.static and member.owner else static_class
+    return f"{cls}::{name}"
+
+
+def _chain(toks: list[Token], j: int) -> list[str]:
+    """The identifiers of the receiver `a->b.c` ending at toks[j] ([] when it is not such a chain)."""
+    parts: list[str] = []
+    while j >= 0 and toks[j].kind == "IDENT":
+        parts.insert(0, toks[j].text)
+        if j > 1 and toks[j - 1].text in (".", "->"):
+            j -= 2
+            continue
+        return [] if j > 0 and toks[j - 1].text == "::" else parts
+    return []
 
 
 def _owned(toks: list[Token], j: int, local: dict) -> bool:
@@ -123,22 +159,6 @@ def _owned(toks: list[Token], j: int, local: dict) -> bool:
     if decl is None or decl.kind != "value" or decl.static:
         return False
     return not (_SMART.match(decl.type.replace(" ", "")) or decl.type in ("auto", "id") or decl.type.endswith("Ptr"))
-
-
-def receiver_class(idx: Index, owner: str, toks: list[Token], j: int, local: dict) -> str:
-    """The class of the object the receiver ending at toks[j] denotes ('' if unknown): `a->b.c` walked back."""
-    parts: list[str] = []
-    while j >= 0 and toks[j].kind == "IDENT":
-        parts.insert(0, toks[j].text)
-        if j > 1 and toks[j - 1].text in (".", "->"):
-            j -= 2
-            continue
-        if j > 0 and toks[j - 1].text == "::":
-            return ""
-        break
-    else:
-        return ""
-    return chain_class(idx, owner, parts, local)
 
 
 def chain_class(idx: Index, owner: str, parts: list[str], local: dict) -> str:
@@ -162,7 +182,7 @@ def chain_class(idx: Index, owner: str, parts: list[str], local: dict) -> str:
     return cls
 
 
-_SMART = re.compile(r"^(?:std::)?(?:shared_ptr|unique_ptr|weak_ptr|reference_wrapper)<(.+)>$")
+_SMART = re.compile(r"^(?:std::)?(?:shared_ptr|unique_ptr|weak_ptr|reference_wrapper|optional)<(.+)>$")
 
 
 def class_of_type(type_text: str) -> str:
@@ -230,12 +250,12 @@ def _context(scope: Scope) -> str:
     return ""
 
 
-def _queues(idx: Index, owner: str, scope: Scope) -> set[str]:
+def _queues(here: Here, scope: Scope) -> set[str]:
     """Serial queues whose blocks enclose `scope` (up to the first escaping non-dispatch scope)."""
     out = set()
     for node in (scope, *scope.ancestors()):
         if node.kind == "dispatch" and node.queue:
-            out.add("queue:" + lock_identity(idx, owner, node.queue))
+            out.add("queue:" + lock_identity(here, node.queue))
         elif node.kind in ("block", "lambda") and node.escaping or node.kind == "function":
             break
     return out
@@ -280,43 +300,74 @@ def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
     return cached
 
 
-def lock_context(models: list[FileModel]) -> dict[str, str]:
-    """queries.caller_context, refined with held_at: a function all of whose call sites hold a lock only
-    held_at sees (re-acquired in a sibling block), and the functions only such code calls, count as 'lock'
-    too. Short name -> 'lock' | 'init'; memoised per run."""
+def entry_locks(models: list[FileModel], model: FileModel, fn: Scope) -> frozenset[str] | None:
+    """The locks held on every way into `fn` (a function summary, computed on demand): at each call site the
+    locks held there plus those held on the way into the caller, intersected over the sites. None when no
+    site constrains it (only recursive calls); an empty set when some caller holds nothing, or when no
+    caller is known (an entry point). Call sites are judged by _may_call, so namesakes do not count."""
     idx = index(models)
-    cached = idx.__dict__.get("_lockset_ctx")
-    if cached is not None:
-        return cached
-    ctx = dict(caller_context(models))
-    seeds = {c.name for model in models for fn in model.scopes("function") if _spans(fn)
-             for c in fn.all_calls() if c.name not in ctx and held_at(model, c.scope, c.line)}
-    todo, reach = list(seeds), set(seeds)
-    while todo:     # what those functions call may become 'lock' in turn
-        for _, fn in idx.functions.get(todo.pop(), ()):
-            for c in fn.all_calls():
-                if c.name not in reach and c.name not in ctx and c.name in idx.functions:
-                    reach.add(c.name)
-                    todo.append(c.name)
-    changed = True
-    while changed:
-        changed = False
-        for name in sorted(reach - set(ctx)):
-            sites = idx.calls.get(name, [])
-            if sites and all(_site_locked(model, call, ctx) for model, call in sites):
-                ctx[name] = "lock"
-                changed = True
-    idx.__dict__["_lockset_ctx"] = ctx
-    return ctx
+    memo = idx.__dict__.setdefault("_lockset_entry", {})
+    return _entry(models, idx, short_name(fn.name), memo)
 
 
-def _site_locked(model: FileModel, call: Call, ctx: dict[str, str]) -> bool:
-    if call.scope is None:
+_OPEN = object()    # a summary being computed: a recursive call adds no new way in
+
+
+def _entry(models: list[FileModel], idx: Index, name: str, memo: dict) -> frozenset[str] | None:
+    hit = memo.get(name, None)
+    if hit is _OPEN:
+        return None
+    if name in memo:
+        return hit
+    memo[name] = _OPEN
+    owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
+    sites = [(m, c) for m, c in idx.calls.get(name, []) if _may_call(models, idx, m, c, name, owners)]
+    result: frozenset[str] | None = None if sites else frozenset()
+    for model, call in sites:
+        here = _here(models, idx, model, call.scope.function())
+        held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
+        held_here |= _queues(here, call.scope)
+        if escaping_root(call.scope) is None:
+            outer = _entry(models, idx, short_name(here.fn.name), memo)
+            if outer is None:
+                continue            # no constraint from this site
+            held_here |= outer
+        result = frozenset(held_here) if result is None else result & held_here
+        if not result:
+            break
+    memo[name] = result
+    return result
+
+
+def _here(models: list[FileModel], idx: Index, model: FileModel, fn: Scope) -> Here:
+    """The resolution context of a function, memoised on it (its declarations are parsed once)."""
+    here = fn.__dict__.get("_lockset_here")
+    if here is None:
+        here = Here(idx, symbols.types(models), model, fn, idx.owner(model, fn),
+                    declarations(model, token_index(model, fn.line), fn.last_token))
+        fn.__dict__["_lockset_here"] = here
+    return here
+
+
+def _may_call(models: list[FileModel], idx: Index, model: FileModel, call: Call, name: str,
+              owners: set[str]) -> bool:
+    """Whether a call site named `name` can be a call of one of its definitions (in classes `owners`): not
+    from a namesake (recursion, an override calling its base), not `f(x)` from a class that defines no
+    `f`, not through a receiver whose type is known to be another class (`guard_.reset()`)."""
+    caller = call.scope.function() if call.scope is not None else None
+    if caller is None or short_name(caller.name) == name:
         return False
-    if held_at(model, call.scope, call.line):
+    if "" in owners or "::" in call.callee and not call.receiver:
         return True
-    fn = call.scope.function()
-    return fn is not None and escaping_root(call.scope) is None and ctx.get(short_name(fn.name)) == "lock"
+    if not call.receiver:
+        return idx.owner(model, caller) in owners
+    typed = symbols.type_of(model, symbols.types(models), call.scope, call.receiver)
+    if typed is None or symbols.bare(typed) in ("", "auto"):
+        return True
+    if call.callee.endswith("." + name) and _SMART.match(typed.replace(" ", "").removeprefix("const")):
+        return False             # `p.reset()` on a smart pointer is the pointer's own method
+    cls = symbols.bare(typed)
+    return cls in owners or any(b in owners for b in idx.bases.get(cls, ()))
 
 
 def _once_line(model: FileModel, fn: Scope, initialisers: set[str]) -> int | None:
@@ -340,7 +391,7 @@ def accesses(models: list[FileModel]) -> list[Access]:
     """Every access to a member or global in a function body of the scanned files (constructors,
     destructors and code only they reach are left out: no other thread sees the object yet)."""
     idx = index(models)
-    caller_ctx = lock_context(models)
+    caller_ctx = caller_context(models)
     thread_local = _thread_locals(models)
     initialisers = {short_name(fn.name) for model in models for fn in model.scopes("function")
                     if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
@@ -355,27 +406,28 @@ def accesses(models: list[FileModel]) -> list[Access]:
                 continue
             statics = dict(file_statics)
             statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
-            out += _function_accesses(idx, model, fn, names, statics, thread_local, caller_ctx, initialisers)
+            out += _function_accesses(models, model, fn, names, statics, thread_local, initialisers)
     return out
 
 
-def _function_accesses(idx: Index, model: FileModel, fn: Scope, names: set[str], statics: dict,
-                       thread_local: set[int], caller_ctx: dict[str, str], initialisers: set[str]) -> list[Access]:
+def _function_accesses(models: list[FileModel], model: FileModel, fn: Scope, names: set[str], statics: dict,
+                       thread_local: set[int], initialisers: set[str]) -> list[Access]:
     """The accesses in one function body (`names`: every member and global name, a cheap first filter)."""
     toks = model.tokens
-    owner = idx.owner(model, fn)
-    local: dict | None = None     # declarations() costs: parse them at the first candidate only
-    inherited = (caller_ctx.get(short_name(fn.name)) == "lock" or short_name(fn.name).endswith("Locked")
-                 or _takes_lock_param(model, fn))
+    here: Here | None = None      # declarations() and the entry summary cost: only at the first candidate
+    inherited = frozenset({ANY_LOCK}) if short_name(fn.name).endswith("Locked") or _takes_lock_param(model, fn) \
+        else frozenset()
+    entry: frozenset[str] | None = frozenset()
     once = _once_line(model, fn, initialisers)
     out: list[Access] = []
     for i in range(fn.first_token, min(fn.last_token, len(toks))):
         tok = toks[i]
         if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
             continue
-        if local is None:
-            local = declarations(model, token_index(model, fn.line), fn.last_token)
-        hit = field_identity(idx, owner, toks, i, local, statics)
+        if here is None:
+            here = _here(models, index(models), model, fn)
+            entry = entry_locks(models, model, fn)
+        hit = field_identity(here, toks, i, statics)
         if hit is None or _skipped(hit[2], thread_local):
             continue
         ident, via, _ = hit
@@ -385,11 +437,11 @@ def _function_accesses(idx: Index, model: FileModel, fn: Scope, names: set[str],
             continue
         regions = [r for r in held_at(model, scope, tok.line)   # not the guard's own argument:
                    if not (r.line == tok.line and tok.col > r.col and r.kind != "requires")]
-        locks = {lock_identity(idx, owner, r.lock, local) for r in regions} | _queues(idx, owner, scope)
-        if inherited and escaping_root(scope) is None:
-            locks.add(ANY_LOCK)
+        locks = {lock_identity(here, r.lock) for r in regions} | _queues(here, scope)
+        outer = escaping_root(scope) is None
         text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
-        out.append(Access(ident, via, write, frozenset(locks), tok, text, _context(scope), model, scope))
+        out.append(Access(ident, via, write, frozenset(locks) | (inherited if outer else frozenset()), tok, text,
+                          _context(scope), entry if outer else frozenset(), model, scope))
     return out
 
 

@@ -80,14 +80,16 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             if witness is None:
                 continue
         for a in accs:
-            if ANY_LOCK in a.locks or a.locks & protect or _may_alias(a.locks, protect) or setter and not a.write:
+            held = a.locks | (a.entry or frozenset())
+            if a.entry is None or ANY_LOCK in held or held & protect or _may_alias(held, protect) or \
+                    setter and not a.write:
                 continue
             fn = a.scope.function()
             key = (a.model.path, fn.name if fn is not None else "", field_id)   # one per function and field
             if key in reported or (not a.locks and a.via == "receiver" and _looked_up_under_lock(a, accs)):
                 continue
             reported.add(key)
-            rule = "ST.015.d" if setter else "ST.015.a" if a.locks else UNLOCKED[a.via]
+            rule = "ST.015.d" if setter else "ST.015.a" if held else UNLOCKED[a.via]
             yield _finding(ctx, rule, a, witness, " or ".join(sorted(protect)), held_by, locked, setter)
 
 
@@ -95,7 +97,9 @@ def _finding(ctx, rule: str, a: Access, witness: Access, lock: str, held_by: int
              setter: bool) -> Finding:
     """The finding at `a`, with the access that shows the protecting lock as its related location."""
     verb = "written" if a.write else "read"
-    how = f"under {', '.join(sorted(a.locks))}, not {lock}" if a.locks else "with no lock"
+    callers = " (held by every caller)" if a.entry and not a.locks else ""
+    held = a.locks | (a.entry or frozenset())
+    how = f"under {', '.join(sorted(held))}{callers}, not {lock}" if held else "with no lock"
     kind = "reads" if setter else "writes"
     share = (f"{held_by} of {locked} locked {kind} hold" if held_by < locked else
              f"all {locked} locked {kind} hold" if locked > 1 else f"its one locked {kind[:-1]} holds")

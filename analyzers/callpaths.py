@@ -63,28 +63,49 @@ def _head_condition(toks, brace: int) -> tuple[str, bool] | None:
     return (m.group(1), True) if m else None
 
 
-def conditions(model: FileModel, scope: Scope) -> Conditions:
-    """Requirements on the enclosing function's bool parameters for code in `scope` to run."""
+def conditions(model: FileModel, scope: Scope, token: int = -1) -> Conditions:
+    """Requirements on the enclosing function's bool parameters for code in `scope` (at `token`) to run: the
+    `if (p)` / `if (!p)` / `else` branches around it, and the negation of each such early-return branch
+    before it (`if (!needsLock) { ...; return; }` means what follows runs with needsLock == true)."""
     fn = scope.function()
     if fn is None:
         return frozenset()
-    cached = scope.__dict__.get("_conds")
-    if cached is not None:
-        return cached
     params = _bool_params(model, fn)
+    if not params:
+        return frozenset()
     out = set()
     node: Scope | None = scope
-    while node is not None and node is not fn:
-        if node.kind == "compound" and params:
+    while node is not None:
+        if token >= 0:
+            for child in node.children:
+                if child.kind == "compound" and child.last_token < token and _returns(model, child):
+                    cond = _condition(model, child)
+                    if cond and cond[0] in params:
+                        out.add((cond[0], not cond[1]))
+        if node is fn or (node.kind in ("block", "lambda", "dispatch") and node.escaping):
+            break
+        if node.kind == "compound":
             cond = _condition(model, node)
             if cond and cond[0] in params:
                 out.add(cond)
-        if node.kind in ("block", "lambda", "dispatch") and node.escaping:
-            break
+        token = node.first_token
         node = node.parent
-    result = frozenset(out)
-    scope.__dict__["_conds"] = result
-    return result
+    return frozenset(out)
+
+
+def contradictory(conds: Conditions) -> bool:
+    """Whether no parameter values meet `conds` (`if (!p) { return; } ... if (!p) { here }`)."""
+    return any((name, not want) in conds for name, want in conds)
+
+
+def _returns(model: FileModel, compound: Scope) -> bool:
+    """Whether a compound statement leaves the function (a return or throw outside nested blocks/lambdas)."""
+    nested = [(c.first_token, c.last_token) for c in compound.children if c.kind in ("block", "lambda", "dispatch")]
+    toks = model.tokens
+    for i in range(compound.first_token, min(compound.last_token, len(toks))):
+        if toks[i].text in ("return", "throw") and not any(a <= i < b for a, b in nested):
+            return True
+    return False
 
 
 def _literal(arg: str) -> bool | None:
@@ -97,19 +118,24 @@ def _literal(arg: str) -> bool | None:
 
 
 def bind(conds: Conditions, args: list[str], model: FileModel, callee: Scope, caller: Scope | None,
-         caller_model: FileModel) -> Conditions | None:
-    """The callee's conditions in the caller's terms at one call (None when a literal argument contradicts
-    one; conditions on arguments that are neither literals nor the caller's own parameters are dropped)."""
+         caller_model: FileModel, defaults: dict[int, str] | None = None) -> Conditions | None:
+    """The callee's conditions in the caller's terms at one call (None when a literal argument, or the default
+    of one left out, contradicts one; conditions on other arguments than literals and the caller's own
+    parameters are dropped)."""
     if not conds:
         return frozenset()
+    if contradictory(conds):
+        return None
     index = {p.name: p.index for p in symbols.parameters(model, callee)}
     caller_params = _bool_params(caller_model, caller) if caller is not None else {}
     out = set()
     for name, want in conds:
         k = index.get(name, -1)
-        if k < 0 or k >= len(args):
-            continue                      # a default argument: not known here
-        arg = args[k].strip()
+        if k < 0:
+            continue
+        arg = args[k].strip() if k < len(args) else (defaults or {}).get(k, "")
+        if not arg:
+            continue                      # left out, with no default known here
         value = _literal(arg)
         if value is not None:
             if value != want:

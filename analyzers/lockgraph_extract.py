@@ -230,11 +230,11 @@ class _Extractor:
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
 
-        def add(line: int, scope: Scope, skip=None, **what) -> None:
+        def add(line: int, scope: Scope, skip=None, token: int = -1, **what) -> None:
             released = frozenset(lock for lock, start, end in drops if start < line < end)
             out.append(_Event(Site(model.path, line, site.function),
                               entry + self._held(model, scope, line, root, site.function, skip), released,
-                              conds=callpaths.conditions(model, scope), **what))
+                              conds=callpaths.conditions(model, scope, token), **what))
 
         fn = root.function()
         guards = [c.token for c in fn.all_calls() if c.name in SPECIFIC_CALLS] if fn is not None else []
@@ -243,20 +243,21 @@ class _Extractor:
                 if region.kind == "call_once":
                     continue     # one-time initialisation, not a lock class of the hierarchy
                 lock, kind, alias = self._mutex(model, scope, region.lock)
-                add(region.line, scope, region, lock=lock, kind=kind, alias=alias, shared=region.shared,
+                add(region.line, scope, region, symbols.token_at(model, region.line, region.col), lock=lock, kind=kind,
+                    alias=alias, shared=region.shared,
                     handoff=bool(symbols.guard_parameter(model, scope.function(), region.lock)))
             for child in scope.children:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
-                    add(child.line, scope, lock=lock, kind="queue", alias=alias,
+                    add(child.line, scope, token=child.first_token, lock=lock, kind="queue", alias=alias,
                         guarded=any(t < child.first_token for t in guards),
                         instance=callpaths.queue_object(child.queue))
             for call in scope.calls:
                 if self._waits(call):
-                    add(call.line, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
+                    add(call.line, scope, token=call.token, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
                 callees = self.resolve(model, scope, call)
                 if callees:
-                    add(call.line, scope, callees=callees, call=call)
+                    add(call.line, scope, token=call.token, callees=callees, call=call)
         self._events[id(root)] = out
         return out
 
@@ -465,7 +466,8 @@ class _Extractor:
         caller = scope.function()
         out = []
         for e, via, dropped, obj, conds in reached:
-            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model)
+            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model,
+                                   symbols.defaults_of(self.types, callee.scope))
             if bound is None:
                 continue         # a literal argument rules the path out (`record(stream, false)`)
             obj = callpaths.through(obj, call.receiver, call.args, callee.model, callee.scope)
@@ -475,11 +477,14 @@ class _Extractor:
     def _feasible(self, model: FileModel, root: Scope, conds: frozenset) -> bool:
         """Whether some call site of the context's function can meet `conds` (True when it has none here)."""
         fn = root.function()
+        if callpaths.contradictory(conds):
+            return False
         if not conds or fn is None:
             return True
         sites = [(m, s, c) for m, s, c in self._call_sites(simple_name(fn.name))
                  if any(f.scope is fn for f in self.resolve(m, s, c))]
-        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m) is not None
+        defaults = symbols.defaults_of(self.types, fn)
+        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m, defaults) is not None
                                 for m, s, c in sites)
 
     def acquisitions(self) -> Iterator[Acquisition]:

@@ -87,6 +87,7 @@ class Types:
     returns: dict[str, str] = field(default_factory=dict)      # 'Class::method' and 'function' -> type text
     globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
+    defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
     misses: int = 0                                            # expressions no table could follow
 
     def member(self, cls: str, name: str) -> Member | None:
@@ -159,8 +160,11 @@ def _build(models: list[FileModel]) -> Types:
                 owner = class_of(fn)
                 key = f"{owner.split('::')[-1]}::{_simple(fn.name)}" if owner else _simple(fn.name)
                 ts.returns.setdefault(key, ret)
-        for typ, name in _declared_methods(model):
-            ts.returns.setdefault(name, typ)
+        for typ, name, defaults in _declared_methods(model):
+            if typ:
+                ts.returns.setdefault(name, typ)
+            if defaults:
+                ts.defaults.setdefault(name, defaults)
         ts.aliases.update(_aliases(model))
     return ts
 
@@ -197,7 +201,8 @@ def class_of(fn: Scope) -> str:
     return fn.name.rsplit("::", 1)[0] if "::" in fn.name else ""
 
 
-def _token_at(model: FileModel, line: int, col: int) -> int:
+def token_at(model: FileModel, line: int, col: int) -> int:
+    """Index of the first token at or after (line, col)."""
     keys = model.__dict__.get("_sym_keys")
     if keys is None or keys[0] is not model.tokens:
         keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
@@ -207,7 +212,7 @@ def _token_at(model: FileModel, line: int, col: int) -> int:
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
     """(start of the declaration, index of the name token, index of the parameters' '(')."""
     toks = model.tokens
-    name_i = _token_at(model, fn.line, fn.col)
+    name_i = token_at(model, fn.line, fn.col)
     p = name_i
     while p < fn.first_token and p < len(toks) and toks[p].text != "(":
         p += 1
@@ -255,12 +260,43 @@ def _declared_methods(model: FileModel):
                     j = names[0]
                     ret = [x.text for x in stmt[:j] if x.text not in _SPECIFIERS and x.kind != "PREPROC"
                            and not x.text.isupper()]
-                    if ret and ret[0] not in ("public", "private", "protected", "return", "using", "friend"):
-                        yield " ".join(ret), f"{short}::{stmt[j].text}"
+                    if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
+                        ret = []
+                    yield " ".join(ret), f"{short}::{stmt[j].text}", _defaults(stmt[j + 2:])
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
             i += 1
+
+
+def _defaults(toks: list[Token]) -> dict[int, str]:
+    """{parameter index: default value text} of a parameter list's tokens (after its '(')."""
+    out, depth, n, default = {}, 0, 0, None
+    for t in toks:
+        if t.text in ("(", "<", "[", "{"):
+            depth += 1
+        elif t.text in (")", ">", "]", "}"):
+            if depth == 0:
+                break
+            depth -= 1
+        if depth == 0 and t.text == ",":
+            if default is not None:
+                out[n] = " ".join(default)
+            n, default = n + 1, None
+        elif depth == 0 and t.text == "=" and default is None:
+            default = []
+        elif default is not None:
+            default.append(t.text)
+    if default is not None:
+        out[n] = " ".join(default)
+    return out
+
+
+def defaults_of(ts: Types, fn: Scope) -> dict[int, str]:
+    """Default argument values of a function: its own parameter list's and its class declaration's."""
+    owner = class_of(fn).split("::")[-1]
+    key = f"{owner}::{_simple(fn.name)}" if owner else _simple(fn.name)
+    return ts.defaults.get(key, {})
 
 
 def _class_bases(model: FileModel, cls: Scope) -> set[str]:

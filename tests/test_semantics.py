@@ -338,3 +338,34 @@ def test_a_branch_on_a_needs_lock_parameter_is_judged_at_the_call_sites(tmp_path
     (tmp_path / "w.mm").write_text(NEEDS_LOCK % needs_lock)
     report = analyze([tmp_path / "w.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
     assert any(f.rule == "ST.001.c" for f in report.findings) is flagged
+
+
+DEFAULTS = """
+namespace at::mps {
+class MPSEvent {
+ public:
+  void record(MPSStream* stream, bool needsLock, bool syncEvent = false);
+ private:
+  std::mutex m_mutex;
+};
+void MPSEvent::record(MPSStream* stream, bool needsLock, bool syncEvent) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (syncEvent) {
+    dispatch_sync(stream->queue(), ^() { stream->commit(); });
+  }
+}
+void onQueue(MPSStream* stream, MPSEvent* event) {
+  dispatch_sync(stream->queue(), ^() {
+    std::lock_guard<std::mutex> lock(event->m_mutex);
+  });
+  event->record(stream, false%s);
+}
+}
+"""
+
+
+@pytest.mark.parametrize("extra, flagged", [("", False), (", true", True)])
+def test_default_arguments_from_the_declaration_decide_a_branch(tmp_path: Path, extra, flagged):
+    (tmp_path / "d.mm").write_text(DEFAULTS % extra)
+    report = analyze([tmp_path / "d.mm"], tmp_path, rules=["ST.009"], cache=False, jobs=1)
+    assert any(f.rule == "ST.009.a" for f in report.findings) is flagged

@@ -492,12 +492,14 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
     return False
 
 
-def unreachable(models: list[FileModel], model: FileModel, scope: Scope) -> bool:
+def unreachable(models: list[FileModel], model: FileModel, scope: Scope, token: int = -1) -> bool:
     """Whether `scope` sits in a branch on the function's own bool parameters (`if (!needsLock) {...}`) that
     no call site in the tree can take (every one passes a literal that rules it out)."""
     from analyzers import callpaths, symbols
     fn = scope.function()
-    conds = callpaths.conditions(model, scope)
+    conds = callpaths.conditions(model, scope, token)
+    if callpaths.contradictory(conds):
+        return True
     if not conds or fn is None:
         return False
     idx, ts = index(models), symbols.types(models)
@@ -515,7 +517,8 @@ def unreachable(models: list[FileModel], model: FileModel, scope: Scope) -> bool
             if other and (symbols.bare(typ) in ts.members or typ.replace(" ", "").startswith("std::")):
                 continue      # a method of another (known) class of the same name
         sites.append((m, c))
-    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m) is None
+    defaults = symbols.defaults_of(ts, fn)
+    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m, defaults) is None
                                for m, c in sites)
 
 

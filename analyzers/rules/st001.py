@@ -46,7 +46,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 continue   # the stream method enters its own queue (the fork's re-entrant synchronize)
             if not kind and call.name not in locked:
                 continue
-            if on_stream_queue(idx, model, call.scope, qctx) or unreachable(models, model, call.scope):
+            if on_stream_queue(idx, model, call.scope, qctx) or unreachable(models, model, call.scope, call.token):
                 continue
             where = call.scope.function()
             fname = short_name(where.name) if where else "file scope"

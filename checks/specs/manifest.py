@@ -59,7 +59,7 @@ class RunOptions:
 TIERS = ("fast", "slow")
 EXPECT = re.compile(r"^(pass|deadlock|assumption|(invariant|property): [A-Za-z_][A-Za-z0-9_]*)$")
 _REQUIRED = ("name", "module", "cfg", "tier", "expect", "shows")
-_OPTIONAL = ("distinct", "total", "variant_of", "apalache")
+_OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code")   # code: checks/specs/anchors.py
 _APALACHE_REQUIRED = ("length",)
 _APALACHE_OPTIONAL = ("inv", "temporal", "cinit", "init", "next", "expect")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from analyzers import symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
-from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, declarations, escaping_root, held, index,
+from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index,
                                      is_ctor_or_dtor, is_objc_type, lock_class, short_name, token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
@@ -21,7 +21,6 @@ WRITE_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=
 MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back", "push_front", "push", "pop",
                       "pop_back", "pop_front", "clear", "reset", "swap", "try_emplace", "insert_or_assign",
                       "resize", "assign", "emplace_front", "erase_if"})
-LOCK_PARAM = re.compile(r"^(unique_lock|lock_guard|scoped_lock|shared_lock)$")
 _INDEX_SUFFIX = re.compile(r"\[[^\[\]]*\]")
 
 
@@ -42,6 +41,16 @@ class Access:
 
 
 @dataclass
+class Tables:
+    """The run's tables, built once: the models, the queries index, the symbol table, summaries."""
+
+    models: list[FileModel]
+    idx: Index
+    types: symbols.Types
+    entries: dict = field(default_factory=dict)   # function short name -> entry locks (or _OPEN)
+
+
+@dataclass
 class Here:
     """Where names are resolved: the run's tables, the file, the function, its class and its locals."""
 
@@ -50,7 +59,8 @@ class Here:
     model: FileModel
     fn: Scope
     owner: str             # the class of the function ('' for free functions)
-    local: dict            # queries.declarations of the function: locals and parameters
+    local: dict            # symbols.locals_of the function: its parameters and locals, with their types
+    memo: dict = field(default_factory=dict)   # lock expressions and receiver chains already resolved here
 
 
 # -- identities: what a lock and a field are, typed where the symbol table can, by name otherwise ----
@@ -59,6 +69,13 @@ def lock_identity(here: Here, expr: str) -> str:
     """The name of the lock an expression denotes: the hierarchy class if declared, else 'Class::member' of
     the class declaring it (symbols.member_of, else the declared types of the chain it is reached through),
     else the expression (array subscripts dropped: an array of mutexes is one class of locks)."""
+    key = ("lock", expr)
+    if key not in here.memo:
+        here.memo[key] = _lock_identity(here, expr)
+    return here.memo[key]
+
+
+def _lock_identity(here: Here, expr: str) -> str:
     if expr == "(capability)":
         return ANY_LOCK
     bare = _INDEX_SUFFIX.sub("", expr).lstrip("&*")
@@ -101,11 +118,10 @@ def field_identity(here: Here, toks: list[Token], i: int, statics: dict) -> tupl
     if nxt in ("(", "::") or (nxt == ":" and prev not in ("?", "case")):
         return None                       # a call, a qualifier, a label or an ObjC selector part
     if prev in (".", "->"):
-        if _owned(toks, i - 2, local):
+        if _owned(here, toks, i - 2):
             return None
         chain = _chain(toks, i - 2)
-        typed = symbols.type_of(here.model, here.types, here.fn, "->".join(chain)) if chain else None
-        cls = symbols.bare(typed) if typed else chain_class(idx, owner, chain, local)
+        cls = _receiver_class(here, chain)
         member = idx.member(cls, name) if cls and not is_objc_type(cls) else None
         if member is None:
             return None
@@ -116,7 +132,7 @@ def field_identity(here: Here, toks: list[Token], i: int, statics: dict) -> tupl
         member = idx.members.get(qual, {}).get(name)
         return (f"{qual}::{name}", "global", member) if member is not None and member.static else None
     hit = statics.get(name)
-    if hit is not None and (name not in local or local[name].static):
+    if hit is not None and (name not in local or _is_static(local[name])):
         ident, member = hit
         return ident, "global", member
     if name in local:
@@ -129,6 +145,15 @@ def field_identity(here: Here, toks: list[Token], i: int, statics: dict) -> tupl
     if member is not None and idx.path_of(member).endswith((".h", ".hpp")):
         return f"::{name}", "global", member      # a global declared in a header: one object for all files
     return None
+
+
+def _receiver_class(here: Here, chain: list[str]) -> str:
+    """The class of a receiver chain: symbols.type_of, else the declared types along it; memoised."""
+    key = ("recv", tuple(chain))
+    if key not in here.memo:
+        typed = symbols.type_of(here.model, here.types, here.fn, "->".join(chain)) if chain else None
+        here.memo[key] = symbols.bare(typed) if typed else chain_class(here.idx, here.owner, chain, here.local)
+    return here.memo[key]
 
 
 def _field_name(member: Member, static_class: str, name: str) -> str:
@@ -150,15 +175,25 @@ def _chain(toks: list[Token], j: int) -> list[str]:
     return []
 
 
-def _owned(toks: list[Token], j: int, local: dict) -> bool:
+def _owned(here: Here, toks: list[Token], j: int) -> bool:
     """The receiver chain ending at toks[j] starts at a local object held by value (`AllocParams params;`):
     this thread's own object, which no other thread can reach (RacerD's ownership)."""
     while j > 1 and toks[j - 1].text in (".", "->") and toks[j - 2].kind == "IDENT":
         j -= 2
-    decl = local.get(toks[j].text) if j >= 0 and toks[j].kind == "IDENT" else None
-    if decl is None or decl.kind != "value" or decl.static:
+    decl = here.local.get(toks[j].text) if j >= 0 and toks[j].kind == "IDENT" else None
+    if decl is None or decl.param or _is_static(decl) or "*" in decl.type or "&" in decl.type:
         return False
-    return not (_SMART.match(decl.type.replace(" ", "")) or decl.type in ("auto", "id") or decl.type.endswith("Ptr"))
+    base = decl.type.replace(" ", "").removeprefix("const")
+    if _SMART.match(base) or base in ("auto", "id") or base.endswith("Ptr") or base.endswith("_t"):
+        return False
+    k = token_index(here.model, decl.line)     # `auto& x = ...`: the table types x without its `&`
+    while k < len(toks) and toks[k].line == decl.line and toks[k].text != decl.name:
+        k += 1
+    return k < len(toks) and toks[k].line == decl.line and toks[k - 1].text not in ("&", "*", "&&")
+
+
+def _is_static(local: symbols.Local) -> bool:
+    return "static" in local.type.split()
 
 
 def chain_class(idx: Index, owner: str, parts: list[str], local: dict) -> str:
@@ -263,9 +298,7 @@ def _queues(here: Here, scope: Scope) -> set[str]:
 
 def _takes_lock_param(model: FileModel, fn: Scope) -> bool:
     """A function handed its caller's lock (`std::unique_lock<std::mutex>& lock`) runs with it held."""
-    toks = model.tokens
-    return any(toks[k].kind == "IDENT" and LOCK_PARAM.match(toks[k].text)
-               for k in range(token_index(model, fn.line), min(fn.first_token, len(toks))))
+    return any(symbols.guard_parameter(model, fn, p.name) for p in symbols.parameters(model, fn))
 
 
 def held_at(model: FileModel, scope: Scope, line: int) -> list[LockRegion]:
@@ -300,35 +333,34 @@ def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
     return cached
 
 
-def entry_locks(models: list[FileModel], model: FileModel, fn: Scope) -> frozenset[str] | None:
+def entry_locks(tables: Tables, fn: Scope) -> frozenset[str] | None:
     """The locks held on every way into `fn` (a function summary, computed on demand): at each call site the
     locks held there plus those held on the way into the caller, intersected over the sites. None when no
     site constrains it (only recursive calls); an empty set when some caller holds nothing, or when no
     caller is known (an entry point). Call sites are judged by _may_call, so namesakes do not count."""
-    idx = index(models)
-    memo = idx.__dict__.setdefault("_lockset_entry", {})
-    return _entry(models, idx, short_name(fn.name), memo)
+    return _entry(tables, short_name(fn.name))
 
 
 _OPEN = object()    # a summary being computed: a recursive call adds no new way in
 
 
-def _entry(models: list[FileModel], idx: Index, name: str, memo: dict) -> frozenset[str] | None:
-    hit = memo.get(name, None)
+def _entry(tables: Tables, name: str) -> frozenset[str] | None:
+    memo, idx = tables.entries, tables.idx
+    hit = memo.get(name)
     if hit is _OPEN:
         return None
     if name in memo:
         return hit
     memo[name] = _OPEN
     owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
-    sites = [(m, c) for m, c in idx.calls.get(name, []) if _may_call(models, idx, m, c, name, owners)]
+    sites = [(m, c) for m, c in idx.calls.get(name, []) if _may_call(tables, m, c, name, owners)]
     result: frozenset[str] | None = None if sites else frozenset()
     for model, call in sites:
-        here = _here(models, idx, model, call.scope.function())
+        here = _here(tables, model, call.scope.function())
         held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
         held_here |= _queues(here, call.scope)
         if escaping_root(call.scope) is None:
-            outer = _entry(models, idx, short_name(here.fn.name), memo)
+            outer = _entry(tables, short_name(here.fn.name))
             if outer is None:
                 continue            # no constraint from this site
             held_here |= outer
@@ -339,18 +371,17 @@ def _entry(models: list[FileModel], idx: Index, name: str, memo: dict) -> frozen
     return result
 
 
-def _here(models: list[FileModel], idx: Index, model: FileModel, fn: Scope) -> Here:
-    """The resolution context of a function, memoised on it (its declarations are parsed once)."""
+def _here(tables: Tables, model: FileModel, fn: Scope) -> Here:
+    """The resolution context of a function, memoised on it."""
     here = fn.__dict__.get("_lockset_here")
-    if here is None:
-        here = Here(idx, symbols.types(models), model, fn, idx.owner(model, fn),
-                    declarations(model, token_index(model, fn.line), fn.last_token))
+    if here is None or here.idx is not tables.idx:
+        here = Here(tables.idx, tables.types, model, fn, tables.idx.owner(model, fn),
+                    symbols.locals_of(model, tables.types, fn))
         fn.__dict__["_lockset_here"] = here
     return here
 
 
-def _may_call(models: list[FileModel], idx: Index, model: FileModel, call: Call, name: str,
-              owners: set[str]) -> bool:
+def _may_call(tables: Tables, model: FileModel, call: Call, name: str, owners: set[str]) -> bool:
     """Whether a call site named `name` can be a call of one of its definitions (in classes `owners`): not
     from a namesake (recursion, an override calling its base), not `f(x)` from a class that defines no
     `f`, not through a receiver whose type is known to be another class (`guard_.reset()`)."""
@@ -360,14 +391,14 @@ def _may_call(models: list[FileModel], idx: Index, model: FileModel, call: Call,
     if "" in owners or "::" in call.callee and not call.receiver:
         return True
     if not call.receiver:
-        return idx.owner(model, caller) in owners
-    typed = symbols.type_of(model, symbols.types(models), call.scope, call.receiver)
+        return tables.idx.owner(model, caller) in owners
+    typed = symbols.type_of(model, tables.types, call.scope, call.receiver)
     if typed is None or symbols.bare(typed) in ("", "auto"):
         return True
     if call.callee.endswith("." + name) and _SMART.match(typed.replace(" ", "").removeprefix("const")):
         return False             # `p.reset()` on a smart pointer is the pointer's own method
     cls = symbols.bare(typed)
-    return cls in owners or any(b in owners for b in idx.bases.get(cls, ()))
+    return cls in owners or any(b in owners for b in tables.idx.bases.get(cls, ()))
 
 
 def _once_line(model: FileModel, fn: Scope, initialisers: set[str]) -> int | None:
@@ -391,6 +422,7 @@ def accesses(models: list[FileModel]) -> list[Access]:
     """Every access to a member or global in a function body of the scanned files (constructors,
     destructors and code only they reach are left out: no other thread sees the object yet)."""
     idx = index(models)
+    tables = Tables(models, idx, symbols.types(models))
     caller_ctx = caller_context(models)
     thread_local = _thread_locals(models)
     initialisers = {short_name(fn.name) for model in models for fn in model.scopes("function")
@@ -406,15 +438,15 @@ def accesses(models: list[FileModel]) -> list[Access]:
                 continue
             statics = dict(file_statics)
             statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
-            out += _function_accesses(models, model, fn, names, statics, thread_local, initialisers)
+            out += _function_accesses(tables, model, fn, names, statics, thread_local, initialisers)
     return out
 
 
-def _function_accesses(models: list[FileModel], model: FileModel, fn: Scope, names: set[str], statics: dict,
+def _function_accesses(tables: Tables, model: FileModel, fn: Scope, names: set[str], statics: dict,
                        thread_local: set[int], initialisers: set[str]) -> list[Access]:
     """The accesses in one function body (`names`: every member and global name, a cheap first filter)."""
     toks = model.tokens
-    here: Here | None = None      # declarations() and the entry summary cost: only at the first candidate
+    here: Here | None = None      # the locals table and the entry summary cost: only at the first candidate
     inherited = frozenset({ANY_LOCK}) if short_name(fn.name).endswith("Locked") or _takes_lock_param(model, fn) \
         else frozenset()
     entry: frozenset[str] | None = frozenset()
@@ -425,8 +457,8 @@ def _function_accesses(models: list[FileModel], model: FileModel, fn: Scope, nam
         if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
             continue
         if here is None:
-            here = _here(models, index(models), model, fn)
-            entry = entry_locks(models, model, fn)
+            here = _here(tables, model, fn)
+            entry = entry_locks(tables, fn)
         hit = field_identity(here, toks, i, statics)
         if hit is None or _skipped(hit[2], thread_local):
             continue

@@ -56,5 +56,6 @@ def resolve(model: FileModel) -> None:
         block.dispatch = call.name
         block.queue = call.args[0].replace(" ", "") if call.args else ""
         block.escaping = "async" in call.name or call.name == "dispatch_after"
+        block.dispatched_at = call.token
     model.__dict__.pop("_bv_keys", None)
     model.__dict__.pop("_scopes", None)

@@ -167,8 +167,8 @@ def queue_object(queue: str) -> str:
 
 def through(obj: str | None, receiver: str, args: list[str], model: FileModel, callee: Scope) -> str | None:
     """The object `obj` (in the callee's terms) in the caller's terms at one call, or None when unknown."""
-    if obj is None:
-        return None
+    if obj is None or obj == CURRENT:
+        return obj
     if obj == "this":
         return receiver_object(receiver)
     index = {p.name: p.index for p in symbols.parameters(model, callee)}
@@ -176,3 +176,37 @@ def through(obj: str | None, receiver: str, args: list[str], model: FileModel, c
     if 0 <= k < len(args):
         return receiver_object(args[k])
     return None
+
+
+CURRENT = "getCurrentMPSStream()"     # inside a block on a stream's queue, the stream that queue belongs to
+
+
+def canonical(model: FileModel, scope: Scope, obj: str | None) -> str | None:
+    """The same object under one name across functions: a local initialised from getCurrentMPSStream() and the
+    call itself are the current stream (on a stream queue: that queue's stream)."""
+    if obj is None:
+        return None
+    if obj.replace(" ", "") == CURRENT:
+        return CURRENT
+    fn = scope.function()
+    if fn is None or not re.fullmatch(r"[A-Za-z_]\w*", obj):
+        return obj
+    memo = fn.__dict__.setdefault("_canonical", {})
+    if obj not in memo:
+        local = symbols.find_local(model, fn, obj)
+        memo[obj] = obj
+        if local is not None and local.auto is None and not local.param:
+            toks = model.tokens
+            k = symbols.token_at(model, local.line, 1)
+            while k < min(fn.last_token, len(toks)) - 4 and toks[k].line == local.line:
+                if toks[k].text == obj and toks[k + 1].text == "=" and toks[k + 2].text in (
+                        "getCurrentMPSStream", "at::mps::getCurrentMPSStream") and toks[k + 3].text == "(":
+                    memo[obj] = CURRENT
+                    break
+                k += 1
+        elif local is not None and local.auto is not None:
+            i, _ = local.auto
+            toks = model.tokens
+            if toks[i + 1].text == "=" and toks[i + 2].text in ("getCurrentMPSStream", "at::mps::getCurrentMPSStream"):
+                memo[obj] = CURRENT
+    return memo[obj]

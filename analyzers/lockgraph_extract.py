@@ -33,7 +33,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
-DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see docs/lockgraph.md)
+DEFAULT_DEPTH = 8                  # 2.6.0 stops changing at 5; the fork PR's out-of-memory path needs 8 (docs/lockgraph.md)
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 
@@ -225,7 +225,7 @@ class _Extractor:
             entry += (Held(self.gpu, site),)
         if root.kind == "dispatch" and root.queue:
             entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
-                           instance=callpaths.queue_object(root.queue)),)
+                           instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
         scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
@@ -250,8 +250,8 @@ class _Extractor:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
                     add(child.line, scope, token=child.first_token, lock=lock, kind="queue", alias=alias,
-                        guarded=any(t < child.first_token for t in guards),
-                        instance=callpaths.queue_object(child.queue))
+                        guarded=any(t < (child.dispatched_at or child.first_token) for t in guards),
+                        instance=callpaths.canonical(model, scope, callpaths.queue_object(child.queue)))
             for call in scope.calls:
                 if self._waits(call):
                     add(call.line, scope, token=call.token, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
@@ -270,7 +270,8 @@ class _Extractor:
             here = []
             if node.kind == "dispatch" and node.queue and node is not root:
                 here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
-                                 Site(model.path, node.line, context), instance=callpaths.queue_object(node.queue)))
+                                 Site(model.path, node.line, context),
+                                 instance=callpaths.canonical(model, node, callpaths.queue_object(node.queue))))
             for region in node.locks:
                 if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
                     continue
@@ -426,7 +427,25 @@ class _Extractor:
                 names = known if len(known) == 1 else set()
             else:
                 names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
+                if not names:   # an interface's virtual method: the overriders in the classes deriving from it
+                    derived = self._derived(cls)
+                    names = {q for q in known if simple_name(q.rsplit("::", 1)[0]) in derived}
         return tuple(fn for q in sorted(names) for fn in self.functions[q])
+
+    def _derived(self, cls: str) -> set[str]:
+        """Classes deriving from `cls`, directly or not (simple names)."""
+        if not hasattr(self, "_derived_memo"):
+            self._derived_memo: dict[str, set[str]] = {}
+        if cls not in self._derived_memo:
+            out, todo = set(), [cls]
+            while todo:
+                base = todo.pop()
+                for sub, bases in self.types.bases.items():
+                    if base in bases and sub not in out:
+                        out.add(sub)
+                        todo.append(sub)
+            self._derived_memo[cls] = out
+        return self._derived_memo[cls]
 
     def _receiver_class(self, model: FileModel, scope: Scope, receiver: str) -> str | None:
         """The class of a receiver (a typed local, parameter, member or call chain); None when not known."""
@@ -470,7 +489,9 @@ class _Extractor:
                                    symbols.defaults_of(self.types, callee.scope))
             if bound is None:
                 continue         # a literal argument rules the path out (`record(stream, false)`)
-            obj = callpaths.through(obj, call.receiver, call.args, callee.model, callee.scope)
+            obj = callpaths.through(callpaths.canonical(callee.model, callee.scope, obj), call.receiver, call.args,
+                                    callee.model, callee.scope)
+            obj = callpaths.canonical(model, scope, obj)
             out.append((e, (site, *via), event.released | dropped, obj, event.conds | bound))
         return out
 
@@ -558,4 +579,8 @@ def _reentrant(inner: _Event, obj: str | None, held: tuple[Held, ...]) -> bool:
     object's queue (another instance's queue is a real nested acquisition of the same class)."""
     if inner.handoff:
         return any(h.lock == inner.lock for h in held)
-    return inner.guarded and obj is not None and any(h.lock == inner.lock and h.instance == obj for h in held)
+    if not inner.guarded or obj is None:
+        return False
+    queues = [h for h in held if h.lock == inner.lock]
+    # on a stream's queue, getCurrentMPSStream() is the stream of the innermost queue the thread is on
+    return any(h.instance == obj for h in queues) or (obj == callpaths.CURRENT and bool(queues))

@@ -118,6 +118,7 @@ class Scope:
     first_token: int = 0  # token index range of the body [first_token, last_token)
     last_token: int = 0
     objc: bool = False    # class scopes: an ObjC @interface / @implementation / @protocol (name unqualified)
+    dispatched_at: int = 0   # a block stored in a variable: the token of the dispatch call it is given to
 
     def walk(self) -> Iterator["Scope"]:
         """This scope and all nested scopes, depth first (pre-order)."""

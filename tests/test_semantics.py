@@ -369,3 +369,72 @@ def test_default_arguments_from_the_declaration_decide_a_branch(tmp_path: Path, 
     (tmp_path / "d.mm").write_text(DEFAULTS % extra)
     report = analyze([tmp_path / "d.mm"], tmp_path, rules=["ST.009"], cache=False, jobs=1)
     assert any(f.rule == "ST.009.a" for f in report.findings) is flagged
+
+
+CURRENT_STREAM = """
+namespace at::mps {
+void helper(MPSStream* other) {
+  %s
+}
+void kernel(MPSStream* other) {
+  MPSStream* mpsStream = getCurrentMPSStream();
+  dispatch_sync(mpsStream->queue(), ^() {
+    helper(other);
+  });
+}
+}
+"""
+
+
+@pytest.mark.parametrize("body, flagged", [
+    ("MPSStream* s = getCurrentMPSStream(); s->synchronize(SyncType::COMMIT);", False),
+    ("std::array<MPSStream*, 2> all{other, other}; all[1]->synchronize(SyncType::COMMIT);", True),
+])
+def test_the_current_stream_is_the_queue_it_runs_on(tmp_path: Path, body, flagged):
+    """On a stream's queue getCurrentMPSStream() is that stream: its re-entrant synchronize runs inline; another
+    stream's (an element of a local std::array<MPSStream*, N>) is a nested acquisition of two queues."""
+    flag = (FIX / "reentrant_flag.mm").read_text()
+    synchronize = flag[flag.index("void MPSStream::synchronize"):flag.index("void MPSStream::syncPeers")]
+    (tmp_path / "c.mm").write_text((FIX / "stream.h").read_text() + CURRENT_STREAM % body
+                                   + "namespace at::mps {\n" + synchronize + "}\n")
+    report = analyze([tmp_path / "c.mm"], tmp_path, rules=["ST.009"], cache=False, jobs=1)
+    assert any(f.rule in ("ST.009.a", "ST.009.b") for f in report.findings) is flagged
+
+
+INTERFACE = """
+namespace at::mps {
+class IMPSAllocator {
+ public:
+  virtual void* allocate(size_t n) = 0;
+};
+IMPSAllocator* getIMPSAllocator();
+static std::condition_variable m_cv;
+class MPSAllocator : public IMPSAllocator {
+ public:
+  void* allocate(size_t n) override;
+  std::recursive_mutex m_mutex;
+};
+void* MPSAllocator::allocate(size_t n) {
+  std::lock_guard<std::recursive_mutex> lock(m_mutex);
+  return nullptr;
+}
+void kernel(MPSStream* stream) {
+  dispatch_sync(stream->queue(), ^() {
+    getIMPSAllocator()->allocate(16);
+    m_cv.wait(lk);
+  });
+}
+void MPSEvent::wait(bool needsLock) {
+  std::lock_guard<std::mutex> lock(event_mutex_);
+}
+}
+"""
+
+
+def test_calls_through_an_interface_reach_its_implementations_and_std_types_reach_nothing(tmp_path: Path):
+    (tmp_path / "a.mm").write_text(INTERFACE)
+    from analyzers.hierarchy import load_hierarchy
+    from analyzers.lockgraph import build_graph
+    graph = build_graph([parse_file(tmp_path / "a.mm", "a.mm")], load_hierarchy())
+    assert graph.graph.has_edge("stream_queue", "MPSAllocator::m_mutex")
+    assert not any("event_mutex" in b for _, b in graph.graph.edges)      # m_cv.wait is no MPSEvent::wait

@@ -462,9 +462,9 @@ def callback_scopes(idx: Index) -> set[str]:
         found: set[str] = set()
         for defs in idx.functions.values():
             for model, fn in defs:
-                params = {p.name for p in symbols.parameters(model, fn)}
-                if params and any(s.kind == "dispatch" and is_stream_queue(s.queue) and
-                                  any(c.name in params and not c.receiver for c in s.all_calls()) for s in fn.walk()):
+                called = {c.name for s in fn.walk() if s.kind == "dispatch" and is_stream_queue(s.queue)
+                          for c in s.all_calls() if not c.receiver}
+                if called and called & {p.name for p in symbols.parameters(model, fn)}:
                     found.add(idx.owner(model, fn))
         idx.callback_cls = found - {""}
     return idx.callback_cls

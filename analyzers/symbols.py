@@ -67,6 +67,12 @@ def bare(type_text: str) -> str:
     return text.split("<")[0].split("::")[-1].strip()
 
 
+def smart_pointer(type_text: str | None) -> bool:
+    """Whether a declared type is a smart pointer (its `.reset()`/`.get()` are its own, not the pointee's)."""
+    text = " ".join(w for w in (type_text or "").split() if w not in _SPECIFIERS).replace(" ", "")
+    return bool(_WRAPPER.match(text)) and not text.split("<")[0].endswith(("optional", "atomic"))
+
+
 def element(type_text: str) -> str:
     """The element class of a container type ('std::array<std::unique_ptr<MPSStream>, 8>' -> 'MPSStream')."""
     text = bare(type_text)

@@ -192,8 +192,15 @@ def _cycle_finding(graph: LockGraph, witness: Cycle, cycles: list[Cycle]) -> Fin
         details.insert(0, f"the shortest of {len(cycles)} cycles among {len(locks)} locks: {', '.join(locks)}")
         more = f"; and {len(cycles) - 4} more (python -m checks.lockgraph lists them)" if len(cycles) > 4 else ""
         details.append(f"the others include: {'; '.join(str(c) for c in cycles[1:4])}{more}")
-    return Finding(RULE_CYCLE, "error", where.path, where.line, 1, f"lock-order cycle {witness}",
-                   function=first["held_site"].function, anchor=_anchor("cycle", witness.nodes),
+    anchor, message = _anchor("cycle", witness.nodes), f"lock-order cycle {witness}"
+    if len(witness.nodes) == 1:
+        # one lock class taken again while held: its root cause is where the nested acquisition happens
+        # (2.6.0's OOM path re-enters its own queue in release_cached_buffers; a stream pool's
+        # synchronizeAllStreams enters another stream's queue in synchronize)
+        anchor += f" | in {simple_name(first['site'].function) or first['site'].path}"
+        message += f": {witness.nodes[0]} taken again while held (the same queue, or another instance of its class)"
+    return Finding(RULE_CYCLE, "error", where.path, where.line, 1, message,
+                   function=first["held_site"].function, anchor=anchor,
                    related=tuple(related), details=tuple(details), flows=_flows(graph, witness))
 
 

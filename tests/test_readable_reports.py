@@ -36,7 +36,18 @@ def test_one_cycle_finding_per_component_with_the_shortest_witness():
 def test_a_lock_taken_again_is_reported_apart_from_the_component():
     g = graph_from([acq("b", 2, "a", 1), acq("a", 4, "b", 3), acq("d", 6, "d", 5)], H)
     assert sorted(f.message for f in findings(g) if f.rule == "ST.009.a") == [
-        "lock-order cycle a -> b -> a", "lock-order cycle d -> d"]
+        "lock-order cycle a -> b -> a",
+        "lock-order cycle d -> d: d taken again while held (the same queue, or another instance of its class)"]
+
+
+def test_a_lock_taken_again_is_anchored_where_it_is_taken_again():
+    """2.6.0's OOM path re-enters its own queue in release_cached_buffers; a stream pool enters another stream's
+    queue in synchronize: the same one-lock cycle, two root causes, two anchors."""
+    here = graph_from([acq("d", 6, "d", 5)], H)
+    there = graph_from([Acquisition("d", Site("x.mm", 60, "at::mps::MPSStream::synchronize"),
+                                    (Held("d", Site("x.mm", 5)),))], H)
+    (a,), (b,) = ([f.anchor for f in findings(g) if f.rule == "ST.009.a"] for g in (here, there))
+    assert a != b and b.endswith("| in synchronize")
 
 
 def test_cycle_threads_are_sarif_code_flows():

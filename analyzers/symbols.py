@@ -100,18 +100,8 @@ class Types:
 
     def member(self, cls: str, name: str) -> Member | None:
         """A member of `cls` or of one of its bases."""
-        seen: set[str] = set()
-        todo = [cls]
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            hit = self.members.get(c, {}).get(name)
-            if hit is not None:
-                return hit
-            todo.extend(self.bases.get(c, ()))
-        return None
+        owner = _declaring(self, cls, name)
+        return self.members[owner][name] if owner else None
 
     def expand(self, type_text: str | None, depth: int = 4) -> str | None:
         """A type with `using`/`typedef` aliases replaced by what they name."""
@@ -124,18 +114,8 @@ class Types:
 
     def returns_of(self, cls: str, name: str) -> str:
         """The return type of `cls::name` (bases searched), or of a free function `name` when cls is ''."""
-        seen: set[str] = set()
-        todo = [cls]
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            hit = self.returns.get(f"{c}::{name}" if c else name)
-            if hit:
-                return hit
-            todo.extend(self.bases.get(c, ()))
-        return ""
+        return next((hit for c in lineage(self.bases, cls) if (hit := self.returns.get(f"{c}::{name}" if c else name))),
+                    "")
 
 
 _TYPES: list = [(), None]
@@ -633,17 +613,20 @@ def member_of(model: FileModel, ts: Types, scope: Scope, expr: str) -> tuple[str
 
 
 def _declaring(ts: Types, cls: str, name: str) -> str:
+    """The class among `cls` and its bases that declares the member `name` ('' if none)."""
+    return next((c for c in lineage(ts.bases, cls) if name in ts.members.get(c, {})), "")
+
+
+def lineage(bases: dict[str, set[str]], cls: str):
+    """`cls`, then its bases (each once, nearest first)."""
     seen: set[str] = set()
     todo = [cls]
     while todo:
         c = todo.pop()
-        if c in seen:
-            continue
-        seen.add(c)
-        if name in ts.members.get(c, {}):
-            return c
-        todo.extend(ts.bases.get(c, ()))
-    return ""
+        if c not in seen:
+            seen.add(c)
+            yield c
+            todo.extend(bases.get(c, ()))
 
 
 def guard_parameter(model: FileModel, fn: Scope | None, name: str) -> Local | None:

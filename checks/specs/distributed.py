@@ -1,0 +1,126 @@
+"""TLC's own distributed mode: one TLCServer and K TLCWorker processes, here on 127.0.0.1 only.
+
+TLC 2.15's server counts distinct states exactly, but its "states generated" differs from run to run and
+from a single-process run, and after an invariant violation it exits 0 without naming the violation and
+prints a wrong trace. So: a pass is compared on distinct states only; any counterexample is re-run by the
+single-process TLC, whose verdict and trace are reported (with a note that the distributed run found it).
+Each run gets a free loopback port; workers reach the server through RMI on that port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from checks import tools
+from checks.cli import ToolMissing
+from checks.specs import tlc
+from checks.specs.manifest import ModelEntry, RunOptions
+from checks.specs.outcome import Outcome
+
+LOOPBACK = "127.0.0.1"
+SERVER = "tlc2.tool.distributed.TLCServer"
+WORKER = "tlc2.tool.distributed.TLCWorker"
+PORT_PROPERTY = "-Dtlc2.tool.distributed.TLCServer.port"
+WORKER_THREADS = "-Dtlc2.tool.distributed.TLCWorker.threadCount"
+_READY = "@!@!@STARTMSG 7000:"          # "TLC server at ... is ready"
+# what a distributed run reports that a single-process re-run must confirm (name, exit code, trace)
+CONFIRM = ("unconfirmed", "invariant", "property", "deadlock", "assumption", "eval-error", "inconsistent")
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now (RMI's registry binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def rmi_options(port: int, host: str = LOOPBACK) -> tuple[str, ...]:
+    """JVM options both sides need: the address RMI advertises and the server's registry port."""
+    return (f"-Djava.rmi.server.hostname={host}", f"{PORT_PROPERTY}={port}")
+
+
+def worker_command(java: str, jar: str, server_host: str, port: int, threads: int = 1,
+                   jvm: tuple[str, ...] = ()) -> list[str]:
+    """The command one TLCWorker runs (any host that has the same tla2tools.jar and can reach the server)."""
+    return [java, *tlc.JVM_OPTIONS, *jvm, f"{PORT_PROPERTY}={port}", f"{WORKER_THREADS}={threads}",
+            "-cp", jar, WORKER, server_host]
+
+
+def _wait_ready(out_path: Path, server, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return False
+        try:
+            if _READY in out_path.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _serve(entry: ModelEntry, opts: RunOptions, out_path: Path) -> tlc.Invocation:
+    """Start the server, then K workers once it is ready; wait for the server, then stop the workers."""
+    java, jar = tools.java(), tools.tla2tools_jar()
+    port = free_port()
+    launch = dataclasses.replace(tlc.launch_for(entry, dataclasses.replace(opts, simulate=None), jar),
+                                 main=SERVER, jvm=entry.jvm_options + rmi_options(port))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_dir = entry.spec_path.parent
+    with tempfile.TemporaryDirectory(prefix="tlc-meta-") as scratch:
+        cfg = os.path.relpath(entry.cfg_path, spec_dir)
+        if launch.cfg_text is not None:
+            cfg = str(Path(scratch) / "rewritten.cfg")
+            Path(cfg).write_text(launch.cfg_text, encoding="utf-8")
+        cmd = tlc.command(java, jar, entry.spec_path.stem, cfg, Path(scratch) / "meta", opts, (), launch)
+        start = time.perf_counter()
+        deadline = time.monotonic() + opts.timeout
+        workers = []
+        with out_path.open("wb") as sink, (out_path.parent / "workers.out").open("wb") as worker_sink:
+            server = tlc.spawn(cmd, spec_dir, sink)
+            try:
+                if _wait_ready(out_path, server, deadline):
+                    own = (f"-Djava.rmi.server.hostname={LOOPBACK}", f"-Djava.io.tmpdir={scratch}")
+                    for _ in range(opts.distributed or 1):
+                        workers.append(tlc.spawn(worker_command(java, jar, LOOPBACK, port, 1, own), spec_dir,
+                                                 worker_sink))
+                rc, timed_out = tlc.wait(server, max(0.1, deadline - time.monotonic()))
+            finally:
+                for worker in workers:          # they would linger waiting for a server that is gone
+                    tlc.wait(worker, 10)
+        return tlc.Invocation(rc=rc, timed_out=timed_out, seconds=time.perf_counter() - start)
+
+
+def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
+    """Check one model with TLCServer + K TLCWorkers on loopback; confirm any counterexample locally."""
+    if entry.simulate is not None:
+        return Outcome(backend="tlc", kind="unsupported",
+                       detail="a simulated model cannot run distributed (TLCServer searches exhaustively)")
+    out_path = opts.artifacts / entry.name / "tlc.out"
+    try:
+        invocation = _serve(entry, opts, out_path)
+    except ToolMissing as exc:
+        return Outcome(backend="tlc", kind="tool-missing", detail=str(exc))
+    outcome = tlc.judge_file(out_path, invocation, entry.cfg_path, opts.timeout, entry.spec_path, distributed=True)
+    note = f"distributed: TLCServer + {opts.distributed} TLCWorker(s) on {LOOPBACK}"
+    if outcome.kind == "pass":
+        generated, outcome.total = outcome.total, None
+        outcome.warnings.append(f"{note}; {generated:,} states generated (distributed TLC's count varies; "
+                                "only distinct states are compared)" if generated is not None else note)
+        return outcome
+    if outcome.kind not in CONFIRM:
+        outcome.warnings.append(note)
+        return outcome
+    # a counterexample: the single-process TLC names it and gives the right trace
+    local_opts = dataclasses.replace(opts, distributed=None, workers=1,
+                                     artifacts=opts.artifacts / entry.name / "confirm")
+    confirmed = tlc.run(entry, local_opts)
+    confirmed.seconds = round(outcome.seconds + confirmed.seconds, 3)
+    confirmed.warnings.append(f"{note} reported {outcome.kind} ({outcome.detail or 'no detail'}); "
+                              f"the verdict and trace are from a single-process re-run")
+    return confirmed

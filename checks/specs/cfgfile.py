@@ -52,3 +52,14 @@ def without_keyword(path: Path, keyword: str) -> str:
     """The cfg's text with `keyword` and its value removed (for a TLC that does not know the keyword)."""
     text = _COMMENTS.sub(" ", path.read_text(encoding="utf-8"))
     return re.sub(rf"\b{keyword}\s+\S+", " ", text)
+
+
+def only_property(path: Path, name: str) -> str:
+    """The cfg's text with its PROPERTY sections replaced by `PROPERTY name` (to learn which one fails)."""
+    text = _COMMENTS.sub(" ", path.read_text(encoding="utf-8"))
+    keyword = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(_KEYWORDS, key=len, reverse=True))
+                         + r")(?![A-Za-z0-9_])")
+    starts = [m.start() for m in keyword.finditer(text)] + [len(text)]
+    kept = [text[:starts[0]]] + [text[a:b] for a, b in zip(starts, starts[1:])
+                                 if keyword.match(text, a).group(1) not in ("PROPERTY", "PROPERTIES")]
+    return "".join(kept).rstrip() + f"\nPROPERTY {name}\n"

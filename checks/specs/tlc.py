@@ -19,7 +19,7 @@ from checks import tools
 from checks.cli import ToolMissing
 from checks.sources import REPO_ROOT
 from checks.specs import messages, verdict
-from checks.specs.cfgfile import read_cfg, without_keyword
+from checks.specs.cfgfile import only_property, read_cfg, without_keyword
 from checks.specs.manifest import ModelEntry, RunOptions
 from checks.specs.modelopts import Simulation
 from checks.specs.outcome import Outcome
@@ -329,6 +329,23 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(found, key=lambda d: d.stat().st_mtime) if found else None
 
 
+def _name_temporal_property(entry: ModelEntry, opts: RunOptions, launch: Launch, outcome: Outcome) -> None:
+    """TLC's 2116 names no property: with several in the cfg, re-check each alone to learn which fails."""
+    for prop in read_cfg(entry.cfg_path).properties:
+        text = only_property(entry.cfg_path, prop)
+        if launch.cfg_text is not None:          # this TLC lacks CHECK_DEADLOCK (launch_for put -deadlock)
+            text = re.sub(r"\bCHECK_DEADLOCK\s+\S+", " ", text)
+        single = Launch(**{**launch.__dict__, "cfg_text": text, "recover": None, "checkpoint": None})
+        out_path = opts.artifacts / entry.name / f"tlc-{prop}.out"
+        invocation = invoke(entry.spec_path.parent, entry.spec_path.stem, entry.cfg_path.name, opts, out_path,
+                            launch=single)
+        alone = judge_file(out_path, invocation, entry.cfg_path, opts.timeout, entry.spec_path)
+        if alone.kind == "property" and invocation.rc == 13:
+            outcome.name = prop
+            outcome.detail += f" (TLC does not name it; re-checked each PROPERTY alone: {prop} fails)"
+            return
+
+
 def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
     """Run one model through TLC; raw output lands in <artifacts>/<model>/tlc.out."""
     if opts.distributed:
@@ -354,8 +371,12 @@ def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
         return Outcome(backend="tlc", kind="tool-missing", detail=str(exc))
     simulation = launch.simulate.describe() if launch.simulate else ""
     outcome = judge_file(out_path, invocation, entry.cfg_path, opts.timeout, entry.spec_path, simulation)
+    if outcome.kind == "property" and outcome.name is None:
+        _name_temporal_property(entry, opts, launch, outcome)
     if launch.recover is not None:
-        outcome.warnings.append(f"resumed from the checkpoint in {launch.recover}")
+        outcome.total = None    # TLC restarts its states-generated count at recovery; distinct stays exact
+        outcome.warnings.append(f"resumed from the checkpoint in {launch.recover}; states generated "
+                                "restart at recovery, so only distinct states are compared")
     if opts.coverage and outcome.kind == "pass":
         outcome.warnings += [f"action {name} was never taken (dead action)"
                              for name in outcome.coverage.get("dead", [])]

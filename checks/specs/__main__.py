@@ -102,6 +102,21 @@ def _check_combination(args) -> None:
         raise cli.UsageError("--simulate keeps no checkpoints")
 
 
+def _selection(args) -> str:
+    """What ran, for the report's title: the models and any mode that is not plain exhaustive search."""
+    parts = [f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}"]
+    if args.simulate:
+        parts.append(f"simulation: {args.simulate} behaviours up to depth {args.depth}"
+                     + (f", seed {args.seed}" if args.seed is not None else ""))
+    if args.workers:
+        parts.append(f"{args.workers} workers")
+    if args.distributed:
+        parts.append(f"distributed: {args.distributed} TLCWorkers on 127.0.0.1")
+    if args.checkpoint or args.recover:
+        parts.append("recovered from checkpoints" if args.recover else f"checkpoint every {args.checkpoint} min")
+    return "; ".join(parts)
+
+
 def main(argv: list[str]) -> int:
     """Run the selected models; exit 0 when every one matches the manifest, 1 otherwise."""
     args = build_parser().parse_args(argv)
@@ -135,7 +150,7 @@ def main(argv: list[str]) -> int:
         tool_block["tlc"] = tlc.reported_version(outputs) or tools.tlc_version()
     color = args.output is None and sys.stdout.isatty()
     report = RunReport(results=results, manifest=args.manifest, backend=args.backend,
-                       selection=f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}",
+                       selection=_selection(args),
                        seconds=seconds, tool=tool_block,
                        show_traces=args.trace, color=color, full_values=args.full_values,
                        # files and pipes get a width no model table wraps in; terminals their own

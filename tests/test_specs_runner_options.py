@@ -267,3 +267,25 @@ def test_simulation_without_violation_is_never_a_pass():
     outcome = verdict.judge(messages.parse(text), 0, simulation=Simulation(50, 20).describe())
     assert outcome.kind == "no-violation" and outcome.result == "no violation in 50 behaviours up to depth 20"
     assert outcome.total == 1001 and outcome.distinct is None
+
+
+def test_worker_commands_for_other_hosts_are_printed_not_run(folder):
+    from checks.specs import distributed
+    entry = load_manifest(write(folder, "models:" + BASE + INV))[0]
+    lines = distributed.plan(entry, {"server": "10.0.0.1", "hosts": ["10.0.0.2"], "port": 12000, "threads": 4})
+    assert lines[0].startswith("# on 10.0.0.1") and "TLCServer" in lines[1] and "Counter.tla" in lines[1]
+    assert "-Djava.rmi.server.hostname=10.0.0.1" in lines[1] and "TLCServer.port=12000" in lines[1]
+    assert lines[2] == "# on 10.0.0.2:" and lines[3].endswith("TLCWorker 10.0.0.1") and "threadCount=4" in lines[3]
+    for bad, needle in (({"hosts": ["h"]}, "needs specs.distributed.server"),
+                        ({"server": "a; rm -rf /", "hosts": ["h"]}, "a host name or address"),
+                        ({"server": "s", "hosts": ["h"], "port": 0}, "port must be a positive integer")):
+        with pytest.raises(UsageError, match=needle):
+            distributed.plan(entry, bad)
+
+
+def test_distributed_runs_only_on_loopback():
+    from checks.specs import distributed
+    assert distributed.LOOPBACK == "127.0.0.1"
+    assert distributed.rmi_options(4000) == ("-Djava.rmi.server.hostname=127.0.0.1",
+                                             "-Dtlc2.tool.distributed.TLCServer.port=4000")
+    assert 0 < distributed.free_port() < 65536

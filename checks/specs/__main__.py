@@ -66,6 +66,9 @@ def build_parser():
     big.add_argument("--seed", type=int, help="simulation seed (default: TLC picks one)")
     big.add_argument("--distributed", type=_positive(int), metavar="K",
                      help="TLC's own TLCServer with K TLCWorker processes on 127.0.0.1 (one model at a time)")
+    big.add_argument("--worker-commands", action="store_true",
+                     help="print the TLCServer and TLCWorker commands for the hosts of the config's "
+                          "specs.distributed (one model, --only NAME); runs nothing")
     big.add_argument("--checkpoint", type=_positive(int), metavar="MIN",
                      help="TLC checkpoints every MIN minutes into <artifacts>/<model>/states")
     big.add_argument("--recover", action="store_true", help="resume each model from its last checkpoint")
@@ -130,6 +133,12 @@ def main(argv: list[str]) -> int:
     opts = RunOptions(timeout=timeout, coverage=args.coverage, artifacts=args.artifacts.resolve(), trace=args.trace,
                       workers=args.workers or 1, simulate=simulate, distributed=args.distributed,
                       checkpoint=args.checkpoint, recover=args.recover, full_values=args.full_values)
+    if args.worker_commands:
+        if len(chosen) != 1:
+            raise cli.UsageError("--worker-commands needs exactly one model (--only NAME)")
+        from checks.specs import distributed
+        cli.emit("\n".join(distributed.plan(chosen[0], settings.get("distributed"))) + "\n", args.output)
+        return cli.Exit.CLEAN
     if args.backend == "tlc":
         tlc.check_features(chosen)
     if args.distributed:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import socket
 import tempfile
 import time
 from pathlib import Path
 
 from checks import tools
-from checks.cli import ToolMissing
+from checks.cli import ToolMissing, UsageError
 from checks.specs import tlc
 from checks.specs.manifest import ModelEntry, RunOptions
 from checks.specs.outcome import Outcome
@@ -124,3 +125,35 @@ def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
     confirmed.warnings.append(f"{note} reported {outcome.kind} ({outcome.detail or 'no detail'}); "
                               f"the verdict and trace are from a single-process re-run")
     return confirmed
+
+
+def _host(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() or c in "'\";&|$`" for c in value):
+        raise UsageError(f"config specs.distributed.{what}: a host name or address, got {value!r}")
+    return value
+
+
+def plan(entry: ModelEntry, settings: dict) -> list[str]:
+    """The server and per-host worker command lines for several machines (printed, never run from here).
+
+    `settings` is the config's specs.distributed: {server: HOST, hosts: [HOST, ...], port: N, threads: T}.
+    Every host needs the same tla2tools.jar at the same path and must reach the server's RMI registry
+    (`port`) and the ports RMI then picks; the server needs the spec and cfg (workers fetch modules over RMI)."""
+    if not isinstance(settings, dict) or "server" not in settings or not settings.get("hosts"):
+        raise UsageError("--worker-commands needs specs.distributed.server and specs.distributed.hosts in the config")
+    server = _host(settings["server"], "server")
+    hosts = settings["hosts"] if isinstance(settings["hosts"], list) else [settings["hosts"]]
+    hosts = [_host(h, "hosts") for h in hosts]
+    port, threads = settings.get("port", 10997), settings.get("threads", 1)
+    for key, value in (("port", port), ("threads", threads)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise UsageError(f"config specs.distributed.{key} must be a positive integer")
+    java, jar = tools.java(), tools.tla2tools_jar()
+    cfg = os.path.relpath(entry.cfg_path, entry.spec_path.parent)
+    server_cmd = [java, *tlc.JVM_OPTIONS, *entry.jvm_options, *rmi_options(port, server), "-cp", jar, SERVER,
+                  "-tool", "-config", cfg, *entry.tlc_options, f"{entry.spec_path.stem}.tla"]
+    lines = [f"# on {server}, in {entry.spec_path.parent}:", shlex.join(server_cmd)]
+    for host in hosts:
+        worker = worker_command(java, jar, server, port, threads, (f"-Djava.rmi.server.hostname={host}",))
+        lines += [f"# on {host}:", shlex.join(worker)]
+    return lines

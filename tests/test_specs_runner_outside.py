@@ -98,7 +98,9 @@ def test_examples_manifest_json(tmp_path):
                    "Tiny_deadlock": ("deadlock", "deadlock"), "Tiny_nodeadlock": ("pass", "pass"),
                    "Tiny_liveness": ("property", "property"), "Tiny_assume": ("assumption", "assumption"),
                    "models.Tiny_sim": ("no violation (simulation)", "no-violation"),
+                   "Tiny_boxsafety": ("invariant", "property"), "Tiny_nocounts": ("pass", "pass"),
                    "Tiny_symbolic": ("pass", "skipped")}
+    assert found["Tiny_boxsafety"]["outcome"]["result"] == "property: AlwaysBelowMax"     # []P: a safety failure
     assert (found["Tiny"]["outcome"]["distinct"], found["Tiny"]["outcome"]["total"]) == (4, 5)
     assert json.loads(proc.stdout)["summary"]["skipped"] == 1
 

@@ -100,8 +100,10 @@ def _serve(entry: ModelEntry, opts: RunOptions, out_path: Path) -> tlc.Invocatio
 def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
     """Check one model with TLCServer + K TLCWorkers on loopback; confirm any counterexample locally."""
     if entry.simulate is not None:
-        return Outcome(backend="tlc", kind="unsupported",
-                       detail="a simulated model cannot run distributed (TLCServer searches exhaustively)")
+        # TLCServer searches exhaustively only: a model the manifest simulates is simulated here, locally
+        outcome = tlc.run(entry, dataclasses.replace(opts, distributed=None))
+        outcome.warnings.append("simulated model: run by local simulation (distributed TLC searches exhaustively)")
+        return outcome
     out_path = opts.artifacts / entry.name / "tlc.out"
     try:
         invocation = _serve(entry, opts, out_path)

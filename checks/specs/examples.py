@@ -80,8 +80,6 @@ def _model(raw: Any, module: Path, root: Path, manifest: Path, index: str) -> Mo
     for key, value in (("distinctStates", distinct), ("totalStates", total)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise _fail(manifest, f"{where}: {key} must be a non-negative integer")
-    if exhaustive_pass and (distinct is None or total is None):
-        skip = "no distinctStates/totalStates recorded for this passing model"
     seconds = _seconds(raw.get("runtime"))
     folder = manifest.parent
     name = model_name(str(cfg_path.relative_to(folder).with_suffix("")).replace("/", ".")

@@ -9,7 +9,7 @@ FULL ?=
 ARGS ?=
 
 .PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
-        bench-specs bench-structural bench-gate corpus gate clean
+        bench-specs bench-structural bench-gate corpus gate rulepages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -18,9 +18,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## the main job on the embedded default: fast spec tier + analyzers on the torch wheel's MPS headers
+## the main job on the embedded default: fast spec tier + analyzers on the torch wheel's MPS headers.
+## Its exit code goes through (make itself then reports "Error N" and exits 2), with what N means.
 check: $(STAMP)
-	$(PYTHON) -m checks.check $(ARGS)
+	@rc=0; $(PYTHON) -m checks.check $(ARGS) || rc=$$?; \
+	case $$rc in \
+	  1) echo "make check: exit 1 = findings: the checks ran and found the problems listed above (not a crash); see docs/rules/ for each rule id";; \
+	  2) echo "make check: exit 2 = a usage or input error (the error line above says which)";; \
+	  3) echo "make check: exit 3 = a required tool is missing (the error line above says how to install it)";; \
+	esac; exit $$rc
 
 ## the project's tests (CPU-sized runtime tests included)
 test: $(STAMP) corpus
@@ -43,6 +49,10 @@ lockgraph: $(STAMP)
 
 gate: $(STAMP)
 	$(PYTHON) -m checks.gate $(ARGS)
+
+## docs/rules/: one page per ST rule, generated from analyzers/catalogue.yaml and the rules' fixtures
+rulepages: $(STAMP)
+	$(PYTHON) -m checks.rulepages $(ARGS)
 
 runtime: $(STAMP)
 	$(PYTHON) -m runtime_tests run $(if $(FULL),--full,--quick) $(ARGS)

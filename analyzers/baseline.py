@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzers.findings import Finding
-from checks.cli import UsageError
+from mpsverify_base.errors import UsageError
 
 VERSION = 1
 

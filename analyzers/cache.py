@@ -14,10 +14,10 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from checks import __version__
-from checks.sources import REPO_ROOT
+from mpsverify_base import __version__
+from mpsverify_base.paths import REPO_ROOT
 
-PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py")
+PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
 
 
 def cache_root() -> Path:

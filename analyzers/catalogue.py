@@ -5,19 +5,21 @@ Every problem in the file is one line naming the entry and the field (a UsageErr
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers.findings import SEVERITIES, Check
-from checks.cli import UsageError
-from checks.config import read_yaml
-from checks.sources import REPO_ROOT
+from mpsverify_base.config import read_yaml
+from mpsverify_base.errors import UsageError
+from mpsverify_base.paths import REPO_ROOT
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 ID_RE = re.compile(r"^ST\.\d{3}(\.[a-z])?$")
 REQUIRED = ("id", "family", "title", "severity", "rationale", "fix", "fixtures")
 FIXTURE_KINDS = ("flag", "pass")
+PAGES_DIR = "docs/rules"       # one generated page per entry (analyzers/rulepages.py)
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,21 @@ def select(entries: list[Entry], prefixes: list[str] | None) -> list[Entry]:
     if unknown:
         raise UsageError(f"--rules: no check matches {unknown[0]!r} (ids look like ST.001 or ST.003.e)")
     return chosen
+
+
+def page_path(rule_id: str) -> str | None:
+    """Repository-relative path of a rule's page (docs/rules/ST.001.a.md); None for ids without one."""
+    return f"{PAGES_DIR}/{rule_id}.md" if ID_RE.match(rule_id) else None
+
+
+def page_uri(rule_id: str) -> str | None:
+    """Absolute URI of a rule's page: under $MPS_VERIFY_DOCS_URL (where a fork publishes mps-verify, e.g.
+    https://github.com/OWNER/mps-verify/blob/v0.1.0/) when set, else in this checkout; None without one."""
+    page = page_path(rule_id)
+    if page is None:
+        return None
+    base = os.environ.get("MPS_VERIFY_DOCS_URL", "").strip()
+    if base:
+        return f"{base.rstrip('/')}/{page}"
+    local = REPO_ROOT / page
+    return local.as_uri() if local.is_file() else None     # an installed copy carries no docs

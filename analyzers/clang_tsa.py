@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analyzers.discover import relative
 from analyzers.findings import Check, Diagnostic, Finding, Related
-from checks.cli import UsageError
+from mpsverify_base.errors import UsageError
 
 WARNING_FLAGS = ("-Wthread-safety", "-Wthread-safety-analysis", "-Wthread-safety-attributes",
                  "-Wthread-safety-precise", "-Wthread-safety-reference")

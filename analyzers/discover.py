@@ -6,7 +6,7 @@ import os
 from fnmatch import fnmatch
 from pathlib import Path
 
-from checks.cli import UsageError
+from mpsverify_base.errors import UsageError
 
 SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".mm", ".m")
 

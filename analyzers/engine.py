@@ -19,7 +19,7 @@ from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
 from analyzers import forked
-from analyzers import suppress
+from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
 from analyzers.discover import discover
@@ -27,6 +27,7 @@ from analyzers.findings import Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel
 from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
+from mpsverify_base.provenance import tool_info
 
 T = TypeVar("T")
 PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
@@ -150,8 +151,6 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             jobs: int | None = None, cache: bool = True, baseline: Path | None = None,
             catalogue: Path | None = None, settings: dict | None = None) -> Report:
     """The whole structural run over `paths` -> Report (findings after suppressions and baseline)."""
-    from checks.provenance import tool_info
-
     root = Path(root).resolve()
     entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
     prints = baseline_file.load(baseline) if baseline else None
@@ -160,8 +159,8 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     store = ParseCache(enabled=cache)
     run_key = _run_key(keys, entries, settings)
     hit = store.get(run_key)
-    if isinstance(hit, dict) and {"findings", "diagnostics", "files"} <= set(hit):
-        findings, diagnostics, nfiles = list(hit["findings"]), hit["diagnostics"], hit["files"]
+    if isinstance(hit, dict) and {"findings", "diagnostics", "files", "types"} <= set(hit):
+        findings, diagnostics, nfiles, naming = list(hit["findings"]), hit["diagnostics"], hit["files"], hit["types"]
     else:
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
@@ -172,11 +171,12 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
         diagnostics = [d for m in models for d in m.diagnostics]
         nfiles = len(models)
+        naming = symbols.coverage(models)
         if all(keys):
-            store.put(run_key, {"findings": findings, "diagnostics": diagnostics, "files": nfiles})
+            store.put(run_key, {"findings": findings, "diagnostics": diagnostics, "files": nfiles, "types": naming})
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
-                    diagnostics=diagnostics, files=nfiles)
+                    diagnostics=diagnostics, files=nfiles, extra={"types": naming})
     return report if prints is None else with_baseline(report, prints, baseline)
 
 

@@ -1,16 +1,22 @@
-"""The declared lock hierarchy (`specs/lock_hierarchy.yaml`), shared by the TLA+ model and the lock graph."""
+"""The declared lock hierarchy (`specs/lock_hierarchy.yaml`, or the analysed repository's own
+`lock_hierarchy.yaml`), shared by the TLA+ model and the lock graph."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from checks.cli import UsageError
-from checks.config import read_yaml
-from checks.sources import REPO_ROOT
+import yaml
 
-DEFAULT_PATH = REPO_ROOT / "specs" / "lock_hierarchy.yaml"
+from mpsverify_base.config import read_yaml
+from mpsverify_base.errors import UsageError
+from mpsverify_base.paths import LOCK_HIERARCHY
+
+DEFAULT_PATH = LOCK_HIERARCHY
+REPO_FILE = "lock_hierarchy.yaml"        # a repository declares its own locks in this file at its top
+SETTING = "lock_hierarchy_yaml"          # analyzer settings key: that file's text
 KINDS = ("queue", "mutex", "recursive_mutex", "shared_mutex", "condvar", "gpu")
 LOCK_KEYS = {"name", "kind", "level", "owner", "patterns", "description"}
 
@@ -68,7 +74,58 @@ class Hierarchy:
 
 def load_hierarchy(path: Path = DEFAULT_PATH) -> Hierarchy:
     """Read and validate the hierarchy file; any problem is a one-line UsageError."""
-    data = read_yaml(path, "lock hierarchy")
+    return parse_hierarchy(read_yaml(path, "lock hierarchy"), path)
+
+
+@lru_cache(maxsize=8)
+def hierarchy_from_text(text: str, source: str = REPO_FILE) -> Hierarchy:
+    """A hierarchy from YAML text (a revision's file, carried in the analyzer settings)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{source}: not valid YAML: {' '.join(str(exc).split())[:200]}") from exc
+    return parse_hierarchy(data, source)
+
+
+def find_hierarchy(start: Path) -> Path | None:
+    """The analysed repository's own lock_hierarchy.yaml: at `start` or a folder above it, up to the
+    checkout's top (the folder holding .git); None when the repository declares none."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / REPO_FILE).is_file():
+            return folder / REPO_FILE
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def text_settings(text: str, source: str) -> dict:
+    """Analyzer settings that make ST.009 judge by this hierarchy text (validated here: bad YAML or a
+    bad lock is a one-line UsageError naming `source`)."""
+    hierarchy_from_text(text, source)
+    return {SETTING: text, SETTING + "_source": source}
+
+
+def repository_settings(start: Path) -> dict:
+    """Analyzer settings for the repository containing `start`: its own hierarchy when it has one, else {}."""
+    path = find_hierarchy(start)
+    if path is None:
+        return {}
+    try:
+        return text_settings(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read lock hierarchy {path}: {exc}") from exc
+
+
+def for_settings(settings: dict) -> Hierarchy:
+    """The hierarchy a structural run uses: the YAML text in settings[SETTING] (a repository's own
+    file), else ours."""
+    text = settings.get(SETTING)
+    return hierarchy_from_text(text, settings.get(SETTING + "_source", REPO_FILE)) if text else load_hierarchy()
+
+
+def parse_hierarchy(data, path) -> Hierarchy:
+    """Validate parsed YAML as a hierarchy; `path` names it in the one-line UsageErrors."""
     if not isinstance(data, dict) or not isinstance(data.get("locks"), list):
         raise UsageError(f"{path}: expected a mapping with a 'locks' list")
     locks = []

@@ -18,6 +18,7 @@ from typing import Iterator
 from analyzers.hierarchy import Hierarchy
 from analyzers.model import Call, FileModel, Member, Scope
 from analyzers.parse import ESCAPING_CALLS, HANDLER_NAMES
+from analyzers import callpaths, symbols
 
 _WORD = re.compile(r"\w+")
 _MEMBER = re.compile(r"(this->)?\w+")
@@ -32,7 +33,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
-DEFAULT_DEPTH = 6                  # on PyTorch 2.6.0 the graph stops changing at 5 (see README)
+DEFAULT_DEPTH = 8                  # 2.6.0 stops changing at 5; the fork PR's out-of-memory path needs 8 (docs/lockgraph.md)
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 
@@ -55,6 +56,7 @@ class Held:
     lock: str
     site: Site
     shared: bool = False
+    instance: str = ""        # for a queue: the object it belongs to ('this', 'stream'), see callpaths
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,16 @@ class _Event:
     shared: bool = False
     callees: tuple[_Fn, ...] = ()
     call: Call | None = None
+    guarded: bool = False     # a dispatch_sync behind a dispatch_get_specific re-entrancy check
+    handoff: bool = False     # re-locks the caller's guard passed by reference
+    instance: str = ""        # for a queue: the object it belongs to
+    conds: frozenset = frozenset()   # requirements on the function's bool parameters (callpaths.conditions)
 
 
-_Reached = tuple[_Event, tuple[Site, ...], frozenset[str]]    # event, call chain to it, locks dropped on the way
+# event, call chain to it, locks dropped on the way, the guarded queue's object in this function's terms
+# (None when not followed), requirements on this function's bool parameters
+_Reached = tuple[_Event, tuple[Site, ...], frozenset[str], "str | None", frozenset]
+SPECIFIC_CALLS = frozenset({"dispatch_get_specific", "dispatch_queue_get_specific"})
 
 
 class _Extractor:
@@ -127,6 +136,9 @@ class _Extractor:
         self._forwards: dict[int, str] = {}
         self._events: dict[int, list[_Event]] = {}
         self._summaries: dict[tuple[int, int, bool], list[_Reached]] = {}
+        self.types = symbols.types(models)
+        self._handoffs: dict[tuple[int, str], str] = {}
+        self._sites: dict[str, list[tuple[FileModel, Scope, Call]]] | None = None
 
     # -- contexts ---------------------------------------------------------------------------------
 
@@ -212,32 +224,40 @@ class _Extractor:
         if self._runs_as(model, root) == HANDLER:
             entry += (Held(self.gpu, site),)
         if root.kind == "dispatch" and root.queue:
-            entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site),)
+            entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
+                           instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
         scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
 
-        def add(line: int, scope: Scope, skip=None, **what) -> None:
+        def add(line: int, scope: Scope, skip=None, token: int = -1, **what) -> None:
             released = frozenset(lock for lock, start, end in drops if start < line < end)
             out.append(_Event(Site(model.path, line, site.function),
-                              entry + self._held(model, scope, line, root, site.function, skip), released, **what))
+                              entry + self._held(model, scope, line, root, site.function, skip), released,
+                              conds=callpaths.conditions(model, scope, token), **what))
 
+        fn = root.function()
+        guards = [c.token for c in fn.all_calls() if c.name in SPECIFIC_CALLS] if fn is not None else []
         for scope in scopes:
             for region in scope.locks:
                 if region.kind == "call_once":
                     continue     # one-time initialisation, not a lock class of the hierarchy
                 lock, kind, alias = self._mutex(model, scope, region.lock)
-                add(region.line, scope, region, lock=lock, kind=kind, alias=alias, shared=region.shared)
+                add(region.line, scope, region, symbols.token_at(model, region.line, region.col), lock=lock, kind=kind,
+                    alias=alias, shared=region.shared,
+                    handoff=bool(symbols.guard_parameter(model, scope.function(), region.lock)))
             for child in scope.children:
                 if child.kind == "dispatch" and child.queue and not self._is_root(model, child):
                     lock, alias = self._queue(model, scope, child.queue)
-                    add(child.line, scope, lock=lock, kind="queue", alias=alias)
+                    add(child.line, scope, token=child.first_token, lock=lock, kind="queue", alias=alias,
+                        guarded=any(t < (child.dispatched_at or child.first_token) for t in guards),
+                        instance=callpaths.canonical(model, scope, callpaths.queue_object(child.queue)))
             for call in scope.calls:
                 if self._waits(call):
-                    add(call.line, scope, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
+                    add(call.line, scope, token=call.token, lock=self.gpu, kind="gpu", alias=call.callee or call.name)
                 callees = self.resolve(model, scope, call)
                 if callees:
-                    add(call.line, scope, callees=callees, call=call)
+                    add(call.line, scope, token=call.token, callees=callees, call=call)
         self._events[id(root)] = out
         return out
 
@@ -250,7 +270,8 @@ class _Extractor:
             here = []
             if node.kind == "dispatch" and node.queue and node is not root:
                 here.append(Held(self._queue(model, node.parent or node, node.queue)[0],
-                                 Site(model.path, node.line, context)))
+                                 Site(model.path, node.line, context),
+                                 instance=callpaths.canonical(model, node, callpaths.queue_object(node.queue))))
             for region in node.locks:
                 if region is skip or region.kind == "call_once" or not region.line <= line <= region.end_line:
                     continue
@@ -274,8 +295,10 @@ class _Extractor:
                 continue
             if any(r.var == call.receiver or (r.lock == call.receiver and r.end_line == call.line) for r in regions):
                 continue     # closes a lock taken here, which the model already ends
-            relock = next((c.line for c, _ in calls if c.name in LOCK_CALLS and c.receiver == call.receiver
-                           and c.token > call.token), root.end_line)
+            # the re-lock on this path: a later lock() in the unlock's own statement list or an enclosing one
+            # (one inside a nested `if (...) { m.lock(); return; }` ends that early path only)
+            relock = next((c.line for c, s in calls if c.name in LOCK_CALLS and c.receiver == call.receiver
+                           and c.token > call.token and _encloses(s, scope)), root.end_line)
             spans.append((self._mutex(model, scope, call.receiver)[0], call.line, relock))
         return spans
 
@@ -283,7 +306,10 @@ class _Extractor:
 
     def _mutex(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, str, str]:
         """(node name, kind, code-level name) of a mutex expression."""
-        owner, member = self._owner(scope, expr)
+        handoff = self._handoff(model, scope, expr)
+        if handoff:
+            return handoff, "mutex", handoff
+        owner, member = self._owner(model, scope, expr)
         short = owner.split("::")[-1]
         if short:
             alias = f"{short}::{member.name if member else _last_ident(expr)}"
@@ -299,13 +325,16 @@ class _Extractor:
 
     def _queue(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, str]:
         """(node name, code-level name) of a dispatch queue expression."""
-        owner, member = self._owner(scope, expr)
+        owner, member = self._owner(model, scope, expr)
         alias = f"queue:{simple_name(owner)}::{member.name}" if owner and member else f"queue:{expr}"
         declared = self.hierarchy.classify(expr, owner)
         return (declared.name if declared else alias), alias
 
-    def _owner(self, scope: Scope, expr: str) -> tuple[str, Member | None]:
+    def _owner(self, model: FileModel, scope: Scope, expr: str) -> tuple[str, Member | None]:
         """The class declaring the member an expression names ('' when unknown) and that member."""
+        typed = symbols.member_of(model, self.types, scope, expr)
+        if typed is not None:
+            return typed[1].owner or typed[0], typed[1]
         if expr.endswith(")"):
             return "", None       # a call such as stream->queue(): the object's class is not known here
         name = _last_ident(expr)
@@ -327,6 +356,47 @@ class _Extractor:
             owner = owners.pop()
             return owner, next(m for m in candidates if m.owner == owner)
         return "", None
+
+    def _handoff(self, model: FileModel, scope: Scope, expr: str, depth: int = 4) -> str:
+        """The caller's lock behind a guard parameter (`std::unique_lock<std::mutex>& pool_lock`), when every
+        call site passes a guard of the same lock; '' for anything else."""
+        fn = scope.function()
+        param = symbols.guard_parameter(model, fn, expr)
+        if param is None or depth == 0:
+            return ""
+        key = (id(fn), expr)
+        if key not in self._handoffs:
+            self._handoffs[key] = ""          # recursion guard
+            names = set()
+            for cmodel, cscope, call in self._call_sites(simple_name(fn.name)):
+                if param.index >= len(call.args) or not any(f.scope is fn for f in self.resolve(cmodel, cscope, call)):
+                    continue
+                arg = call.args[param.index].replace(" ", "")
+                names.add(self._guard_lock(cmodel, cscope, arg, call.line, depth - 1))
+            names.discard("")
+            self._handoffs[key] = names.pop() if len(names) == 1 else ""
+        return self._handoffs[key]
+
+    def _guard_lock(self, model: FileModel, scope: Scope, var: str, line: int, depth: int) -> str:
+        """The lock a guard variable holds at a call site (through the caller's own guard parameter too)."""
+        node: Scope | None = scope
+        while node is not None:
+            for region in node.locks:
+                if region.var == var and region.line <= line:
+                    return self._mutex(model, node, region.lock)[0]
+            if node.kind == "function":
+                break
+            node = node.parent
+        return self._handoff(model, scope, var, depth)
+
+    def _call_sites(self, name: str) -> list[tuple[FileModel, Scope, Call]]:
+        if self._sites is None:
+            self._sites = defaultdict(list)
+            for model in self.models:
+                for scope in model.scopes():
+                    for call in scope.calls:
+                        self._sites[call.name].append((model, scope, call))
+        return self._sites.get(name, [])
 
     @staticmethod
     def _waits(call: Call) -> bool:
@@ -352,16 +422,19 @@ class _Extractor:
             names = {q for q in known if cls and q.endswith(f"{cls}::{call.name}")}
             names = names or (known if len(known) == 1 else set())
         else:
-            cls = self._receiver_class(scope, call.receiver)
+            cls = self._receiver_class(model, scope, call.receiver)
             if cls is None:           # receiver of unknown type: only a unique name is safe to follow
                 names = known if len(known) == 1 else set()
             else:
                 names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
         return tuple(fn for q in sorted(names) for fn in self.functions[q])
 
-    def _receiver_class(self, scope: Scope, receiver: str) -> str | None:
-        """The class of a receiver that is a data member (m_stream: MPSStream*); None when not known."""
-        _, member = self._owner(scope, receiver)
+    def _receiver_class(self, model: FileModel, scope: Scope, receiver: str) -> str | None:
+        """The class of a receiver (a typed local, parameter, member or call chain); None when not known."""
+        typed = symbols.type_of(model, self.types, scope, receiver)
+        if typed:
+            return symbols.bare(typed) or None
+        _, member = self._owner(model, scope, receiver)
         if member is None:
             return None
         bare = re.sub(r"\b(const|volatile|mutable|std::shared_ptr|std::unique_ptr|std::weak_ptr)\b|[*&<>\s]", "",
@@ -378,32 +451,64 @@ class _Extractor:
         for event in self.events(fn.model, fn.scope):
             if event.lock:
                 if waits or event.kind != "gpu":
-                    out.append((event, (), event.released))
+                    out.append((event, (), event.released, event.instance if event.guarded else None, event.conds))
             elif depth > 1:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
                 for callee in event.callees:
-                    call = Site(event.site.path, event.site.line, callee.name)
-                    out += [(e, (call, *via), event.released | dropped)
-                            for e, via, dropped in self.summary(callee, depth - 1, inner_waits)]
+                    out += self._through(fn.model, fn.scope, event, callee, self.summary(callee, depth - 1, inner_waits))
         self._summaries[key] = out
         return out
+
+    def _through(self, model: FileModel, scope: Scope, event: _Event, callee: _Fn,
+                 reached: list[_Reached]) -> list[_Reached]:
+        """A callee's summary seen from the call `event`: chain extended, objects and conditions rebound."""
+        call = event.call
+        site = Site(event.site.path, event.site.line, callee.name)
+        caller = scope.function()
+        out = []
+        for e, via, dropped, obj, conds in reached:
+            bound = callpaths.bind(conds, call.args, callee.model, callee.scope, caller, model,
+                                   symbols.defaults_of(self.types, callee.scope))
+            if bound is None:
+                continue         # a literal argument rules the path out (`record(stream, false)`)
+            obj = callpaths.through(callpaths.canonical(callee.model, callee.scope, obj), call.receiver, call.args,
+                                    callee.model, callee.scope)
+            obj = callpaths.canonical(model, scope, obj)
+            out.append((e, (site, *via), event.released | dropped, obj, event.conds | bound))
+        return out
+
+    def _feasible(self, model: FileModel, root: Scope, conds: frozenset) -> bool:
+        """Whether some call site of the context's function can meet `conds` (True when it has none here)."""
+        fn = root.function()
+        if callpaths.contradictory(conds):
+            return False
+        if not conds or fn is None:
+            return True
+        sites = [(m, s, c) for m, s, c in self._call_sites(simple_name(fn.name))
+                 if any(f.scope is fn for f in self.resolve(m, s, c))]
+        defaults = symbols.defaults_of(self.types, fn)
+        return not sites or any(callpaths.bind(conds, c.args, model, fn, s.function(), m, defaults) is not None
+                                for m, s, c in sites)
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
         for model, root in self.contexts():
             for event in self.events(model, root):
                 if event.lock:
-                    yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
+                    if self._feasible(model, root, event.conds):
+                        yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
                 elif event.held and self.depth > 0:
                     # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
                     waits = event.call.name not in WAIT_BY_ARGUMENT
                     for callee in event.callees:
-                        call = Site(event.site.path, event.site.line, callee.name)
-                        for inner, via, dropped in self.summary(callee, self.depth, waits):
+                        reached = self._through(model, root, event, callee, self.summary(callee, self.depth, waits))
+                        for inner, via, dropped, obj, conds in reached:
                             outer = tuple(h for h in event.held if h.lock not in dropped)
-                            if outer:     # (what the callee holds itself is covered by its own context)
+                            if _reentrant(inner, obj, outer):
+                                continue     # runs inline on the queue it is already on / re-locks the caller's guard
+                            if outer and self._feasible(model, root, conds):
                                 yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
-                                                  inner.kind, inner.alias, (call, *via))
+                                                  inner.kind, inner.alias, via)
 
 
 def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEFAULT_DEPTH) -> list[Acquisition]:
@@ -443,3 +548,17 @@ def _class_of(scope: Scope) -> str:
 def _last_ident(expr: str) -> str:
     idents = _IDENT.findall(expr)
     return idents[-1] if idents else expr
+
+
+def _encloses(outer: Scope, inner: Scope) -> bool:
+    """Whether `outer` is `inner` or one of its ancestors."""
+    return outer is inner or any(a is outer for a in inner.ancestors())
+
+
+def _reentrant(inner: _Event, obj: str | None, held: tuple[Held, ...]) -> bool:
+    """Whether taking `inner`'s lock again is no new acquisition: the caller's own guard re-locked through a
+    reference, or a dispatch_sync that a re-entrancy check skips because the caller is already on that very
+    object's queue (another instance's queue is a real nested acquisition of the same class)."""
+    if inner.handoff:
+        return any(h.lock == inner.lock for h in held)
+    return inner.guarded and obj is not None and any(h.lock == inner.lock and h.instance == obj for h in held)

@@ -93,6 +93,7 @@ class Member:
     static: bool = False  # static member, function-local static, or namespace-scope variable
     function: str = ""    # for function-local statics: the function's qualified name
     annotations: list[str] = field(default_factory=list)   # attribute/macro texts attached: 'GUARDED_BY(m_mutex)'
+    thread_local: bool = False   # one instance per thread: never shared, so never raced on
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Scope:
     first_token: int = 0  # token index range of the body [first_token, last_token)
     last_token: int = 0
     objc: bool = False    # class scopes: an ObjC @interface / @implementation / @protocol (name unqualified)
+    dispatched_at: int = 0   # a block stored in a variable: the token of the dispatch call it is given to
 
     def walk(self) -> Iterator["Scope"]:
         """This scope and all nested scopes, depth first (pre-order)."""

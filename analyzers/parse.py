@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzers import blockvars
 from analyzers.findings import Diagnostic
 from analyzers.lexer import lex
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
@@ -302,6 +303,7 @@ class _Builder:
         name_idx = -1
         depth_angle = 0
         in_init = False
+        per_thread = False
         defined_in = ""      # the class of an out-of-line static member definition
         while i < b:
             t, k = texts[i], kinds[i]
@@ -316,6 +318,11 @@ class _Builder:
                 annotations.append(self.text(i, match[i + 1] + 1))
                 i = match[i + 1] + 1
                 continue
+            if t in ATTRIBUTES and i + 1 < b and texts[i + 1] == "(" and match[i + 1] > i:
+                i = match[i + 1] + 1       # `alignas(64) std::mutex m;`: layout, not part of the type
+                continue
+            if t == "operator":
+                return                     # `T& operator=(const T&) = delete;` declares no variable
             if k == "IDENT" and name_idx >= 0 and _BARE_ANNOTATION.match(t):
                 annotations.append(t)
                 i += 1
@@ -359,6 +366,7 @@ class _Builder:
                 continue
             if k == "IDENT" and t in DECL_SPECIFIERS:
                 static = static or t in ("static", "thread_local")
+                per_thread = per_thread or t == "thread_local"
             elif k == "IDENT" and depth_angle == 0 and not decls and name_idx < 0 and texts[i - 1] == "::" \
                     and scope.kind in ("namespace", "file") and self._out_of_line_member(a, i, b):
                 cs = self._qualified_start(i, a)      # `T C::x = ...;` defines the static member x of C
@@ -397,7 +405,7 @@ class _Builder:
         for name, idx in decls:
             tok = self.toks[idx]
             self.members.append(Member(name, type_text, tok.line, tok.col, owner, is_static, function,
-                                       list(annotations)))
+                                       list(annotations), per_thread))
 
     def _qualified_start(self, i: int, lo: int) -> int:
         """First token of the qualified name `A::B::x` ending at index i."""
@@ -448,6 +456,8 @@ class _Builder:
         texts, kinds, match = self.texts, self.kinds, self.match
         close = match[i]
         h = self.head_start(i, lo)
+        while h < i and texts[h] in ATTRIBUTES and h + 1 < i and texts[h + 1] == "(" and h < match[h + 1] < i:
+            h = match[h + 1] + 1           # `alignas(64) std::mutex m{};`: the head is what follows
         head_first = texts[h] if h < i else ""
         # code = inside a function, block or lambda, and not in a local class defined there
         in_code = scope.enclosing(*CODE_KINDS, "class", "namespace", "file").kind in CODE_KINDS
@@ -1232,9 +1242,21 @@ class _Builder:
         if unlock is not None:
             region.end_line, region.released_by = unlock[1].line, "unlock"
             scope = self._common(scope, unlock[0])
+        elif scope is not owner and scope.kind == "compound" and self._returns_after(scope, lock.token):
+            region.end_line = scope.end_line      # `if (!s) { m.lock(); return; }`: that path ends here
         else:
             scope = owner      # never released here: held after the statement that took it
         scope.locks.append(region)
+
+    def _returns_after(self, scope: Scope, token: int) -> bool:
+        """Whether `scope`'s own statements (not nested ones) return or throw after `token`."""
+        texts, match = self.texts, self.match
+        i = token
+        while i < scope.last_token:
+            if texts[i] in ("return", "throw"):
+                return True
+            i = match[i] + 1 if texts[i] in OPENERS and match[i] > i else i + 1
+        return False
 
     @staticmethod
     def _common(a: Scope, b: Scope) -> Scope:
@@ -1287,7 +1309,9 @@ def parse_text(text: str, rel: str) -> FileModel:
                                                              "not shown", "parse")
         found = [*found[:MAX_DIAGNOSTICS], more]
     diagnostics += found
-    return FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
+    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
+    blockvars.resolve(model)
+    return model
 
 
 def parse_file(path: Path, rel: str, data: bytes | None = None) -> FileModel:

@@ -480,10 +480,16 @@ def file_uses(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> t
 
 # ---- classes, capabilities, coverage --------------------------------------------------------------
 
+_CONTAINER_OF = re.compile(r"(?:std::)?(?:array|vector|deque)<\s*([\w:]+)\s*(?:,[^<>]*)?>$")
+
+
 def _base_type(type_: str) -> str:
     """'mutable std::recursive_mutex' -> 'recursive_mutex'; '' for pointers and references."""
     if "*" in type_ or "&" in type_:
         return ""
+    element = _CONTAINER_OF.match(type_.split("mutable")[-1].strip())
+    if element:                         # std::array<std::mutex, N>: an indexed family of locks
+        type_ = element.group(1)
     words = [w for w in re.sub(r"<.*>", "", type_).split() if w not in ("mutable", "volatile", "static", "inline")]
     return words[-1].split("::")[-1] if words else ""
 

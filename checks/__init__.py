@@ -1,3 +1,3 @@
-"""mps-verify: verification toolkit for the thread safety of PyTorch's MPS backend."""
+"""mps-verify's commands: the CLIs, the spec runner and the gate (over analyzers/, over mpsverify_base/)."""
 
-__version__ = "0.1.0"
+from mpsverify_base import __version__  # noqa: F401

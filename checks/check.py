@@ -2,8 +2,9 @@
 
 Runs the fast tier of the TLA+ models through TLC and the structural, TSA and lock-graph checks on the
 MPS headers shipped inside the installed torch wheel, each as its own CLI with JSON output, in
-parallel; then prints one summary. Exit: the worst of the parts (0 clean, 1 findings/violations,
-2 usage/input, 3 a missing tool).
+parallel; then prints one summary and, under it, the findings themselves (capped, with the command
+that lists them all). Exit: the worst of the parts (0 clean, 1 findings/violations, 2 usage/input,
+3 a missing tool).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Part:
     name: str
     args: list[str]
     summarise: Callable[[dict], str]
+    findings: Callable[[dict], list[str]] = lambda doc: []
+    full: str = ""                # the command that prints every finding of this part
     exit_code: int = 0
     seconds: float = 0.0
     line: str = ""
@@ -72,14 +75,58 @@ def _lockgraph(doc: dict) -> str:
             f"{n.get('violations', 0)} against the hierarchy, {n.get('unknown', 0)} unknown to it")
 
 
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _mismatches(doc: dict) -> list[str]:
+    return [f"MISMATCH {m.get('entry', {}).get('name', '?')}: {m.get('mismatch') or 'does not match the manifest'}"
+            for m in doc.get("models", []) if not m.get("match")]
+
+
+def _analyzer_findings(doc: dict) -> list[str]:
+    found = sorted(doc.get("findings", []), key=lambda f: (SEVERITY_ORDER.get(f.get("severity"), 3),
+                                                           f.get("path", ""), f.get("line", 0)))
+    return [f"{f.get('path')}:{f.get('line')}:{f.get('col')}: {f.get('severity')}: {f.get('message')} "
+            f"[{f.get('rule')}]" for f in found]
+
+
+def _regressions(doc: dict) -> list[str]:
+    return [str(r) for r in doc.get("regressions", [])]
+
+
 def parts() -> list[Part]:
     """The components of the main job."""
     return [
-        Part("specs (fast tier, TLC)", ["checks.specs", "--tier", "fast"], _specs),
-        Part("structural (torch headers)", ["checks.structural", "--torch-headers"], _structural),
-        Part("TSA inventory (torch headers)", ["checks.tsa", "--torch-headers"], _tsa),
-        Part("lock graph (torch headers)", ["checks.lockgraph", "--torch-headers"], _lockgraph),
+        Part("specs (fast tier, TLC)", ["checks.specs", "--tier", "fast"], _specs, _mismatches,
+             "make check-specs"),
+        Part("structural (torch headers)", ["checks.structural", "--torch-headers"], _structural,
+             _analyzer_findings, "make structural"),
+        Part("TSA inventory (torch headers)", ["checks.tsa", "--torch-headers"], _tsa, _regressions, "make tsa"),
+        Part("lock graph (torch headers)", ["checks.lockgraph", "--torch-headers"], _lockgraph,
+             _analyzer_findings, "make lockgraph"),
     ]
+
+
+FINDINGS_SHOWN = 10
+
+
+def finding_lines(done: list[Part], cap: int = FINDINGS_SHOWN) -> list[str]:
+    """The findings under the table: the first `cap` (errors first), then where to see the rest."""
+    listed: dict[str, Part] = {}
+    for part in done:
+        for line in part.findings(part.data):
+            listed.setdefault(line, part)     # the lock graph's ST.009 also comes through structural
+    if not listed:
+        return []
+    lines = [f"findings ({len(listed)}{f', the first {cap}' if len(listed) > cap else ''}):"]
+    lines += [f"  {line}" for line in list(listed)[:cap]]
+    rest = list(listed.values())[cap:]
+    if rest:
+        commands = " / ".join(dict.fromkeys(part.full for part in rest))
+        lines.append(f"  ... {len(rest)} more: {commands} lists them all")
+    if any("[ST." in line for line in listed):
+        lines.append("what a rule id means, how to fix it or suppress it with a reason: docs/rules/<id>.md")
+    return lines
 
 
 def run_part(part: Part) -> Part:
@@ -123,6 +170,8 @@ def main(argv: list[str]) -> int:
     tool = next((pt.data.get("tool") for pt in done if pt.data.get("tool")), {})
     console.print(f"mps-verify {tool.get('version', '?')} ({tool.get('git') or 'no git'}); "
                   f"details: make check-specs / structural / tsa / lockgraph")
+    for line in finding_lines(done):
+        console.print(line, markup=False, soft_wrap=True)   # one finding a line, as the CLIs print them
     if args.json:
         cli.emit(cli.dump_json({pt.name: pt.data for pt in done}), args.json)
     worst = max(pt.exit_code for pt in done)

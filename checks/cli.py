@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import enum
 import gc
 import json
 import sys
@@ -11,32 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-
-class Exit(enum.IntEnum):
-    """Exit codes shared by every CLI."""
-
-    CLEAN = 0
-    FINDINGS = 1
-    USAGE = 2
-    TOOL_MISSING = 3
-
-
-class CliError(Exception):
-    """An error reported as one line on stderr with a fixed exit code."""
-
-    exit_code: Exit = Exit.USAGE
-
-
-class UsageError(CliError):
-    """Bad arguments or bad input (exit 2)."""
-
-    exit_code = Exit.USAGE
-
-
-class ToolMissing(CliError):
-    """A required external tool is missing (exit 3); the message says how to install it."""
-
-    exit_code = Exit.TOOL_MISSING
+from mpsverify_base.errors import CliError, Exit, ToolMissing, UsageError  # noqa: F401
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from analyzers.findings import Report
-from analyzers.hierarchy import DEFAULT_PATH, load_hierarchy
+from analyzers.hierarchy import DEFAULT_PATH, REPO_FILE, find_hierarchy, load_hierarchy
 from analyzers.catalogue import load_catalogue
 from analyzers.lockgraph import DEFAULT_DEPTH, LockGraph, build_graph, findings
 from analyzers.lockgraph_render import RENDERERS, as_dict, png
@@ -24,7 +24,8 @@ def _args(argv: list[str]):
                    "violations (ST.009).", formats=FORMATS)
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders to analyse")
     p.add_argument("--torch-headers", action="store_true", help="analyse the installed torch wheel's MPS headers")
-    p.add_argument("--hierarchy", type=Path, help=f"lock hierarchy YAML (default {DEFAULT_PATH.name} of specs/)")
+    p.add_argument("--hierarchy", type=Path, help=f"lock hierarchy YAML (default: the analysed repository's "
+                   f"{REPO_FILE} at its top, else {DEFAULT_PATH.name} of our specs/)")
     p.add_argument("--depth", type=int, help=f"levels of calls to follow (default {DEFAULT_DEPTH})")
     return p.parse_args(argv)
 
@@ -50,13 +51,15 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
     """Parse the sources, build the graph and the report (used by the CLI and the tests)."""
     from analyzers.engine import load_models
 
-    hierarchy = load_hierarchy(hierarchy_path) if hierarchy_path else load_hierarchy()
+    # a repository that declares its own locks (a fork) is judged by its file, else by ours
+    hierarchy_path = hierarchy_path or find_hierarchy(root) or DEFAULT_PATH
+    hierarchy = load_hierarchy(hierarchy_path)
     models = load_models(paths, root)
     graph = build_graph(models, hierarchy, depth)
     checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
     report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
                     diagnostics=[d for m in models for d in m.diagnostics], files=len(models),
-                    extra={"graph": as_dict(graph)})
+                    extra={"graph": as_dict(graph), "hierarchy": str(hierarchy_path)})
     return graph, report
 
 
@@ -80,7 +83,8 @@ def main(argv: list[str]) -> int:
     elif args.format in RENDERERS:
         out = RENDERERS[args.format](graph)
         if args.format == "text":
-            out += "\n" + render(report, "text")
+            own = report.extra["hierarchy"] != str(DEFAULT_PATH)     # say so when the repository's file is used
+            out = (f"lock hierarchy: {report.extra['hierarchy']}\n" if own else "") + out + "\n" + render(report, "text")
         cli.emit(out, args.output)
     else:
         cli.emit(render(report, args.format), args.output)

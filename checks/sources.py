@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from importlib import util
 from pathlib import Path
 
-from checks.cli import UsageError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CORPUS_DIR = Path(os.environ.get("MPS_VERIFY_CORPUS", REPO_ROOT / ".mps-verify" / "corpus" / "pytorch-2.6.0"))
-MPS_SUBDIRS = ("aten/src/ATen/mps", "aten/src/ATen/native/mps")
+from mpsverify_base.errors import UsageError
+from mpsverify_base.paths import CORPUS_DIR, MPS_SUBDIRS, REPO_ROOT  # noqa: F401
 
 
 def torch_include() -> Path:

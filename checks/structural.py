@@ -75,7 +75,10 @@ def main(argv: list[str]) -> int:
 
     from analyzers import baseline as baseline_file
     from analyzers.engine import analyze, with_baseline
+    from analyzers.hierarchy import repository_settings
     from analyzers.reporters import render
+
+    settings = {**settings, **repository_settings(root)}   # a fork's own lock_hierarchy.yaml, if any
 
     prints = baseline_file.load(baseline) if baseline is not None else None
     report = analyze(paths, root, rules=rules, exclude=exclude, jobs=args.jobs, cache=not args.no_cache,

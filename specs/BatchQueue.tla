@@ -161,6 +161,7 @@ Answer ==
     /\ wstate' = "idle"
     /\ UNCHANGED <<clientVars, queue, shutdown>>
 
+\* BatchQueue.close(): shutdown requested (runtime_tests/batcher.py)
 RequestShutdown ==
     /\ ~shutdown
     /\ shutdown' = TRUE

@@ -148,6 +148,7 @@ Finish(t) ==
     /\ done' = [done EXCEPT ![t] = @ + 1]
     /\ queue' = IF queue = t THEN 0 ELSE queue
 
+\* an operation begins (a kernel, an MPSGraph run via executeMPSGraph, synchronize or addCompletedHandler); on_queue: dispatch_sync(stream->queue()) first
 Start(t) ==
     /\ pc[t] = "idle"
     /\ done[t] < Ops
@@ -190,6 +191,7 @@ GEnd(t) ==
     /\ GetBuffer(t, "g_encoding")
     /\ UNCHANGED <<kind, done, queue, commits>>
 
+\* executeMPSGraph: [mpsGraph encodeToCommandBuffer:...] into the buffer read before
 GEncoded(t) ==
     /\ pc[t] = "g_encoding"
     /\ pc' = [pc EXCEPT ![t] = "g_commit"]

@@ -92,6 +92,7 @@ Init ==
     /\ live = {}
     /\ nextId = 0
 
+\* the thread's operation (acquire/record/wait/synchronize/release) is finished
 OpDone(t) == done' = [done EXCEPT ![t] = @ + 1]
 
 \* acquireEvent(enable_timing): pop from m_pool (or create), file under a fresh id

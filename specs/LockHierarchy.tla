@@ -187,6 +187,7 @@ Advance(t) ==
        ELSE /\ step' = [step EXCEPT ![t] = @ + 1]
             /\ UNCHANGED <<path, done>>
 
+\* the thread starts its next path (graph_op: runMPSGraph, free_scalar: MPSHeapAllocatorImpl::free, empty_cache: emptyCache, ...)
 Begin(t) ==
     /\ path[t] = ""
     /\ done[t] < Ops
@@ -208,6 +209,7 @@ Acquire(t) ==
     /\ Advance(t)
     /\ UNCHANGED <<waiting, gpuVars>>
 
+\* lock_guard / unique_lock goes out of scope, or dispatch_sync's block returns
 Release(t) ==
     LET l == Cur(t)[2] IN
     /\ path[t] # ""
@@ -247,6 +249,7 @@ Record(t) ==
     /\ Advance(t)
     /\ UNCHANGED <<held, waiting, lockVars, runH, runE>>
 
+\* MPSStream::commit(): the handlers added so far are committed with the buffer
 Commit(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "commit"
     /\ flyH' = flyH + pendH
@@ -262,6 +265,7 @@ WaitBegin(t) ==
     /\ held' = [held EXCEPT ![t] = Append(@, "gpu_wait")]
     /\ UNCHANGED <<plan, path, step, waiting, done, lockVars, gpuVars>>
 
+\* waitUntilCompleted returns (MPSStream::commitAndWait)
 WaitEnd(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "wait"
     /\ Len(held[t]) > 0 /\ Top(t) = "gpu_wait"
@@ -281,6 +285,7 @@ CvSleep(t) ==
     /\ waiting' = [waiting EXCEPT ![t] = TRUE]
     /\ UNCHANGED <<plan, path, step, done, gpuVars>>
 
+\* MPSEvent::waitForCpuSync: the condition variable's wait returns with m_cpu_sync_mutex re-taken
 CvWake(t) ==
     /\ path[t] # "" /\ Cur(t)[1] = "cvwait"
     /\ waiting[t]

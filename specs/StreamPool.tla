@@ -96,6 +96,7 @@ Enter(t) ==
     /\ pc' = [pc EXCEPT ![t] = "in_cs"]
     /\ UNCHANGED <<cur, rr, done>>
 
+\* the dispatch_sync block returns (the operation on the stream is done)
 Leave(t) ==
     /\ pc[t] = "in_cs"
     /\ queue' = IF Variant = "queue" THEN [queue EXCEPT ![target[t]] = 0] ELSE queue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from analyzers.catalogue import page_uri
 from analyzers.findings import Report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -22,14 +23,18 @@ def as_dict(report: Report, uri_base: str = "SRCROOT") -> dict:
     rules = []
     for rid in rule_ids:
         check = by_id.get(rid) or next((c for c in report.checks if rid.startswith(c.id + ".")), None)
-        rules.append({
+        rule = {
             "id": rid,
             "name": rid.replace(".", "_"),
             "shortDescription": {"text": check.title if check else rid},
             "fullDescription": {"text": (check.rationale or check.title) if check else rid},
             "help": {"text": (check.fix or check.title) if check else rid},
             "defaultConfiguration": {"level": LEVELS.get(check.severity if check else "warning", "warning")},
-        })
+        }
+        page = page_uri(rid)
+        if page:    # SARIF wants an absolute URI here (upload-sarif validates it): see page_uri
+            rule["helpUri"] = page
+        rules.append(rule)
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
     for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.rule)):

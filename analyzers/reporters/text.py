@@ -17,5 +17,9 @@ def render(report: Report, **_options) -> str:
     lines = [f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}]"
              for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.rule))]
     lines += [f"{d.path}:{d.line}: note: {d.kind} problem: {d.message}" for d in report.diagnostics]
+    naming = report.extra.get("types", {})
+    if naming.get("as_written"):
+        lines.append(f"note: {naming['as_written']} lock expression(s) named as written (receiver type unknown), "
+                     f"{naming.get('typed', 0)} by their declaring class")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

@@ -183,6 +183,17 @@ def is_special_member(fn: Scope, cls: str) -> bool:
     return bool(cls) and (name == cls or name == "~" + cls or name.lstrip("~") == cls)
 
 
+def per_object(model: FileModel, lock: str) -> bool:
+    """Whether a lock expression names a non-static data member (one lock per object, not per process)."""
+    names = re.findall(r"[A-Za-z_]\w*", lock)
+    if not names or "::" in lock:
+        return False
+    decls = [m for m in model.members if m.name == names[-1] and not m.function]
+    if decls:
+        return not any(m.static for m in decls)
+    return "->" in lock or "." in lock or bool(re.match(r"(m_|_)\w+|\w+_$", names[-1]))
+
+
 def is_stream_class(cls: str) -> bool:
     """MPSStream and friends: their members are protected by their own queue (checked at call sites)."""
     return cls.endswith("Stream") or cls.endswith("StreamImpl")
@@ -340,6 +351,7 @@ class Index:
     queue_ctx: set[str] | None = None        # memo of queue_context()
     by_class: dict[str, set[str]] | None = None   # memo of methods()
     caller_ctx: dict[str, str] | None = None  # memo of caller_context()
+    callback_cls: set[str] | None = None      # memo of callback_scopes()
 
     def path_of(self, member: Member) -> str:
         """The file that declares a member."""
@@ -437,7 +449,33 @@ def _fn_on_queue(idx: Index, model: FileModel, fn: Scope | None, qctx: set[str])
     if fn is None:
         return False
     name = short_name(fn.name)
-    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx
+    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx \
+        or (name not in idx.calls and idx.owner(model, fn) in callback_scopes(idx))
+
+
+def callback_scopes(idx: Index) -> set[str]:
+    """Classes with a method that runs a callable parameter inside a stream-queue dispatch
+    (`runCommandBlock(std::function<void()> run)` -> `dispatch_sync(queue, ^{ run(); })`): their methods that
+    nothing in the tree calls are the API that callable uses, on the queue."""
+    if idx.callback_cls is None:
+        from analyzers import symbols
+        found: set[str] = set()
+        for defs in idx.functions.values():
+            for model, fn in defs:
+                params = {p.name for p in symbols.parameters(model, fn)}
+                if params and any(s.kind == "dispatch" and is_stream_queue(s.queue) and
+                                  any(c.name in params and not c.receiver for c in s.all_calls()) for s in fn.walk()):
+                    found.add(idx.owner(model, fn))
+        idx.callback_cls = found - {""}
+    return idx.callback_cls
+
+
+def serialises_itself(idx: Index, name: str) -> bool:
+    """Whether every stream-class definition of method `name` enters the stream queue itself (dispatch_sync
+    onto it, behind a re-entrancy check or not): its callers need not wrap the call."""
+    defs = [fn for model, fn in idx.functions.get(name, ()) if is_stream_class(idx.owner(model, fn))]
+    return bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
+                                  and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
 
 
 def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) -> bool:
@@ -452,6 +490,36 @@ def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) 
         if node.kind == "function":
             return _fn_on_queue(idx, model, node, qctx)
     return False
+
+
+def unreachable(models: list[FileModel], model: FileModel, scope: Scope, token: int = -1) -> bool:
+    """Whether `scope` sits in a branch on the function's own bool parameters (`if (!needsLock) {...}`) that
+    no call site in the tree can take (every one passes a literal that rules it out)."""
+    from analyzers import callpaths, symbols
+    fn = scope.function()
+    conds = callpaths.conditions(model, scope, token)
+    if callpaths.contradictory(conds):
+        return True
+    if not conds or fn is None:
+        return False
+    idx, ts = index(models), symbols.types(models)
+    cls = idx.owner(model, fn)
+    sites = []
+    for m, c in idx.calls.get(short_name(fn.name), ()):
+        if c.scope is None or c.objc or c.scope.function() is None:
+            continue
+        if c.receiver in ("", "this"):
+            if idx.owner(m, c.scope.function()) != cls:
+                continue
+        else:
+            typ = symbols.type_of(m, ts, c.scope, c.receiver)
+            other = typ is not None and symbols.bare(typ) != cls
+            if other and (symbols.bare(typ) in ts.members or typ.replace(" ", "").startswith("std::")):
+                continue      # a method of another (known) class of the same name
+        sites.append((m, c))
+    defaults = symbols.defaults_of(ts, fn)
+    return bool(sites) and all(callpaths.bind(conds, c.args, model, fn, c.scope.function(), m, defaults) is None
+                               for m, c in sites)
 
 
 def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
@@ -477,7 +545,10 @@ def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
     site inherits its caller's context; sites are classified once, then propagated to a fixpoint."""
-    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, []) if c.scope is not None]
+    # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
+    objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
+    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, [])
+                    if c.scope is not None and (not c.objc or name in objc)]
              for name in idx.functions}
     ctx: dict[str, str] = {}
     changed = True

@@ -8,7 +8,8 @@ from analyzers.findings import Finding, Related
 from analyzers.model import Call, FileModel
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (STREAM_FETCH, STREAM_MUTATE, anchor_of, call_label, index,
-                                     on_stream_queue, through_stream, queue_context, short_name, sync_waits)
+                                     on_stream_queue, serialises_itself, through_stream, queue_context, short_name,
+                                     sync_waits, unreachable)
 
 
 def _touches_stream(call: Call) -> str:
@@ -32,7 +33,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
         if not name.endswith("Locked"):
             continue
         for model, fn in defs:
-            inner = next((c for c in fn.all_calls() if _touches_stream(c)), None)
+            inner = next((c for c in fn.all_calls() if _touches_stream(c) and not serialises_itself(idx, c.name)),
+                         None)
             if inner is not None:
                 locked[name] = (model, fn, inner)
     for model in models:
@@ -40,9 +42,11 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             if call.scope is None:
                 continue
             kind = _touches_stream(call)
+            if kind and serialises_itself(idx, call.name):
+                continue   # the stream method enters its own queue (the fork's re-entrant synchronize)
             if not kind and call.name not in locked:
                 continue
-            if on_stream_queue(idx, model, call.scope, qctx):
+            if on_stream_queue(idx, model, call.scope, qctx) or unreachable(models, model, call.scope, call.token):
                 continue
             where = call.scope.function()
             fname = short_name(where.name) if where else "file scope"

@@ -9,7 +9,7 @@ from analyzers.findings import Finding
 from analyzers.model import FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (DEFAULT_STREAM, anchor_of, index, is_stream_class, is_stream_wait,
-                                     on_stream_queue, queue_context, short_name, wait_label)
+                                     on_stream_queue, queue_context, serialises_itself, short_name, wait_label)
 
 
 def _default_stream_vars(model: FileModel, fn: Scope) -> set[str]:
@@ -33,11 +33,19 @@ def _stream_root(receiver: str) -> str:
     return re.split(r"->|\.", receiver, maxsplit=1)[0]
 
 
+def _one_stream(idx) -> bool:
+    """Whether the scanned tree defines getCurrentMPSStream() as the default stream (upstream's single stream):
+    then waiting on the default stream is waiting on the current one."""
+    defs = idx.functions.get("getCurrentMPSStream", [])
+    return bool(defs) and all([c.name for c in fn.all_calls()] == ["getDefaultMPSStream"] for _, fn in defs)
+
+
 @project_rule("ST.002", memo="queues")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Commit-and-wait off the stream queue (a) and waits on the default stream (b)."""
     idx = index(models)
     qctx = queue_context(models)
+    single = _one_stream(idx)
     for model in models:
         for call in model.calls():
             if call.scope is None or not is_stream_wait(call):
@@ -48,13 +56,13 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 continue   # the stream's own helpers: their callers are checked
             fname = short_name(fn.name) if fn else "file scope"
             label = wait_label(call)
-            if not on_stream_queue(idx, model, call.scope, qctx):
+            if not on_stream_queue(idx, model, call.scope, qctx) and not serialises_itself(idx, call.name):
                 yield ctx.finding("ST.002.a", model, call.line, call.col,
                                   f"{label} blocks on the GPU from the caller thread in {fname}, outside the "
                                   f"stream queue; wrap it in dispatch_sync(stream->queue(), ^{{...}})",
                                   anchor=anchor_of(label), scope=call.scope)
-            default = DEFAULT_STREAM.search(call.receiver) or (
-                fn is not None and _stream_root(call.receiver) in _default_stream_vars(model, fn))
+            default = not single and (DEFAULT_STREAM.search(call.receiver) or (
+                fn is not None and _stream_root(call.receiver) in _default_stream_vars(model, fn)))
             if default:
                 yield ctx.finding("ST.002.b", model, call.line, call.col,
                                   f"{label} waits on the default stream (getDefaultMPSStream()) in {fname}; "

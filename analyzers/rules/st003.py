@@ -17,7 +17,9 @@ SYNC_CALLEES = re.compile(
     r"remove_if|accumulate|reduce|min_element|max_element|unique|copy_if|generate|"
     r"LookUpOrCreateCachedGraph|CreateCachedGraph\w*|call_once|wait|wait_for|wait_until|"
     r"AT_DISPATCH_\w+|AT_DISPATCH_CASE\w*|parallel_for|dispatch_sync\w*|runCommandBlock|mtl_dispatch\w*|"
-    r"visit|apply|invoke|__invoke|std_function_call|TORCH_CHECK\w*|c10_call_once)$")
+    r"visit|apply|invoke|__invoke|std_function_call|TORCH_CHECK\w*|c10_call_once|"
+    # scope guards run the lambda when the enclosing scope ends, on the same thread
+    r"make_scope_exit|make_scope_guard|ScopeExit|scope_exit|ScopeGuard|SCOPE_EXIT|finally|defer)$")
 MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
 
 
@@ -78,6 +80,73 @@ def _captures(model: FileModel, idx: Index, scope: Scope):
         if cls and _is_member(idx, cls, name):
             seen.add(name)
             yield name, tok, "this"
+
+
+def _bound_elsewhere(model: FileModel, fn: Scope | None, name: str, block: Scope, before: int = -1) -> bool:
+    """Whether the reference `name` was initialised from an object reached through a pointer, a member or a
+    call (`T& x = *p->q;`, `= m_pools[k]`, `= get_pool(...)`), rather than being a parameter or a local."""
+    if fn is None:
+        return False
+    toks = model.tokens
+    end = min(_intro(model, block) if before < 0 else before, len(toks) - 2)
+    init: list[str] = []
+    for i in range(fn.first_token, end):
+        if toks[i].text == name and toks[i - 1].text == "&" and toks[i + 1].text == "=":
+            j, init = i + 2, []
+            while j < end and toks[j].text != ";":
+                init.append(toks[j].text)
+                j += 1
+    if not init:
+        return False
+    text = "".join(init)
+    return text.startswith("*") or "->" in text or text.endswith(")") or bool(MEMBER_NAME.match(init[0]))
+
+
+LOOKUPS = frozenset({"find", "count", "contains"})
+RELEASES = re.compile(r"^(free|release|delete|destroy|recycle|return)\w*$", re.I)
+
+
+def _revalidated(model: FileModel, block: Scope, name: str) -> bool:
+    """Whether the block first looks the captured pointer up in a container while holding a lock
+    (`lock_guard g(m); if (pending.find(p) != pending.end()) {...}`): the rule's own fix."""
+    for call in sorted(block.all_calls(), key=lambda c: c.token):
+        if name not in call.args and call.receiver != name and not any(name in a for a in call.args):
+            continue
+        return call.name in LOOKUPS and name in call.args and bool(model.held_locks(call.scope, call.line))
+    return False
+
+
+def _released_by_handler(block: Scope, name: str) -> bool:
+    """Whether the handler is where the captured object is released (`free_buffer(block)`): the deferred
+    release owns it until then, so no one else frees it first."""
+    return any(RELEASES.match(c.name) and name in c.args for c in block.all_calls())
+
+
+def _callers_pass_owned(idx: Index, fn: Scope | None, name: str, depth: int = 3) -> bool:
+    """Whether every call of `fn` in the tree binds the reference parameter `name` to an object owned
+    elsewhere (`auto& info = *m_info_list[h]; addHandler(info);`)."""
+    if fn is None or depth == 0:
+        return False
+    sites = [(m, c) for m, c in idx.calls.get(short_name(fn.name), ()) if c.scope is not None
+             and c.scope.function() is not fn]
+    defs = idx.functions.get(short_name(fn.name), [])
+    model = next((m for m, f in defs if f is fn), None)
+    if not sites or model is None:
+        return False
+    from analyzers.symbols import parameters
+    k = next((p.index for p in parameters(model, fn) if p.name == name), -1)
+    if k < 0:
+        return False
+    for cmodel, call in sites:
+        if k >= len(call.args):
+            return False
+        arg = call.args[k].replace(" ", "")
+        caller = call.scope.function()
+        if not (arg.startswith("*") or "->" in arg or MEMBER_NAME.match(arg)
+                or _bound_elsewhere(cmodel, caller, arg, call.scope, call.token)
+                or _callers_pass_owned(idx, caller, arg, depth - 1)):   # the caller's own reference parameter
+            return False
+    return True
 
 
 def _lambda_target(model: FileModel, scope: Scope) -> tuple[str, str]:
@@ -145,11 +214,18 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             this_done = False
             for name, tok, kind in _captures(model, idx, scope):
                 rel = (Related(model.path, scope.line, f"the {what} block starts here"),)
-                if kind == "ref":
+                if kind == "ref" and (_bound_elsewhere(model, fn, name, scope) or _callers_pass_owned(idx, fn, name)):
+                    yield ctx.finding("ST.003.f", model, tok.line, tok.col,
+                                      f"{what} block in {fname} keeps the reference '{name}' into an object owned "
+                                      f"elsewhere: design - safe while its owner outlives every pending handler",
+                                      anchor=anchor_of(what, name), related=rel, scope=scope)
+                elif kind == "ref":
                     yield ctx.finding("ST.003.a", model, tok.line, tok.col,
                                       f"{what} block in {fname} captures the C++ reference '{name}'; it is read "
                                       f"after {fname} returned", anchor=anchor_of(what, name), related=rel,
                                       scope=scope)
+                elif kind == "ptr" and (_revalidated(model, scope, name) or _released_by_handler(scope, name)):
+                    continue
                 elif kind == "ptr":
                     yield ctx.finding("ST.003.b", model, tok.line, tok.col,
                                       f"{what} block in {fname} captures the raw pointer '{name}'; nothing keeps "

@@ -39,6 +39,18 @@ def _assigns(toks: list[Token], start: int, end: int, name: str) -> Token | None
     return None
 
 
+SHARED_GETTER = re.compile(r"^(shared|default|current|standard|main)[A-Z]\w*$")
+
+
+def _shared_getter(toks: list[Token], assign: Token) -> bool:
+    """`x = [MTLCaptureManager sharedCaptureManager];`: caching a process-wide object's getter (no +1, nothing
+    created), so two threads that both run it store the same pointer."""
+    i = next((k for k, t in enumerate(toks) if t is assign), -1)
+    if i < 0 or i + 5 >= len(toks) or toks[i + 1].text != "=" or toks[i + 2].text != "[":
+        return False
+    return toks[i + 3].kind == "IDENT" and bool(SHARED_GETTER.match(toks[i + 4].text)) and toks[i + 5].text == "]"
+
+
 def lazy_inits(model: FileModel, fn: Scope):
     """(name, test token, assignment token) for each check-then-create in a function body."""
     toks = model.tokens
@@ -51,7 +63,7 @@ def lazy_inits(model: FileModel, fn: Scope):
             continue
         body_end = _statement_end(toks, j + 1)
         assign = _assigns(toks, j + 1, body_end, name)
-        if assign is not None:
+        if assign is not None and not _shared_getter(toks, assign):
             yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], assign, toks[i]
 
 
@@ -92,6 +104,13 @@ def _kind(model: FileModel, idx: Index, fn: Scope, name: str) -> str:
     return "b" if cls and MEMBER_NAME.match(name) else ""
 
 
+def _per_thread(model: FileModel, idx: Index, fn: Scope, name: str) -> bool:
+    """Whether `name` is a thread_local variable (function-local, member or namespace-scope)."""
+    hits = [m for m in model.members if m.name == name and m.function in ("", fn.name)]
+    glob = idx.statics.get(name)
+    return any(m.thread_local for m in hits) or (glob is not None and glob.thread_local)
+
+
 def _defined_out_of_line(model: FileModel, name: str) -> bool:
     """`T Class::name = ...;` at namespace scope: the definition of a static data member."""
     toks = model.tokens
@@ -117,6 +136,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                 if any(r.kind == "call_once" for r in model.held_locks(scope, if_tok.line)):
                     continue
                 kind = _kind(model, idx, fn, name)
+                if _per_thread(model, idx, fn, name):
+                    continue   # thread_local: each thread initialises its own copy
                 fname = short_name(fn.name)
                 rel = (Related(model.path, assign.line, f"'{name}' is created here"),)
                 if kind == "a":

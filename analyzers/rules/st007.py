@@ -65,6 +65,31 @@ def _shared_classes(models: list[FileModel], idx: Index) -> set[str]:
     return out
 
 
+ONCE = frozenset({"call_once", "dispatch_once", "c10_call_once"})
+
+
+def _once(model: FileModel, idx: Index, fn: Scope, cls: str, scope: Scope, tok: Token, write: bool) -> bool:
+    """One-time initialisation: inside a call_once body, or a read after this function passed a call_once
+    (its own, or in a method of the class it calls first, `ensureInitialized()`), which orders it after the
+    one write."""
+    if any(r.kind == "call_once" for r in model.held_locks(scope, tok.line)):
+        return True
+    if write:
+        return False
+    for call in fn.all_calls():
+        if call.line > tok.line or (call.line == tok.line and call.col >= tok.col):
+            continue
+        if call.name in ONCE:
+            return True
+        if call.receiver in ("", "this") and call.name in idx.methods(cls) and _runs_once(idx, call.name):
+            return True
+    return False
+
+
+def _runs_once(idx: Index, name: str) -> bool:
+    return any(c.name in ONCE for _, fn in idx.functions.get(name, ()) for c in fn.all_calls())
+
+
 def _has_mutex(idx: Index, cls: str) -> bool:
     """Whether the class declares a mutex of its own (a lock held by callers of a plain struct's methods
     protects the caller's container, not the struct: that is the caller's class to check)."""
@@ -95,6 +120,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                         regions = held(model, scope, tok.line)
                         lock = regions[-1].lock if regions else "the lock its callers hold"
                         locked_writes.setdefault((cls, member.name), (model, tok, lock))
+                    continue
+                if _once(model, idx, fn, cls, scope, tok, write):
                     continue
                 if member.name not in seen or write:
                     seen.add(member.name)

@@ -7,7 +7,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel
 from analyzers.rules import file_rule
-from analyzers.rules.queries import MUTEX_TYPE, anchor_of, is_stream_queue, short_name
+from analyzers.rules.queries import MUTEX_TYPE, anchor_of, is_stream_queue, per_object, short_name
 
 ENCODING_CALLS = frozenset({"runMPSGraph", "executeMPSGraph", "encodeToCommandBuffer", "commandEncoder",
                             "commandBuffer", "runCommandBlock"})
@@ -40,10 +40,14 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
                 encodes = call.name in ENCODING_CALLS or (
                     call.name.startswith("dispatch_sync") and call.args and is_stream_queue(call.args[0]))
                 if encodes:
+                    scope_of = ("the whole GPU operation runs one thread at a time" if not per_object(model, region.lock)
+                                else "one object's GPU operations run one at a time (a per-instance lock, "
+                                     "not process-wide)")
                     yield ctx.finding("ST.008.c", model, call.line, call.col,
                                       f"{region.lock} (taken at line {region.line}) is held across {call.callee}(): "
-                                      f"the whole GPU operation runs one thread at a time",
+                                      f"{scope_of}",
                                       anchor=anchor_of(region.lock, call.callee),
                                       related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
                                       scope=call.scope)
                     break
+

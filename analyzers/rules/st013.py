@@ -7,8 +7,8 @@ from typing import Iterable
 
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, LockRegion, Scope
-from analyzers.rules import file_rule
-from analyzers.rules.queries import anchor_of, declarations, is_objc_type, short_name, token_index
+from analyzers.rules import project_rule
+from analyzers.rules.queries import anchor_of, declarations, index, is_objc_type, short_name, token_index
 
 ELEMENT = re.compile(r"(\.get\(\)|->second|\.second|\.at\(|\]\s*$|\.top\(\)|\.front\(\)|\.back\(\))")
 
@@ -34,9 +34,25 @@ def _container_members(model: FileModel, text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"\b(m_\w+|_[a-z]\w*|[a-z]\w*_)\b(?=\s*(\[|\.|->))", text)]
 
 
-@file_rule("ST.013")
-def check(model: FileModel, ctx) -> Iterable[Finding]:
-    """Returns and later uses of pointers taken under a lock."""
+@project_rule("ST.013")
+def check(models: list[FileModel], ctx) -> Iterable[Finding]:
+    """Returns (a) and later uses (b) of pointers taken under a lock; a returned pointer counts only when
+    some function of the scanned tree calls the one that returns it (dead code dangles nothing)."""
+    idx = index(models)
+    for model in models:
+        for finding in _file_findings(model, ctx):
+            if finding.rule == "ST.013.a" and not _called(idx, finding.function):
+                continue
+            yield finding
+
+
+def _called(idx, function: str) -> bool:
+    name = short_name(function)
+    return any(call.scope is not None and call.scope.function() is not None
+               and call.scope.function().name != function for _, call in idx.calls.get(name, ()))
+
+
+def _file_findings(model: FileModel, ctx) -> Iterable[Finding]:
     toks = model.tokens
     for fn in model.scopes("function"):
         regions = [r for s in fn.walk() for r in s.locks if r.kind != "call_once"]
@@ -58,8 +74,8 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
             if region is None or not ELEMENT.search(expr):
                 continue
             owners = _container_members(model, expr) or _iterator_source(model, fn, expr)
-            if not owners:
-                continue
+            if not owners or (expr.endswith(".get()") and _grow_only(model, owners[0])):
+                continue   # an owned object in a container that never drops one: it lives as long as the owner
             yield ctx.finding("ST.013.a", model, toks[i].line, toks[i].col,
                               f"{fname} returns a raw {rtype} into {owners[0]} while {region.lock} is held; the "
                               f"caller uses it after the lock is released",
@@ -67,6 +83,33 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
                               related=(Related(model.path, region.line, f"{region.lock} acquired here"),),
                               scope=model.scope_at(line))
         yield from _kept_after(model, fn, regions, ctx)
+
+
+SHRINK = frozenset({"erase", "clear", "reset", "pop_back", "pop_front", "pop", "swap", "resize", "release",
+                    "extract"})
+
+
+def _grow_only(model: FileModel, container: str) -> bool:
+    """Whether nothing in the file removes or replaces an element of `container` once it is set
+    (`streams_[i] = ...` on an empty slot is how such pools are filled; erase/clear/reset/= nullptr are not)."""
+    toks = model.tokens
+    for i, t in enumerate(toks[:-2]):
+        if t.text != container:
+            continue
+        j = i + 1
+        if toks[j].text == "[":
+            depth = 0
+            while j < len(toks):
+                depth += {"[": 1, "]": -1}.get(toks[j].text, 0)
+                if depth == 0:
+                    break
+                j += 1
+            j += 1
+        if j + 1 < len(toks) and toks[j].text in (".", "->") and toks[j + 1].text in SHRINK:
+            return False
+        if j + 1 < len(toks) and toks[j].text == "=" and toks[j + 1].text in ("nullptr", "NULL", "{"):
+            return False
+    return True
 
 
 def _iterator_source(model: FileModel, fn: Scope, expr: str) -> list[str]:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from analyzers import engine, tsa
 from analyzers.findings import Report
+from analyzers.hierarchy import REPO_FILE, text_settings
 from analyzers.reporters import sarif
 from checks import cli
 from checks.config import load_config, section
 from checks.gate.diff import diff_findings
 from checks.gate.summary import GateResult, annotations, markdown, text
-from checks.gate.trees import Tree, changed_files, materialise, read_tree, repo_root, resolve
+from checks.gate.trees import Tree, changed_files, materialise, read_file, read_tree, repo_root, resolve
 from checks.provenance import tool_info
 
 DEFAULT_PATHS = ["aten/src/ATen/mps", "aten/src/ATen/native/mps"]
@@ -38,7 +39,7 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
     root = materialise(tree, workdir)
     targets = [root / p for p in paths if (root / p).exists()]
     report = engine.analyze(targets, root, rules=opts["rules"], exclude=opts["exclude"], cache=opts["cache"],
-                            baseline=opts["baseline"]) if targets else None
+                            baseline=opts["baseline"], settings=opts.get("settings")) if targets else None
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
     # only the changed files' models: the inventory compares them alone (the parse cache has them)
@@ -77,6 +78,13 @@ def as_json(result: GateResult, tool: dict) -> dict:
             "blocking": [f.fingerprint for f in result.blocking], "tsa_regressions": result.tsa_regressions}
 
 
+def base_hierarchy(repo: Path, base: str) -> dict:
+    """Analyzer settings for the BASE revision's own lock_hierarchy.yaml (the PR cannot relax its own
+    judge); {} when the base has none, so ours applies."""
+    text = read_file(repo, base, REPO_FILE)
+    return text_settings(text, f"{REPO_FILE} of the base revision") if text is not None else {}
+
+
 def main(argv: list[str]) -> int:
     """Parse options, run the gate, write SARIF / annotations / step summary, exit 1 when blocked."""
     p = cli.parser("python -m checks.gate", "Fail a pull request on new MPS thread-safety problems.",
@@ -109,6 +117,7 @@ def main(argv: list[str]) -> int:
             "cache": not args.no_cache, "baseline": baseline, "strict": args.strict or bool(settings.get("strict")),
             "prefixes": tuple(dict.fromkeys([*tsa.DEFAULT_PREFIXES, *args.prefix,
                                              *section(config, "tsa").get("prefixes", [])]))}
+    opts["settings"] = base_hierarchy(repo, base)
     paths = args.paths or settings.get("paths") or DEFAULT_PATHS
     result = gate(repo, base, head, [str(x).strip("/") for x in paths], opts)
 

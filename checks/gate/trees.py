@@ -67,6 +67,14 @@ def read_tree(repo: Path, commit: str, paths: list[str]) -> Tree:
     return Tree(commit, files)
 
 
+def read_file(repo: Path, commit: str, path: str) -> str | None:
+    """One file's text at `commit` (None when the revision has no such file)."""
+    listing = str(_git(repo, "ls-tree", "--name-only", commit, "--", path)).strip()
+    if listing != path:
+        return None
+    return str(_git(repo, "show", f"{commit}:{path}"))
+
+
 def materialise(tree: Tree, dest: Path) -> Path:
     """Write a tree's files under `dest` (plain data files; nothing is run) and return `dest`."""
     for rel, data in tree.files.items():

@@ -122,6 +122,9 @@ def _selection(args) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the selected models; exit 0 when every one matches the manifest, 1 otherwise."""
+    if argv[:1] == ["check-anchors"]:   # the models' code anchors against a tree: checks/specs/anchors.py
+        from checks.specs import anchors
+        return anchors.main(argv[1:])
     args = build_parser().parse_args(argv)
     _check_combination(args)
     settings = section(load_config(args.config, Path.cwd()), "specs")

@@ -31,15 +31,16 @@ def _table(name: str, locks, value) -> list[str]:
     return lines
 
 
-def render_tla(hierarchy: Hierarchy) -> str:
-    """The TLA+ module with the lock set, each lock's level and kind (Apalache-annotated)."""
+def render_tla(hierarchy: Hierarchy, source: str = "specs/lock_hierarchy.yaml") -> str:
+    """The TLA+ module with the lock set, each lock's level and kind (Apalache-annotated); `source` names
+    the YAML it came from (ours, or a repository's own, e.g. a fork's)."""
     if not hierarchy.locks:
         raise UsageError("lock hierarchy has no locks: nothing to generate")
     locks = hierarchy.locks
     width = max(len(lock.name) for lock in locks)
     lines = [
         f"{'-' * 28} MODULE {MODULE} {'-' * 28}",
-        "(* GENERATED from specs/lock_hierarchy.yaml by `python -m checks.specs.hierarchy --write`.",
+        f"(* GENERATED from {_comment(source)} by `python -m checks.specs.hierarchy --write`.",
         "   Do not edit: the spec runner fails when this file and the YAML disagree.",
         "   Rule: holding a lock of level L, a thread may only acquire locks of a strictly lower",
         "   level, or re-enter a recursive mutex it holds. *)",
@@ -66,17 +67,26 @@ def render_tla(hierarchy: Hierarchy) -> str:
     return "\n".join(lines)
 
 
+def _source(yaml_path: Path) -> str:
+    """How the generated module names its YAML: ours by its place in the repository, others by file name."""
+    return "specs/lock_hierarchy.yaml" if yaml_path.resolve() == YAML_PATH.resolve() else yaml_path.name
+
+
+def _content(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.startswith("(* GENERATED from ")]
+
+
 def check_generated(path: Path = GENERATED_PATH, yaml_path: Path = YAML_PATH) -> str | None:
     """One line saying why the committed module differs from what the YAML generates, else None."""
-    expected = render_tla(load_hierarchy(yaml_path))
+    expected = render_tla(load_hierarchy(yaml_path), _source(yaml_path))
     try:
         actual = path.read_text(encoding="utf-8")
     except OSError as exc:
         return f"{path}: cannot read the generated lock hierarchy ({exc.strerror}); " \
                f"run python -m checks.specs.hierarchy --write"
-    if actual == expected:
-        return None
     old, new = actual.splitlines(), expected.splitlines()
+    if _content(old) == _content(new):      # which file the module names as its source is no drift
+        return None
     line = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
     return f"{path}:{line + 1}: out of date with {yaml_path.name}; run python -m checks.specs.hierarchy --write"
 
@@ -90,7 +100,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--module", type=Path, default=GENERATED_PATH, help="the generated TLA+ module")
     args = p.parse_args(argv)
     if args.write:
-        text = render_tla(load_hierarchy(args.hierarchy))
+        text = render_tla(load_hierarchy(args.hierarchy), _source(args.hierarchy))
         try:
             args.module.write_text(text, encoding="utf-8")
         except OSError as exc:

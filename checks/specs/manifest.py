@@ -72,7 +72,9 @@ TIERS = ("fast", "slow")
 # a bare `invariant` / `property` matches any name (tlaplus/Examples' "safety failure" / "liveness failure")
 EXPECT = re.compile(r"^(pass|deadlock|assumption|invariant|property|(invariant|property): [A-Za-z_][A-Za-z0-9_]*)$")
 _REQUIRED = ("name", "module", "cfg", "tier", "expect", "shows")
-_OPTIONAL = ("distinct", "total", "variant_of", "apalache", "tlc_options", "jvm_options", "library", "simulate")
+# code: checks/specs/anchors.py; tlc_options ... simulate: checks/specs/modelopts.py
+_OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code", "tlc_options", "jvm_options", "library",
+             "simulate")
 _TOP_OPTIONAL = ("require_refutation",)
 _APALACHE_REQUIRED = ("length",)
 _APALACHE_OPTIONAL = ("inv", "temporal", "cinit", "init", "next", "expect")

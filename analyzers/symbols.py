@@ -1,0 +1,615 @@
+"""Types of names, so one lock has one name and a call reaches the right method.
+
+A pass over finished code models (analyzers.parse): class members with their declared types, function
+return types, and per function its parameters and locals (`auto` from a known return type or
+initializer, range-for over a container). `type_of` follows an expression such as
+`buffer_block->heap->pool->pool_mutex` or `streams_[i]` through those tables; `member_of` names the
+class that declares the member an expression ends in. Anything it cannot follow is None: callers fall
+back to their name heuristics and count the miss (`Types.misses`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from analyzers.model import FileModel, Member, Scope, Token
+
+_SPECIFIERS = frozenset({"const", "volatile", "mutable", "static", "inline", "constexpr", "thread_local",
+                         "extern", "virtual", "explicit", "struct", "class", "typename", "__block", "register",
+                         "__strong", "__weak", "__unsafe_unretained", "nonnull", "_Nonnull", "_Nullable",
+                         "C10_API", "TORCH_API", "TORCH_MPS_API"})
+_WRAPPER = re.compile(r"^(?:std::)?(?:unique_ptr|shared_ptr|weak_ptr|optional|reference_wrapper|atomic|"
+                      r"c10::intrusive_ptr|intrusive_ptr)<(.*)>$")
+_CONTAINER = re.compile(r"^(?:std::|c10::)?(?:vector|array|deque|list|set|unordered_set|span|SmallVector|"
+                        r"ArrayRef)<(.*)>$")
+_MAP = re.compile(r"^(?:std::|c10::|ska::)?(?:map|unordered_map|flat_hash_map|ska_ordered_map)<(.*)>$")
+GUARD_PARAM = re.compile(r"^(?:std::)?(?:unique_lock|lock_guard|scoped_lock|shared_lock)<")
+_KEYWORDS = frozenset({"return", "if", "else", "while", "for", "switch", "case", "new", "delete", "throw",
+                       "sizeof", "goto", "do", "using", "namespace", "operator", "template", "typedef",
+                       "public", "private", "protected", "co_return", "default", "break", "continue"})
+_BOUNDARY = frozenset({";", "{", "}", "(", ",", ")", ":"})
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split at top-level separators (outside <> () [])."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "<([":
+            depth += 1
+        elif ch in ">)]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [p.strip() for p in out]
+
+
+def bare(type_text: str) -> str:
+    """The class a declared type denotes: 'const BufferPool&' -> 'BufferPool', unique_ptr<T> -> T.
+
+    Containers stay containers ('std::vector<MPSStream*>'); '' for an empty type."""
+    text = " ".join(w for w in type_text.replace("*", " ").replace("&", " ").split() if w not in _SPECIFIERS)
+    text = text.replace(" <", "<").replace("< ", "<").replace(" >", ">").replace(" ::", "::").replace(":: ", "::")
+    while True:
+        m = _WRAPPER.match(text)
+        if not m:
+            break
+        text = _split_top(m.group(1))[0].replace("*", "").replace("&", "").strip()
+    if _CONTAINER.match(text) or _MAP.match(text):
+        return text
+    return text.split("<")[0].split("::")[-1].strip()
+
+
+def element(type_text: str) -> str:
+    """The element class of a container type ('std::array<std::unique_ptr<MPSStream>, 8>' -> 'MPSStream')."""
+    text = bare(type_text)
+    m = _CONTAINER.match(text)
+    if m:
+        return bare(_split_top(m.group(1))[0])
+    m = _MAP.match(text)
+    if m:
+        parts = _split_top(m.group(1))
+        return bare(parts[1]) if len(parts) > 1 else ""
+    return ""
+
+
+@dataclass
+class Types:
+    """Project-wide type facts: members per class, bases, return types per method."""
+
+    members: dict[str, dict[str, Member]] = field(default_factory=dict)   # class short -> name -> member
+    bases: dict[str, set[str]] = field(default_factory=dict)
+    returns: dict[str, str] = field(default_factory=dict)      # 'Class::method' and 'function' -> type text
+    globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
+    aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
+    defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
+    misses: int = 0                                            # expressions no table could follow
+
+    def member(self, cls: str, name: str) -> Member | None:
+        """A member of `cls` or of one of its bases."""
+        seen: set[str] = set()
+        todo = [cls]
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            hit = self.members.get(c, {}).get(name)
+            if hit is not None:
+                return hit
+            todo.extend(self.bases.get(c, ()))
+        return None
+
+    def expand(self, type_text: str | None, depth: int = 4) -> str | None:
+        """A type with `using`/`typedef` aliases replaced by what they name."""
+        while type_text and depth:
+            target = self.aliases.get(bare(type_text))
+            if not target:
+                break
+            type_text, depth = target, depth - 1
+        return type_text
+
+    def returns_of(self, cls: str, name: str) -> str:
+        """The return type of `cls::name` (bases searched), or of a free function `name` when cls is ''."""
+        seen: set[str] = set()
+        todo = [cls]
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            hit = self.returns.get(f"{c}::{name}" if c else name)
+            if hit:
+                return hit
+            todo.extend(self.bases.get(c, ()))
+        return ""
+
+
+_TYPES: list = [(), None]
+
+
+def types(models: list[FileModel]) -> Types:
+    """The type tables of this list of models (built once per run, identity-checked like queries.index)."""
+    built_from, hit = _TYPES
+    if hit is None or len(built_from) != len(models) or any(a is not b for a, b in zip(built_from, models)):
+        hit = _build(models)
+        _TYPES[:] = [tuple(models), hit]
+    return hit
+
+
+def _build(models: list[FileModel]) -> Types:
+    ts = Types()
+    for model in models:
+        for m in model.members:
+            if m.owner:
+                ts.members.setdefault(m.owner.split("::")[-1], {}).setdefault(m.name, m)
+            elif m.static and not m.function:
+                ts.globals.setdefault(m.name, m)
+        for cls in model.scopes("class"):
+            bases = _class_bases(model, cls)
+            if bases:
+                ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
+        for fn in model.scopes("function"):
+            ret = return_type(model, fn)
+            if ret:
+                owner = class_of(fn)
+                key = f"{owner.split('::')[-1]}::{_simple(fn.name)}" if owner else _simple(fn.name)
+                ts.returns.setdefault(key, ret)
+        for typ, name, defaults in _declared_methods(model):
+            if typ:
+                ts.returns.setdefault(name, typ)
+            if defaults:
+                ts.defaults.setdefault(name, defaults)
+        ts.aliases.update(_aliases(model))
+    return ts
+
+
+def _aliases(model: FileModel) -> dict[str, str]:
+    """`using A = T;` and `typedef T A;` outside functions."""
+    toks, out = model.tokens, {}
+    for i, t in enumerate(toks[:-3]):
+        if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
+            j = i + 3
+            while j < len(toks) and toks[j].text != ";":
+                j += 1
+            out[toks[i + 1].text] = " ".join(x.text for x in toks[i + 3:j])
+        elif t.text == "typedef":
+            j = i + 1
+            while j < len(toks) and toks[j].text != ";":
+                j += 1
+            if j - 1 > i + 1 and toks[j - 1].kind == "IDENT":
+                out[toks[j - 1].text] = " ".join(x.text for x in toks[i + 1:j - 1])
+    return out
+
+
+def _simple(name: str) -> str:
+    return name.rsplit("::", 1)[-1]
+
+
+def class_of(fn: Scope) -> str:
+    """Qualified class of a method scope ('' for free functions and ObjC methods)."""
+    cls = fn.enclosing("class")
+    if cls is not None and cls.name and not cls.objc:
+        return cls.name
+    if fn.name.startswith(("-[", "+[")):
+        return ""
+    return fn.name.rsplit("::", 1)[0] if "::" in fn.name else ""
+
+
+def token_at(model: FileModel, line: int, col: int) -> int:
+    """Index of the first token at or after (line, col)."""
+    keys = model.__dict__.get("_sym_keys")
+    if keys is None or keys[0] is not model.tokens:
+        keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
+    return bisect.bisect_left(keys[1], (line, col))
+
+
+def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
+    """(start of the declaration, index of the name token, index of the parameters' '(')."""
+    toks = model.tokens
+    name_i = token_at(model, fn.line, fn.col)
+    p = name_i
+    while p < fn.first_token and p < len(toks) and toks[p].text != "(":
+        p += 1
+    start = name_i
+    while start > 0 and toks[start - 1].text in ("::",) or (start > 1 and toks[start - 1].text == "::"):
+        start -= 2
+    k = start
+    while k > 0 and toks[k - 1].text not in (";", "{", "}") and toks[k - 1].kind != "PREPROC" \
+            and not (toks[k - 1].text == ":" and k > 1 and toks[k - 2].text in ("public", "private", "protected")):
+        k -= 1
+    return k, start, p
+
+
+def return_type(model: FileModel, fn: Scope) -> str:
+    """The declared return type of a function definition ('' for constructors and unknown heads)."""
+    if fn.name.startswith(("-[", "+[")):
+        return ""
+    toks = model.tokens
+    k, start, _ = _head(model, fn)
+    words = [t.text for t in toks[k:start] if t.kind != "PREPROC" and t.text not in ("[[", "]]")]
+    words = [w for w in words if w not in _SPECIFIERS and not w.isupper()]
+    text = " ".join(words).replace("template <", "<")
+    return "" if not text or text in ("~",) or text.startswith("<") else text
+
+
+def _declared_methods(model: FileModel):
+    """(return type, 'Class::name') of method declarations without a body in class scopes."""
+    toks = model.tokens
+    for cls in model.scopes("class"):
+        if cls.objc or not cls.name:
+            continue
+        short = cls.name.split("::")[-1]
+        depth, i, start = 0, cls.first_token, cls.first_token
+        while i < min(cls.last_token, len(toks)):
+            t = toks[i].text
+            if t in ("{", "(", "["):
+                depth += 1
+            elif t in ("}", ")", "]"):
+                depth -= 1
+            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and toks[i + 1].text == ":") \
+                    and not (t == ":" and toks[i - 1].text == ":"):
+                stmt = toks[start:i]
+                names = [j for j in range(len(stmt) - 1) if stmt[j].kind == "IDENT" and stmt[j + 1].text == "("]
+                if names:
+                    j = names[0]
+                    ret = [x.text for x in stmt[:j] if x.text not in _SPECIFIERS and x.kind != "PREPROC"
+                           and not x.text.isupper()]
+                    if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
+                        ret = []
+                    yield " ".join(ret), f"{short}::{stmt[j].text}", _defaults(stmt[j + 2:])
+                start = i + 1
+            elif depth == 0 and t == "}":
+                start = i + 1
+            i += 1
+
+
+def _defaults(toks: list[Token]) -> dict[int, str]:
+    """{parameter index: default value text} of a parameter list's tokens (after its '(')."""
+    out, depth, n, default = {}, 0, 0, None
+    for t in toks:
+        if t.text in ("(", "<", "[", "{"):
+            depth += 1
+        elif t.text in (")", ">", "]", "}"):
+            if depth == 0:
+                break
+            depth -= 1
+        if depth == 0 and t.text == ",":
+            if default is not None:
+                out[n] = " ".join(default)
+            n, default = n + 1, None
+        elif depth == 0 and t.text == "=" and default is None:
+            default = []
+        elif default is not None:
+            default.append(t.text)
+    if default is not None:
+        out[n] = " ".join(default)
+    return out
+
+
+def defaults_of(ts: Types, fn: Scope) -> dict[int, str]:
+    """Default argument values of a function: its own parameter list's and its class declaration's."""
+    owner = class_of(fn).split("::")[-1]
+    key = f"{owner}::{_simple(fn.name)}" if owner else _simple(fn.name)
+    return ts.defaults.get(key, {})
+
+
+def _class_bases(model: FileModel, cls: Scope) -> set[str]:
+    toks = model.tokens
+    k = cls.first_token - 2
+    header: list[str] = []
+    while k >= 0 and toks[k].text not in (";", "}", "{", "class", "struct"):
+        header.append(toks[k].text)
+        k -= 1
+    header.reverse()
+    if ":" not in header:
+        return set()
+    after = header[header.index(":") + 1:]
+    return {w.split("::")[-1] for w in after if re.fullmatch(r"[A-Za-z_][\w:]*", w)
+            and w not in ("public", "private", "protected", "virtual")}
+
+
+# -- per function: parameters and locals --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Local:
+    """A parameter or local variable: its declared type text and where it is declared."""
+
+    name: str
+    type: str
+    line: int
+    param: bool = False
+    index: int = -1          # parameter position
+
+
+def parameters(model: FileModel, fn: Scope) -> list[Local]:
+    """The parameters of a function definition, in order."""
+    cached = fn.__dict__.get("_params")
+    if cached is not None:
+        return cached
+    toks = model.tokens
+    out: list[Local] = []
+    _, _, p = _head(model, fn)
+    if p < len(toks) and toks[p].text == "(":
+        depth, cur, pieces = 0, [], []
+        for t in toks[p + 1:fn.first_token]:
+            if t.text in ("(", "<", "["):
+                depth += 1
+            elif t.text in (")", ">", "]"):
+                if depth == 0:
+                    break
+                depth -= 1
+            if t.text == "," and depth == 0:
+                pieces.append(cur)
+                cur = []
+            else:
+                cur.append(t)
+        pieces.append(cur)
+        for n, piece in enumerate(pieces):
+            if "=" in [t.text for t in piece]:
+                piece = piece[:[t.text for t in piece].index("=")]
+            idents = [t for t in piece if t.kind == "IDENT"]
+            if len(piece) >= 2 and idents and piece[-1].kind == "IDENT" and piece[-1].text not in _SPECIFIERS:
+                typ = " ".join(t.text for t in piece[:-1])
+                out.append(Local(piece[-1].text, typ, piece[-1].line, True, n))
+    fn.__dict__["_params"] = out
+    return out
+
+
+def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
+    """Parameters and locals of a function (later declarations of a name win), memoised on the scope."""
+    cached = fn.__dict__.get("_locals")
+    if cached is not None:
+        return cached
+    table = {p.name: p for p in parameters(model, fn)}
+    fn.__dict__["_locals"] = table      # a recursion guard while initializers are typed
+    toks = model.tokens
+    end = min(fn.last_token, len(toks))
+    for i in range(fn.first_token, end - 1):
+        t = toks[i]
+        if t.kind != "IDENT" or t.text in _KEYWORDS:
+            continue
+        nxt = toks[i + 1].text
+        if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
+            continue
+        prev = toks[i - 1]
+        if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
+            continue
+        j = i                                # walk back to the statement start, over template arguments
+        while j > fn.first_token and toks[j - 1].kind != "PREPROC":
+            if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
+                depth, k = 0, j - 1
+                while k > fn.first_token:
+                    depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
+                    if depth <= 0 or toks[k].text in (";", "{", "}"):
+                        break
+                    k -= 1
+                if depth != 0:
+                    break
+                j = k
+            elif toks[j - 1].text in _BOUNDARY:
+                break
+            else:
+                j -= 1
+        type_toks = [x.text for x in toks[j:i]]
+        if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
+                or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
+            continue
+        if nxt == "(" and prev.text not in ("*", "&", "&&") and prev.kind != "IDENT":
+            continue
+        typ = " ".join(type_toks)
+        if bare(typ) == "auto":
+            typ = _auto_type(model, ts, fn, i, nxt) or typ
+        table[t.text] = Local(t.text, typ, t.line)
+    return table
+
+
+def _auto_type(model: FileModel, ts: Types, fn: Scope, i: int, nxt: str) -> str:
+    """The type an `auto` declaration gets: from `= expr;` or, in range-for, from the container's element."""
+    toks = model.tokens
+    j, depth, expr = i + 2, 0, []
+    stop = (";",) if nxt == "=" else (")",)
+    if nxt not in ("=", ":"):
+        return ""
+    while j < min(fn.last_token, len(toks)):
+        x = toks[j].text
+        if x in ("(", "[", "{"):
+            depth += 1
+        elif x in (")", "]", "}"):
+            if depth == 0:
+                break
+            depth -= 1
+        if depth == 0 and x in stop:
+            break
+        expr.append(x)
+        j += 1
+    text = "".join(expr)
+    if not text:
+        return ""
+    scope = _scope_at_token(fn, i)
+    found = type_of(model, ts, scope, text, _declared=i)
+    if nxt == ":":
+        return element(found) if found else ""
+    return found or ""
+
+
+def _scope_at_token(fn: Scope, i: int) -> Scope:
+    scope = fn
+    while True:
+        inner = next((c for c in scope.children if c.first_token <= i < c.last_token), None)
+        if inner is None:
+            return scope
+        scope = inner
+
+
+# -- expressions ----------------------------------------------------------------------------------------
+
+_SEGMENT = re.compile(r"\s*(\*?)\s*([A-Za-z_][\w:]*)\s*((?:\([^()]*(?:\([^()]*\))*[^()]*\)|\[[^\[\]]*\])*)\s*")
+
+
+def _segments(expr: str) -> list[str] | None:
+    out, depth, cur, i = [], 0, "", 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch in "([<" and not (ch == "<" and depth == 0 and not cur):
+            depth += 1 if ch != "<" else 0
+        elif ch in ")]":
+            depth -= 1
+        if depth == 0 and (expr.startswith("->", i) or (ch == "." and not expr[i + 1:i + 2].isdigit())):
+            out.append(cur)
+            cur = ""
+            i += 2 if ch == "-" else 1
+            continue
+        cur += ch
+        i += 1
+    out.append(cur)
+    return out if all(out) else None
+
+
+def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int = -1) -> str | None:
+    """The declared type text of an expression (None when some step is not known)."""
+    expr = expr.replace(" ", "")
+    while expr.startswith("(") and expr.endswith(")") and expr.count("(") == 1:
+        expr = expr[1:-1]
+    expr = expr.lstrip("&*")
+    parts = _segments(expr)
+    if not parts:
+        return None
+    fn = scope.function()
+    cls = class_of(fn).split("::")[-1] if fn is not None else ""
+    current: str | None = None
+    for n, seg in enumerate(parts):
+        m = _SEGMENT.fullmatch(seg)
+        if not m:
+            return None
+        name, tail = m.group(2), m.group(3)
+        called = tail.startswith("(")
+        if n == 0:
+            current = _first(model, ts, fn, cls, name, called, _declared)
+        else:
+            owner = bare(current or "")
+            if called:
+                current = ts.returns_of(owner, name.split("::")[-1])
+            else:
+                member = ts.member(owner, name)
+                current = member.type if member is not None else None
+        current = ts.expand(current)
+        if not current:
+            return None
+        subscripts = tail.count("[") if not called else tail.split(")")[-1].count("[")
+        for _ in range(subscripts):
+            current = element(current) or (bare(current) if "*" in current else None)
+            if not current:
+                return None
+    return current
+
+
+def _first(model: FileModel, ts: Types, fn: Scope | None, cls: str, name: str, called: bool,
+           declared: int) -> str | None:
+    if name in ("this", "self"):
+        return cls + "*" if cls else None
+    if called:
+        if "::" in name:
+            owner, _, short = name.rpartition("::")
+            return ts.returns_of(owner.split("::")[-1], short) or ts.returns.get(short)
+        return ts.returns_of(cls, name) or ts.returns.get(name)
+    if "::" in name:
+        owner, _, short = name.rpartition("::")
+        member = ts.member(owner.split("::")[-1], short)
+        return member.type if member is not None else None
+    if fn is not None:
+        local = locals_of(model, ts, fn).get(name)
+        if local is not None and (declared < 0 or local.line <= model.tokens[declared].line):
+            return local.type
+    if cls:
+        member = ts.member(cls, name)
+        if member is not None:
+            return member.type
+    glob = ts.globals.get(name)
+    return glob.type if glob is not None else None
+
+
+def member_of(model: FileModel, ts: Types, scope: Scope, expr: str) -> tuple[str, Member] | None:
+    """(declaring class short name, member) of the member an expression ends in, or None."""
+    expr = expr.replace(" ", "").lstrip("&*")
+    if expr.startswith("this->"):
+        expr = expr[len("this->"):]
+    parts = _segments(expr)
+    if not parts:
+        return None
+    last = parts[-1]
+    m = _SEGMENT.fullmatch(last)
+    if not m or m.group(3).startswith("("):
+        return None
+    name = m.group(2)
+    if len(parts) == 1:
+        fn = scope.function()
+        if fn is not None and name in locals_of(model, ts, fn):
+            return None          # a local or parameter, not a member
+        cls = class_of(fn).split("::")[-1] if fn is not None else ""
+        owner = _declaring(ts, cls, name) if cls else ""
+        if owner:
+            return owner, ts.members[owner][name]
+        return None
+    base = type_of(model, ts, scope, "->".join(parts[:-1]))
+    if base is None:
+        ts.misses += 1
+        return None
+    owner = _declaring(ts, bare(base), name)
+    if not owner:
+        ts.misses += 1
+        return None
+    return owner, ts.members[owner][name]
+
+
+def _declaring(ts: Types, cls: str, name: str) -> str:
+    seen: set[str] = set()
+    todo = [cls]
+    while todo:
+        c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        if name in ts.members.get(c, {}):
+            return c
+        todo.extend(ts.bases.get(c, ()))
+    return ""
+
+
+def guard_parameter(model: FileModel, fn: Scope | None, name: str) -> Local | None:
+    """The parameter `name` of `fn` when it is a lock guard passed by reference (the caller's lock)."""
+    if fn is None:
+        return None
+    for p in parameters(model, fn):
+        if p.name == name and "&" in p.type and GUARD_PARAM.match(p.type.replace(" ", "").removeprefix("const")):
+            return p
+    return None
+
+
+def tokens_text(toks: list[Token]) -> str:
+    """Token texts joined without spaces (an expression as the model's calls write it)."""
+    return "".join(t.text for t in toks)
+
+
+def coverage(models: list[FileModel]) -> dict[str, int]:
+    """How the lock expressions of a run were named: by their declaring class (`typed`), or as written
+    because a receiver's type is unknown (`as_written`; the name heuristics apply there)."""
+    ts = types(models)
+    typed = as_written = 0
+    for model in models:
+        for scope in model.scopes():
+            for region in scope.locks:
+                if region.kind == "call_once" or not re.search(r"->|\.|^(m_|_)\w+$|\w+_$", region.lock):
+                    continue
+                if guard_parameter(model, scope.function(), region.lock):
+                    continue
+                if member_of(model, ts, scope, region.lock) is not None:
+                    typed += 1
+                else:
+                    as_written += 1
+    return {"typed": typed, "as_written": as_written}

@@ -107,7 +107,8 @@ def write(folder: Path, text: str) -> Path:
 def test_refutation_rule_on_by_default_and_off_per_manifest(folder):
     with pytest.raises(UsageError, match="never refuted.*require_refutation: false"):
         load_manifest(write(folder, "models:" + BASE))
-    assert [e.name for e in load_manifest(write(folder, "require_refutation: false\nmodels:" + BASE))] == ["Counter_pass"]
+    entries = load_manifest(write(folder, "require_refutation: false\nmodels:" + BASE))
+    assert [e.name for e in entries] == ["Counter_pass"]
     with pytest.raises(UsageError, match="require_refutation must be true or false"):
         load_manifest(write(folder, "require_refutation: maybe\nmodels:" + BASE))
 

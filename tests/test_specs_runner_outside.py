@@ -60,7 +60,8 @@ def _library_manifest(tmp_path: Path, library: str) -> Path:
     for name in ("Nested.tla", "Nested.cfg"):
         (tmp_path / "sub" / name).write_text((FIXTURES / "sub" / name).read_text())
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text("require_refutation: false\nmodels:\n  - {name: Nested, module: sub/Nested, cfg: sub/Nested.cfg, "
+    manifest.write_text("require_refutation: false\nmodels:\n"
+                        "  - {name: Nested, module: sub/Nested, cfg: sub/Nested.cfg, "
                         f"tier: fast, expect: pass, distinct: 4, total: 5, library: [{library}], shows: jar}}\n")
     return manifest
 

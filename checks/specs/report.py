@@ -77,7 +77,8 @@ def trace_lines(trace: Trace, full_values: bool = False) -> list[Text]:
         if previous and not shown:
             lines.append(Text("         (no variable changed)", style="dim"))
         for name, value in shown.items():
-            lines.append(Text(f"         {name} = {shown_value(value, full_values)}", style="yellow" if previous else ""))
+            text = f"         {name} = {shown_value(value, full_values)}"
+            lines.append(Text(text, style="yellow" if previous else ""))
         previous = state.values
     if trace.deadlocked:
         lines.append(Text("  ...  no action is enabled in this last state (deadlock)", style="bold"))

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from checks import tools
@@ -52,7 +52,6 @@ class Launch:
     recover: Path | None = None             # a checkpointed metadir to resume from
     checkpoint: int | None = None           # minutes between checkpoints
     main: str = "tlc2.TLC"
-    extra_env: dict = field(default_factory=dict)
 
 
 CACHE = REPO_ROOT / ".mps-verify" / "cache" / "tlc-options.json"
@@ -335,7 +334,7 @@ def _name_temporal_property(entry: ModelEntry, opts: RunOptions, launch: Launch,
         text = only_property(entry.cfg_path, prop)
         if launch.cfg_text is not None:          # this TLC lacks CHECK_DEADLOCK (launch_for put -deadlock)
             text = re.sub(r"\bCHECK_DEADLOCK\s+\S+", " ", text)
-        single = Launch(**{**launch.__dict__, "cfg_text": text, "recover": None, "checkpoint": None})
+        single = replace(launch, cfg_text=text, recover=None, checkpoint=None)
         out_path = opts.artifacts / entry.name / f"tlc-{prop}.out"
         invocation = invoke(entry.spec_path.parent, entry.spec_path.stem, entry.cfg_path.name, opts, out_path,
                             launch=single)
@@ -363,7 +362,7 @@ def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
             if opts.recover and previous is None:
                 return Outcome(backend="tlc", kind="tool-missing",
                                detail=f"--recover: no checkpoint under {metadir} (run with --checkpoint first)")
-            launch = Launch(**{**launch.__dict__, "recover": previous})
+            launch = replace(launch, recover=previous)
         invocation = invoke(entry.spec_path.parent, entry.spec_path.stem,
                             os.path.relpath(entry.cfg_path, entry.spec_path.parent), opts, out_path,
                             launch=launch, metadir=metadir)

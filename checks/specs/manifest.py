@@ -76,6 +76,7 @@ _REQUIRED = ("name", "module", "cfg", "tier", "expect", "shows")
 _OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code", "tlc_options", "jvm_options", "library",
              "simulate")
 _TOP_OPTIONAL = ("require_refutation",)
+_HIERARCHY_MODULE = "LockHierarchyData"
 _APALACHE_REQUIRED = ("length",)
 _APALACHE_OPTIONAL = ("inv", "temporal", "cinit", "init", "next", "expect")
 
@@ -260,6 +261,9 @@ def load_manifest(path: Path, only: list[str] | None = None) -> list[ModelEntry]
     if not entries:
         raise UsageError(f"{path}: the manifest lists no models")
     _cross_check(entries, path, require_refutation, set(only) if only else None)
-    if path.resolve().parent == REPO_ROOT / "specs":   # the generated hierarchy belongs to our specs
+    # the generated hierarchy belongs to our specs; with --only, only when a chosen model uses it
+    if path.resolve().parent == REPO_ROOT / "specs" and (
+            only is None or any(e.name in only and _HIERARCHY_MODULE in e.spec_path.read_text(encoding="utf-8")
+                                for e in entries)):
         _hierarchy_check()
     return entries

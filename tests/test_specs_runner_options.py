@@ -290,3 +290,37 @@ def test_distributed_runs_only_on_loopback():
     assert distributed.rmi_options(4000) == ("-Djava.rmi.server.hostname=127.0.0.1",
                                              "-Dtlc2.tool.distributed.TLCServer.port=4000")
     assert 0 < distributed.free_port() < 65536
+
+
+# --- tlaplus/Examples manifest.json --------------------------------------------------------------------
+
+EXAMPLES = FIXTURES / "examples_repo" / "specifications" / "tiny" / "manifest.json"
+
+
+def test_examples_entries_map_results_modes_and_tiers(tmp_path):
+    from checks.specs.examples import load_examples_manifest
+    from checks.specs.runner import select
+    entries = {e.name: e for e in load_examples_manifest(EXAMPLES)}
+    assert entries["Tiny"].expect == "pass" and (entries["Tiny"].distinct, entries["Tiny"].total) == (4, 5)
+    assert entries["Tiny"].spec_path == EXAMPLES.parent / "Tiny.tla" and entries["Tiny"].tier == "fast"
+    assert entries["Tiny_safety"].expect == "invariant" and entries["Tiny_liveness"].expect == "property"
+    assert entries["models.Tiny_sim"].simulate == Simulation(50, 100)
+    symbolic = entries["Tiny_symbolic"]
+    assert symbolic.skip and symbolic.apalache is not None and symbolic.apalache.inv == ("InRange",)
+    assert [e.name for e in select(list(entries.values()), "all", None, "apalache")] == ["Tiny_symbolic"]
+
+
+def test_examples_generate_unknown_and_slow_models(tmp_path):
+    import json
+    from checks.specs.examples import load_examples_manifest
+    shutil.copytree(FIXTURES / "examples_repo", tmp_path / "repo")
+    path = tmp_path / "repo" / "specifications" / "tiny" / "manifest.json"
+    data = json.loads(path.read_text())
+    models = data["modules"][0]["models"]
+    models[0].update(mode="generate", runtime="00:05:00")
+    models[1].update(result="unknown")
+    path.write_text(json.dumps(data))
+    entries = {e.name: e for e in load_examples_manifest(path)}
+    assert entries["Tiny"].simulate == Simulation(100, 100) and entries["Tiny"].tier == "slow"
+    assert entries["Tiny"].distinct is None          # counts belong to exhaustive runs only
+    assert entries["Tiny_safety"].skip == "result unknown in manifest.json"

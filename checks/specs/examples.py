@@ -85,7 +85,7 @@ def _model(raw: Any, module: Path, root: Path, manifest: Path, index: str) -> Mo
     name = model_name(str(cfg_path.relative_to(folder).with_suffix("")).replace("/", ".")
                       if cfg_path.is_relative_to(folder) else cfg_path.stem, f"{manifest}: {where}")
     apalache = None
-    if raw.get("mode") == "symbolic":
+    if raw.get("mode") == "symbolic" and result != "unknown":
         apalache = ApalacheSettings(length=SYMBOLIC_LENGTH, inv=read_cfg(cfg_path).invariants, temporal=(),
                                     cinit=None, expect=RESULTS.get(result, "pass"))
     return ModelEntry(name=name, module=str(module.relative_to(root).with_suffix("")), cfg=raw["path"],

@@ -49,7 +49,7 @@ class ModelEntry:
     jvm_options: tuple[str, ...] = ()
     library: tuple[Path, ...] = ()          # folders go to -DTLA-Library, jars to the classpath
     simulate: Simulation | None = None      # run by random simulation, never reported as a pass
-    skip: str | None = None                 # why this model is listed but not run (e.g. symbolic mode)
+    skip: str | None = None                 # why TLC does not run this listed model (e.g. symbolic mode)
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,15 @@ def test_distributed_on_loopback_agrees_with_one_process(tmp_path):
         assert "single-process re-run" in warnings, warnings
 
 
-def test_distributed_refuses_other_modes():
-    proc = specs("--manifest", MANIFEST, "--distributed", "2", "--simulate", "10")
-    assert proc.returncode == 2 and "--distributed runs exhaustive search only" in proc.stderr
+@pytest.mark.parametrize("args,needle", [
+    (("--distributed", "2", "--simulate", "10"), "--distributed runs exhaustive search only"),
+    (("--depth", "10",), "--depth and --seed belong to --simulate N"),
+    (("--simulate", "5", "--checkpoint", "1"), "--simulate keeps no checkpoints"),
+    (("--backend", "apalache", "--workers", "2"), "need --backend tlc"),
+])
+def test_mode_combinations_that_make_no_sense_are_exit_2(args, needle):
+    proc = specs("--manifest", MANIFEST, *args)
+    assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
@@ -101,6 +107,7 @@ def test_checkpoint_then_recover_resumes(tmp_path):
     assert "Starting recovery from checkpoint" in (tmp_path / "art" / "Big" / "tlc.out").read_text()
 
 
-def test_recover_without_checkpoint_is_a_missing_tool(tmp_path):
+def test_recover_without_checkpoint_is_a_usage_error(tmp_path):
     proc = specs("--manifest", MANIFEST, "--only", "Counter_pass", "--recover", "--artifacts", str(tmp_path))
-    assert proc.returncode == 3 and "no checkpoint under" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "no checkpoint of model Counter_pass" in lines[0]

@@ -23,6 +23,7 @@ from checks.specs.runner import run_models, select
 
 DEFAULT_MANIFEST = REPO_ROOT / "specs" / "manifest.yaml"
 DEFAULT_TIMEOUT = 600.0
+DEFAULT_DEPTH = 100         # TLC's own default for -simulate
 
 
 def _positive(kind: type):
@@ -62,7 +63,7 @@ def build_parser():
     big.add_argument("--workers", type=_positive(int), help="TLC worker threads per model (-workers; default 1)")
     big.add_argument("--simulate", type=_positive(int), metavar="N",
                      help="random simulation of N behaviours instead of exhaustive search (never a pass)")
-    big.add_argument("--depth", type=_positive(int), default=100, help="simulation depth (default 100)")
+    big.add_argument("--depth", type=_positive(int), help=f"simulation depth (default {DEFAULT_DEPTH})")
     big.add_argument("--seed", type=int, help="simulation seed (default: TLC picks one)")
     big.add_argument("--distributed", type=_positive(int), metavar="K",
                      help="TLC's own TLCServer with K TLCWorker processes on 127.0.0.1 (one model at a time)")
@@ -101,6 +102,8 @@ def _check_combination(args) -> None:
         raise cli.UsageError("--workers/--simulate/--distributed/--checkpoint/--recover need --backend tlc")
     if args.distributed and (args.simulate or args.checkpoint or args.recover):
         raise cli.UsageError("--distributed runs exhaustive search only (no --simulate/--checkpoint/--recover)")
+    if not args.simulate and (args.depth or args.seed is not None):
+        raise cli.UsageError("--depth and --seed belong to --simulate N")
     if args.simulate and (args.checkpoint or args.recover):
         raise cli.UsageError("--simulate keeps no checkpoints")
 
@@ -109,7 +112,7 @@ def _selection(args) -> str:
     """What ran, for the report's title: the models and any mode that is not plain exhaustive search."""
     parts = [f"only {', '.join(args.only)}" if args.only else f"tier {args.tier}"]
     if args.simulate:
-        parts.append(f"simulation: {args.simulate} behaviours up to depth {args.depth}"
+        parts.append(f"simulation: {args.simulate} behaviours up to depth {args.depth or DEFAULT_DEPTH}"
                      + (f", seed {args.seed}" if args.seed is not None else ""))
     if args.workers:
         parts.append(f"{args.workers} workers")
@@ -132,7 +135,8 @@ def main(argv: list[str]) -> int:
     jobs = args.jobs or _setting(settings, "jobs", int, os.cpu_count() or 1)
     entries = _with_library(load_entries(args.manifest, args.only), args.library)
     chosen = select(entries, args.tier, args.only, args.backend)
-    simulate = Simulation(num=args.simulate, depth=args.depth, seed=args.seed) if args.simulate else None
+    simulate = (Simulation(num=args.simulate, depth=args.depth or DEFAULT_DEPTH, seed=args.seed)
+                if args.simulate else None)
     opts = RunOptions(timeout=timeout, coverage=args.coverage, artifacts=args.artifacts.resolve(), trace=args.trace,
                       workers=args.workers or 1, simulate=simulate, distributed=args.distributed,
                       checkpoint=args.checkpoint, recover=args.recover, full_values=args.full_values)
@@ -144,6 +148,11 @@ def main(argv: list[str]) -> int:
         return cli.Exit.CLEAN
     if args.backend == "tlc":
         tlc.check_features(chosen)
+    if args.recover:
+        for entry in chosen:
+            if tlc.latest_checkpoint(tlc.checkpoint_dir(entry, opts)) is None:
+                raise cli.UsageError(f"--recover: no checkpoint of model {entry.name} under "
+                                     f"{tlc.checkpoint_dir(entry, opts)} (run it with --checkpoint MIN first)")
     if args.distributed:
         jobs = 1        # each distributed run uses all its workers (and one port): one model at a time
     external = ("java",)

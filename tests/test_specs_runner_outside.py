@@ -158,3 +158,14 @@ def test_long_values_are_elided_with_a_way_to_see_them():
     assert len(short) < 300 and "more characters: --full-values, or summary.json" in short
     assert short.startswith(value[:100]) and short.endswith(value[-100:])
     assert shown_value(value, full=True) == value and shown_value("{1, 2}") == "{1, 2}"
+
+
+def test_examples_skipped_model_in_junit(tmp_path):
+    import xml.etree.ElementTree as ET
+    proc = specs("--manifest", str(EXAMPLES), "--only", "Tiny", "Tiny_symbolic", "--format", "junit",
+                 "--artifacts", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    suite = ET.fromstring(proc.stdout).find("testsuite")
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    skipped = [c.get("name") for c in suite.iter("testcase") if c.find("skipped") is not None]
+    assert skipped == ["Tiny_symbolic"]

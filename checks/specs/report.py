@@ -144,10 +144,13 @@ def render_json(report: RunReport) -> str:
 def render_junit(report: RunReport) -> str:
     """One testcase per model; a failure (with the counterexample) on mismatch."""
     suite = ET.Element("testsuite", name=f"mps-verify.specs.{report.backend}", tests=str(len(report.results)),
-                       failures=str(len(report.mismatches)), errors="0", time=f"{report.seconds:.3f}")
+                       failures=str(len(report.mismatches)), errors="0", time=f"{report.seconds:.3f}",
+                       skipped=str(sum(r.outcome.kind == "skipped" for r in report.results)))
     for r in report.results:
         case = ET.SubElement(suite, "testcase", classname=f"specs.{r.entry.tier}", name=r.entry.name,
                              time=f"{r.outcome.seconds:.3f}")
+        if r.outcome.kind == "skipped":
+            ET.SubElement(case, "skipped", message=r.outcome.detail)
         if not r.matched:
             failure = ET.SubElement(case, "failure", message=r.mismatch or "", type=r.outcome.kind)
             failure.text = "\n".join(line.plain for line in trace_lines(r.outcome.trace)) if r.outcome.trace else ""

@@ -134,11 +134,17 @@ def test_only_validates_just_the_chosen_models(folder):
 
 
 def test_new_keys_load(folder):
-    extra = BASE.replace("shows: x}", "shows: x, tlc_options: [-deadlock], jvm_options: [-Xmx1g], library: [lib]}")
+    extra = BASE.replace("shows: x}", "shows: x, tlc_options: [-deadlock], jvm_options: [-Xmx1g], library: [lib],"
+                                      " workers: 3}")
     sim = INV.replace("shows: x}", "shows: x, simulate: {num: 100, depth: 20, seed: 3}}")
     first, second = load_manifest(write(folder, "models:" + extra + sim))
     assert first.tlc_options == ("-deadlock",) and first.jvm_options == ("-Xmx1g",)
-    assert first.library == ((folder / "lib").resolve(),)
+    assert first.library == ((folder / "lib").resolve(),) and first.workers == 3 and second.workers is None
+    jar = tools.tla2tools_jar()
+    assert tlc.launch_for(first, RunOptions(timeout=5), jar).workers == 3          # the model's own
+    assert tlc.launch_for(first, RunOptions(timeout=5, workers=2), jar).workers == 2   # --workers wins
+    with pytest.raises(UsageError, match="workers must be a positive integer"):
+        load_manifest(write(folder, "models:" + extra.replace("workers: 3", "workers: auto") + sim))
     assert second.simulate == Simulation(100, 20, 3)
 
 

@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     simulate = (Simulation(num=args.simulate, depth=args.depth or DEFAULT_DEPTH, seed=args.seed)
                 if args.simulate else None)
     opts = RunOptions(timeout=timeout, coverage=args.coverage, artifacts=args.artifacts.resolve(), trace=args.trace,
-                      workers=args.workers or 1, simulate=simulate, distributed=args.distributed,
+                      workers=args.workers, simulate=simulate, distributed=args.distributed,
                       checkpoint=args.checkpoint, recover=args.recover, full_values=args.full_values)
     if args.worker_commands:
         if len(chosen) != 1:

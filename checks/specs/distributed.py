@@ -120,7 +120,7 @@ def run(entry: ModelEntry, opts: RunOptions) -> Outcome:
         outcome.warnings.append(note)
         return outcome
     # a counterexample: the single-process TLC names it and gives the right trace
-    local_opts = dataclasses.replace(opts, distributed=None, workers=1,
+    local_opts = dataclasses.replace(opts, distributed=None,
                                      artifacts=opts.artifacts / entry.name / "confirm")
     confirmed = tlc.run(entry, local_opts)
     confirmed.seconds = round(outcome.seconds + confirmed.seconds, 3)

@@ -10,6 +10,7 @@ walking up from the manifest until they resolve.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ def _root(manifest: Path, first: str) -> Path:
 def _seconds(runtime: Any) -> int | None:
     m = re.fullmatch(r"(\d\d):(\d\d):(\d\d)", str(runtime))
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)) if m else None
+
+
+def _workers(value: Any, path: Path, where: str) -> int | None:
+    """Examples' `workers`: a count, or "auto" (all cores; TLC 2.15 has no -workers auto)."""
+    if value is None:
+        return None
+    if value == "auto":
+        return os.cpu_count() or 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _fail(path, f"{where}: workers must be a positive integer or auto")
+    return value
 
 
 def _mode(mode: Any, where: str, path: Path) -> tuple[Simulation | None, str | None]:
@@ -92,7 +104,8 @@ def _model(raw: Any, module: Path, root: Path, manifest: Path, index: str) -> Mo
                       tier="slow" if seconds is None or seconds > SLOW_AFTER_S else "fast",
                       expect=RESULTS.get(result, "pass"), distinct=distinct, total=total, variant_of=None,
                       shows=f"tlaplus/Examples model {raw['path']} ({result})", apalache=apalache,
-                      spec_path=module, cfg_path=cfg_path, simulate=simulate, skip=skip)
+                      spec_path=module, cfg_path=cfg_path, simulate=simulate, skip=skip,
+                      workers=_workers(raw.get("workers"), manifest, where))
 
 
 def load_examples_manifest(path: Path) -> list[ModelEntry]:

@@ -49,6 +49,7 @@ class ModelEntry:
     jvm_options: tuple[str, ...] = ()
     library: tuple[Path, ...] = ()          # folders go to -DTLA-Library, jars to the classpath
     simulate: Simulation | None = None      # run by random simulation, never reported as a pass
+    workers: int | None = None              # TLC -workers for this model (--workers overrides)
     skip: str | None = None                 # why TLC does not run this listed model (e.g. symbolic mode)
 
 
@@ -57,7 +58,7 @@ class RunOptions:
     """How to run the selected models."""
 
     timeout: float
-    workers: int = 1
+    workers: int | None = None              # --workers N for every model; None: each model's own (default 1)
     coverage: bool = False
     artifacts: Path = Path(".mps-verify/specs")
     trace: bool = False
@@ -74,7 +75,7 @@ EXPECT = re.compile(r"^(pass|deadlock|assumption|invariant|property|(invariant|p
 _REQUIRED = ("name", "module", "cfg", "tier", "expect", "shows")
 # code: checks/specs/anchors.py; tlc_options ... simulate: checks/specs/modelopts.py
 _OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code", "tlc_options", "jvm_options", "library",
-             "simulate")
+             "simulate", "workers")
 _TOP_OPTIONAL = ("require_refutation",)
 _HIERARCHY_MODULE = "LockHierarchyData"
 _APALACHE_REQUIRED = ("length",)
@@ -167,7 +168,8 @@ def _entry(raw: Any, index: int, folder: Path, source: Path) -> ModelEntry:
                       apalache=_apalache(raw.get("apalache"), where), spec_path=spec_path,
                       cfg_path=cfg_path, tlc_options=modelopts.tlc_options(raw.get("tlc_options"), where),
                       jvm_options=modelopts.jvm_options(raw.get("jvm_options"), where),
-                      library=modelopts.library(raw.get("library"), folder, where), simulate=simulate)
+                      library=modelopts.library(raw.get("library"), folder, where), simulate=simulate,
+                      workers=modelopts.workers(raw.get("workers"), where))
 
 
 def _cross_check(entries: list[ModelEntry], source: Path, require_refutation: bool = True,

@@ -122,6 +122,15 @@ def library(value: Any, folder: Path, where: str) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+def workers(value: Any, where: str) -> int | None:
+    """`workers: 4`: TLC worker threads for this model (counts stay exact; depth may vary)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _fail(where, "workers must be a positive integer")
+    return value
+
+
 def _positive_int(value: Any, where: str, key: str, allow_negative: bool = False) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or (value <= 0 and not allow_negative):
         raise _fail(where, f"simulate.{key} must be a positive integer")

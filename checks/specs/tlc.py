@@ -51,6 +51,7 @@ class Launch:
     cfg_text: str | None = None             # a rewritten cfg (keywords this TLC lacks removed), else None
     recover: Path | None = None             # a checkpointed metadir to resume from
     checkpoint: int | None = None           # minutes between checkpoints
+    workers: int | None = None              # the model's own -workers (None: the run's, default 1)
     main: str = "tlc2.TLC"
 
 
@@ -80,7 +81,8 @@ def launch_for(entry: ModelEntry, opts: RunOptions, jar: str) -> Launch:
         if names.check_deadlock is False and "-deadlock" not in tlc_extra:
             tlc_extra.append("-deadlock")       # TLC's -deadlock switches deadlock checking OFF
     return Launch(tlc=tuple(tlc_extra), jvm=entry.jvm_options, library=entry.library,
-                  simulate=opts.simulate or entry.simulate, cfg_text=cfg_text, checkpoint=opts.checkpoint)
+                  simulate=opts.simulate or entry.simulate, cfg_text=cfg_text, checkpoint=opts.checkpoint,
+                  workers=opts.workers or entry.workers)
 
 
 def check_features(entries: list[ModelEntry]) -> None:
@@ -167,7 +169,8 @@ def command(java: str, jar: str, module: str, cfg: str, metadir: Path, opts: Run
     jvm = (*jvm, *launch.jvm, *_library_property(launch), f"-Djava.io.tmpdir={scratch}")
     sim = launch.simulate
     local = launch.main == "tlc2.TLC"       # TLCServer takes neither -workers nor -coverage
-    wanted = [("-tool", ()), ("-workers", (str(opts.workers),) if local else None), ("-metadir", (str(metadir),)),
+    workers = str(launch.workers or opts.workers or 1)
+    wanted = [("-tool", ()), ("-workers", (workers,) if local else None), ("-metadir", (str(metadir),)),
               ("-coverage", ("1",) if opts.coverage and not sim and local else None),
               ("-simulate", ("num=" + str(sim.num),) if sim else None),
               ("-depth", (str(sim.depth),) if sim else None),

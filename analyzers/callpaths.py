@@ -191,10 +191,22 @@ def canonical(model: FileModel, scope: Scope, obj: str | None) -> str | None:
     fn = scope.function()
     if fn is None or not re.fullmatch(r"[A-Za-z_]\w*", obj):
         return obj
-    toks = model.tokens
-    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 4):
-        if toks[i].text == obj and toks[i + 1].text == "=" and toks[i + 2].text in ("getCurrentMPSStream",
-                                                                                      "at::mps::getCurrentMPSStream") \
-                and toks[i + 3].text == "(" and toks[i + 4].text == ")":
-            return CURRENT
-    return obj
+    memo = fn.__dict__.setdefault("_canonical", {})
+    if obj not in memo:
+        local = symbols.find_local(model, fn, obj)
+        memo[obj] = obj
+        if local is not None and local.auto is None and not local.param:
+            toks = model.tokens
+            k = symbols.token_at(model, local.line, 1)
+            while k < min(fn.last_token, len(toks)) - 4 and toks[k].line == local.line:
+                if toks[k].text == obj and toks[k + 1].text == "=" and toks[k + 2].text in (
+                        "getCurrentMPSStream", "at::mps::getCurrentMPSStream") and toks[k + 3].text == "(":
+                    memo[obj] = CURRENT
+                    break
+                k += 1
+        elif local is not None and local.auto is not None:
+            i, _ = local.auto
+            toks = model.tokens
+            if toks[i + 1].text == "=" and toks[i + 2].text in ("getCurrentMPSStream", "at::mps::getCurrentMPSStream"):
+                memo[obj] = CURRENT
+    return memo[obj]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
+from analyzers import crossref
 from analyzers import forked
 from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
@@ -169,6 +170,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             models = [model for model, _ in done]
             findings = [f for _, found in done for f in found] + project_findings(models, rules, ctx, jobs)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
+            findings = crossref.merge(findings)
         diagnostics = [d for m in models for d in m.diagnostics]
         nfiles = len(models)
         naming = symbols.coverage(models)

@@ -427,7 +427,25 @@ class _Extractor:
                 names = known if len(known) == 1 else set()
             else:
                 names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
+                if not names:   # an interface's virtual method: the overriders in the classes deriving from it
+                    derived = self._derived(cls)
+                    names = {q for q in known if simple_name(q.rsplit("::", 1)[0]) in derived}
         return tuple(fn for q in sorted(names) for fn in self.functions[q])
+
+    def _derived(self, cls: str) -> set[str]:
+        """Classes deriving from `cls`, directly or not (simple names)."""
+        if not hasattr(self, "_derived_memo"):
+            self._derived_memo: dict[str, set[str]] = {}
+        if cls not in self._derived_memo:
+            out, todo = set(), [cls]
+            while todo:
+                base = todo.pop()
+                for sub, bases in self.types.bases.items():
+                    if base in bases and sub not in out:
+                        out.add(sub)
+                        todo.append(sub)
+            self._derived_memo[cls] = out
+        return self._derived_memo[cls]
 
     def _receiver_class(self, model: FileModel, scope: Scope, receiver: str) -> str | None:
         """The class of a receiver (a typed local, parameter, member or call chain); None when not known."""
@@ -561,4 +579,8 @@ def _reentrant(inner: _Event, obj: str | None, held: tuple[Held, ...]) -> bool:
     object's queue (another instance's queue is a real nested acquisition of the same class)."""
     if inner.handoff:
         return any(h.lock == inner.lock for h in held)
-    return inner.guarded and obj is not None and any(h.lock == inner.lock and h.instance == obj for h in held)
+    if not inner.guarded or obj is None:
+        return False
+    queues = [h for h in held if h.lock == inner.lock]
+    # on a stream's queue, getCurrentMPSStream() is the stream of the innermost queue the thread is on
+    return any(h.instance == obj for h in queues) or (obj == callpaths.CURRENT and bool(queues))

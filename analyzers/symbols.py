@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -49,6 +50,7 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
     return [p.strip() for p in out]
 
 
+@lru_cache(maxsize=65536)
 def bare(type_text: str) -> str:
     """The class a declared type denotes: 'const BufferPool&' -> 'BufferPool', unique_ptr<T> -> T.
 
@@ -154,11 +156,14 @@ def _build(models: list[FileModel]) -> Types:
             bases = _class_bases(model, cls)
             if bases:
                 ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
+    classes = set(ts.members) | {c.name.split("::")[-1] for m in models for c in m.scopes("class") if c.name}
+    for model in models:
         for fn in model.scopes("function"):
             ret = return_type(model, fn)
             if ret:
-                owner = class_of(fn)
-                key = f"{owner.split('::')[-1]}::{_simple(fn.name)}" if owner else _simple(fn.name)
+                owner = class_of(fn).split("::")[-1]
+                # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
+                key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
                 ts.returns.setdefault(key, ret)
         for typ, name, defaults in _declared_methods(model):
             if typ:
@@ -172,7 +177,8 @@ def _build(models: list[FileModel]) -> Types:
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     toks, out = model.tokens, {}
-    for i, t in enumerate(toks[:-3]):
+    for i in [k for k, t in enumerate(toks[:-3]) if t.text == "using" or t.text == "typedef"]:
+        t = toks[i]
         if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
             j = i + 3
             while j < len(toks) and toks[j].text != ";":
@@ -210,20 +216,18 @@ def token_at(model: FileModel, line: int, col: int) -> int:
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
-    """(start of the declaration, index of the name token, index of the parameters' '(')."""
+    """(start of the declaration, index of the (qualified) name's first token, index of the parameters' '(').
+
+    A function scope starts at its declaration's first token (`MPSStream* MPSStreamPool::getStream(`)."""
     toks = model.tokens
-    name_i = token_at(model, fn.line, fn.col)
-    p = name_i
+    head = token_at(model, fn.line, fn.col)
+    p = head
     while p < fn.first_token and p < len(toks) and toks[p].text != "(":
         p += 1
-    start = name_i
-    while start > 0 and toks[start - 1].text in ("::",) or (start > 1 and toks[start - 1].text == "::"):
+    start = p - 1
+    while start - 2 >= head and toks[start - 1].text == "::":
         start -= 2
-    k = start
-    while k > 0 and toks[k - 1].text not in (";", "{", "}") and toks[k - 1].kind != "PREPROC" \
-            and not (toks[k - 1].text == ":" and k > 1 and toks[k - 2].text in ("public", "private", "protected")):
-        k -= 1
-    return k, start, p
+    return head, max(start, head), p
 
 
 def return_type(model: FileModel, fn: Scope) -> str:
@@ -325,6 +329,7 @@ class Local:
     line: int
     param: bool = False
     index: int = -1          # parameter position
+    auto: tuple[int, str] | None = None    # `auto x = ...` / `for (auto& x : c)`: (token, '=' or ':'), typed lazily
 
 
 def parameters(model: FileModel, fn: Scope) -> list[Local]:
@@ -367,46 +372,91 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
     if cached is not None:
         return cached
     table = {p.name: p for p in parameters(model, fn)}
-    fn.__dict__["_locals"] = table      # a recursion guard while initializers are typed
-    toks = model.tokens
-    end = min(fn.last_token, len(toks))
-    for i in range(fn.first_token, end - 1):
-        t = toks[i]
-        if t.kind != "IDENT" or t.text in _KEYWORDS:
-            continue
-        nxt = toks[i + 1].text
-        if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
-            continue
-        prev = toks[i - 1]
-        if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
-            continue
-        j = i                                # walk back to the statement start, over template arguments
-        while j > fn.first_token and toks[j - 1].kind != "PREPROC":
-            if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
-                depth, k = 0, j - 1
-                while k > fn.first_token:
-                    depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
-                    if depth <= 0 or toks[k].text in (";", "{", "}"):
-                        break
-                    k -= 1
-                if depth != 0:
-                    break
-                j = k
-            elif toks[j - 1].text in _BOUNDARY:
-                break
-            else:
-                j -= 1
-        type_toks = [x.text for x in toks[j:i]]
-        if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
-                or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
-            continue
-        if nxt == "(" and prev.text not in ("*", "&", "&&") and prev.kind != "IDENT":
-            continue
-        typ = " ".join(type_toks)
-        if bare(typ) == "auto":
-            typ = _auto_type(model, ts, fn, i, nxt) or typ
-        table[t.text] = Local(t.text, typ, t.line)
+    for i in range(fn.first_token, min(fn.last_token, len(model.tokens)) - 1):
+        local = _declared_at(model, fn, i)
+        if local is not None:
+            table[local.name] = local
+    fn.__dict__["_locals"] = table
     return table
+
+
+def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Local | None:
+    """The declaration of `name` in `fn` (the last one before token `before`), or its parameter; None if
+    neither. Looks only at the places the name occurs (a per-file index), not at the whole body."""
+    memo = fn.__dict__.setdefault("_find", {})
+    key = (name, before)
+    if key not in memo:
+        found = next((p for p in parameters(model, fn) if p.name == name), None)
+        positions = _names(model).get(name, ())
+        lo = bisect.bisect_left(positions, fn.first_token)
+        hi = bisect.bisect_left(positions, min(fn.last_token, before) if before >= 0 else fn.last_token)
+        for i in positions[lo:hi]:
+            local = _declared_at(model, fn, i)
+            if local is not None:
+                found = local
+        memo[key] = found
+    return memo[key]
+
+
+def _names(model: FileModel) -> dict[str, list[int]]:
+    """Identifier -> token indices, memoised on the model."""
+    index = model.__dict__.get("_sym_names")
+    if index is None:
+        index = {}
+        for i, t in enumerate(model.tokens):
+            if t.kind == "IDENT":
+                index.setdefault(t.text, []).append(i)
+        model.__dict__["_sym_names"] = index
+    return index
+
+
+def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
+    """The local declared by the identifier at token i (`T x = ...`, `T* x;`, `auto& x :`), or None."""
+    toks = model.tokens
+    t = toks[i]
+    if t.kind != "IDENT" or t.text in _KEYWORDS or i + 1 >= len(toks) or i <= fn.first_token:
+        return None
+    nxt = toks[i + 1].text
+    if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
+        return None
+    prev = toks[i - 1]
+    if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
+        return None
+    j = i                                # walk back to the statement start, over template arguments
+    while j > fn.first_token and toks[j - 1].kind != "PREPROC":
+        if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
+            depth, k = 0, j - 1
+            while k > fn.first_token:
+                depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
+                if depth <= 0 or toks[k].text in (";", "{", "}"):
+                    break
+                k -= 1
+            if depth != 0:
+                break
+            j = k
+        elif toks[j - 1].text in _BOUNDARY:
+            break
+        else:
+            j -= 1
+    type_toks = [x.text for x in toks[j:i]]
+    if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
+            or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
+        return None
+    if nxt == "(" and prev.text not in ("*", "&", "&&") and prev.kind != "IDENT":
+        return None
+    typ = " ".join(type_toks)
+    return Local(t.text, typ, t.line, auto=(i, nxt) if bare(typ) == "auto" else None)
+
+
+def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
+    """A local's type, with `auto` worked out from its initializer on first use."""
+    if local.auto is None:
+        return local.type
+    resolved = fn.__dict__.setdefault("_auto", {})
+    if local.name not in resolved:
+        resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
+        resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type
+    return resolved[local.name]
 
 
 def _auto_type(model: FileModel, ts: Types, fn: Scope, i: int, nxt: str) -> str:
@@ -452,7 +502,16 @@ def _scope_at_token(fn: Scope, i: int) -> Scope:
 _SEGMENT = re.compile(r"\s*(\*?)\s*([A-Za-z_][\w:]*)\s*((?:\([^()]*(?:\([^()]*\))*[^()]*\)|\[[^\[\]]*\])*)\s*")
 
 
-def _segments(expr: str) -> list[str] | None:
+_ACCESS_SPLIT = re.compile(r"->|\.(?!\d)")
+
+
+@lru_cache(maxsize=65536)
+def _segments(expr: str) -> tuple[str, ...] | None:
+    if len(expr) > 160:
+        return None                       # an ObjC message or a long call chain: not a member path
+    if not any(c in expr for c in "([<"):
+        parts = tuple(_ACCESS_SPLIT.split(expr))
+        return parts if all(parts) else None
     out, depth, cur, i = [], 0, "", 0
     while i < len(expr):
         ch = expr[i]
@@ -468,7 +527,7 @@ def _segments(expr: str) -> list[str] | None:
         cur += ch
         i += 1
     out.append(cur)
-    return out if all(out) else None
+    return tuple(out) if all(out) else None
 
 
 def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int = -1) -> str | None:
@@ -523,9 +582,9 @@ def _first(model: FileModel, ts: Types, fn: Scope | None, cls: str, name: str, c
         member = ts.member(owner.split("::")[-1], short)
         return member.type if member is not None else None
     if fn is not None:
-        local = locals_of(model, ts, fn).get(name)
-        if local is not None and (declared < 0 or local.line <= model.tokens[declared].line):
-            return local.type
+        local = find_local(model, fn, name, declared)
+        if local is not None:
+            return local_type(model, ts, fn, local)
     if cls:
         member = ts.member(cls, name)
         if member is not None:
@@ -549,7 +608,7 @@ def member_of(model: FileModel, ts: Types, scope: Scope, expr: str) -> tuple[str
     name = m.group(2)
     if len(parts) == 1:
         fn = scope.function()
-        if fn is not None and name in locals_of(model, ts, fn):
+        if fn is not None and find_local(model, fn, name) is not None:
             return None          # a local or parameter, not a member
         cls = class_of(fn).split("::")[-1] if fn is not None else ""
         owner = _declaring(ts, cls, name) if cls else ""

@@ -399,3 +399,64 @@ def test_the_current_stream_is_the_queue_it_runs_on(tmp_path: Path, body, flagge
                                    + "namespace at::mps {\n" + synchronize + "}\n")
     report = analyze([tmp_path / "c.mm"], tmp_path, rules=["ST.009"], cache=False, jobs=1)
     assert any(f.rule in ("ST.009.a", "ST.009.b") for f in report.findings) is flagged
+
+
+INTERFACE = """
+namespace at::mps {
+class IMPSAllocator {
+ public:
+  virtual void* allocate(size_t n) = 0;
+};
+IMPSAllocator* getIMPSAllocator();
+static std::condition_variable m_cv;
+class MPSAllocator : public IMPSAllocator {
+ public:
+  void* allocate(size_t n) override;
+  std::recursive_mutex m_mutex;
+};
+void* MPSAllocator::allocate(size_t n) {
+  std::lock_guard<std::recursive_mutex> lock(m_mutex);
+  return nullptr;
+}
+void kernel(MPSStream* stream) {
+  dispatch_sync(stream->queue(), ^() {
+    getIMPSAllocator()->allocate(16);
+    m_cv.wait(lk);
+  });
+}
+void MPSEvent::wait(bool needsLock) {
+  std::lock_guard<std::mutex> lock(event_mutex_);
+}
+}
+"""
+
+
+def test_calls_through_an_interface_reach_its_implementations_and_std_types_reach_nothing(tmp_path: Path):
+    (tmp_path / "a.mm").write_text(INTERFACE)
+    from analyzers.hierarchy import load_hierarchy
+    from analyzers.lockgraph import build_graph
+    graph = build_graph([parse_file(tmp_path / "a.mm", "a.mm")], load_hierarchy())
+    assert graph.graph.has_edge("stream_queue", "MPSAllocator::m_mutex")
+    assert not any("event_mutex" in b for _, b in graph.graph.edges)      # m_cv.wait is no MPSEvent::wait
+
+
+FRESH_BLOCK = """
+namespace at::mps {
+id<MTLBuffer> Allocator::scalar(size_t size) {
+  BufferBlock* buffer_block = nullptr;
+  {
+    std::lock_guard<std::recursive_mutex> lock(m_mutex);
+    buffer_block = %s(size);
+  }
+  memcpy(buffer_block->cpu_ptr, value, size);
+  return buffer_block->buffer;
+}
+}
+"""
+
+
+@pytest.mark.parametrize("getter, flagged", [("alloc_buffer_block", False), ("get_allocated_buffer_block", True)])
+def test_a_block_allocated_under_the_lock_is_the_callers(tmp_path: Path, getter, flagged):
+    (tmp_path / "f.mm").write_text(FRESH_BLOCK % getter)
+    report = analyze([tmp_path / "f.mm"], tmp_path, rules=["ST.013"], cache=False, jobs=1)
+    assert any(f.rule == "ST.013.b" for f in report.findings) is flagged

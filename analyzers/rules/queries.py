@@ -462,9 +462,9 @@ def callback_scopes(idx: Index) -> set[str]:
         found: set[str] = set()
         for defs in idx.functions.values():
             for model, fn in defs:
-                params = {p.name for p in symbols.parameters(model, fn)}
-                if params and any(s.kind == "dispatch" and is_stream_queue(s.queue) and
-                                  any(c.name in params and not c.receiver for c in s.all_calls()) for s in fn.walk()):
+                called = {c.name for s in fn.walk() if s.kind == "dispatch" and is_stream_queue(s.queue)
+                          for c in s.all_calls() if not c.receiver}
+                if called and called & {p.name for p in symbols.parameters(model, fn)}:
                     found.add(idx.owner(model, fn))
         idx.callback_cls = found - {""}
     return idx.callback_cls
@@ -473,9 +473,12 @@ def callback_scopes(idx: Index) -> set[str]:
 def serialises_itself(idx: Index, name: str) -> bool:
     """Whether every stream-class definition of method `name` enters the stream queue itself (dispatch_sync
     onto it, behind a re-entrancy check or not): its callers need not wrap the call."""
-    defs = [fn for model, fn in idx.functions.get(name, ()) if is_stream_class(idx.owner(model, fn))]
-    return bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
-                                  and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
+    memo = idx.__dict__.setdefault("_serialising", {})
+    if name not in memo:
+        defs = [fn for model, fn in idx.functions.get(name, ()) if is_stream_class(idx.owner(model, fn))]
+        memo[name] = bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
+                                            and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
+    return memo[name]
 
 
 def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) -> bool:

@@ -85,6 +85,7 @@ def _file_findings(model: FileModel, ctx) -> Iterable[Finding]:
         yield from _kept_after(model, fn, regions, ctx)
 
 
+FRESH = re.compile(r"^(alloc|create|make|new)\w*$", re.I)
 SHRINK = frozenset({"erase", "clear", "reset", "pop_back", "pop_front", "pop", "swap", "resize", "release",
                     "extract"})
 
@@ -144,6 +145,8 @@ def _kept_after(model: FileModel, fn: Scope, regions: list[LockRegion], ctx) -> 
                 continue
             if decl.line >= region.line and region.released_by == "scope":
                 continue   # declared inside the guarded scope: it dies with it
+            if i + 2 < len(toks) and FRESH.match(toks[i + 2].text):
+                continue   # `p = alloc_buffer_block(...)`: a new object the caller owns, not a shared entry
             use = next((u for u in toks[i + 2:fn.last_token] if u.line > region.end_line and u.text == t.text
                         and model.scope_at(u.line).kind not in ("block", "lambda")), None)
             if use is None:

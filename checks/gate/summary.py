@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from analyzers.findings import Check, Finding
 from analyzers.reporters.github import COMMANDS, GITHUB_LIMIT, annotation
+from analyzers.reporters.text import finding_lines
 from checks.gate.diff import FindingDiff
 
 
@@ -57,6 +58,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _message_cell(f: Finding) -> str:
+    """The message, then its details (a cycle's threads, a merged duplicate) on lines of their own."""
+    return "<br>".join(_cell(line.strip()) for line in (f.message, *f.details))
+
+
 def markdown(result: GateResult) -> str:
     """The Markdown step summary: verdict, counts, new findings with links, TSA regressions."""
     d = result.diff
@@ -68,7 +74,7 @@ def markdown(result: GateResult) -> str:
            f"{len(result.tsa_regressions)} |", ""]
     if d.new:
         out += ["### New findings", "", "| where | rule | severity | message |", "| --- | --- | --- | --- |"]
-        out += [f"| {_link(f, result.head)} | {f.rule} | {f.severity} | {_cell(f.message)} |" for f in d.new]
+        out += [f"| {_link(f, result.head)} | {f.rule} | {f.severity} | {_message_cell(f)} |" for f in d.new]
         out.append("")
     if result.tsa_regressions:
         out += ["### Thread-safety annotation regressions", ""]
@@ -86,7 +92,7 @@ def markdown(result: GateResult) -> str:
 def text(result: GateResult) -> str:
     """The plain-text report for a terminal."""
     d = result.diff
-    lines = [f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}] (new)" for f in d.new]
+    lines = [line for f in d.new for line in finding_lines(f, " (new)")]
     lines += [f"TSA regression: {line}" for line in result.tsa_regressions]
     lines.append(f"gate {'FAILED' if result.failed else 'passed'}: {len(d.new)} new ({len(result.blocking)} "
                  f"blocking), {len(d.fixed)} fixed, {len(d.unchanged)} unchanged, "

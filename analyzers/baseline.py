@@ -53,6 +53,7 @@ def load(path: Path) -> set[str]:
 
 
 def apply(findings: list[Finding], prints: set[str]) -> tuple[list[Finding], int]:
-    """(findings not in the baseline, how many were dropped)."""
-    kept = [f for f in findings if f.fingerprint not in prints]
+    """(findings not in the baseline, how many were dropped); a baseline written before anchors dropped
+    receivers still matches through the legacy fingerprint."""
+    kept = [f for f in findings if f.fingerprint not in prints and f.legacy_fingerprint not in prints]
     return kept, len(findings) - len(kept)

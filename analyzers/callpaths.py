@@ -44,7 +44,8 @@ def _condition(model: FileModel, compound: Scope) -> tuple[str, bool] | None:
     return _head_condition(toks, k)
 
 
-def _head_condition(toks, brace: int) -> tuple[str, bool] | None:
+def if_condition(toks, brace: int) -> str | None:
+    """The text of `if (...)` whose body opens at token `brace` (None when that '{' heads no if)."""
     if brace < 1 or toks[brace - 1].text != ")":
         return None
     j, depth = brace - 1, 0
@@ -55,7 +56,13 @@ def _head_condition(toks, brace: int) -> tuple[str, bool] | None:
         j -= 1
     if j < 1 or toks[j - 1].text != "if":
         return None
-    text = " ".join(t.text for t in toks[j + 1:brace - 1])
+    return " ".join(t.text for t in toks[j + 1:brace - 1])
+
+
+def _head_condition(toks, brace: int) -> tuple[str, bool] | None:
+    text = if_condition(toks, brace)
+    if text is None:
+        return None
     m = _NEGATED.match(text)
     if m:
         return m.group(1), False

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
+from analyzers import crossref
 from analyzers import forked
 from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
@@ -212,6 +213,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             findings = [f for _, found in done for f in found or ()] + project_findings(models, rules, ctx, jobs,
                                                                                          failures)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
+            findings = crossref.merge(findings)
         analysed = [d for m in models for d in m.diagnostics] + failures
         nfiles = len(models)
         naming = symbols.coverage(models)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,24 +29,50 @@ class Finding:
     path: str
     line: int
     col: int
-    message: str
+    message: str              # one short line; the rest goes to `details`
     function: str = ""        # enclosing function / method (qualified), "" at file scope
     anchor: str = ""          # line-independent text the fingerprint is built from (e.g. the lock + call)
     related: tuple[Related, ...] = ()
+    details: tuple[str, ...] = ()                 # further lines (a cycle's threads, a merged duplicate)
+    flows: tuple[tuple[Related, ...], ...] = ()   # SARIF codeFlows: one step list per thread
 
     @property
     def fingerprint(self) -> str:
-        """Line-independent identity: rule, file, function and anchor (so moved code keeps its identity)."""
-        key = "\x1f".join((self.rule, self.path, self.function, self.anchor or self.message))
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+        """Line- and receiver-independent identity: rule, file, function and the anchor without the objects
+        calls and members are reached through (so moved code, and a renamed `stream` or `pool`, keep it)."""
+        return _digest(self.rule, self.path, self.function, stable_anchor(self.anchor or self.message))
+
+    @property
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint before receivers were dropped from anchors (baselines written by older versions)."""
+        return _digest(self.rule, self.path, self.function, self.anchor or self.message)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of a finding."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("anchor", "related")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("anchor", "related", "details", "flows")}
         data["fingerprint"] = self.fingerprint
         if self.related:
             data["related"] = [asdict(r) for r in self.related]
+        if self.details:
+            data["details"] = list(self.details)
+        if self.flows:
+            data["flows"] = [[asdict(r) for r in flow] for flow in self.flows]
         return data
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:20]
+
+
+# `stream->`, `m_pools[i].`, `getCurrentMPSStream()->`, `self.` before a member or call; `[recv sel]` in ObjC
+_RECEIVER = re.compile(r"(?:[A-Za-z_]\w*(?:\([^()]*\)|\[[^\[\]]*\])?(?:->|\.))+(?=[A-Za-z_~])")
+_OBJC_RECEIVER = re.compile(r"\[[^\s\[\]]+\s+(?=[A-Za-z_])")
+
+
+def stable_anchor(anchor: str) -> str:
+    """An anchor with receivers dropped: 'stream->synchronize(X) | default stream' -> 'synchronize(X) |
+    default stream', 'pool.pool_mutex' -> 'pool_mutex', '[_commandBuffer commit]' -> '[commit]'."""
+    return _OBJC_RECEIVER.sub("[", _RECEIVER.sub("", anchor))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from analyzers.findings import Finding, Related
+from analyzers.findings import Finding, Related, stable_anchor
 from analyzers.hierarchy import Hierarchy
 from analyzers.lockgraph_extract import DEFAULT_DEPTH, Acquisition, Held, Site, acquisitions, simple_name
 from analyzers.model import FileModel
@@ -133,27 +133,86 @@ def cycle_steps(graph: LockGraph, cycle: Cycle) -> list[str]:
     return lines
 
 
+def cycle_details(graph: LockGraph, cycle: Cycle) -> list[str]:
+    """cycle_steps for reading: one line per thread, each call on the way on its own indented line."""
+    lines = []
+    for i, (a, b) in enumerate(cycle.edges(), 1):
+        e = graph.edge(a, b)
+        lines.append(f"thread {i}: holds {a} (taken at {e['held_site']}) then takes {b} at {e['site']}")
+        lines += [f"  via {s} ({simple_name(s.function)})" for s in e["via"]]
+    return lines
+
+
 def origin(edge: dict) -> Site:
     """Where an edge is made: the call in the holder's function, or the acquisition itself."""
     return edge["via"][0] if edge["via"] else edge["site"]
 
 
+def components(graph: LockGraph) -> list[tuple[Cycle, list[Cycle]]]:
+    """(witness, every cycle) per strongly connected component that has a cycle of two or more locks: the
+    witness is the component's shortest such cycle (then the first by name), the root cause a fix must
+    break. A lock taken again while held (a one-lock cycle) is its own problem, reported on its own."""
+    import networkx as nx
+
+    exclusive = nx.DiGraph((a, b) for a, b, shared in graph.graph.edges(data="shared") if not shared)
+    member = {}
+    for n, comp in enumerate(nx.strongly_connected_components(exclusive)):
+        member.update((node, n) for node in comp)
+    groups: dict[object, list[Cycle]] = {}
+    for cycle in graph.cycles:             # already shortest first, then by name
+        group = member[cycle.nodes[0]] if len(cycle.nodes) > 1 else cycle.nodes
+        groups.setdefault(group, []).append(cycle)
+    return sorted(((cycles[0], cycles) for cycles in groups.values()), key=lambda wc: (len(wc[0].nodes), wc[0].nodes))
+
+
+def _flows(graph: LockGraph, cycle: Cycle) -> tuple[tuple[Related, ...], ...]:
+    """One thread flow per edge of the cycle: where it takes the held lock, the calls, where it blocks."""
+    flows = []
+    for i, (a, b) in enumerate(cycle.edges(), 1):
+        e = graph.edge(a, b)
+        steps = [Related(e["held_site"].path, e["held_site"].line, f"thread {i} takes {a}")]
+        steps += [Related(s.path, s.line, f"thread {i} calls {simple_name(s.function)}") for s in e["via"]]
+        steps.append(Related(e["site"].path, e["site"].line, f"thread {i} waits for {b} here"))
+        flows.append(tuple(steps))
+    return tuple(flows)
+
+
+def _cycle_finding(graph: LockGraph, witness: Cycle, cycles: list[Cycle]) -> Finding:
+    first = graph.edge(*witness.edges()[0])
+    where = origin(first)
+    related = []
+    for i, (a, b) in enumerate(witness.edges(), 1):
+        e = graph.edge(a, b)
+        related.append(Related(e["held_site"].path, e["held_site"].line, f"thread {i} holds {a} (taken here)"))
+        related += [Related(s.path, s.line, f"thread {i} calls {simple_name(s.function)} here") for s in e["via"]]
+        related.append(Related(e["site"].path, e["site"].line, f"thread {i} then takes {b} here"))
+    locks = sorted({n for c in cycles for n in c.nodes})
+    details = cycle_details(graph, witness)
+    if len(cycles) > 1:
+        details.insert(0, f"the shortest of {len(cycles)} cycles among {len(locks)} locks: {', '.join(locks)}")
+        more = f"; and {len(cycles) - 4} more (python -m checks.lockgraph lists them)" if len(cycles) > 4 else ""
+        details.append(f"the others include: {'; '.join(str(c) for c in cycles[1:4])}{more}")
+    anchor, message = _anchor("cycle", witness.nodes), f"lock-order cycle {witness}"
+    if len(witness.nodes) == 1:
+        # one lock class taken again while held: its root cause is where the nested acquisition happens
+        # (2.6.0's OOM path re-enters its own queue in release_cached_buffers; a stream pool's
+        # synchronizeAllStreams enters another stream's queue in synchronize)
+        anchor += f" | in {simple_name(first['site'].function) or first['site'].path}"
+        message += f": {witness.nodes[0]} taken again while held (the same queue, or another instance of its class)"
+    return Finding(RULE_CYCLE, "error", where.path, where.line, 1, message,
+                   function=first["held_site"].function, anchor=anchor,
+                   related=tuple(related), details=tuple(details), flows=_flows(graph, witness))
+
+
+def _anchor(kind: str, locks) -> str:
+    """'cycle:a | b': lock names without the objects they were reached through (stable_anchor keeps it)."""
+    return f"{kind}:" + " | ".join(stable_anchor(lock) for lock in locks)
+
+
 def findings(graph: LockGraph) -> list[Finding]:
-    """ST.009.a cycles, ST.009.b edges against the declared order, ST.009.c locks unknown to the hierarchy."""
-    out: list[Finding] = []
-    for cycle in graph.cycles:
-        first = graph.edge(*cycle.edges()[0])
-        where = origin(first)
-        related = []
-        for i, (a, b) in enumerate(cycle.edges(), 1):
-            e = graph.edge(a, b)
-            related.append(Related(e["held_site"].path, e["held_site"].line, f"thread {i} holds {a} (taken here)"))
-            related += [Related(s.path, s.line, f"thread {i} calls {simple_name(s.function)} here") for s in e["via"]]
-            related.append(Related(e["site"].path, e["site"].line, f"thread {i} then takes {b} here"))
-        steps = "; ".join(cycle_steps(graph, cycle))
-        out.append(Finding(RULE_CYCLE, "error", where.path, where.line, 1,
-                           f"lock-order cycle {cycle}: {steps}", function=first["held_site"].function,
-                           anchor="cycle:" + "->".join(cycle.nodes), related=tuple(related)))
+    """ST.009.a one per cycle-carrying component (its shortest cycle), ST.009.b edges against the declared
+    order, ST.009.c locks unknown to the hierarchy."""
+    out: list[Finding] = [_cycle_finding(graph, witness, cycles) for witness, cycles in components(graph)]
     for a, b in graph.violations:
         e = graph.edge(a, b)
         la, lb = graph.node(a)["level"], graph.node(b)["level"]
@@ -164,9 +223,9 @@ def findings(graph: LockGraph) -> list[Finding]:
                    *((Related(e["site"].path, e["site"].line, f"{b} taken here"),) if e["via"] else ()))
         taken = f" (through {simple_name(e['via'][0].function)}, which takes it at {e['site']})" if e["via"] else ""
         out.append(Finding(RULE_ORDER, "error", where.path, where.line, 1,
-                           f"takes {b}{taken} while holding {a} (taken at {e['held_site']}): against the declared "
-                           f"lock hierarchy ({b} {why})", function=e["held_site"].function,
-                           anchor=f"order:{a}->{b}", related=related))
+                           f"takes {b} while holding {a}: against the declared lock hierarchy ({b} {why})",
+                           function=e["held_site"].function, anchor=_anchor("order", (a, b)), related=related,
+                           details=(f"{a} taken at {e['held_site']}; {b} taken{taken or ' at ' + str(e['site'])}",)))
     for name in graph.unknown:
         node = graph.node(name)
         site = node["site"]

@@ -483,6 +483,9 @@ class _Extractor:
             names = {q for q in known if cls and q.endswith(f"{cls}::{call.name}")}
             names = names or (known if len(known) == 1 else set())
         else:
+            if call.callee.endswith("." + call.name) and symbols.smart_pointer(
+                    symbols.type_of(model, self.types, scope, call.receiver)):
+                return ()                # `event.reset(nullptr)`: the smart pointer's own method, not MPSEvent::reset
             cls = self._receiver_class(model, scope, call.receiver)
             if cls is None:           # receiver of unknown type: only a unique name is safe to follow
                 names = known if len(known) == 1 else set()

@@ -67,6 +67,12 @@ def bare(type_text: str) -> str:
     return text.split("<")[0].split("::")[-1].strip()
 
 
+def smart_pointer(type_text: str | None) -> bool:
+    """Whether a declared type is a smart pointer (its `.reset()`/`.get()` are its own, not the pointee's)."""
+    text = " ".join(w for w in (type_text or "").split() if w not in _SPECIFIERS).replace(" ", "")
+    return bool(_WRAPPER.match(text)) and not text.split("<")[0].endswith(("optional", "atomic"))
+
+
 def element(type_text: str) -> str:
     """The element class of a container type ('std::array<std::unique_ptr<MPSStream>, 8>' -> 'MPSStream')."""
     text = bare(type_text)
@@ -94,18 +100,8 @@ class Types:
 
     def member(self, cls: str, name: str) -> Member | None:
         """A member of `cls` or of one of its bases."""
-        seen: set[str] = set()
-        todo = [cls]
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            hit = self.members.get(c, {}).get(name)
-            if hit is not None:
-                return hit
-            todo.extend(self.bases.get(c, ()))
-        return None
+        owner = _declaring(self, cls, name)
+        return self.members[owner][name] if owner else None
 
     def expand(self, type_text: str | None, depth: int = 4) -> str | None:
         """A type with `using`/`typedef` aliases replaced by what they name."""
@@ -118,18 +114,8 @@ class Types:
 
     def returns_of(self, cls: str, name: str) -> str:
         """The return type of `cls::name` (bases searched), or of a free function `name` when cls is ''."""
-        seen: set[str] = set()
-        todo = [cls]
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            hit = self.returns.get(f"{c}::{name}" if c else name)
-            if hit:
-                return hit
-            todo.extend(self.bases.get(c, ()))
-        return ""
+        return next((hit for c in lineage(self.bases, cls) if (hit := self.returns.get(f"{c}::{name}" if c else name))),
+                    "")
 
 
 _TYPES: list = [(), None]
@@ -627,17 +613,20 @@ def member_of(model: FileModel, ts: Types, scope: Scope, expr: str) -> tuple[str
 
 
 def _declaring(ts: Types, cls: str, name: str) -> str:
+    """The class among `cls` and its bases that declares the member `name` ('' if none)."""
+    return next((c for c in lineage(ts.bases, cls) if name in ts.members.get(c, {})), "")
+
+
+def lineage(bases: dict[str, set[str]], cls: str):
+    """`cls`, then its bases (each once, nearest first)."""
     seen: set[str] = set()
     todo = [cls]
     while todo:
         c = todo.pop()
-        if c in seen:
-            continue
-        seen.add(c)
-        if name in ts.members.get(c, {}):
-            return c
-        todo.extend(ts.bases.get(c, ()))
-    return ""
+        if c not in seen:
+            seen.add(c)
+            yield c
+            todo.extend(bases.get(c, ()))
 
 
 def guard_parameter(model: FileModel, fn: Scope | None, name: str) -> Local | None:

@@ -54,7 +54,13 @@ def time_direct(entries: list[ModelEntry], jobs: int, timeout: float) -> None:
 
     def one(entry: ModelEntry) -> None:
         with tempfile.TemporaryDirectory(prefix="tlc-meta-") as meta:
-            cmd = tlc.command(java, jar, entry.module, entry.cfg, Path(meta), opts)
+            # the model's own launch (options, library, simulation): the runner runs the same command
+            launch = tlc.launch_for(entry, opts, jar)
+            cfg = os.path.relpath(entry.cfg_path, entry.spec_path.parent)
+            if launch.cfg_text is not None:
+                cfg = str(Path(meta) / "model.cfg")
+                Path(cfg).write_text(launch.cfg_text, encoding="utf-8")
+            cmd = tlc.command(java, jar, entry.spec_path.stem, cfg, Path(meta), opts, (), launch)
             subprocess.run(cmd, cwd=entry.spec_path.parent, stdout=subprocess.DEVNULL,
                            stderr=subprocess.STDOUT, timeout=timeout)
 

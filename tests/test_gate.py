@@ -94,6 +94,17 @@ def test_moving_old_debt_passes(fork):
     assert doc["summary"]["new"] == 0 and doc["summary"]["unchanged"] >= 1
 
 
+def test_renaming_the_receiver_of_old_debt_passes(fork):
+    def rename(r):
+        text = (r / NATIVE / "Legacy.mm").read_text()
+        (r / NATIVE / "Legacy.mm").write_text(text.replace("stream", "current_stream"))
+    pr(fork, rename)
+    proc = run_gate(fork, "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc["summary"]["new"] == 0 and doc["summary"]["fixed"] == 0 and doc["summary"]["unchanged"] >= 1
+
+
 def test_deleting_annotations_fails_tsa_regression(fork):
     def strip(r):
         h = r / CORE / "MPSCounters.h"

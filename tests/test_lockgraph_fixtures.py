@@ -33,7 +33,7 @@ def test_inversion_across_two_files_is_a_cycle():
         ("inversion_a.mm:13", "inversion_a.mm:22", ["inversion_a.mm:16"])
     (cycle,) = [f for f in findings(g) if f.rule == "ST.009.a"]
     assert {r.path for r in cycle.related} == {"inversion_a.mm", "inversion_b.mm"}
-    assert "thread 2: holds event_pool_mutex (taken at inversion_a.mm:13) then takes allocator_mutex" in cycle.message
+    assert "thread 2: holds event_pool_mutex (taken at inversion_a.mm:13) then takes allocator_mutex" in "\n".join(cycle.details)
 
 
 def test_one_half_of_the_inversion_is_only_a_hierarchy_violation():

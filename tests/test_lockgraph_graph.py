@@ -29,8 +29,8 @@ def test_inversion_is_one_cycle_with_both_threads():
     assert (str(e["held_site"]), str(e["site"]), e["count"]) == ("b.mm:7", "b.mm:9", 2)   # first place kept
     cyc = [f for f in findings(g) if f.rule == "ST.009.a"]
     assert len(cyc) == 1 and cyc[0].severity == "error"
-    assert "thread 1: holds allocator_mutex (taken at b.mm:7) then takes event_pool_mutex at b.mm:9" in cyc[0].message
-    assert "thread 2: holds event_pool_mutex (taken at a.mm:3) then takes allocator_mutex at a.mm:5" in cyc[0].message
+    assert "thread 1: holds allocator_mutex (taken at b.mm:7) then takes event_pool_mutex at b.mm:9" in cyc[0].details
+    assert "thread 2: holds event_pool_mutex (taken at a.mm:3) then takes allocator_mutex at a.mm:5" in cyc[0].details
     assert {(r.path, r.line) for r in cyc[0].related} == {("a.mm", 3), ("a.mm", 5), ("b.mm", 7), ("b.mm", 9)}
 
 

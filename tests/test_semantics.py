@@ -460,3 +460,60 @@ def test_a_block_allocated_under_the_lock_is_the_callers(tmp_path: Path, getter,
     (tmp_path / "f.mm").write_text(FRESH_BLOCK % getter)
     report = analyze([tmp_path / "f.mm"], tmp_path, rules=["ST.013"], cache=False, jobs=1)
     assert any(f.rule == "ST.013.b" for f in report.findings) is flagged
+
+
+FILL_ONCE = """
+namespace at::mps {
+class Profiler {
+ public:
+  Profiler();
+  void initialize();
+  void StartTrace();
+  std::unordered_map<int, int> m_stats;
+};
+static Profiler s_profiler;
+Profiler::Profiler() { %s }
+void Profiler::initialize() {
+  if (m_stats.empty()) {
+    m_stats.emplace(1, 1);
+    m_stats.emplace(2, 2);
+  }
+}
+void Profiler::StartTrace() { initialize(); %s }
+}
+"""
+
+
+@pytest.mark.parametrize("ctor, extra, flagged", [("initialize();", "", False), ("", "", True),
+                                                   ("initialize();", "m_stats.clear();", True)])
+def test_a_container_filled_once_by_the_constructor(tmp_path: Path, ctor, extra, flagged):
+    (tmp_path / "p.mm").write_text(FILL_ONCE % (ctor, extra))
+    report = analyze([tmp_path / "p.mm"], tmp_path, rules=["ST.007"], cache=False, jobs=1)
+    assert any(f.rule == "ST.007.b" for f in report.findings) is flagged
+
+
+SMART = """
+namespace at::mps {
+class MPSEvent {
+ public:
+  void reset(bool timing);
+  std::mutex m_mutex;
+};
+void MPSEvent::reset(bool timing) { std::lock_guard<std::mutex> lock(m_mutex); }
+struct Block { std::unique_ptr<MPSEvent> event; };
+void release(MPSStream* stream, Block* block) {
+  dispatch_sync(stream->queue(), ^() {
+    block->event%sreset(%s);
+  });
+}
+}
+"""
+
+
+@pytest.mark.parametrize("access, arg, flagged", [(".", "nullptr", False), ("->", "true", True)])
+def test_a_smart_pointers_own_methods_are_not_the_pointees(tmp_path: Path, access, arg, flagged):
+    (tmp_path / "s.mm").write_text(SMART % (access, arg))
+    from analyzers.hierarchy import load_hierarchy
+    from analyzers.lockgraph import build_graph
+    graph = build_graph([parse_file(tmp_path / "s.mm", "s.mm")], load_hierarchy())
+    assert graph.graph.has_edge("stream_queue", "MPSEvent::m_mutex") is flagged

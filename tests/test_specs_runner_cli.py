@@ -96,6 +96,7 @@ def test_failures_of_the_run_have_their_own_kinds(tmp_path):
     assert proc.returncode == 1
     kinds = {m["entry"]["name"]: m["outcome"]["kind"] for m in json.loads(proc.stdout)["models"]}
     assert kinds == {"Broken": "parse-error", "Undeclared": "parse-error", "Counter_undef": "undefined-constant",
+                     "EvalInv": "eval-error",
                      "Counter_badkw": "cfg-error", "Asserting": "eval-error", "Evaluates": "eval-error"}
 
 

@@ -120,4 +120,16 @@ def test_project_manifest_is_valid():
         pytest.skip("specs/manifest.yaml not written yet")
     entries = load_manifest(REAL)
     assert any(e.tier == "fast" for e in entries)
-    assert all(e.expect != "pass" or e.distinct is not None for e in entries)
+    assert all(e.expect != "pass" or e.distinct is not None or e.simulate is not None for e in entries)
+
+
+def test_only_skips_the_hierarchy_check_for_models_that_do_not_use_it(monkeypatch):
+    hierarchy = pytest.importorskip("checks.specs.hierarchy")
+    if not REAL.exists():
+        pytest.skip("specs/manifest.yaml not written yet")
+    monkeypatch.setattr(hierarchy, "check_generated", lambda: "specs/LockHierarchyData.tla:3: out of date")
+    assert load_manifest(REAL, only=["AGXEncoderRace_none"])
+    with pytest.raises(UsageError, match="out of date"):
+        load_manifest(REAL, only=["LockHierarchy_large"])
+    with pytest.raises(UsageError, match="out of date"):
+        load_manifest(REAL)

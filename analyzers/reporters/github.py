@@ -17,7 +17,7 @@ def annotation(f: Finding, prefix: str = "") -> str:
     """One workflow command for one finding (`prefix` is the path from the repository root)."""
     path = f"{prefix.rstrip('/')}/{f.path}" if prefix else f.path
     return (f"::{COMMANDS[f.severity]} file={_escape(path, True)},line={f.line},col={f.col},"
-            f"title={_escape(f.rule, True)}::{_escape(f.message)}")
+            f"title={_escape(f.rule, True)}::{_escape(chr(10).join((f.message, *f.details)))}")
 
 
 def render(report: Report, prefix: str = "", **_options) -> str:

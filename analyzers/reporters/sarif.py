@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from analyzers.catalogue import page_uri
-from analyzers.findings import Report
+from analyzers.findings import Finding, Report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -14,6 +14,23 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 def _location(path: str, line: int, col: int, uri_base: str) -> dict:
     return {"physicalLocation": {"artifactLocation": {"uri": path, "uriBaseId": uri_base},
                                  "region": {"startLine": max(line, 1), "startColumn": max(col, 1)}}}
+
+
+def _depth(k: int, steps: int) -> int:
+    """Call depth of step k of a thread flow [held lock, call, call, ..., acquisition]: the held lock and the
+    first call are in the holder's function (0); each call goes one deeper; the acquisition is in the last callee."""
+    return 0 if k == 0 else min(k - 1, steps - 2)
+
+
+def _code_flow(f: Finding, uri_base: str) -> dict:
+    """One codeFlow with a threadFlow per thread (lockdep-style: each thread's lock, calls and wait)."""
+    return {"message": {"text": f.message},
+            "threadFlows": [{"id": f"thread {n}",
+                             "locations": [{"location": {**_location(step.path, step.line, step.col, uri_base),
+                                                         "message": {"text": step.message}},
+                                            "nestingLevel": _depth(k, len(flow))}
+                                           for k, step in enumerate(flow)]}
+                            for n, flow in enumerate(f.flows, 1)]}
 
 
 def as_dict(report: Report, uri_base: str = "SRCROOT") -> dict:
@@ -42,7 +59,7 @@ def as_dict(report: Report, uri_base: str = "SRCROOT") -> dict:
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": LEVELS[f.severity],
-            "message": {"text": f.message},
+            "message": {"text": "\n".join((f.message, *f.details))},
             "locations": [_location(f.path, f.line, f.col, uri_base)],
             "partialFingerprints": {"mpsVerify/v1": f.fingerprint},
         }
@@ -50,6 +67,8 @@ def as_dict(report: Report, uri_base: str = "SRCROOT") -> dict:
             result["relatedLocations"] = [
                 {"id": i, **_location(r.path, r.line, r.col, uri_base), "message": {"text": r.message}}
                 for i, r in enumerate(f.related)]
+        if f.flows:
+            result["codeFlows"] = [_code_flow(f, uri_base)]
         results.append(result)
     tool = report.tool
     return {

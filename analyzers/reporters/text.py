@@ -1,10 +1,14 @@
-"""Text report for people: `path:line:col: severity: message [rule]`, then a summary line."""
+"""Text report for people: `path:line:col: severity: message [rule]`, details on indented lines, a summary."""
 
 from __future__ import annotations
 
 import re
+import textwrap
 
-from analyzers.findings import Report
+from analyzers.findings import Finding, Report
+
+LINE_LIMIT = 200      # characters per line; longer messages continue on indented lines
+INDENT = "    "
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -24,10 +28,32 @@ def summary_line(report: Report) -> str:
             f"{statuses.count('failed')} failed, {statuses.count('warning')} warnings")
 
 
+def finding_lines(f: Finding, suffix: str = "") -> list[str]:
+    """The head line of a finding, then its details, each line under LINE_LIMIT characters: a message too
+    long for the head line continues, split at '; ', on the indented lines below it."""
+    head = f"{f.path}:{f.line}:{f.col}: {f.severity}: "
+    tail = f" [{f.rule}]{suffix}"
+    parts = f.message.split("; ")
+    first, rest = parts[0], parts[1:]
+    while rest and len(head) + len(first) + 2 + len(rest[0]) + len(tail) <= LINE_LIMIT:
+        first += "; " + rest.pop(0)
+    room = max(LINE_LIMIT - len(head) - len(tail), 60)
+    if len(first) > room:           # no '; ' to split at: wrap at spaces
+        chunks = textwrap.wrap(first, room, break_on_hyphens=False, break_long_words=False)
+        first, rest = chunks[0], [" ".join(chunks[1:]), *rest]
+    lines = [head + first + tail]
+    for text in [*rest, *f.details]:
+        depth = len(text) - len(text.lstrip(" "))
+        lines += textwrap.wrap(text.strip(), LINE_LIMIT - len(INDENT) - depth, initial_indent=INDENT + " " * depth,
+                               subsequent_indent=INDENT + " " * (depth + 2), break_on_hyphens=False,
+                               break_long_words=False) or [INDENT]
+    return lines
+
+
 def render(report: Report, **_options) -> str:
     """Render findings (sorted by place), diagnostics and the summary line."""
-    lines = [plain(f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}]")
-             for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.rule))]
+    lines = [plain(line) for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.rule))
+             for line in finding_lines(f)]
     lines += [plain(f"{d.path}:{d.line}: note: {d.kind} problem: {d.message}") for d in report.diagnostics]
     naming = report.extra.get("types", {})
     if naming.get("as_written"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from analyzers.hierarchy import load_hierarchy
+from analyzers.symbols import lineage
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
@@ -359,18 +360,7 @@ class Index:
 
     def member(self, cls: str, name: str) -> Member | None:
         """A member of `cls` (or one of its bases) called `name`."""
-        seen: set[str] = set()
-        todo = [cls]
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            hit = self.members.get(c, {}).get(name)
-            if hit is not None:
-                return hit
-            todo.extend(self.bases.get(c, ()))
-        return None
+        return next((hit for c in lineage(self.bases, cls) if (hit := self.members.get(c, {}).get(name))), None)
 
     def methods(self, cls: str) -> set[str]:
         """Short names of functions defined as methods of `cls`."""

@@ -9,7 +9,7 @@ from typing import Iterable
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Member, Scope, Token, closing
 from analyzers.rules import project_rule
-from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, held, index, is_special_member, is_stream_class,
+from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, held, index, is_ctor_or_dtor, is_special_member, is_stream_class,
                                      caller_context, protected_at, short_name, used_names)
 
 CONTAINER = re.compile(r"\b(unordered_map|map|unordered_set|set|vector|list|deque|stack|queue|priority_queue|"
@@ -90,6 +90,29 @@ def _runs_once(idx: Index, name: str) -> bool:
     return any(c.name in ONCE for _, fn in idx.functions.get(name, ()) for c in fn.all_calls())
 
 
+def _filled_once(models: list[FileModel], idx: Index, model: FileModel, fn: Scope, cls: str, name: str,
+                 tok: Token) -> bool:
+    """`if (c.empty()) { c.emplace(...); }` in a function the constructor calls, and nothing ever empties `c`:
+    the constructor fills it before the object is shared, so every later call finds it full."""
+    toks = model.tokens
+    guard = False
+    node = model.scope_at(tok.line)
+    while node is not None and node is not fn and not guard:
+        if node.kind == "compound":     # its head: `if (c.empty())` up to the '{'
+            head = [t.text for t in toks[max(fn.first_token, node.first_token - 12):node.first_token]]
+            guard = "if" in head and any(head[i] == name and head[i + 2:i + 3] == ["empty"]
+                                         for i in range(len(head) - 2))
+        node = node.parent
+    if not guard:
+        return False
+    fname = short_name(fn.name)
+    from_ctor = any(is_ctor_or_dtor(m, c.scope.function()) and idx.owner(m, c.scope.function()) == cls
+                    for m, c in idx.calls.get(fname, ()) if c.scope is not None and c.scope.function() is not None)
+    emptied = any(toks2[i].text == name and toks2[i + 1].text in (".", "->") and toks2[i + 2].text in ("clear", "erase", "swap")
+                  for m in models for toks2 in (m.tokens,) for i in range(len(toks2) - 2))
+    return from_ctor and not emptied
+
+
 def _has_mutex(idx: Index, cls: str) -> bool:
     """Whether the class declares a mutex of its own (a lock held by callers of a plain struct's methods
     protects the caller's container, not the struct: that is the caller's class to check)."""
@@ -142,7 +165,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                               anchor=anchor_of(member.name, "unlocked access"),
                               related=(Related(wmodel.path, wtok.line, f"written under {lock} here"),),
                               scope=model.scope_at(tok.line))
-        elif write and cls in shared and CONTAINER.search(member.type):
+        elif write and cls in shared and CONTAINER.search(member.type) \
+                and not _filled_once(models, idx, model, fn, cls, member.name, tok):
             reported.add(key)
             yield ctx.finding("ST.007.b", model, tok.line, tok.col,
                               f"{fname} mutates the container {cls}::{member.name} with no lock, and {cls} has a "

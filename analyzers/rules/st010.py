@@ -84,6 +84,6 @@ def _after_commit(model: FileModel, ctx) -> Iterable[Finding]:
                 yield ctx.finding("ST.010.b", model, call.line, call.col,
                                   f"[{call.receiver} {call.name}:] is added after [{call.receiver} commit] "
                                   f"(line {first.line}); Metal aborts: handler provided after commit",
-                                  anchor=anchor_of(call.receiver, call.name, "after commit"),
+                                  anchor=anchor_of(call.name, "after commit"),   # no receiver: survives a rename
                                   related=(Related(model.path, first.line, f"{call.receiver} committed here"),),
                                   scope=scope)

@@ -33,7 +33,7 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
                 var, opened = next(iter(open_enc.items()))
                 yield ctx.finding("ST.012.a", model, call.line, call.col,
                                   f"[{call.receiver} {call.name}] while the encoder '{var}' (opened at line "
-                                  f"{opened.line}) has not ended", anchor=anchor_of(call.receiver, call.name, var),
+                                  f"{opened.line}) has not ended", anchor=anchor_of(call.name, "encoder open"),
                                   related=(Related(model.path, opened.line, f"encoder '{var}' opened here"),),
                                   scope=scope)
                 open_enc.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from analyzers.callpaths import if_condition
 from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Scope
 from analyzers.rules import file_rule
@@ -20,17 +21,7 @@ LOUD = frozenset({"throw", "TORCH_CHECK", "TORCH_INTERNAL_ASSERT", "AT_ERROR", "
 
 def _condition(model: FileModel, compound: Scope) -> str:
     """The text of `if (...)` heading a compound statement ('' when it is no if-branch)."""
-    toks = model.tokens
-    k = compound.first_token - 1
-    if k < 1 or toks[k - 1].text != ")":
-        return ""
-    j, depth = k - 1, 0
-    while j >= 0:
-        depth += {")": 1, "(": -1}.get(toks[j].text, 0)
-        if depth == 0:
-            break
-        j -= 1
-    return " ".join(t.text for t in toks[j + 1:k - 1]) if j > 0 and toks[j - 1].text == "if" else ""
+    return if_condition(model.tokens, compound.first_token - 1) or ""
 
 
 def _has_else(model: FileModel, compound: Scope) -> bool:

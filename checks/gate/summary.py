@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from analyzers.findings import Check, Diagnostic, Finding
 from analyzers.reporters.github import COMMANDS, GITHUB_LIMIT, annotation
-from analyzers.reporters.text import plain
+from analyzers.reporters.text import finding_lines, plain
 from checks.gate.diff import FindingDiff
 
 
@@ -47,12 +47,18 @@ class GateResult:
 
 
 PARSE_KINDS = ("parse", "preprocessor", "encoding")
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+_MARKDOWN = re.compile(r"([\\`\[\]<|])")     # what opens a link, image, code span, HTML tag or table cell
 
 
 def md(text: str) -> str:
     """Untrusted text for Markdown: escaped so that it cannot open a link, code span, HTML tag or table cell."""
     return _MARKDOWN.sub(r"\\\1", plain(text)).replace("&", "&amp;")
+
+
+def code(text: str) -> str:
+    """Untrusted text as a code span (escaped text when it holds a backtick, which would end the span)."""
+    text = plain(text)
+    return md(text) if "`" in text else "`" + text.replace("|", "\\|") + "`"
 
 
 def annotations(findings: list[Finding]) -> tuple[list[str], list[Finding]]:
@@ -71,14 +77,19 @@ def annotations(findings: list[Finding]) -> tuple[list[str], list[Finding]]:
 
 def _link(f: Finding, head: str) -> str:
     server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    where = md(f"{f.path}:{f.line}")
+    where = f"{f.path}:{f.line}"
     if server and repo:
-        return f"[{where}]({server}/{repo}/blob/{quote(head)}/{quote(f.path)}#L{f.line})"
-    return where
+        return f"[{md(where)}]({server}/{repo}/blob/{quote(head)}/{quote(f.path)}#L{f.line})"
+    return code(where)
 
 
 def _cell(text: str) -> str:
     return md(text)
+
+
+def _message_cell(f: Finding) -> str:
+    """The message, then its details (a cycle's threads, a merged duplicate) on lines of their own."""
+    return "<br>".join(_cell(line.strip()) for line in (f.message, *f.details))
 
 
 def markdown(result: GateResult) -> str:
@@ -101,7 +112,7 @@ def markdown(result: GateResult) -> str:
         out.append("")
     if d.new:
         out += ["### New findings", "", "| where | rule | severity | message |", "| --- | --- | --- | --- |"]
-        out += [f"| {_link(f, result.head)} | {md(f.rule)} | {f.severity} | {_cell(f.message)}{_parse_note(result, f)} |"
+        out += [f"| {_link(f, result.head)} | {md(f.rule)} | {f.severity} | {_message_cell(f)}{_parse_note(result, f)} |"
                 for f in d.new]
         out.append("")
     notes = [x for x in result.diagnostics if x.kind != "internal"]
@@ -130,8 +141,7 @@ def _parse_note(result: GateResult, f: Finding) -> str:
 def text(result: GateResult) -> str:
     """The plain-text report for a terminal (every name escaped: see plain)."""
     d = result.diff
-    lines = [plain(f"{f.path}:{f.line}:{f.col}: {f.severity}: {f.message} [{f.rule}] (new){_parse_note(result, f)}")
-             for f in d.new]
+    lines = [plain(line) for f in d.new for line in finding_lines(f, " (new)" + _parse_note(result, f))]
     lines += [plain(f"TSA regression: {line}") for line in result.tsa_regressions]
     lines += [plain(f"{x.path or '(project rules)'}:{x.line}: {'error' if x.kind == 'internal' else 'note'}: "
                     f"{x.kind}: {x.message}") for x in result.diagnostics]

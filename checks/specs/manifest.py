@@ -11,7 +11,9 @@ from typing import Any
 from checks.cli import UsageError
 from checks.config import read_yaml
 from checks.sources import REPO_ROOT
+from checks.specs import modelopts
 from checks.specs.cfgfile import read_cfg
+from checks.specs.modelopts import Simulation
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class ModelEntry:
     apalache: ApalacheSettings | None
     spec_path: Path
     cfg_path: Path
+    tlc_options: tuple[str, ...] = ()       # allow-listed (checks/specs/modelopts.py)
+    jvm_options: tuple[str, ...] = ()
+    library: tuple[Path, ...] = ()          # folders go to -DTLA-Library, jars to the classpath
+    simulate: Simulation | None = None      # run by random simulation, never reported as a pass
+    workers: int | None = None              # TLC -workers for this model (--workers overrides)
+    skip: str | None = None                 # why TLC does not run this listed model (e.g. symbolic mode)
 
 
 @dataclass(frozen=True)
@@ -50,16 +58,26 @@ class RunOptions:
     """How to run the selected models."""
 
     timeout: float
-    workers: int = 1
+    workers: int | None = None              # --workers N for every model; None: each model's own (default 1)
     coverage: bool = False
     artifacts: Path = Path(".mps-verify/specs")
     trace: bool = False
+    simulate: Simulation | None = None      # --simulate: every selected model by simulation
+    distributed: int | None = None          # --distributed K: TLCServer + K TLCWorkers on loopback
+    checkpoint: int | None = None           # --checkpoint MIN: keep TLC's states under the artifacts
+    recover: bool = False                   # --recover: resume from the last checkpoint there
+    full_values: bool = False               # --full-values: no eliding of long values in traces
 
 
 TIERS = ("fast", "slow")
-EXPECT = re.compile(r"^(pass|deadlock|assumption|(invariant|property): [A-Za-z_][A-Za-z0-9_]*)$")
+# a bare `invariant` / `property` matches any name (tlaplus/Examples' "safety failure" / "liveness failure")
+EXPECT = re.compile(r"^(pass|deadlock|assumption|invariant|property|(invariant|property): [A-Za-z_][A-Za-z0-9_]*)$")
 _REQUIRED = ("name", "module", "cfg", "tier", "expect", "shows")
-_OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code")   # code: checks/specs/anchors.py
+# code: checks/specs/anchors.py; tlc_options ... simulate: checks/specs/modelopts.py
+_OPTIONAL = ("distinct", "total", "variant_of", "apalache", "code", "tlc_options", "jvm_options", "library",
+             "simulate", "workers")
+_TOP_OPTIONAL = ("require_refutation",)
+_HIERARCHY_MODULE = "LockHierarchyData"
 _APALACHE_REQUIRED = ("length",)
 _APALACHE_OPTIONAL = ("inv", "temporal", "cinit", "init", "next", "expect")
 
@@ -119,6 +137,8 @@ def _entry(raw: Any, index: int, folder: Path, source: Path) -> ModelEntry:
     for key in ("name", "module", "cfg", "shows", "expect", "tier"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise _fail(where, f"{key} must be a non-empty string")
+    modelopts.model_name(raw["name"], where)
+    simulate = modelopts.simulation(raw.get("simulate"), where)
     if raw["tier"] not in TIERS:
         raise _fail(where, f"tier {raw['tier']!r} is not one of {', '.join(TIERS)}")
     if not EXPECT.match(raw["expect"]):
@@ -128,8 +148,10 @@ def _entry(raw: Any, index: int, folder: Path, source: Path) -> ModelEntry:
         value = raw.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise _fail(where, f"{key} must be a non-negative integer or null")
-    if raw["expect"] == "pass" and (raw.get("distinct") is None or raw.get("total") is None):
+    if raw["expect"] == "pass" and simulate is None and (raw.get("distinct") is None or raw.get("total") is None):
         raise _fail(where, "a passing model needs exact distinct and total state counts")
+    if simulate is not None and (raw.get("distinct") is not None or raw.get("total") is not None):
+        raise _fail(where, "a simulated model has no exact state counts; set distinct/total to null")
     if raw["expect"] != "pass" and (raw.get("distinct") is not None or raw.get("total") is not None):
         raise _fail(where, "distinct/total are compared only for passing runs; set them to null")
     if raw.get("variant_of") is not None and not isinstance(raw["variant_of"], str):
@@ -144,10 +166,15 @@ def _entry(raw: Any, index: int, folder: Path, source: Path) -> ModelEntry:
                       expect=raw["expect"], distinct=raw.get("distinct"), total=raw.get("total"),
                       variant_of=raw.get("variant_of"), shows=raw["shows"].strip(),
                       apalache=_apalache(raw.get("apalache"), where), spec_path=spec_path,
-                      cfg_path=cfg_path)
+                      cfg_path=cfg_path, tlc_options=modelopts.tlc_options(raw.get("tlc_options"), where),
+                      jvm_options=modelopts.jvm_options(raw.get("jvm_options"), where),
+                      library=modelopts.library(raw.get("library"), folder, where), simulate=simulate,
+                      workers=modelopts.workers(raw.get("workers"), where))
 
 
-def _cross_check(entries: list[ModelEntry], source: Path) -> None:
+def _cross_check(entries: list[ModelEntry], source: Path, require_refutation: bool = True,
+                 checked: set[str] | None = None) -> None:
+    """Names unique; for the `checked` models (None: all) variants, cfg names and the refutation rule."""
     by_name: dict[str, ModelEntry] = {}
     for entry in entries:
         if entry.name in by_name:
@@ -155,6 +182,8 @@ def _cross_check(entries: list[ModelEntry], source: Path) -> None:
         by_name[entry.name] = entry
     refuted = {(e.module, e.expect.split(": ", 1)[1]) for e in entries if e.expect.startswith("invariant: ")}
     for entry in entries:
+        if checked is not None and entry.name not in checked:
+            continue
         where = f"{source}: model {entry.name}"
         if entry.variant_of is not None:
             base = by_name.get(entry.variant_of)
@@ -163,17 +192,45 @@ def _cross_check(entries: list[ModelEntry], source: Path) -> None:
             if base.expect != "pass":
                 raise _fail(where, f"variant_of: {entry.variant_of} is not a passing model")
         names = read_cfg(entry.cfg_path)
-        kind, _, checked = entry.expect.partition(": ")
+        kind, _, checked_name = entry.expect.partition(": ")
         listed = {"invariant": names.invariants, "property": names.properties}.get(kind)
-        if listed is not None and checked not in listed:
-            raise _fail(where, f"expects {entry.expect} but {entry.cfg} does not check {checked}")
-        if entry.expect != "pass":
+        if checked_name and listed is not None and checked_name not in listed:
+            raise _fail(where, f"expects {entry.expect} but {entry.cfg} does not check {checked_name}")
+        if entry.expect != "pass" or not require_refutation:
             continue
         # an invariant that no model refutes may be vacuous: demand a bug variant that breaks it
         for invariant in names.invariants:
             if (entry.module, invariant) not in refuted:
                 raise _fail(where, f"invariant {invariant} is never refuted: add a bug variant of "
-                                   f"module {entry.module} that expects 'invariant: {invariant}'")
+                                   f"module {entry.module} that expects 'invariant: {invariant}' "
+                                   "(or set require_refutation: false at the top of the manifest)")
+
+
+def _require_refutation(raw: dict, path: Path) -> bool:
+    value = raw.get("require_refutation", True)
+    if not isinstance(value, bool):
+        raise UsageError(f"{path}: require_refutation must be true or false")
+    if not value and path.resolve().parent == REPO_ROOT / "specs":
+        raise UsageError(f"{path}: require_refutation stays on for the project's own specs")
+    return value
+
+
+def _entries(models: list, folder: Path, path: Path, only: list[str] | None) -> list[ModelEntry]:
+    """Every entry validated; with `only`, a broken entry that is not selected is left out, not fatal."""
+    if only is None:
+        return [_entry(item, i, folder, path) for i, item in enumerate(models)]
+    names = {item.get("name") for item in models if isinstance(item, dict)}
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise UsageError(f"--only: no model named {unknown[0]} in the manifest")
+    entries = []
+    for i, item in enumerate(models):
+        try:
+            entries.append(_entry(item, i, folder, path))
+        except UsageError:
+            if isinstance(item, dict) and item.get("name") in only:
+                raise
+    return entries
 
 
 def _hierarchy_check() -> None:
@@ -192,15 +249,23 @@ def _hierarchy_check() -> None:
         raise UsageError(problem if isinstance(problem, str) else "; ".join(map(str, problem)))
 
 
-def load_manifest(path: Path) -> list[ModelEntry]:
-    """Load and validate a manifest; every problem is a one-line UsageError naming model and key."""
+def load_manifest(path: Path, only: list[str] | None = None) -> list[ModelEntry]:
+    """Load and validate a manifest; every problem is a one-line UsageError naming model and key.
+
+    With `only`, just those models (and what they refer to) must be valid."""
     raw = read_yaml(path, "manifest")
-    if not isinstance(raw, dict) or set(raw) != {"models"} or not isinstance(raw["models"], list):
-        raise UsageError(f"{path}: a manifest is a mapping with one key, models: a list of models")
-    entries = [_entry(item, i, path.parent, path) for i, item in enumerate(raw["models"])]
+    if (not isinstance(raw, dict) or "models" not in raw or not set(raw) <= {"models", *_TOP_OPTIONAL}
+            or not isinstance(raw["models"], list)):
+        raise UsageError(f"{path}: a manifest is a mapping with models: a list of models "
+                         f"(and optionally {', '.join(_TOP_OPTIONAL)})")
+    require_refutation = _require_refutation(raw, path)
+    entries = _entries(raw["models"], path.parent, path, only)
     if not entries:
         raise UsageError(f"{path}: the manifest lists no models")
-    _cross_check(entries, path)
-    if path.resolve().parent == REPO_ROOT / "specs":   # the generated hierarchy belongs to our specs
+    _cross_check(entries, path, require_refutation, set(only) if only else None)
+    # the generated hierarchy belongs to our specs; with --only, only when a chosen model uses it
+    if path.resolve().parent == REPO_ROOT / "specs" and (
+            only is None or any(e.name in only and _HIERARCHY_MODULE in e.spec_path.read_text(encoding="utf-8")
+                                for e in entries)):
         _hierarchy_check()
     return entries

@@ -6,8 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-# A start marker can appear mid-line (after "The exception was a ...\n: "), so scan markers, not lines.
-_MARKER = re.compile(r"@!@!@STARTMSG (\d+):(\d+) @!@!@\n?|@!@!@ENDMSG (\d+) @!@!@\n?")
+# Markers count only at the start of a line, so a spec's Print output (always a quoted or structured
+# value, printed mid-run) cannot forge a message. One exception seen in TLC: inside an open 1000
+# ("unexpected exception"), a nested start marker follows ": " after "The exception was a ...\n".
+_MARKER = re.compile(r"(?:^|(?<=\n))(: )?(?:@!@!@STARTMSG (\d+):(\d+) @!@!@\n?|@!@!@ENDMSG (\d+) @!@!@\n?)")
+_WRAPPER = 1000
 
 INFO, ERROR, WARNING, STATE = 0, 1, 3, 4
 
@@ -80,14 +83,16 @@ def parse(text: str) -> ToolOutput:
 
     pos = 0
     for marker in _MARKER.finditer(text):
-        add_text(text[pos:marker.start()])
+        if marker.group(1) and not (stack and stack[-1].code == _WRAPPER and marker.group(2)):
+            continue                                # ": marker" outside a 1000: ordinary text
+        add_text(text[pos:marker.start()] + (marker.group(1) or ""))
         pos = marker.end()
-        if marker.group(1) is not None:
-            message = Message(code=int(marker.group(1)), cls=int(marker.group(2)))
+        if marker.group(2) is not None:
+            message = Message(code=int(marker.group(2)), cls=int(marker.group(3)))
             (stack[-1].children if stack else top).append(message)
             stack.append(message)
             continue
-        code = int(marker.group(3))
+        code = int(marker.group(4))
         # close up to the matching start; an END without a START is ignored
         if any(m.code == code for m in stack):
             while stack:

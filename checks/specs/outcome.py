@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Outcome kinds. The first five are results a manifest can expect; the rest are failures of the run
-# itself and never match an expectation.
+# Outcome kinds. The first five are results a manifest can expect; "no-violation" is a simulation that
+# found nothing (it matches an expected pass of a simulated model, and is never called a pass);
+# "skipped" is a model listed but not run here; the rest are failures of the run itself and never match.
 EXPECTABLE = ("pass", "invariant", "deadlock", "property", "assumption")
+NOT_EXHAUSTIVE = ("no-violation",)
+SKIPPED = "skipped"
 FAILURES = ("parse-error", "cfg-error", "undefined-constant", "eval-error", "type-error",
-            "unsupported", "timeout", "crash", "out-of-memory", "inconsistent", "tool-missing")
+            "unsupported", "timeout", "crash", "out-of-memory", "inconsistent", "tool-missing", "unconfirmed")
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Trace:
     states: list[TraceState] = field(default_factory=list)
     loop_to: int | None = None
     stuttering: bool = False
+    loop_action: str | None = None      # the action that takes the last state back to `loop_to` (TLC)
+    deadlocked: bool = False            # the last state has no enabled action
 
 
 @dataclass
@@ -55,6 +60,8 @@ class Outcome:
         """The manifest's spelling of this outcome: pass | invariant: X | deadlock | property: X | ..."""
         if self.kind in ("invariant", "property") and self.name:
             return f"{self.kind}: {self.name}"
+        if self.kind == "no-violation" and self.detail:
+            return self.detail
         return self.kind
 
     def to_json(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class RunReport:
     seconds: float
     tool: dict[str, Any]
     show_traces: bool = False       # counterexamples of expected violations too (--trace)
+    full_values: bool = False       # long trace values whole (--full-values)
     color: bool = False
     width: int = 140
 
@@ -46,7 +47,19 @@ def _balanced(text: str) -> str:
     return text + ")" * (text.count("(") - text.count(")"))
 
 
-def trace_lines(trace: Trace) -> list[Text]:
+ELIDE_AFTER = 200      # characters of one value shown in a trace; --full-values shows all
+
+
+def shown_value(value: str, full: bool = False, limit: int = ELIDE_AFTER) -> str:
+    """A trace value, elided in the middle when very long (the whole one is in summary.json)."""
+    if full or len(value) <= limit:
+        return value
+    keep = limit // 2
+    return (f"{value[:keep]} ... [{len(value) - 2 * keep:,} more characters: --full-values, or summary.json] "
+            f"... {value[-keep:]}")
+
+
+def trace_lines(trace: Trace, full_values: bool = False) -> list[Text]:
     """A counterexample as numbered states: the action that led there, then the variables it changed."""
     lines: list[Text] = []
     previous: dict[str, str] = {}
@@ -64,10 +77,14 @@ def trace_lines(trace: Trace) -> list[Text]:
         if previous and not shown:
             lines.append(Text("         (no variable changed)", style="dim"))
         for name, value in shown.items():
-            lines.append(Text(f"         {name} = {value}", style="yellow" if previous else ""))
+            text = f"         {name} = {shown_value(value, full_values)}"
+            lines.append(Text(text, style="yellow" if previous else ""))
         previous = state.values
+    if trace.deadlocked:
+        lines.append(Text("  ...  no action is enabled in this last state (deadlock)", style="bold"))
     if trace.loop_to is not None:
-        lines.append(Text(f"  ...  back to state {trace.loop_to} (the behaviour loops forever)", style="bold"))
+        via = f" by {trace.loop_action}" if trace.loop_action else ""
+        lines.append(Text(f"  ...  back to state {trace.loop_to}{via} (the behaviour loops forever)", style="bold"))
     if trace.stuttering:
         lines.append(Text("  ...  stutters forever (no further step is taken)", style="bold"))
     return lines
@@ -83,23 +100,28 @@ def render_text(report: RunReport) -> str:
                             ("total", "right"), ("seconds", "right"), ("status", "left")):
         table.add_column(column, justify=justify, no_wrap=True)
     for r in report.results:
-        status = Text("ok", style="green") if r.matched else Text("MISMATCH", style="bold red")
+        status = (Text("skipped", style="dim") if r.outcome.kind == "skipped" else
+                  Text("ok", style="green") if r.matched else Text("MISMATCH", style="bold red"))
         table.add_row(r.entry.name, r.expected, r.outcome.result, _count(r.outcome.distinct),
                       _count(r.outcome.total), f"{r.outcome.seconds:.1f}", status)
     console.print(table)
     for r in report.mismatches:
         console.print(Text(f"MISMATCH {r.entry.name}: {r.mismatch}", style="bold red"))
     for r in report.results:
+        if r.outcome.kind == "skipped":
+            console.print(Text(f"skipped {r.entry.name}: {r.outcome.detail}", style="dim"))
         for warning in r.outcome.warnings:
             console.print(Text(f"warning {r.entry.name}: {warning}", style="yellow"))
     for r in report.results:
         if r.outcome.trace and (not r.matched or report.show_traces):
             console.print(Text(f"\ncounterexample of {r.entry.name} ({r.outcome.result}):", style="bold"))
-            for line in trace_lines(r.outcome.trace):
+            for line in trace_lines(r.outcome.trace, report.full_values):
                 console.print(line)
-    ok = len(report.results) - len(report.mismatches)
+    skipped = sum(r.outcome.kind == "skipped" for r in report.results)
+    ok = len(report.results) - len(report.mismatches) - skipped
     versions = "; ".join(_balanced(f"{k} {v}") for k, v in report.tool.items() if k in ("tlc", "java") and v)
-    console.print(f"\n{len(report.results)} models: {ok} ok, {len(report.mismatches)} MISMATCH "
+    console.print(f"\n{len(report.results)} models: {ok} ok, " + (f"{skipped} skipped, " if skipped else "")
+                  + f"{len(report.mismatches)} MISMATCH "
                   f"in {report.seconds:.1f} s ({versions})")
     return buffer.getvalue()
 
@@ -113,7 +135,8 @@ def render_json(report: RunReport) -> str:
         "selection": report.selection,
         "seconds": round(report.seconds, 3),
         "summary": {"models": len(report.results), "matched": len(report.results) - len(report.mismatches),
-                    "mismatched": len(report.mismatches)},
+                    "mismatched": len(report.mismatches),
+                    **({"skipped": n} if (n := sum(r.outcome.kind == "skipped" for r in report.results)) else {})},
         "models": [r.to_json() for r in report.results],
     })
 
@@ -121,10 +144,13 @@ def render_json(report: RunReport) -> str:
 def render_junit(report: RunReport) -> str:
     """One testcase per model; a failure (with the counterexample) on mismatch."""
     suite = ET.Element("testsuite", name=f"mps-verify.specs.{report.backend}", tests=str(len(report.results)),
-                       failures=str(len(report.mismatches)), errors="0", time=f"{report.seconds:.3f}")
+                       failures=str(len(report.mismatches)), errors="0", time=f"{report.seconds:.3f}",
+                       skipped=str(sum(r.outcome.kind == "skipped" for r in report.results)))
     for r in report.results:
         case = ET.SubElement(suite, "testcase", classname=f"specs.{r.entry.tier}", name=r.entry.name,
                              time=f"{r.outcome.seconds:.3f}")
+        if r.outcome.kind == "skipped":
+            ET.SubElement(case, "skipped", message=r.outcome.detail)
         if not r.matched:
             failure = ET.SubElement(case, "failure", message=r.mismatch or "", type=r.outcome.kind)
             failure.text = "\n".join(line.plain for line in trace_lines(r.outcome.trace)) if r.outcome.trace else ""

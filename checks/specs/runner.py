@@ -12,7 +12,7 @@ from checks.specs import tlc
 from checks.specs.backends import BACKENDS
 from checks.specs.expectation import expected, mismatch
 from checks.specs.manifest import ModelEntry, RunOptions
-from checks.specs.outcome import Outcome
+from checks.specs.outcome import SKIPPED, Outcome
 
 
 @dataclass
@@ -39,11 +39,14 @@ def entry_json(entry: ModelEntry) -> dict[str, Any]:
     """A manifest entry as plain data (paths as strings)."""
     data = asdict(entry)
     data["spec_path"], data["cfg_path"] = str(entry.spec_path), str(entry.cfg_path)
+    data["library"] = [str(p) for p in entry.library]
     return data
 
 
 def select(entries: list[ModelEntry], tier: str, only: list[str] | None, backend: str) -> list[ModelEntry]:
-    """The models to run: --only names (any tier) or a tier; Apalache runs only models it has settings for."""
+    """The models to run: --only names (any tier) or a tier; Apalache runs only models it has settings for.
+
+    Unknown --only names are caught by load_manifest(only=...); checked again here for other callers."""
     if only:
         known = {e.name for e in entries}
         unknown = [name for name in only if name not in known]
@@ -60,9 +63,13 @@ def select(entries: list[ModelEntry], tier: str, only: list[str] | None, backend
 
 
 def _run_one(entry: ModelEntry, backend: str, opts: RunOptions) -> ModelResult:
-    outcome = BACKENDS[backend](entry, opts)
-    result = ModelResult(entry=entry, outcome=outcome, expected=expected(entry, backend),
-                         mismatch=mismatch(entry, outcome))
+    if entry.skip and backend == "tlc":        # e.g. an Examples `symbolic` model: Apalache's, not TLC's
+        outcome = Outcome(backend=backend, kind=SKIPPED, detail=entry.skip)
+    else:
+        outcome = BACKENDS[backend](entry, opts)
+    simulated = opts.simulate is not None and backend == "tlc"
+    result = ModelResult(entry=entry, outcome=outcome, expected=expected(entry, backend, simulated),
+                         mismatch=mismatch(entry, outcome, simulated))
     folder = opts.artifacts / entry.name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -19,20 +19,35 @@ class Rule:
     kind: str
 
 
+_CFG_CODES = frozenset(range(2223, 2246)) | {2280, 2281}     # TLC's EC -> exit 151, 2222 aside
 RULES = (
     Rule(0, frozenset({2193}), "pass"),
-    Rule(10, frozenset({2104}), "assumption"),
+    Rule(10, frozenset({2104, 2105}), "assumption"),
     Rule(11, frozenset({2114}), "deadlock"),
     Rule(12, frozenset({2107, 2110}), "invariant"),
-    Rule(13, frozenset({2112, 2116}), "property"),
-    Rule(75, frozenset({2132, 2103, 1000}), "eval-error"),
-    Rule(150, frozenset({3002}), "parse-error"),
+    Rule(13, frozenset({2108, 2112, 2113, 2116}), "property"),
+    Rule(14, frozenset({2132}), "eval-error"),                              # VIOLATION_ASSERT
+    Rule(75, frozenset({2132, 2103, 2109, 2115, 2147, 1000}), "eval-error"),  # FAILURE_SPEC_EVAL
+    Rule(76, frozenset({2111, 2146, 2179, 2132, 1000}), "eval-error"),    # FAILURE_SAFETY_EVAL (invariant)
+    Rule(77, frozenset({2253, 1000}), "eval-error"),                       # FAILURE_LIVENESS_EVAL
+    Rule(150, frozenset({3002, 2171}), "parse-error"),
     Rule(151, frozenset({2222}), "undefined-constant"),
-    Rule(151, frozenset({2229}), "cfg-error"),          # the cfg names an operator the spec lacks
+    Rule(151, _CFG_CODES, "cfg-error"),                 # e.g. 2229: the cfg names an operator the spec lacks
     Rule(255, frozenset({5001, 5006}), "cfg-error"),    # missing cfg, bad cfg keyword
 )
+# every exit status TLC defines (tlc2.output.EC.ExitStatus, 2.15 and later) plus 1 (bad command line):
+# a code without a matching rule above is a crash with this description, never a silent pass
+EXIT_CODES = {
+    0: "success", 1: "bad command line", 10: "assumption violated", 11: "deadlock", 12: "safety violation",
+    13: "liveness violation", 14: "Assert failed", 75: "evaluation error in the spec",
+    76: "evaluation error in an invariant", 77: "evaluation error in a temporal property",
+    150: "parse or semantic error", 151: "configuration error", 152: "state space too large",
+    153: "TLC system error", 255: "TLC error",
+}
 # codes that announce a result: they must agree with the exit code's rule
-RESULT_CODES = frozenset({2193, 2104, 2114, 2107, 2110, 2112, 2116})
+RESULT_CODES = frozenset({2193, 2104, 2105, 2114, 2107, 2110, 2108, 2112, 2113, 2116})
+SIMULATION_BANNER = 2188
+TRACE_HEADERS = (2121, 2264)
 _OOM = ("OutOfMemoryError", "Java heap space")
 
 _COUNTS = re.compile(r"([\d,]+) states generated.*?([\d,]+) distinct states found.*?([\d,]+) states left on queue")
@@ -40,7 +55,7 @@ _INITIAL = re.compile(r"([\d,]+) distinct states? generated")
 _DEPTH = re.compile(r"depth of the complete state graph search is (\d+)")
 _STATE_HEAD = re.compile(r"^(\d+): <(.*)>\s*$")
 _LOCATION = re.compile(r"^(.*?) (line \d+, col \d+ to line \d+, col \d+ of module \S+)$")
-_BACK = re.compile(r"^(\d+): Back to state")
+_BACK = re.compile(r"^(\d+): Back to state:?\s*(?:<(.*)>)?")
 _COVERED = re.compile(r"^<(\S+) (line \d+, col \d+ to line \d+, col \d+ of module \S+)>: (\d+):(\d+)")
 _SANY_LOC = re.compile(r"^line \d+, col \d+ to line \d+, col \d+ of module \S+$")
 
@@ -58,6 +73,12 @@ def _int(text: str) -> int:
 def counts(out: ToolOutput) -> dict[str, int | None]:
     """generated/distinct/left from the final 2199, else the last progress 2200, else initial states."""
     result: dict[str, int | None] = {"total": None, "distinct": None, "left": None, "depth": None}
+    if SIMULATION_BANNER in out.codes():
+        # simulation prints "-1 distinct states": only the states generated mean something
+        last = out.last(2210, 2209)
+        if last and (m := re.search(r"([\d,]+) states generated|states generated: ([\d,]+)", last.text)):
+            result["total"] = _int(m.group(1) or m.group(2))
+        return result
     final = out.last(2199) or out.last(2200)
     if final and (m := _COUNTS.search(final.text)):
         result.update(total=_int(m.group(1)), distinct=_int(m.group(2)), left=_int(m.group(3)))
@@ -115,10 +136,14 @@ def trace(out: ToolOutput) -> Trace | None:
             result.stuttering = True
         elif message.code == 2122 and (back := _BACK.match(message.text.strip())):
             result.loop_to = int(back.group(1))
+            if back.group(2):
+                label = _LOCATION.match(back.group(2))
+                result.loop_action = label.group(1) if label else back.group(2)
     initial = out.last(2107)
     if not result.states and initial:
         # an initial state that breaks an invariant comes inside 2107, not as a 2217 trace
         result.states.append(TraceState(index=1, action=None, values=_values(initial.text.splitlines()[1:])))
+    result.deadlocked = out.last(2114) is not None
     return result if result.states else None
 
 
@@ -153,7 +178,10 @@ def _eval_error(out: ToolOutput) -> str:
                   if re.match(r"\s*0\. ", line)), "")
     where = re.sub(r"^0\. ", "at ", where)
     assert_msg = out.last(2132)
-    if assert_msg:
+    in_property = out.last(2111, 2146, 2179, 2253)
+    if in_property:
+        what = one_line(in_property.full_text())
+    elif assert_msg:
         what = "Assert failed: " + one_line(assert_msg.text.split("second argument was:", 1)[-1])
     elif (crash := out.last(1000)):
         what = one_line(crash.text.split("The exception was a", 1)[-1].lstrip(" :\n"))
@@ -174,6 +202,16 @@ def _invariant(out: ToolOutput, _props: tuple[str, ...]) -> tuple[str | None, st
     found = out.last(2107, 2110)
     m = re.search(r"Invariant (\S+) is violated", found.text) if found else None
     return (m.group(1) if m else None), one_line(found.text.splitlines()[0]) if found else ""
+
+
+def box_property(name: str | None, invariants: tuple[str, ...], boxes: dict[str, str]) -> str | None:
+    """The PROPERTY behind an 'invariant violated' that the cfg's INVARIANTs do not list.
+
+    TLC checks a PROPERTY `P == []Q` (Q a state predicate) as an invariant and names Q, or P itself when
+    the body is an expression; `boxes` maps each such Q (and P) to P."""
+    if name is None or name in invariants:
+        return None
+    return boxes.get(name)
 
 
 def _property(out: ToolOutput, props: tuple[str, ...]) -> tuple[str | None, str]:
@@ -199,11 +237,16 @@ DETAILS: dict[str, Callable[[ToolOutput, tuple[str, ...]], tuple[str | None, str
 }
 
 
-def _kind(out: ToolOutput, rc: int | None) -> tuple[str, str]:
+def _kind(out: ToolOutput, rc: int | None, distributed: bool = False) -> tuple[str, str]:
     """(kind, detail for failures of the run) from the exit code and the codes present."""
     present = out.codes()
     if any(out.contains(needle) for needle in _OOM):
-        return "out-of-memory", "the JVM ran out of heap (raise -Xmx or shrink the model)"
+        return "out-of-memory", "the JVM ran out of heap (raise -Xmx in jvm_options or shrink the model)"
+    if rc == 0 and SIMULATION_BANNER in present and not present & RESULT_CODES:
+        return "no-violation", ""
+    if distributed and rc == 0 and present & set(TRACE_HEADERS) and not present & RESULT_CODES:
+        # TLCServer 2.15 exits 0 after a violation, without its message and with a wrong trace
+        return "unconfirmed", "distributed TLC printed a counterexample but exited 0 without naming a violation"
     candidates = [rule for rule in RULES if rule.rc == rc]
     for rule in candidates:
         announced = present & RESULT_CODES
@@ -217,12 +260,16 @@ def _kind(out: ToolOutput, rc: int | None) -> tuple[str, str]:
                                 f"result codes present: {sorted(present & RESULT_CODES)}")
     errors = [m for m in out.walk() if m.cls == 1]
     last = one_line(errors[-1].full_text()) if errors else one_line(" ".join(out.plain[-3:]))
-    return "crash", f"TLC exited {rc}: {last}" if last else f"TLC exited {rc}"
+    meaning = f" ({EXIT_CODES[rc]})" if rc in EXIT_CODES else ""
+    return "crash", f"TLC exited {rc}{meaning}: {last}" if last else f"TLC exited {rc}{meaning}"
 
 
 def judge(out: ToolOutput, rc: int | None, *, timed_out: bool = False, timeout: float | None = None,
-          properties: tuple[str, ...] = ()) -> Outcome:
-    """Turn one TLC run (parsed output + exit code) into an Outcome; `properties` from the cfg."""
+          properties: tuple[str, ...] = (), invariants: tuple[str, ...] = (), boxes: dict[str, str] | None = None,
+          simulation: str = "", distributed: bool = False) -> Outcome:
+    """Turn one TLC run (parsed output + exit code) into an Outcome; `properties`/`invariants` from the cfg.
+
+    `simulation` is how a violation-free simulation reads ("no violation in N behaviours up to depth D")."""
     numbers = counts(out)
     if timed_out:
         kind, name = "timeout", None
@@ -230,10 +277,14 @@ def judge(out: ToolOutput, rc: int | None, *, timed_out: bool = False, timeout: 
         if numbers["distinct"] is not None:
             detail += f" with {numbers['distinct']:,} distinct states found so far"
     else:
-        kind, detail = _kind(out, rc)
+        kind, detail = _kind(out, rc, distributed)
         name = None
         if kind in DETAILS:
             name, detail = DETAILS[kind](out, properties)
+        if kind == "invariant" and (prop := box_property(name, invariants, boxes or {})):
+            kind, name, detail = "property", prop, f"{detail} (checked as the invariant of PROPERTY {prop})"
+        if kind == "no-violation":
+            detail = simulation or "no violation found by simulation"
     outcome = Outcome(backend="tlc", kind=kind, name=name, detail=detail, exit_code=rc,
                       distinct=numbers["distinct"], total=numbers["total"], left=numbers["left"],
                       depth=numbers["depth"], trace=trace(out), coverage=coverage(out))

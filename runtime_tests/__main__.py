@@ -64,12 +64,22 @@ def _run(argv: list[str]) -> int:
     p.add_argument("--manifest", type=Path, default=crosscheck.MANIFEST,
                    help="spec manifest with the models' verdicts (default: specs/manifest.yaml)")
     p.add_argument("--no-perf", dest="perf", action="store_false", help="skip the throughput measurements")
+    p.add_argument("--no-rounds", dest="rounds_section", action="store_false",
+                   help="skip the rounds and the soak (throughput measurements only)")
+    p.add_argument("--workload", action="append", default=[], metavar="PKG.MODULE:FACTORY",
+                   help="your own workload (repeatable): a function returning runtime_tests.workloads.UserWorkload; "
+                        "replaces the plan's workloads")
+    p.add_argument("--repeat", type=_positive, default=1, metavar="K",
+                   help="run the performance section in K separate processes, interleaved (between-run spread)")
+    p.add_argument("--append", type=_positive, metavar="RUN",
+                   help="record into existing run RUN of the database (e.g. its performance section, split off)")
     args = p.parse_args(argv)
     out = _out(args.out)
     opts = runner.Options(plan=args.plan or "quick", device=args.device, db_path=_db_path(args.db, out),
                           configs_path=args.configs, only=tuple(args.only), rounds=args.rounds, jobs=args.jobs,
                           sequential=args.sequential, soak_s=args.soak, perf=args.perf, timeout_s=args.timeout,
-                          manifest=args.manifest)
+                          manifest=args.manifest, workloads=tuple(args.workload), repeat=args.repeat,
+                          rounds_section=args.rounds_section, append=args.append)
     summary = runner.run(opts)
     report_path = None
     if out is not None:

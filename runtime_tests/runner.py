@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from checks.cli import ToolMissing, UsageError
-from runtime_tests import backend, configs, crosscheck, db, images, stats
+from runtime_tests import backend, configs, crosscheck, db, images, stats, workloads
 from runtime_tests.rounds import RoundResult, spawn
 
 
@@ -32,6 +32,10 @@ class Options:
     perf: bool = True
     timeout_s: float | None = None
     manifest: Path = crosscheck.MANIFEST
+    workloads: tuple[str, ...] = ()  # users' factories (pkg.module:function) replacing the plan's workloads
+    repeat: int = 1  # measuring processes per performance setting, interleaved
+    rounds_section: bool = True  # False: performance only (--no-rounds)
+    append: int | None = None  # record into this existing run instead of a new one
 
 
 @dataclass
@@ -56,7 +60,7 @@ def environment(device: str) -> dict[str, Any]:
     from checks.provenance import tool_info
 
     return {"tool": tool_info(external=("torch",)), "os": platform.platform(),
-            "device": device, "device_name": backend.backend(device).name,
+            "device": device, "device_name": backend.backend(device).name, "versions": backend.versions(device),
             "cpus": os.cpu_count(), "python_executable": sys.executable}
 
 
@@ -92,7 +96,41 @@ def _selected(matrix: configs.Matrix, only: tuple[str, ...]) -> list[configs.Con
 def _spec(config: configs.Configuration, plan: dict[str, Any], device: str, workload: str) -> dict[str, Any]:
     return {"mode": "round", "workload": workload, "size": plan.get("size", "quick"), "device": device,
             "threads": plan.get("threads", 4), "iterations": plan.get("iterations", 20),
-            "python_lock": config.python_lock, "batched": config.batched, "fault": config.fault}
+            "python_lock": config.python_lock, "batched": config.batched, "fault": config.fault,
+            "factories": plan.get("factories", {})}
+
+
+def _factories(matrix: configs.Matrix, refs: tuple[str, ...]) -> dict[str, workloads.FactoryRef]:
+    """Users' workloads from the configs YAML and --workload, imported and tried once on the CPU; a bad
+    factory is a UsageError (one line, exit 2)."""
+    wanted = [(name, ref) for name, ref in matrix.workloads.items()] + [(None, ref) for ref in refs]
+    found: dict[str, workloads.FactoryRef] = {}
+    for name, ref in wanted:
+        try:
+            resolved = workloads.factory_ref(ref, name)
+            if resolved.name in found or resolved.name in workloads.NAMES:
+                raise workloads.FactoryError(f"workload name {resolved.name} ({ref}) is taken; "
+                                             "name it in the configs YAML's workloads section")
+            workloads.check_factory(resolved)
+        except workloads.FactoryError as exc:
+            raise UsageError(str(exc)) from None
+        found[resolved.name] = resolved
+    return found
+
+
+def _with_users(plan: dict[str, Any], factories: dict[str, workloads.FactoryRef], cli: tuple[str, ...]) -> dict[str, Any]:
+    """The plan with the users' factories attached; --workload ones replace the plan's workloads in the
+    rounds and in every measurement (users' models have no hidden width to sweep)."""
+    plan = {**plan, "factories": {n: {"ref": f.ref, "root": f.root} for n, f in factories.items()}}
+    chosen = [n for n, f in factories.items() if f.ref in cli]
+    if chosen:
+        perf = dict(plan.get("perf") or {})
+        for key in ("workloads", "batch_workloads", "batcher_workloads"):
+            if key in perf:
+                perf[key] = chosen
+        perf.pop("batcher_widths", None)
+        plan.update(workloads=chosen, perf=perf)
+    return plan
 
 
 def _launch(config: configs.Configuration, spec: dict[str, Any], timeout: float, base: Path) -> RoundResult:
@@ -158,14 +196,22 @@ def run(opts: Options) -> Summary:
                           "runtime extra)") from exc
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    plan = _with_users(plan, _factories(matrix, opts.workloads), opts.workloads)
     active = [c for c in selected if not c.preload_unset]
     skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
     conn = db.connect(opts.db_path)
-    run_id = db.start_run(conn, opts.plan, device, {
-        **environment(device), "settings": plan,
-        "sequential": opts.sequential, "skipped": skipped,
-        "configurations": {c.name: c.description for c in active}})
+    if opts.append is not None:
+        run_id = opts.append
+        if not db.extend_run(conn, run_id, {"repeat": opts.repeat}):
+            raise UsageError(f"{opts.db_path}: no run {run_id} to append to")
+    else:
+        run_id = db.start_run(conn, opts.plan, device, {
+            **environment(device), "settings": plan, "repeat": opts.repeat,
+            "sequential": opts.sequential, "skipped": skipped,
+            "configurations": {c.name: c.description for c in active}})
     summary = Summary(run_id, device, skipped=skipped)
+    if not opts.rounds_section:
+        active = []
     perf = plan.get("perf") or {}
     perf_jobs = _perf_jobs(perf) if opts.perf else {}
     soak = float(plan.get("soak_s") or 0)
@@ -183,7 +229,7 @@ def run(opts: Options) -> Summary:
 
     with _progress() as progress, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
-        task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs))
+        task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs) * opts.repeat)
         for config in active:
             progress.update(task, description=f"rounds: {config.name}")
             specs = [_spec(config, plan, device, workloads_[i % len(workloads_)]) for i in range(rounds_per)]
@@ -203,14 +249,17 @@ def run(opts: Options) -> Summary:
             record("soak", spec["workload"], spec, result)
             db.add_measurements(conn, run_id, spec["workload"], _soak_rows(active[0].name, result))
             progress.advance(task)
-        for label, (workload, kinds, width) in perf_jobs.items():
-            progress.update(task, description=f"{', '.join(kinds)}: {label}")
-            spec = {"mode": "perf", "kinds": kinds, "workload": workload, "size": plan.get("size", "quick"),
-                    "device": device, "perf": perf, "width": width}
-            result = spawn(spec, timeout_s=timeout + _perf_seconds(perf) * len(kinds))
-            record("perf", label, spec, result)
-            db.add_measurements(conn, run_id, label, result.doc.get("measurements", []))
-            progress.advance(task)
+        # --repeat K: K separate measuring processes per setting, interleaved (all settings once, then
+        # again), so that drift over the run and process-to-process differences show as between-run spread
+        for proc in range(opts.repeat):
+            for label, (workload, kinds, width) in perf_jobs.items():
+                progress.update(task, description=f"{', '.join(kinds)}: {label} ({proc + 1}/{opts.repeat})")
+                spec = {"mode": "perf", "kinds": kinds, "workload": workload, "size": plan.get("size", "quick"),
+                        "device": device, "perf": perf, "width": width, "factories": plan.get("factories", {})}
+                result = spawn(spec, timeout_s=timeout + _perf_seconds(perf) * len(kinds))
+                record("perf", label, spec, result)
+                db.add_measurements(conn, run_id, label, result.doc.get("measurements", []), proc=proc)
+                progress.advance(task)
     for config in active:
         k, n = summary.counts[config.name]
         check = crosscheck.check(config.name, config.model, k, n, device, verdicts)

@@ -11,10 +11,51 @@ position in the batch (the model's refuted "scatter_by_position" variant), and n
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, Callable, Sequence
+
+RequestId = tuple[int, int]  # (client thread id, that client's n-th request), as the model's <<c, n>>
+
+
+class EventLog:
+    """The batcher's event log for trace validation against specs/BatchQueue.tla: submit, take (batch
+    formed), answer (batch run, results about to be handed out), receive (a client got its answer),
+    shutdown, reject, stop; each with a logical clock. Cheap: a counter and a list append per event
+    (both atomic under the GIL); events that change the queue are recorded under the queue's lock, so
+    clock order is an order the model can replay."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self._clock = itertools.count(1)
+        self.events: list[tuple[int, str, dict[str, Any]]] = []
+        self._sent: dict[int, int] = {}
+
+    def record(self, kind: str, **fields: Any) -> None:
+        """Append one event with the next clock value."""
+        self.events.append((next(self._clock), kind, fields))
+
+    def next_request(self) -> RequestId:
+        """The calling thread's next request id (call under the queue's lock)."""
+        client = threading.get_ident()
+        n = self._sent.get(client, 0) + 1
+        self._sent[client] = n
+        return client, n
+
+    def write(self, path: Path) -> int:
+        """Write the log as JSON lines (gzip when the name ends in .gz); returns the number of events."""
+        opener = gzip.open if path.suffix == ".gz" else open
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with opener(path, "wt", encoding="utf-8") as f:
+            f.write(json.dumps({"log": "batchqueue", "max_batch": self.max_batch}) + "\n")
+            for clock, kind, fields in sorted(self.events, key=lambda e: e[0]):
+                f.write(json.dumps({"clock": clock, "event": kind, **fields}) + "\n")
+        return len(self.events)
 
 
 class BatchQueueClosed(RuntimeError):
@@ -29,13 +70,15 @@ class Reply:
     tens of thousands of requests per second.
     """
 
-    __slots__ = ("_ready", "_value", "_error")
+    __slots__ = ("_ready", "_value", "_error", "_log", "rid")
 
-    def __init__(self) -> None:
+    def __init__(self, trace: tuple[EventLog, RequestId] | None = None) -> None:
         self._ready = threading.Lock()
         self._ready.acquire()
         self._value: Any = None
         self._error: BaseException | None = None
+        # traced: the request id, and the log that gets "receive" the first time the answer is waited for
+        self._log, self.rid = trace if trace is not None else (None, None)
 
     def set_result(self, value: Any) -> None:
         """Answer with a result (once)."""
@@ -55,6 +98,9 @@ class Reply:
         if not self._ready.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError("no answer within the timeout")
         self._ready.release()   # let later result()/exception() calls see it too
+        if self._log is not None:
+            log, self._log = self._log, None
+            log.record("receive", c=self.rid[0], n=self.rid[1])
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the answer; raise the batch's error or BatchQueueClosed if that was the answer."""
@@ -73,9 +119,10 @@ class BatchQueue:
     """Batches single requests for `fn(list_of_items) -> list_of_results` (same length, same order)."""
 
     def __init__(self, fn: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 8,
-                 max_delay_s: float = 0.002) -> None:
+                 max_delay_s: float = 0.002, trace: EventLog | None = None) -> None:
         if max_batch < 1 or max_delay_s < 0:
             raise ValueError("max_batch must be >= 1 and max_delay_s >= 0")
+        self.trace = trace
         self._fn = fn
         self._max_batch = max_batch
         self._max_delay = max_delay_s
@@ -88,11 +135,19 @@ class BatchQueue:
 
     def submit(self, item: Any) -> Reply:
         """Queue one request; its Reply gets the result, the batch's exception, or BatchQueueClosed."""
-        reply = Reply()
         with self._cond:
             if self._closing:
+                if self.trace is not None:
+                    self.trace.record("reject", c=threading.get_ident())
+                reply = Reply()
                 reply.set_exception(BatchQueueClosed("batch queue is shut down"))
                 return reply
+            if self.trace is not None:
+                rid = self.trace.next_request()
+                self.trace.record("submit", c=rid[0], n=rid[1])
+                reply = Reply((self.trace, rid))
+            else:
+                reply = Reply()
             self._queue.append((time.perf_counter(), item, reply))
             # the worker waits either for a first request or for a full batch: wake it only then
             if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
@@ -106,8 +161,12 @@ class BatchQueue:
     def close(self, drain: bool = True, timeout: float | None = None) -> None:
         """Shut down: answer every queued request (drain) or reject each with BatchQueueClosed."""
         with self._cond:
+            if not self._closing and self.trace is not None:
+                self.trace.record("shutdown")
             self._closing = True
             if not drain:
+                if self.trace is not None and self._queue:  # not in the model: validation names this event
+                    self.trace.record("reject_queued", reqs=[_rid(e[2]) for e in self._queue])
                 while self._queue:
                     self._queue.popleft()[2].set_exception(BatchQueueClosed("batch queue shut down"))
             self._cond.notify_all()
@@ -124,6 +183,8 @@ class BatchQueue:
             while not self._queue and not self._closing:
                 self._cond.wait()
             if not self._queue:
+                if self.trace is not None:
+                    self.trace.record("stop")
                 return None  # closing and nothing left: the worker ends
             deadline = self._queue[0][0] + self._max_delay
             while len(self._queue) < self._max_batch and not self._closing:
@@ -132,7 +193,22 @@ class BatchQueue:
                     break
                 self._cond.wait(left)
             count = min(self._max_batch, len(self._queue))
-            return [self._queue.popleft() for _ in range(count)]
+            batch = [self._queue.popleft() for _ in range(count)]
+            if self.trace is not None:
+                self.trace.record("take", reqs=[_rid(e[2]) for e in batch])
+            return batch
+
+    def _answered(self, replies: list[Reply], owners: list[Reply]) -> None:
+        """Record the batch's answer before any reply is set: reply i gets the result computed for
+        `owners[i]`'s request (its own, in this batcher)."""
+        if self.trace is not None:
+            self.trace.record("answer", reqs=[_rid(r) for r in replies], got=[_rid(o) for o in owners])
+
+    def _deliver(self, replies: list[Reply], results: list[Any]) -> None:
+        """Hand each reply the result at its own position in the batch."""
+        self._answered(replies, replies)
+        for reply, result in zip(replies, results):
+            reply.set_result(result)
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
@@ -143,8 +219,13 @@ class BatchQueue:
                 if len(results) != len(batch):
                     raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} requests")
             except BaseException as exc:  # the batch's clients see the error; the worker goes on
+                self._answered(futures, futures)
                 for f in futures:
                     f.set_exception(exc)
                 continue
-            for f, result in zip(futures, results):
-                f.set_result(result)
+            self._deliver(futures, results)
+
+
+def _rid(reply: Reply) -> list[int] | None:
+    """The request id a traced reply carries, as a JSON list [client, n]."""
+    return list(reply.rid) if reply.rid is not None else None

@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from runtime_tests import backend, images, perf, workloads
-from runtime_tests.batcher import BatchQueue
+from runtime_tests.batcher import BatchQueue, EventLog
 
 SAMPLES = 16  # distinct inputs per round, so a swapped result is a mismatch
 
@@ -133,10 +134,12 @@ class _Round:
     def run(self) -> dict[str, Any]:
         batched = self.spec.get("batched")
         queue = None
+        trace = None
         if batched:
-            queue = BatchQueue(lambda idx: list(self.run_batch(self.x[list(idx)])),
-                               max_batch=int(batched.get("max_batch", 8)),
-                               max_delay_s=float(batched.get("max_delay_ms", 2)) / 1000)
+            max_batch = int(batched.get("max_batch", 8))
+            trace = EventLog(max_batch) if self.spec.get("trace_log") else None
+            queue = BatchQueue(lambda idx: list(self.run_batch(self.x[list(idx)])), max_batch=max_batch,
+                               max_delay_s=float(batched.get("max_delay_ms", 2)) / 1000, trace=trace)
             single = lambda j: queue(j)  # noqa: E731
         else:
             single = lambda j: self.run_batch(self.x[j:j + 1])[0]  # noqa: E731
@@ -149,13 +152,15 @@ class _Round:
         elapsed = time.perf_counter() - start
         if queue is not None:
             queue.close()
+        trace_events = trace.write(Path(self.spec["trace_log"])) if trace is not None else None
         outcome = "exception" if self.errors else "mismatch" if self.wrong else "pass"
         return {"outcome": outcome, "ops": self.ops, "mismatches": self.wrong,
                 "inferences": self.ops, "wrong": self.wrong,
                 "max_error": self.max_error,  # inf when a result had the wrong shape
                 "errors": self.errors[:5], "mismatch_examples": self.mismatches[:5],
                 "elapsed_s": elapsed, "ops_per_s": self.ops / elapsed if elapsed > 0 else None,
-                "mean_batch": (sum(queue.batch_sizes) / len(queue.batch_sizes)) if queue and queue.batch_sizes else None}
+                "mean_batch": (sum(queue.batch_sizes) / len(queue.batch_sizes)) if queue and queue.batch_sizes else None,
+                "trace_events": trace_events}
 
 
 def _measure(spec: dict[str, Any], dev: backend.Backend) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Options:
     repeat: int = 1  # measuring processes per performance setting, interleaved
     rounds_section: bool = True  # False: performance only (--no-rounds)
     append: int | None = None  # record into this existing run instead of a new one
+    trace_limit: int | None = 5_000  # events of each batcher log checked in TLC (a soak's log is longer)
 
 
 @dataclass
@@ -133,6 +134,31 @@ def _with_users(plan: dict[str, Any], factories: dict[str, workloads.FactoryRef]
     return plan
 
 
+def _traced(spec: dict[str, Any], config: configs.Configuration, folder: Path, name: str) -> dict[str, Any]:
+    """The spec with an event-log path when the configuration runs the batcher (trace validation)."""
+    return {**spec, "trace_log": str(folder / f"{name}.jsonl.gz")} if config.batched else spec
+
+
+def validate_traces(conn, run_id: int, logs: list[tuple[str, Path]], limit: int | None) -> None:
+    """Check each batcher event log against BatchQueue.tla in TLC and record the verdicts (or why not)."""
+    from runtime_tests import tracecheck
+
+    java = tracecheck.java_available()
+    for source, path in logs:
+        if not path.is_file():
+            continue
+        log = tracecheck.read_log(path, limit)
+        if not java:
+            db.add_trace_validation(conn, run_id, source, len(log.events), "not validated", None, None,
+                                    f"Java or TLC missing here; later: python -m runtime_tests validate-trace {path} "
+                                    f"--db DB --run {run_id}")
+            continue
+        v = tracecheck.validate(log)
+        db.add_trace_validation(conn, run_id, source, v.events, v.verdict, v.first_unexplained, v.seconds,
+                                f"{path.name}: " + ("whole log" if log.total == v.events
+                                                    else f"first {v.events:,} of {log.total:,} events"))
+
+
 def _launch(config: configs.Configuration, spec: dict[str, Any], timeout: float, base: Path) -> RoundResult:
     preload = images.resolve_library(config.preload, base) if config.preload else None
     return spawn(spec, env=config.env, preload=preload, timeout_s=timeout)
@@ -227,12 +253,16 @@ def run(opts: Options) -> Summary:
         if result.failed:
             summary.failed.append((name, workload, result.outcome))
 
+    traces = opts.db_path.parent / "traces"
+    logs: list[tuple[str, Path]] = []
     with _progress() as progress, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
-        task = progress.add_task("rounds", total=len(active) * rounds_per + (soak > 0) + len(perf_jobs) * opts.repeat)
+        task = progress.add_task("rounds", total=len(active) * rounds_per + 2 * (soak > 0) + len(perf_jobs) * opts.repeat)
         for config in active:
             progress.update(task, description=f"rounds: {config.name}")
-            specs = [_spec(config, plan, device, workloads_[i % len(workloads_)]) for i in range(rounds_per)]
+            specs = [_traced(_spec(config, plan, device, workloads_[i % len(workloads_)]), config, traces,
+                             f"run{run_id}-{config.name}-{i + 1}") for i in range(rounds_per)]
+            logs += [(f"{config.name} round {i + 1}", Path(s["trace_log"])) for i, s in enumerate(specs) if "trace_log" in s]
 
             def on_result(spec: dict, result: RoundResult, decision: str | None, name: str = config.name) -> None:
                 record(name, spec["workload"], spec, result, decision)
@@ -242,12 +272,18 @@ def run(opts: Options) -> Summary:
                                   opts.sequential, on_result)
             progress.advance(task, rounds_per - len(flags))
             summary.counts[config.name] = (sum(flags), len(flags))
-        if soak > 0 and active:
-            progress.update(task, description=f"soak {soak:g} s")
-            spec = {**_spec(active[0], plan, device, workloads_[0]), "duration_s": soak}
-            result = _launch(active[0], spec, soak + timeout, base)
+        # the soak: the first configuration, and the batcher with its event log on (how cheap it is shows
+        # in the ops/s next to the first's)
+        soaked = [active[0]] + [c for c in active[1:] if c.batched][:1] if soak > 0 and active else []
+        for config in soaked:
+            progress.update(task, description=f"soak {soak:g} s: {config.name}")
+            spec = _traced({**_spec(config, plan, device, workloads_[0]), "duration_s": soak}, config, traces,
+                           f"run{run_id}-{config.name}-soak")
+            result = _launch(config, spec, soak + timeout, base)
             record("soak", spec["workload"], spec, result)
-            db.add_measurements(conn, run_id, spec["workload"], _soak_rows(active[0].name, result))
+            db.add_measurements(conn, run_id, spec["workload"], _soak_rows(config.name, result))
+            if "trace_log" in spec:
+                logs.append((f"{config.name} soak", Path(spec["trace_log"])))
             progress.advance(task)
         # --repeat K: K separate measuring processes per setting, interleaved (all settings once, then
         # again), so that drift over the run and process-to-process differences show as between-run spread
@@ -260,6 +296,7 @@ def run(opts: Options) -> Summary:
                 record("perf", label, spec, result)
                 db.add_measurements(conn, run_id, label, result.doc.get("measurements", []), proc=proc)
                 progress.advance(task)
+    validate_traces(conn, run_id, logs, opts.trace_limit)
     for config in active:
         k, n = summary.counts[config.name]
         check = crosscheck.check(config.name, config.model, k, n, device, verdicts)

@@ -167,7 +167,8 @@ def _validate_trace(argv: list[str]) -> int:
         v = tracecheck.validate(log, keep)
         results.append((path, v))
         if conn is not None:
-            db.add_trace_validation(conn, run_id, path.name, v.events, v.verdict, v.first_unexplained, v.seconds,
+            source = db.pending_trace(conn, run_id, path.name) or path.name
+            db.add_trace_validation(conn, run_id, source, v.events, v.verdict, v.first_unexplained, v.seconds,
                                     f"{path.name}: " + ("whole log" if log.total == v.events
                                                         else f"first {v.events:,} of {log.total:,} events"))
     if args.format == "json":

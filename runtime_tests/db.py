@@ -158,6 +158,12 @@ def extend_run(conn: sqlite3.Connection, run_id: int, extra: dict[str, Any]) -> 
     return True
 
 
+def next_proc(conn: sqlite3.Connection, run_id: int) -> int:
+    """The first measuring-process index not yet used in a run (appended measurements continue it)."""
+    row = conn.execute("SELECT MAX(proc) FROM measurements WHERE run_id = ?", (run_id,)).fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
 def finish_run(conn: sqlite3.Connection, run_id: int) -> None:
     """Mark a run finished."""
     conn.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
@@ -195,6 +201,17 @@ def add_crosscheck(conn: sqlite3.Connection, run_id: int, check: Any) -> None:
     """Record one model cross-check (a crosscheck.CrossCheck)."""
     _insert(conn, "crosschecks", {"run_id": run_id, "config": check.config, "model": check.model,
                                   "expect": check.expect, "verdict": check.verdict, "reason": check.reason})
+
+
+def pending_trace(conn: sqlite3.Connection, run_id: int, file_name: str) -> str | None:
+    """The source of a log the run could not validate (no Java where it ran), removing that row so the
+    later validation takes its place; None when there is none."""
+    row = conn.execute("SELECT id, source FROM trace_validations WHERE run_id = ? AND verdict = 'not validated' "
+                       "AND detail LIKE ?", (run_id, f"{file_name}:%")).fetchone()
+    if row is None:
+        return None
+    conn.execute("DELETE FROM trace_validations WHERE id = ?", (row["id"],))
+    return row["source"]
 
 
 def add_trace_validation(conn: sqlite3.Connection, run_id: int, source: str, events: int, verdict: str,

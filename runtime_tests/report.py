@@ -244,7 +244,10 @@ def _environment(run: sqlite3.Row) -> list[str]:
         ["plan", (", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items()
                             if k not in ("perf", "factories")) or "-")
          + (", sequential (SPRT)" if env.get("sequential") else "")],
-        ["performance processes", f"{env.get('repeat', 1)} per setting (--repeat), interleaved"],
+        ["performance processes", f"{env.get('repeat', 1)} per setting (--repeat), interleaved"
+         + "".join(f"; {a['processes']} of them appended by a later command at "
+                   f"{time.strftime('%H:%M:%S UTC', time.gmtime(a['started']))} on {a.get('device_name')}"
+                   for a in env.get("appended", []))],
         ["skipped", ", ".join(env.get("skipped", [])) or "-"]])
 
 
@@ -422,8 +425,10 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
                 if mode == "floor":  # no model runs in the floor: a ratio to the model's rates means nothing
                     ratios = ["-"] * 4
                 else:
-                    ratios = [f"{med[mode] / med['threads']:.2f}x", _spread([r[mode]["vs_threads"] for r in per], "{:.2f}x"),
-                              f"{med[mode] / med['offline']:.0%}", _spread([r[mode]["vs_offline"] for r in per], "{:.0%}")]
+                    ratios = [f"{med[mode] / med['threads']:.2f}x",
+                              "-" if mode == "threads" else _spread([r[mode]["vs_threads"] for r in per], "{:.2f}x"),
+                              f"{med[mode] / med['offline']:.0%}",
+                              "-" if mode == "offline" else _spread([r[mode]["vs_offline"] for r in per], "{:.0%}")]
                 rows.append([workload, mode, _mi(v["requests_per_s"]), _fmt(p50), _fmt(p99), *ratios])
         lines += _table(["workload", "mode", "requests/s", "p50 ms", "p99 ms", "vs threads", "between runs",
                          "vs offline", "between runs"], rows)

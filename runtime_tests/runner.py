@@ -3,9 +3,11 @@ everything into the results database, then the model cross-check."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,8 +152,8 @@ def validate_traces(conn, run_id: int, logs: list[tuple[str, Path]], limit: int 
         log = tracecheck.read_log(path, limit)
         if not java:
             db.add_trace_validation(conn, run_id, source, len(log.events), "not validated", None, None,
-                                    f"Java or TLC missing here; later: python -m runtime_tests validate-trace {path} "
-                                    f"--db DB --run {run_id}")
+                                    f"{path.name}: Java or TLC missing where it ran; later: python -m runtime_tests "
+                                    f"validate-trace {path.name} --db DB --run {run_id}")
             continue
         v = tracecheck.validate(log)
         db.add_trace_validation(conn, run_id, source, v.events, v.verdict, v.first_unexplained, v.seconds,
@@ -226,10 +228,17 @@ def run(opts: Options) -> Summary:
     active = [c for c in selected if not c.preload_unset]
     skipped = [f"{c.name} (${{{c.preload_unset}}} unset)" for c in selected if c.preload_unset]
     conn = db.connect(opts.db_path)
+    first_proc = 0
     if opts.append is not None:
         run_id = opts.append
-        if not db.extend_run(conn, run_id, {"repeat": opts.repeat}):
+        row = conn.execute("SELECT environment FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
             raise UsageError(f"{opts.db_path}: no run {run_id} to append to")
+        first_proc = db.next_proc(conn, run_id)
+        env = json.loads(row[0])
+        db.extend_run(conn, run_id, {"repeat": first_proc + opts.repeat, "appended": [
+            *env.get("appended", []), {"started": time.time(), "processes": opts.repeat,
+                                       "device_name": backend.backend(device).name}]})
     else:
         run_id = db.start_run(conn, opts.plan, device, {
             **environment(device), "settings": plan, "repeat": opts.repeat,
@@ -287,9 +296,9 @@ def run(opts: Options) -> Summary:
             progress.advance(task)
         # --repeat K: K separate measuring processes per setting, interleaved (all settings once, then
         # again), so that drift over the run and process-to-process differences show as between-run spread
-        for proc in range(opts.repeat):
+        for proc in range(first_proc, first_proc + opts.repeat):
             for label, (workload, kinds, width) in perf_jobs.items():
-                progress.update(task, description=f"{', '.join(kinds)}: {label} ({proc + 1}/{opts.repeat})")
+                progress.update(task, description=f"{', '.join(kinds)}: {label} (process {proc + 1})")
                 spec = {"mode": "perf", "kinds": kinds, "workload": workload, "size": plan.get("size", "quick"),
                         "device": device, "perf": perf, "width": width, "factories": plan.get("factories", {})}
                 result = spawn(spec, timeout_s=timeout + _perf_seconds(perf) * len(kinds))
@@ -302,6 +311,7 @@ def run(opts: Options) -> Summary:
         check = crosscheck.check(config.name, config.model, k, n, device, verdicts)
         summary.checks.append(check)
         db.add_crosscheck(conn, run_id, check)
-    db.finish_run(conn, run_id)
+    if opts.append is None:  # an appended section leaves the run's own duration as it was
+        db.finish_run(conn, run_id)
     conn.close()
     return summary

@@ -146,6 +146,14 @@ def _config_stats(rounds: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
     return by
 
 
+def _by_workload(rounds: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
+    """_config_stats keyed by workload instead of configuration."""
+    out: dict[str, dict[str, Any]] = {}
+    for workload in dict.fromkeys(r["workload"] for r in rounds):
+        out[workload] = next(iter(_config_stats([r for r in rounds if r["workload"] == workload]).values()))
+    return out
+
+
 def _plot_rates(rows: list[tuple[str, stats.Rate]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -264,6 +272,13 @@ def _trace_section(conn: sqlite3.Connection, run_id: int) -> list[str]:
              "says so) is a behaviour of the model; unexplained names the first event it is not. TLC time includes "
              "the JVM's start (about 1-2 s); TLC's cost per event grows with the requests in the log (the model "
              "keeps one entry per request), so long logs are checked up to --trace-limit events.", ""]
+    verdicts = defaultdict(int)
+    for r in rows:
+        verdicts[r["verdict"]] += 1
+    checked = [r for r in rows if r["seconds"]]
+    lines += [f"{len(rows)} log(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items())
+              + (f"; {sum(r['events'] for r in checked):,} events checked in {sum(r['seconds'] for r in checked):.0f} s "
+                 "of TLC" if checked else ""), ""]
     table = []
     for r in rows:
         per = f"{1000 * r['seconds'] / r['events']:.2f} s" if r["seconds"] and r["events"] else "-"
@@ -314,15 +329,20 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
               "inferences as independent, which they are not inside one round: read it as how much goes wrong "
               "when something does, and the per-round rate above as how often.", ""]
     table = []
+    workloads_run = sorted({r["workload"] for r in rounds if r["config"] in configs})
+    split = len(workloads_run) > 1  # one row per workload too: a pooled rate would mix a broken model with a sound one
     for name in configs:
-        e = by[name]
-        r = stats.rate(e["wrong"], e["inferences"])
-        table.append([name, f"{e['inferences']:,}", f"{e['wrong']:,}",
-                      f"{100 * r.estimate:.3g}%" if e["inferences"] else "-",
-                      f"{100 * r.low:.3g}-{100 * r.high:.3g}%" if e["inferences"] else "-",
-                      f"{e['max_error']:.3g}" if e["max_error"] is not None else "-", str(e["uncounted"])])
-    lines += _table(["configuration", "inferences", "wrong", "rate", "95% CI (exact)", "largest error",
-                     "rounds without counts"], table)
+        groups = [(name, "all", by[name])]
+        if split:
+            groups += [(name, w, e) for w, e in _by_workload([r for r in rounds if r["config"] == name]).items()]
+        for config, workload, e in groups:
+            r = stats.rate(e["wrong"], e["inferences"])
+            table.append([config, workload, f"{sum(e['flags'])}/{len(e['flags'])}", f"{e['inferences']:,}",
+                          f"{e['wrong']:,}", f"{100 * r.estimate:.3g}%" if e["inferences"] else "-",
+                          f"{100 * r.low:.3g}-{100 * r.high:.3g}%" if e["inferences"] else "-",
+                          f"{e['max_error']:.3g}" if e["max_error"] is not None else "-", str(e["uncounted"])])
+    lines += _table(["configuration", "workload", "rounds failed", "inferences", "wrong", "rate", "95% CI (exact)",
+                     "largest error", "rounds without counts"], table)
     described = json.loads(run["environment"]).get("configurations", {})
     lines += ["", *[f"- `{name}`: {text}" for name, text in described.items() if text]] if described else []
     if "rates" in plots:

@@ -134,7 +134,7 @@ def test_unsafe_user_workload_is_a_mismatch_with_its_rate(unsafe_run):
     assert run == 3 * 4 * 10 and 0 < wrong <= run
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| native_threads | - | 3 | mismatch 3 |" in report
-    assert f"| native_threads | {run} | {wrong} | {100 * wrong / run:.3g}% |" in report
+    assert f"| native_threads | all | 3/3 | {run} | {wrong} | {100 * wrong / run:.3g}% |" in report
     assert "userpkg.models:shared (user's factory)" in report
 
 

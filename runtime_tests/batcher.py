@@ -26,19 +26,23 @@ RequestId = tuple[int, int]  # (client thread id, that client's n-th request), a
 class EventLog:
     """The batcher's event log for trace validation against specs/BatchQueue.tla: submit, take (batch
     formed), answer (batch run, results about to be handed out), receive (a client got its answer),
-    shutdown, reject, stop; each with a logical clock. Cheap: a counter and a list append per event
-    (both atomic under the GIL); events that change the queue are recorded under the queue's lock, so
-    clock order is an order the model can replay."""
+    shutdown, reject, stop; each with a logical clock. Events that change the queue are recorded under
+    the queue's lock, so clock order is an order the model can replay.
+
+    Kept cheap for soaks: recording is one counter step and one list append of a tuple holding objects
+    that exist anyway (request ids, the batch's id list); JSON is made only in write(). Request ids, not
+    replies, are kept: a reply holds its result tensor."""
 
     def __init__(self, max_batch: int) -> None:
         self.max_batch = max_batch
-        self._clock = itertools.count(1)
-        self.events: list[tuple[int, str, dict[str, Any]]] = []
+        self.tick = itertools.count(1).__next__  # atomic under the GIL
+        self.events: list[tuple] = []            # (clock, kind, payload[, payload])
+        self.append = self.events.append
         self._sent: dict[int, int] = {}
 
-    def record(self, kind: str, **fields: Any) -> None:
+    def record(self, kind: str, *payload: Any) -> None:
         """Append one event with the next clock value."""
-        self.events.append((next(self._clock), kind, fields))
+        self.append((self.tick(), kind, *payload))
 
     def next_request(self) -> RequestId:
         """The calling thread's next request id (call under the queue's lock)."""
@@ -47,6 +51,18 @@ class EventLog:
         self._sent[client] = n
         return client, n
 
+    @staticmethod
+    def _fields(kind: str, payload: tuple) -> dict[str, Any]:
+        if kind in ("submit", "receive"):
+            return {"c": payload[0][0], "n": payload[0][1]}
+        if kind == "reject":
+            return {"c": payload[0]}
+        if kind in ("take", "reject_queued"):
+            return {"reqs": [list(r) for r in payload[0]]}
+        if kind == "answer":
+            return {"reqs": [list(r) for r in payload[0]], "got": [list(r) for r in payload[1]]}
+        return {}
+
     def write(self, path: Path) -> int:
         """Write the log as JSON lines (gzip when the name ends in .gz); returns the number of events."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +70,8 @@ class EventLog:
         with (gzip.open(path, "wt", encoding="utf-8", compresslevel=1) if path.suffix == ".gz"
               else open(path, "w", encoding="utf-8")) as f:
             f.write(json.dumps({"log": "batchqueue", "max_batch": self.max_batch}) + "\n")
-            for clock, kind, fields in sorted(self.events, key=lambda e: e[0]):
-                f.write(json.dumps({"clock": clock, "event": kind, **fields}) + "\n")
+            for clock, kind, *payload in sorted(self.events, key=lambda e: e[0]):
+                f.write(json.dumps({"clock": clock, "event": kind, **self._fields(kind, payload)}) + "\n")
         return len(self.events)
 
 
@@ -101,7 +117,7 @@ class Reply:
         self._ready.release()   # let later result()/exception() calls see it too
         if self._log is not None:
             log, self._log = self._log, None
-            log.record("receive", c=self.rid[0], n=self.rid[1])
+            log.append((log.tick(), "receive", self.rid))
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the answer; raise the batch's error or BatchQueueClosed if that was the answer."""
@@ -139,13 +155,13 @@ class BatchQueue:
         with self._cond:
             if self._closing:
                 if self.trace is not None:
-                    self.trace.record("reject", c=threading.get_ident())
+                    self.trace.record("reject", threading.get_ident())
                 reply = Reply()
                 reply.set_exception(BatchQueueClosed("batch queue is shut down"))
                 return reply
             if self.trace is not None:
                 rid = self.trace.next_request()
-                self.trace.record("submit", c=rid[0], n=rid[1])
+                self.trace.append((self.trace.tick(), "submit", rid))
                 reply = Reply((self.trace, rid))
             else:
                 reply = Reply()
@@ -167,7 +183,7 @@ class BatchQueue:
             self._closing = True
             if not drain:
                 if self.trace is not None and self._queue:  # not in the model: validation names this event
-                    self.trace.record("reject_queued", reqs=[_rid(e[2]) for e in self._queue])
+                    self.trace.record("reject_queued", [e[2].rid for e in self._queue])
                 while self._queue:
                     self._queue.popleft()[2].set_exception(BatchQueueClosed("batch queue shut down"))
             self._cond.notify_all()
@@ -196,14 +212,16 @@ class BatchQueue:
             count = min(self._max_batch, len(self._queue))
             batch = [self._queue.popleft() for _ in range(count)]
             if self.trace is not None:
-                self.trace.record("take", reqs=[_rid(e[2]) for e in batch])
+                self.trace.append((self.trace.tick(), "take", [e[2].rid for e in batch]))
             return batch
 
     def _answered(self, replies: list[Reply], owners: list[Reply]) -> None:
         """Record the batch's answer before any reply is set: reply i gets the result computed for
         `owners[i]`'s request (its own, in this batcher)."""
         if self.trace is not None:
-            self.trace.record("answer", reqs=[_rid(r) for r in replies], got=[_rid(o) for o in owners])
+            rids = [r.rid for r in replies]
+            self.trace.append((self.trace.tick(), "answer", rids,
+                               rids if owners is replies else [o.rid for o in owners]))
 
     def _deliver(self, replies: list[Reply], results: list[Any]) -> None:
         """Hand each reply the result at its own position in the batch."""
@@ -226,7 +244,3 @@ class BatchQueue:
                 continue
             self._deliver(futures, results)
 
-
-def _rid(reply: Reply) -> list[int] | None:
-    """The request id a traced reply carries, as a JSON list [client, n]."""
-    return list(reply.rid) if reply.rid is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections import defaultdict
@@ -264,6 +265,7 @@ def _trace_section(conn: sqlite3.Connection, run_id: int) -> list[str]:
     rows = conn.execute("SELECT * FROM trace_validations WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
     if not rows:
         return []
+    rows.sort(key=lambda r: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", r["source"])])
     lines = ["", "## Batcher trace validation", "",
              "Each batched round (and the batched soak) recorded the batcher's events (submit, take, answer, "
              "receive, shutdown, reject, stop) with a logical clock; `python -m runtime_tests validate-trace` "

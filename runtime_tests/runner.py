@@ -266,7 +266,10 @@ def run(opts: Options) -> Summary:
     logs: list[tuple[str, Path]] = []
     with _progress() as progress, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
-        task = progress.add_task("rounds", total=len(active) * rounds_per + 2 * (soak > 0) + len(perf_jobs) * opts.repeat)
+        # the soak: the first configuration, and the batcher with its event log on
+        soaked = [active[0]] + [c for c in active[1:] if c.batched][:1] if soak > 0 and active else []
+        task = progress.add_task("rounds", total=len(active) * rounds_per + len(soaked)
+                                 + len(perf_jobs) * opts.repeat)
         for config in active:
             progress.update(task, description=f"rounds: {config.name}")
             specs = [_traced(_spec(config, plan, device, workloads_[i % len(workloads_)]), config, traces,
@@ -281,9 +284,6 @@ def run(opts: Options) -> Summary:
                                   opts.sequential, on_result)
             progress.advance(task, rounds_per - len(flags))
             summary.counts[config.name] = (sum(flags), len(flags))
-        # the soak: the first configuration, and the batcher with its event log on (how cheap it is shows
-        # in the ops/s next to the first's)
-        soaked = [active[0]] + [c for c in active[1:] if c.batched][:1] if soak > 0 and active else []
         for config in soaked:
             progress.update(task, description=f"soak {soak:g} s: {config.name}")
             spec = _traced({**_spec(config, plan, device, workloads_[0]), "duration_s": soak}, config, traces,

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-# The only place tolerances live: |device - cpu_reference| <= atol + rtol * |cpu_reference|.
+# The tolerances of the built-in workloads (users' factories bring their own):
+# |device - cpu_reference| <= atol + rtol * |cpu_reference|.
 # float32 runs with TF32 off (backend.py); the slack covers reduction-order differences between
 # kernels, batch sizes and devices, not wrong answers (a wrong or swapped result is off by O(1)).
 TOLERANCES = {

@@ -105,8 +105,12 @@ def test_a_small_run_end_to_end(tmp_path):
                  "CONTRADICTION", "## Thread scaling", "## Batching", "## Dynamic batcher", "## Soak", "torch",
                  "| linear@16 | floor |"):
         assert text in report
-    for png in ("crash_rates.png", "scaling.png", "batching.png"):
+    for png in ("crash_rates.png", "scaling.png", "batching.png", "batcher.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # the batched configuration's round and soak logged the batcher; TLC found both logs behaviours of the model
+    traces = dict(conn.execute("SELECT source, verdict FROM trace_validations"))
+    assert traces == {"broken round 1": "matched", "broken soak": "matched"}
+    assert "## Batcher trace validation" in report and "2 log(s): 2 matched" in report
     again = cli("report", "--db", str(out / "results.db"), "--out", str(tmp_path / "again"))
     assert again.returncode == 0 and (tmp_path / "again" / "report.md").read_text() == report
 

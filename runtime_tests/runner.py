@@ -148,14 +148,23 @@ def validate_traces(conn, run_id: int, logs: list[tuple[str, Path]], limit: int 
     java = tracecheck.java_available()
     for source, path in logs:
         if not path.is_file():
+            continue  # the round died before writing it: its outcome says so
+        try:
+            log = tracecheck.read_log(path, limit)
+        except UsageError as exc:  # e.g. cut short by a kill: this log's problem, not the run's
+            db.add_trace_validation(conn, run_id, source, 0, "not validated", None, None, f"{path.name}: {exc}")
             continue
-        log = tracecheck.read_log(path, limit)
         if not java:
             db.add_trace_validation(conn, run_id, source, len(log.events), "not validated", None, None,
                                     f"{path.name}: Java or TLC missing where it ran; later: python -m runtime_tests "
                                     f"validate-trace {path.name} --db DB --run {run_id}")
             continue
-        v = tracecheck.validate(log)
+        try:
+            v = tracecheck.validate(log)
+        except (UsageError, ToolMissing) as exc:
+            db.add_trace_validation(conn, run_id, source, len(log.events), "not validated", None, None,
+                                    f"{path.name}: {exc}")
+            continue
         db.add_trace_validation(conn, run_id, source, v.events, v.verdict, v.first_unexplained, v.seconds,
                                 f"{path.name}: " + ("whole log" if log.total == v.events
                                                     else f"first {v.events:,} of {log.total:,} events"))

@@ -158,3 +158,24 @@ def test_a_gzip_log_with_a_limit_checks_only_its_first_events(tmp_path):
     limited = tracecheck.read_log(path, limit=30)
     assert len(limited.events) == 30 and limited.total == len(log.events)
     assert tracecheck.validate(limited).verdict == "matched"  # a prefix of a behaviour is one
+
+
+def test_a_run_records_a_cut_short_log_as_not_validated_and_goes_on(tmp_path):
+    from runtime_tests import db, runner
+
+    good = tmp_path / "good.jsonl"
+    log = EventLog(2)
+    queue = BatchQueue(lambda items: list(items), max_batch=2, max_delay_s=0.001, trace=log)
+    for t in clients(queue, 2, 2):
+        t.join()
+    queue.close()
+    log.write(good)
+    cut = tmp_path / "cut.jsonl.gz"
+    log.write(cut)
+    cut.write_bytes(cut.read_bytes()[:40])  # killed while writing
+    conn = db.connect(tmp_path / "r.db")
+    run = db.start_run(conn, "quick", "cpu", {})
+    runner.validate_traces(conn, run, [("cut", cut), ("gone", tmp_path / "never.jsonl"), ("good", good)], None)
+    rows = {r["source"]: (r["verdict"], r["detail"]) for r in conn.execute("SELECT * FROM trace_validations")}
+    assert set(rows) == {"cut", "good"} and rows["good"][0] == "matched"
+    assert rows["cut"][0] == "not validated" and "cannot read the event log" in rows["cut"][1]

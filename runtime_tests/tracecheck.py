@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from checks.cli import ToolMissing, UsageError
-from checks.specs import messages, tlc
+from checks.specs import messages, tlc, verdict
 from checks.specs.manifest import RunOptions
 from runtime_tests.rounds import REPO_ROOT
 
@@ -176,7 +176,14 @@ def validate(log: Log, keep: Path | None = None, timeout: float = TIMEOUT_S) -> 
             keep.mkdir(parents=True, exist_ok=True)
             for name in ("BatchQueueTraceLog.tla", "BatchQueueTrace.cfg", "tlc.out"):
                 shutil.copy(folder / name, keep / name)
-    return judge(log, text, run)
+        try:
+            return judge(log, text, run)
+        except UsageError as exc:  # keep TLC's output for whoever reads the error
+            saved = keep / "tlc.out" if keep is not None else Path(tempfile.mkstemp(prefix="mpsv-trace-tlc-",
+                                                                                    suffix=".out")[1])
+            if keep is None:
+                shutil.copy(out_path, saved)
+            raise UsageError(f"{exc} (TLC's output: {saved})") from None
 
 
 def judge(log: Log, text: str, run: tlc.Invocation) -> Validation:
@@ -196,11 +203,10 @@ def judge(log: Log, text: str, run: tlc.Invocation) -> Validation:
         index = int(found.group(1))
         event = log.events[index - 1]
         return Validation(n, "unexplained", f"event {index} of {n}: {describe(event)}", index, run.seconds, distinct)
-    if run.timed_out:
-        raise UsageError(f"{log.source}: TLC did not finish within {run.seconds:.0f} s")
-    tail = " ".join(text.strip().splitlines()[-3:])[-300:]
-    raise UsageError(f"{log.source}: TLC ended unexpectedly (exit {run.rc}, {distinct} distinct states for "
-                     f"{n} events): {tail}")
+    outcome = verdict.judge(out, run.rc, timed_out=run.timed_out, timeout=TIMEOUT_S)
+    raise UsageError(f"{log.source}: TLC could not finish the check after {run.seconds:.0f} s ({outcome.kind}: "
+                     f"{outcome.detail or outcome.result}; {distinct} distinct states for {n} events); a long log "
+                     "needs a larger Java heap (JAVA_TOOL_OPTIONS=-Xmx...) or --limit")
 
 
 def java_available() -> bool:

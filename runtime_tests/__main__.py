@@ -12,7 +12,8 @@ from runtime_tests import backend, db
 # usage error answers at once.
 
 OUT_ENV = "MPS_VERIFY_OUT"  # where results go when --out is not given (for collecting them off a GPU box)
-USAGE = "usage: python -m runtime_tests {run,report} [options]  (-h after a command for its options)"
+USAGE = ("usage: python -m runtime_tests {run,report,validate-trace} [options]  "
+         "(-h after a command for its options)")
 
 
 def duration(text: str) -> float:
@@ -64,12 +65,24 @@ def _run(argv: list[str]) -> int:
     p.add_argument("--manifest", type=Path, default=crosscheck.MANIFEST,
                    help="spec manifest with the models' verdicts (default: specs/manifest.yaml)")
     p.add_argument("--no-perf", dest="perf", action="store_false", help="skip the throughput measurements")
+    p.add_argument("--no-rounds", dest="rounds_section", action="store_false",
+                   help="skip the rounds and the soak (throughput measurements only)")
+    p.add_argument("--workload", action="append", default=[], metavar="PKG.MODULE:FACTORY",
+                   help="your own workload (repeatable): a function returning runtime_tests.workloads.UserWorkload; "
+                        "replaces the plan's workloads")
+    p.add_argument("--repeat", type=_positive, default=1, metavar="K",
+                   help="run the performance section in K separate processes, interleaved (between-run spread)")
+    p.add_argument("--append", type=_positive, metavar="RUN",
+                   help="record into existing run RUN of the database (e.g. its performance section, split off)")
+    p.add_argument("--trace-limit", type=_positive, default=5000, metavar="N",
+                   help="check the first N events of each batcher event log in TLC (default 5000)")
     args = p.parse_args(argv)
     out = _out(args.out)
     opts = runner.Options(plan=args.plan or "quick", device=args.device, db_path=_db_path(args.db, out),
                           configs_path=args.configs, only=tuple(args.only), rounds=args.rounds, jobs=args.jobs,
                           sequential=args.sequential, soak_s=args.soak, perf=args.perf, timeout_s=args.timeout,
-                          manifest=args.manifest)
+                          manifest=args.manifest, workloads=tuple(args.workload), repeat=args.repeat,
+                          rounds_section=args.rounds_section, append=args.append, trace_limit=args.trace_limit)
     summary = runner.run(opts)
     report_path = None
     if out is not None:
@@ -120,11 +133,60 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "report": _report}
+def _validate_trace(argv: list[str]) -> int:
+    p = cli.parser("runtime_tests validate-trace", "Check batcher event logs against specs/BatchQueue.tla "
+                   "in TLC; exit 1 when a log has an event the model cannot explain.", formats=("text", "json"))
+    p.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="event log (.jsonl or .jsonl.gz)")
+    p.add_argument("--limit", type=_positive, help="check only the first N events of each log")
+    p.add_argument("--keep", type=Path, help="folder for the generated TLA+ modules and TLC's output")
+    p.add_argument("--db", type=Path, help="record the verdicts in this results database (with --run)")
+    p.add_argument("--run", type=_positive, help="the run the logs belong to (default: the latest)")
+    args = p.parse_args(argv)
+    from runtime_tests import tracecheck
+
+    missing = [str(path) for path in args.logs if not path.is_file()]
+    if missing:
+        raise cli.UsageError(f"no event log at {missing[0]}")
+    logs = [tracecheck.read_log(path, args.limit) for path in args.logs]  # all bad input first, before TLC
+    if not tracecheck.java_available():
+        from checks import tools
+
+        tools.java()
+        tools.tla2tools_jar()  # raise the ToolMissing with its install hint
+    conn = run_id = None
+    if args.db is not None:
+        if not args.db.is_file():
+            raise cli.UsageError(f"no results database at {args.db}")
+        conn = db.connect(args.db)
+        run_id = args.run or db.latest_run(conn)
+        if run_id is None or conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise cli.UsageError(f"{args.db}: no run {args.run or ''}".strip())
+    results = []
+    for path, log in zip(args.logs, logs):
+        keep = args.keep / path.name.split(".")[0] if args.keep else None
+        v = tracecheck.validate(log, keep)
+        results.append((path, v))
+        if conn is not None:
+            source = db.pending_trace(conn, run_id, path.name) or path.name
+            db.add_trace_validation(conn, run_id, source, v.events, v.verdict, v.first_unexplained, v.seconds,
+                                    f"{path.name}: " + ("whole log" if log.total == v.events
+                                                        else f"first {v.events:,} of {log.total:,} events"))
+    if args.format == "json":
+        cli.emit(cli.dump_json([{"log": str(path), **vars(v)} for path, v in results]), args.output)
+    else:
+        cli.emit("\n".join(
+            f"{path}: {v.verdict}, {v.events:,} events checked in {v.seconds:.1f} s "
+            f"({1000 * v.seconds / v.events:.2f} s per 1,000)" + (f"; first unexplained: {v.first_unexplained}"
+                                                                  if v.first_unexplained else "")
+            for path, v in results), args.output)
+    return int(any(v.verdict != "matched" for _, v in results))
+
+
+COMMANDS = {"run": _run, "report": _report, "validate-trace": _validate_trace}
 
 
 def main(argv: list[str]) -> int:
-    """Dispatch to `run` or `report`."""
+    """Dispatch to `run`, `report` or `validate-trace`."""
     if not argv or argv[0] not in COMMANDS:
         if argv and argv[0] in ("-h", "--help"):
             print(USAGE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 from dataclasses import dataclass
 from typing import Callable
 
@@ -62,3 +64,34 @@ def backend(device: str) -> Backend:
     # same cores made batch >= 4 up to 100x slower and erratic on a busy 2-core machine.
     torch.set_num_threads(1)
     return Backend("cpu", lambda: None, f"{platform.machine()} CPU, 1 intra-op thread")
+
+
+def _command_output(cmd: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def versions(device: str) -> dict[str, str | None]:
+    """The accelerator stack under the results: CUDA runtime (torch's build) and driver, or macOS and
+    Metal; None where it cannot be read."""
+    import torch
+
+    if device == "cuda":
+        driver = None
+        if shutil.which("nvidia-smi"):
+            out = _command_output(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+            driver = out.splitlines()[0].strip() if out else None
+        return {"CUDA runtime": torch.version.cuda, "CUDA driver": driver,
+                "cuDNN": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None}
+    if device == "mps":
+        metal = None
+        out = _command_output(["system_profiler", "SPDisplaysDataType"])
+        for line in (out or "").splitlines():
+            if "Metal" in line and ":" in line:  # "Metal Support: Metal 3"
+                metal = line.split(":", 1)[1].strip()
+                break
+        return {"macOS": platform.mac_ver()[0] or None, "Metal": metal}
+    return {}

@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from runtime_tests import backend, images, perf, workloads
-from runtime_tests.batcher import BatchQueue
+from runtime_tests.batcher import BatchQueue, EventLog
 
 SAMPLES = 16  # distinct inputs per round, so a swapped result is a mismatch
 
@@ -58,6 +59,12 @@ def observe(spec: dict[str, Any], device: str | None = None) -> dict[str, Any]:
     return seen
 
 
+def factories_of(spec: dict[str, Any]) -> dict[str, workloads.FactoryRef]:
+    """The users' workload factories a spec names ({name: {ref, root}})."""
+    return {name: workloads.FactoryRef(name, f["ref"], f.get("root"))
+            for name, f in (spec.get("factories") or {}).items()}
+
+
 class _Round:
     """T threads x I iterations on one workload, each output checked against the CPU reference."""
 
@@ -65,27 +72,34 @@ class _Round:
         import torch
 
         self.torch, self.spec, self.dev = torch, spec, dev
-        self.dtype = spec.get("dtype", "float32")
-        wl = workloads.build(spec["workload"], spec.get("size", "quick"), self.dtype, dev.device)
-        reference = workloads.build(spec["workload"], spec.get("size", "quick"), "float32", "cpu")
+        factories = factories_of(spec)
+        size = spec.get("size", "quick")
+        wl = workloads.build(spec["workload"], size, spec.get("dtype", "float32"), dev.device, factories=factories)
+        self.dtype = wl.dtype or spec.get("dtype", "float32")
+        self.tolerance = workloads.tolerance(wl, self.dtype)
+        reference = workloads.build(spec["workload"], size, "float32", "cpu", factories=factories, reference=True)
         x = workloads.inputs(reference, SAMPLES)
         with torch.inference_mode():
-            self.expected = reference.model(x)
+            self.expected = reference.model(x).clone()
         self.model = wl.model
         self.x = x.to(device=dev.device, dtype=getattr(torch, self.dtype))
         self.lock = threading.Lock() if spec.get("python_lock") else contextlib.nullcontext()
         self.run_batch(self.x[:1])  # warm-up (kernel selection, lazy init) belongs to set-up
         self.ops = 0
+        self.max_error = 0.0
         self.mismatches: list[str] = []
+        self.wrong = 0
         self.errors: list[str] = []
         self.count_lock = threading.Lock()
 
     def run_batch(self, batch):
-        """One inference on a device batch, synchronised, result on the CPU."""
+        """One inference on a device batch, synchronised, result copied to the host: all of it inside the
+        python_lock, so the configuration's lock covers the device-to-host copy too (always a copy, even
+        on the CPU, so a later call cannot overwrite a result already handed out)."""
         with self.lock, self.torch.inference_mode():  # inference mode is per thread: set it here
             out = self.model(batch)
             self.dev.sync()
-        return out.cpu()
+            return out.to("cpu", copy=True)
 
     def thread(self, index: int, single) -> None:
         """One client: I iterations (or until the deadline), each output compared with the reference."""
@@ -106,21 +120,26 @@ class _Round:
                 with self.count_lock:
                     self.errors.append(f"thread {index} iteration {it}: {type(exc).__name__}: {exc}"[:400])
                 return
-            ok = workloads.close(out, self.expected[j], self.dtype)
+            ok, error = workloads.compare(out, self.expected[j], self.tolerance)
             with self.count_lock:
                 self.ops += 1
+                self.max_error = max(self.max_error, error)
                 if not ok:
-                    self.mismatches.append(f"thread {index} iteration {it} sample {j}: "
-                                           f"{workloads.difference(out, self.expected[j])}")
+                    self.wrong += 1
+                    if len(self.mismatches) < 20:
+                        self.mismatches.append(f"thread {index} iteration {it} sample {j}: "
+                                               f"{workloads.difference(out, self.expected[j])}")
             it += 1
 
     def run(self) -> dict[str, Any]:
         batched = self.spec.get("batched")
         queue = None
+        trace = None
         if batched:
-            queue = BatchQueue(lambda idx: list(self.run_batch(self.x[list(idx)])),
-                               max_batch=int(batched.get("max_batch", 8)),
-                               max_delay_s=float(batched.get("max_delay_ms", 2)) / 1000)
+            max_batch = int(batched.get("max_batch", 8))
+            trace = EventLog(max_batch) if self.spec.get("trace_log") else None
+            queue = BatchQueue(lambda idx: list(self.run_batch(self.x[list(idx)])), max_batch=max_batch,
+                               max_delay_s=float(batched.get("max_delay_ms", 2)) / 1000, trace=trace)
             single = lambda j: queue(j)  # noqa: E731
         else:
             single = lambda j: self.run_batch(self.x[j:j + 1])[0]  # noqa: E731
@@ -133,18 +152,23 @@ class _Round:
         elapsed = time.perf_counter() - start
         if queue is not None:
             queue.close()
-        outcome = "exception" if self.errors else "mismatch" if self.mismatches else "pass"
-        return {"outcome": outcome, "ops": self.ops, "mismatches": len(self.mismatches),
+        trace_events = trace.write(Path(self.spec["trace_log"])) if trace is not None else None
+        outcome = "exception" if self.errors else "mismatch" if self.wrong else "pass"
+        return {"outcome": outcome, "ops": self.ops, "mismatches": self.wrong,
+                "inferences": self.ops, "wrong": self.wrong,
+                "max_error": self.max_error,  # inf when a result had the wrong shape
                 "errors": self.errors[:5], "mismatch_examples": self.mismatches[:5],
                 "elapsed_s": elapsed, "ops_per_s": self.ops / elapsed if elapsed > 0 else None,
-                "mean_batch": (sum(queue.batch_sizes) / len(queue.batch_sizes)) if queue and queue.batch_sizes else None}
+                "mean_batch": (sum(queue.batch_sizes) / len(queue.batch_sizes)) if queue and queue.batch_sizes else None,
+                "trace_events": trace_events}
 
 
 def _measure(spec: dict[str, Any], dev: backend.Backend) -> dict[str, Any]:
     import torch
 
-    dtype = spec.get("dtype", "float32")
-    wl = workloads.build(spec["workload"], spec.get("size", "quick"), dtype, dev.device, spec.get("width"))
+    wl = workloads.build(spec["workload"], spec.get("size", "quick"), spec.get("dtype", "float32"), dev.device,
+                         spec.get("width"), factories=factories_of(spec))
+    dtype = wl.dtype or spec.get("dtype", "float32")
     p = spec.get("perf", {})
     largest = max([*p.get("batches", [1]), p.get("clients", 8), 1])
     x = workloads.inputs(wl, largest, dtype).to(dev.device)

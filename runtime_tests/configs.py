@@ -41,6 +41,7 @@ class Matrix:
     configurations: tuple[Configuration, ...]
     plans: dict[str, dict[str, Any]]
     source: Path
+    workloads: dict[str, str] = field(default_factory=dict)  # users' workloads: name -> pkg.module:factory
 
 
 def _expand(text: str) -> tuple[str, str | None]:
@@ -73,7 +74,22 @@ def _configuration(raw: Any, where: str) -> Configuration:
                          batched=batched, fault=fault)
 
 
-def _plan(name: str, raw: Any, where: str) -> dict[str, Any]:
+def _user_workloads(raw: Any, where: str) -> dict[str, str]:
+    """The `workloads:` section: {name: pkg.module:factory}; names must not shadow built-in ones."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise UsageError(f"{where}: workloads must map names to factories, e.g. {{mymodel: mypkg.models:build}}")
+    clash = sorted(set(raw) & set(workloads.NAMES))
+    if clash:
+        raise UsageError(f"{where}: workloads: {', '.join(clash)} is a built-in workload name; choose another")
+    bad = [f"{k}: {v}" for k, v in raw.items() if not re.fullmatch(r"[\w.]+:\w+", v)]
+    if bad:
+        raise UsageError(f"{where}: workloads: {bad[0]} must look like pkg.module:function")
+    return dict(raw)
+
+
+def _plan(name: str, raw: Any, where: str, user: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: plan {name} must be a mapping")
     unknown = set(raw) - PLAN_KEYS
@@ -82,10 +98,10 @@ def _plan(name: str, raw: Any, where: str) -> dict[str, Any]:
     perf = raw.get("perf") or {}
     names = [*raw.get("workloads", []), *perf.get("workloads", []), *perf.get("batch_workloads", []),
              *perf.get("batcher_workloads", [])]
-    bad = sorted({n for n in names if n not in workloads.NAMES})
+    bad = sorted({n for n in names if n not in workloads.NAMES and n not in user})
     if bad:
         raise UsageError(f"{where}: plan {name}: unknown workloads {', '.join(bad)} "
-                         f"(known: {', '.join(workloads.NAMES)})")
+                         f"(known: {', '.join((*workloads.NAMES, *user))})")
     if raw.get("size", "quick") not in workloads.SIZES:
         raise UsageError(f"{where}: plan {name}: size must be one of {', '.join(workloads.SIZES)}")
     for key in ("rounds", "threads", "iterations", "jobs"):
@@ -112,5 +128,6 @@ def load(path: Path | None = None) -> Matrix:
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise UsageError(f"{path}: configuration names must be unique")
-    plans = {name: _plan(name, raw, str(path)) for name, raw in (data.get("plans") or {}).items()}
-    return Matrix(configs, plans, path)
+    user = _user_workloads(data.get("workloads"), str(path))
+    plans = {name: _plan(name, raw, str(path), tuple(user)) for name, raw in (data.get("plans") or {}).items()}
+    return Matrix(configs, plans, path, user)

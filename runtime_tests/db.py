@@ -64,6 +64,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX rounds_run ON rounds(run_id, config);
     CREATE INDEX measurements_run ON measurements(run_id, kind, workload);
     """,
+    """
+    ALTER TABLE rounds ADD COLUMN inferences INTEGER;   -- inferences run (NULL: the child died first)
+    ALTER TABLE rounds ADD COLUMN wrong INTEGER;        -- of those, results off the CPU reference
+    ALTER TABLE rounds ADD COLUMN max_error REAL;       -- largest |result - reference| seen in the round
+    ALTER TABLE measurements ADD COLUMN proc INTEGER NOT NULL DEFAULT 0;  -- which of the --repeat processes
+    CREATE TABLE trace_validations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        source TEXT NOT NULL,              -- which round or soak wrote the log
+        events INTEGER NOT NULL,
+        verdict TEXT NOT NULL,             -- matched | unexplained | not validated
+        first_unexplained TEXT,            -- the first log event the model cannot explain
+        seconds REAL,                      -- TLC's wall time
+        detail TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -132,6 +148,22 @@ def start_run(conn: sqlite3.Connection, plan: str, device: str, environment: dic
                                   "environment": json.dumps(environment)})
 
 
+def extend_run(conn: sqlite3.Connection, run_id: int, extra: dict[str, Any]) -> bool:
+    """Merge `extra` into an existing run's environment (a later command adding to it); False if no such run."""
+    row = conn.execute("SELECT environment FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        return False
+    conn.execute("UPDATE runs SET environment = ? WHERE id = ?",
+                 (json.dumps({**json.loads(row[0]), **extra}), run_id))
+    return True
+
+
+def next_proc(conn: sqlite3.Connection, run_id: int) -> int:
+    """The first measuring-process index not yet used in a run (appended measurements continue it)."""
+    row = conn.execute("SELECT MAX(proc) FROM measurements WHERE run_id = ?", (run_id,)).fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
 def finish_run(conn: sqlite3.Connection, run_id: int) -> None:
     """Mark a run finished."""
     conn.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
@@ -145,17 +177,20 @@ def add_round(conn: sqlite3.Connection, run_id: int, config: str, workload: str,
         "iterations": iterations, "outcome": result.outcome, "returncode": result.returncode,
         "duration_s": result.duration_s, "pid": result.pid, "detail": result.detail[-2000:],
         "seen": json.dumps(result.doc.get("seen", {})), "crash_reports": json.dumps(result.crash_reports),
-        "created": time.time(), "sprt": sprt})
+        "created": time.time(), "sprt": sprt, "inferences": result.doc.get("inferences"),
+        "wrong": result.doc.get("wrong"), "max_error": result.doc.get("max_error")})
 
 
-def add_measurements(conn: sqlite3.Connection, run_id: int, workload: str, rows: Iterable[dict[str, Any]]) -> None:
-    """Record measurement rows {kind, param, rep, metric, value} in one transaction."""
+def add_measurements(conn: sqlite3.Connection, run_id: int, workload: str, rows: Iterable[dict[str, Any]],
+                     proc: int = 0) -> None:
+    """Record measurement rows {kind, param, rep, metric, value} of measuring process `proc` in one
+    transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         for r in rows:
             _insert(conn, "measurements", {"run_id": run_id, "workload": workload, "kind": r["kind"],
                                            "param": str(r["param"]), "rep": int(r["rep"]),
-                                           "metric": r["metric"], "value": float(r["value"])})
+                                           "metric": r["metric"], "value": float(r["value"]), "proc": proc})
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -166,6 +201,25 @@ def add_crosscheck(conn: sqlite3.Connection, run_id: int, check: Any) -> None:
     """Record one model cross-check (a crosscheck.CrossCheck)."""
     _insert(conn, "crosschecks", {"run_id": run_id, "config": check.config, "model": check.model,
                                   "expect": check.expect, "verdict": check.verdict, "reason": check.reason})
+
+
+def pending_trace(conn: sqlite3.Connection, run_id: int, file_name: str) -> str | None:
+    """The source of a log the run could not validate (no Java where it ran), removing that row so the
+    later validation takes its place; None when there is none."""
+    row = conn.execute("SELECT id, source FROM trace_validations WHERE run_id = ? AND verdict = 'not validated' "
+                       "AND detail LIKE ?", (run_id, f"{file_name}:%")).fetchone()
+    if row is None:
+        return None
+    conn.execute("DELETE FROM trace_validations WHERE id = ?", (row["id"],))
+    return row["source"]
+
+
+def add_trace_validation(conn: sqlite3.Connection, run_id: int, source: str, events: int, verdict: str,
+                         first_unexplained: str | None, seconds: float | None, detail: str = "") -> None:
+    """Record one trace validation of a batcher's event log against BatchQueue.tla."""
+    _insert(conn, "trace_validations", {"run_id": run_id, "source": source, "events": events, "verdict": verdict,
+                                        "first_unexplained": first_unexplained, "seconds": seconds,
+                                        "detail": detail[-2000:]})
 
 
 def latest_run(conn: sqlite3.Connection) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections import defaultdict
@@ -30,12 +31,29 @@ def _met(modes: dict[str, dict[str, list[float]]]) -> bool:
     return r["vs_threads"] >= CUDA_TARGETS["vs_threads"] and r["vs_offline"] >= CUDA_TARGETS["vs_offline"]
 
 
-def target(workload: str, modes: dict[str, dict[str, list[float]]]) -> str:
-    """Whether the batcher met its CUDA targets on one workload (or workload@width), with the ratios,
-    and whether the hand-off floor leaves the offline target within reach at all."""
+def process_ratios(modes: dict[str, dict[str, dict[int, list[float]]]]) -> list[dict[str, dict[str, float]]]:
+    """For each measuring process: {mode: {vs_threads, vs_offline}} from that process's medians alone."""
+    procs = sorted({p for v in modes.values() for p in v.get("requests_per_s", {})})
+    out = []
+    for proc in procs:
+        med = {m: stats.median_iqr(v["requests_per_s"][proc])[0] for m, v in modes.items()
+               if v.get("requests_per_s", {}).get(proc)}
+        if "threads" in med and "offline" in med:
+            out.append({m: {"vs_threads": x / med["threads"], "vs_offline": x / med["offline"]} for m, x in med.items()})
+    return out
+
+
+def target(workload: str, modes: dict[str, dict[str, list[float]]], per: list | None = None) -> str:
+    """Whether the batcher met its CUDA targets on one workload (or workload@width), with the ratios
+    (and their between-run spread when `per` holds several processes' ratios), and whether the hand-off
+    floor leaves the offline target within reach at all."""
     r = _ratios(modes)
+    runs = [p["batcher"] for p in per or [] if "batcher" in p]
+    spread = (f"; between runs {_spread([x['vs_threads'] for x in runs], '{:.2f}x')} and "
+              f"{_spread([x['vs_offline'] for x in runs], '{:.0%}')}" if len(runs) > 1 else "")
     line = (f"{workload}: target {'met' if _met(modes) else 'NOT met'} ({r['vs_threads']:.2f}x plain threads, need "
-            f">= {CUDA_TARGETS['vs_threads']:g}x; {r['vs_offline']:.0%} of offline, need >= {CUDA_TARGETS['vs_offline']:.0%})")
+            f">= {CUDA_TARGETS['vs_threads']:g}x; {r['vs_offline']:.0%} of offline, need >= {CUDA_TARGETS['vs_offline']:.0%}"
+            f"{spread})")
     if not _met(modes) and r.get("floor_vs_offline", 1.0) < CUDA_TARGETS["vs_offline"]:
         line += (f"; unreachable here for any thread-based CPython batcher: the hand-off floor (no model at all) "
                  f"is {_fmt(r['floor'])} requests/s, {r['floor_vs_offline']:.0%} of offline")
@@ -75,6 +93,20 @@ def _measurements(conn: sqlite3.Connection, run_id: int, kind: str) -> dict[str,
     return out
 
 
+def _by_proc(conn: sqlite3.Connection, run_id: int, kind: str) -> dict[str, dict[str, dict[str, dict[int, list[float]]]]]:
+    """{workload: {param: {metric: {process: [values over reps]}}}}: each --repeat process apart."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for r in conn.execute("SELECT workload, param, metric, value, proc FROM measurements WHERE run_id = ? AND kind = ? "
+                          "ORDER BY id", (run_id, kind)):
+        out[r["workload"]][r["param"]][r["metric"]][r["proc"]].append(r["value"])
+    return out
+
+
+def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """min-max of per-process estimates, or '-' with one process."""
+    return "-" if len(values) < 2 else f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
@@ -100,11 +132,27 @@ def _config_stats(rounds: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
     by: dict[str, dict[str, Any]] = {}
     for r in rounds:
         entry = by.setdefault(r["config"], {"flags": [], "outcomes": defaultdict(int), "sprt": None,
-                                            "saw": _saw(json.loads(r["seen"] or "{}"))})
+                                            "saw": _saw(json.loads(r["seen"] or "{}")), "inferences": 0,
+                                            "wrong": 0, "uncounted": 0, "max_error": None})
         entry["flags"].append(r["outcome"] != "pass")
+        if r["inferences"] is None:
+            entry["uncounted"] += 1
+        else:
+            entry["inferences"] += r["inferences"]
+            entry["wrong"] += r["wrong"] or 0
+        if r["max_error"] is not None:
+            entry["max_error"] = max(entry["max_error"] or 0.0, r["max_error"])
         entry["outcomes"][r["outcome"]] += 1
         entry["sprt"] = r["sprt"] or entry["sprt"]
     return by
+
+
+def _by_workload(rounds: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
+    """_config_stats keyed by workload instead of configuration."""
+    out: dict[str, dict[str, Any]] = {}
+    for workload in dict.fromkeys(r["workload"] for r in rounds):
+        out[workload] = next(iter(_config_stats([r for r in rounds if r["workload"] == workload]).values()))
+    return out
 
 
 def _plot_rates(rows: list[tuple[str, stats.Rate]], path: Path) -> None:
@@ -114,6 +162,9 @@ def _plot_rates(rows: list[tuple[str, stats.Rate]], path: Path) -> None:
     for i, (name, r) in enumerate(rows):
         ax.errorbar([100 * r.estimate], [i], xerr=[[100 * (r.estimate - r.low)], [100 * (r.high - r.estimate)]],
                     fmt="o", capsize=4, color="tab:red" if r.k else "tab:blue")
+        # k/n beside each bar: 0/3 and 0/300 draw different intervals but the same dot
+        ax.annotate(f"{r.k}/{r.n}", (100 * r.high, i), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=8)
     ax.set_yticks(range(len(rows)), [n for n, _ in rows])
     ax.set_xlim(-2, 102)
     ax.set_xlabel("failure rate per round, % (95% Clopper-Pearson interval)")
@@ -153,6 +204,39 @@ def _plot_curves(data: dict[str, dict[str, dict[str, list[float]]]], metric: str
     plt.close(fig)
 
 
+def _plot_batcher(data: dict[str, dict[str, dict[str, list[float]]]], path: Path) -> None:
+    """Requests/s and p99 latency per hidden width, one column per workload: batcher, plain threads,
+    offline batches, and the hand-off floor."""
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for label in data:
+        base, width = _label(label)
+        groups[base].append((width or 0, label))
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.5 * len(groups), 7), squeeze=False)
+    for col, (base, entries) in enumerate(groups.items()):
+        entries.sort()
+        xs = list(range(len(entries)))
+        for mode, style in (("batcher", "o-"), ("threads", "s-"), ("offline", "^--"), ("floor", "x:")):
+            present = [(x, data[label][mode]) for x, (_, label) in zip(xs, entries) if mode in data[label]]
+            if not present:
+                continue
+            for row, metric in enumerate(("requests_per_s", "p99_ms")):
+                axes[row][col].plot([x for x, _ in present], [stats.median_iqr(m[metric])[0] for _, m in present],
+                                    style, label=mode)
+        for row, ylabel in enumerate(("requests/s (median)", "p99 latency, ms")):
+            ax = axes[row][col]
+            ax.set_yscale("log")
+            ax.set_xticks(xs, [str(w) if w else label for w, label in entries])
+            ax.set_xlabel(f"{base}: hidden width" if any(w for w, _ in entries) else base)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][col].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _environment(run: sqlite3.Row) -> list[str]:
     env = json.loads(run["environment"])
     tool = env.get("tool", {})
@@ -161,11 +245,51 @@ def _environment(run: sqlite3.Row) -> list[str]:
     return _table(["", ""], [
         ["run", f"{run['id']} (plan {run['plan']}, started {started}, took {took})"],
         ["device", f"{env.get('device')}: {env.get('device_name')}"],
+        *[[name, str(value) if value else "unknown"] for name, value in (env.get("versions") or {}).items()],
         ["torch", str(tool.get("torch"))], ["python", str(tool.get("python"))], ["OS", str(env.get("os"))],
         ["CPUs", str(env.get("cpus"))], ["mps-verify", f"{tool.get('version')} (git {tool.get('git')})"],
-        ["plan", (", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items() if k != "perf") or "-")
+        *[[f"workload {name}", f"{f['ref']} (user's factory)"]
+          for name, f in (env.get("settings", {}).get("factories") or {}).items()],
+        ["plan", (", ".join(f"{k} {v}" for k, v in env.get("settings", {}).items()
+                            if k not in ("perf", "factories")) or "-")
          + (", sequential (SPRT)" if env.get("sequential") else "")],
+        ["performance processes", f"{env.get('repeat', 1)} per setting (--repeat), interleaved"
+         + "".join(f"; {a['processes']} of them appended by a later command at "
+                   f"{time.strftime('%H:%M:%S UTC', time.gmtime(a['started']))} on {a.get('device_name')}"
+                   for a in env.get("appended", []))],
         ["skipped", ", ".join(env.get("skipped", [])) or "-"]])
+
+
+def _trace_section(conn: sqlite3.Connection, run_id: int) -> list[str]:
+    """The batcher's event logs checked against BatchQueue.tla (trace validation), one row per log."""
+    rows = conn.execute("SELECT * FROM trace_validations WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+    if not rows:
+        return []
+    rows.sort(key=lambda r: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", r["source"])])
+    lines = ["", "## Batcher trace validation", "",
+             "Each batched round (and the batched soak) recorded the batcher's events (submit, take, answer, "
+             "receive, shutdown, reject, stop) with a logical clock; `python -m runtime_tests validate-trace` "
+             "replays a log in TLC through runtime_tests/tla/BatchQueueTrace.tla, each event one step of "
+             "specs/BatchQueue.tla's actions. matched = the whole log (or its first events, where the detail "
+             "says so) is a behaviour of the model; unexplained names the first event it is not. TLC time includes "
+             "the JVM's start (about 1-2 s); TLC's cost per event grows with the requests in the log (the model "
+             "keeps one entry per request), so long logs are checked up to --trace-limit events.", ""]
+    verdicts = defaultdict(int)
+    for r in rows:
+        verdicts[r["verdict"]] += 1
+    checked = [r for r in rows if r["seconds"]]
+    lines += [f"{len(rows)} log(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items())
+              + (f"; {sum(r['events'] for r in checked):,} events checked in {sum(r['seconds'] for r in checked):.0f} s "
+                 "of TLC" if checked else ""), ""]
+    table = []
+    for r in rows:
+        per = f"{1000 * r['seconds'] / r['events']:.2f} s" if r["seconds"] and r["events"] else "-"
+        table.append([r["source"], f"{r['events']:,}", r["verdict"].upper() if r["verdict"] == "unexplained"
+                      else r["verdict"], r["first_unexplained"] or "-",
+                      f"{r['seconds']:.1f} s" if r["seconds"] is not None else "-", per, r["detail"] or "-"])
+    lines += _table(["log", "events checked", "verdict", "first unexplained event", "TLC time",
+                     "per 1,000 events", "detail"], table)
+    return lines
 
 
 def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> str:
@@ -178,10 +302,13 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
     checks = {r["config"]: r for r in conn.execute("SELECT * FROM crosschecks WHERE run_id = ?", (run_id,))}
     failed = [r for r in rounds if r["outcome"] != "pass"]
     contradictions = [c for c in checks.values() if c["verdict"] == "contradiction"]
+    unexplained = conn.execute("SELECT COUNT(*) FROM trace_validations WHERE run_id = ? AND verdict = 'unexplained'",
+                               (run_id,)).fetchone()[0]
     lines = [f"# mps-verify runtime report (run {run_id})", "", *_environment(run), ""]
-    verdict = ("FAIL" if failed or contradictions else "PASS")
+    verdict = ("FAIL" if failed or contradictions or unexplained else "PASS")
     lines += [f"**{verdict}**: {len(rounds)} child processes, {len(failed)} failed; "
-              f"{len(contradictions)} contradiction(s) with the models.", ""]
+              f"{len(contradictions)} contradiction(s) with the models; "
+              f"{unexplained} batcher log(s) the model cannot explain.", ""]
 
     lines += ["## Failures per configuration", "",
               "A round is one freshly spawned process running T threads x I iterations; it fails when it "
@@ -199,6 +326,25 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
                       f"{100 * r.upper:.1f}%", f"{decision} ({used})", stats.sentence(r)])
     lines += _table(["configuration", "child saw", "rounds", "outcomes", "95% CI", "upper bound", "SPRT",
                      "what it shows"], table)
+    lines += ["", "Per inference: every result each round checked against the CPU reference, pooled over the "
+              "configuration's rounds (rounds that crashed or hung report no counts). The exact interval treats "
+              "inferences as independent, which they are not inside one round: read it as how much goes wrong "
+              "when something does, and the per-round rate above as how often.", ""]
+    table = []
+    workloads_run = sorted({r["workload"] for r in rounds if r["config"] in configs})
+    split = len(workloads_run) > 1  # one row per workload too: a pooled rate would mix a broken model with a sound one
+    for name in configs:
+        groups = [(name, "all", by[name])]
+        if split:
+            groups += [(name, w, e) for w, e in _by_workload([r for r in rounds if r["config"] == name]).items()]
+        for config, workload, e in groups:
+            r = stats.rate(e["wrong"], e["inferences"])
+            table.append([config, workload, f"{sum(e['flags'])}/{len(e['flags'])}", f"{e['inferences']:,}",
+                          f"{e['wrong']:,}", f"{100 * r.estimate:.3g}%" if e["inferences"] else "-",
+                          f"{100 * r.low:.3g}-{100 * r.high:.3g}%" if e["inferences"] else "-",
+                          f"{e['max_error']:.3g}" if e["max_error"] is not None else "-", str(e["uncounted"])])
+    lines += _table(["configuration", "workload", "rounds failed", "inferences", "wrong", "rate", "95% CI (exact)",
+                     "largest error", "rounds without counts"], table)
     described = json.loads(run["environment"]).get("configurations", {})
     lines += ["", *[f"- `{name}`: {text}" for name, text in described.items() if text]] if described else []
     if "rates" in plots:
@@ -232,6 +378,8 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
             rows.append([r["config"], r["workload"], r["outcome"], (detail[-1] if detail else "")[:160], crash or "-"])
         lines += _table(["configuration", "workload", "outcome", "detail", "crash report"], rows)
 
+    lines += _trace_section(conn, run_id)
+
     soak = _measurements(conn, run_id, "soak")
     if soak:
         lines += ["", "## Soak", ""]
@@ -240,20 +388,30 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
         lines += _table(["workload", "configuration", "time", "ops", "errors", "ops/s"], rows)
 
     scaling = _measurements(conn, run_id, "scaling")
+    procs = _by_proc(conn, run_id, "scaling")
     if scaling:
         lines += ["", "## Thread scaling", "",
-                  "Batch-1 requests, device synchronised after each; median [IQR] over interleaved repetitions. "
-                  "Efficiency = median ops/s(N) / (N x median ops/s(1)), 95% interval by percentile bootstrap "
-                  "(2000 resamples of each setting's repetitions).", ""]
+                  "Batch-1 requests, device synchronised after each; ops/s median [IQR] over all repetitions of "
+                  "all measuring processes. Efficiency = median ops/s(N) / (N x median ops/s(1)), computed in each "
+                  "measuring process on its own repetitions, with its within-run 95% interval (percentile "
+                  "bootstrap, 2000 resamples); between runs = min-max of the processes' point estimates. A "
+                  "within-run interval that excludes another process's estimate means the within-run interval "
+                  "understates the noise: quote the between-run spread.", ""]
         rows = []
         for workload, params in scaling.items():
             base = params.get("1", {}).get("ops_per_s", [])
+            base_by = procs[workload].get("1", {}).get("ops_per_s", {})
             for p, m in params.items():
                 vals = m["ops_per_s"]
-                eff = stats.efficiency(base, vals, int(p)) if base else None
+                per = []
+                for proc, pvals in sorted(procs[workload][p]["ops_per_s"].items()):
+                    if base_by.get(proc):
+                        per.append(stats.efficiency(base_by[proc], pvals, int(p)))
+                within = "; ".join(f"{e[0]:.2f} [{e[1]:.2f}-{e[2]:.2f}]" for e in per) or "-"
                 rows.append([workload, p, _mi(vals), f"{stats.median_iqr(vals)[0] / stats.median_iqr(base)[0]:.2f}x"
-                             if base else "-", f"{eff[0]:.2f} [{eff[1]:.2f}-{eff[2]:.2f}]" if eff else "-"])
-        lines += _table(["workload", "threads", "ops/s", "speed-up", "efficiency"], rows)
+                             if base else "-", within, _spread([e[0] for e in per])])
+        lines += _table(["workload", "threads", "ops/s", "speed-up", "efficiency per process [within-run 95%]",
+                         "efficiency between runs"], rows)
         if "scaling" in plots:
             lines += ["", f"![thread scaling]({plots['scaling']})"]
 
@@ -279,20 +437,35 @@ def markdown(conn: sqlite3.Connection, run_id: int, plots: dict[str, str]) -> st
                   f"(max batch {clients}, max delay {delay} ms); offline = one thread running batches of {clients} "
                   "(the ceiling). "
                   "Requests/s median [IQR]; latency percentiles pooled over repetitions.", ""]
+        bprocs = _by_proc(conn, run_id, "batcher")
         rows = []
         for workload, modes in batcher.items():
             med = {m: stats.median_iqr(v["requests_per_s"])[0] for m, v in modes.items()}
+            per = process_ratios(bprocs[workload])
             for mode, v in modes.items():
-                rows.append([workload, mode, _mi(v["requests_per_s"]), _fmt(v["p50_ms"][0]), _fmt(v["p99_ms"][0]),
-                             f"{med[mode] / med['threads']:.2f}x", f"{med[mode] / med['offline']:.0%}"])
-        lines += _table(["workload", "mode", "requests/s", "p50 ms", "p99 ms", "vs threads", "vs offline"], rows)
+                p50, p99 = (stats.median_iqr(v[k])[0] for k in ("p50_ms", "p99_ms"))
+                if mode == "floor":  # no model runs in the floor: a ratio to the model's rates means nothing
+                    ratios = ["-"] * 4
+                else:
+                    ratios = [f"{med[mode] / med['threads']:.2f}x",
+                              "-" if mode == "threads" else _spread([r[mode]["vs_threads"] for r in per], "{:.2f}x"),
+                              f"{med[mode] / med['offline']:.0%}",
+                              "-" if mode == "offline" else _spread([r[mode]["vs_offline"] for r in per], "{:.0%}")]
+                rows.append([workload, mode, _mi(v["requests_per_s"]), _fmt(p50), _fmt(p99), *ratios])
+        lines += _table(["workload", "mode", "requests/s", "p50 ms", "p99 ms", "vs threads", "between runs",
+                         "vs offline", "between runs"], rows)
+        lines += ["", "Ratios are of medians pooled over all measuring processes; 'between runs' is the min-max "
+                  "of the same ratio computed in each process alone (one per --repeat); p50/p99 are the median "
+                  "over processes of each process's pooled latencies."]
+        if "batcher" in plots:
+            lines += ["", f"![batcher]({plots['batcher']})"]
         if "@" in "".join(batcher):
             lines += ["", "workload@d: the same workload at hidden width d. floor: the clients through a "
                       "BatchQueue whose batch function does nothing (thread hand-offs only): no thread-based "
                       "batcher in CPython gets above it on this machine."]
         if device == "cuda":
             judged = [w for w in batcher if _label(w)[0] in CUDA_TARGETS["workloads"]]
-            lines += ["", *[f"- {target(w, batcher[w])}" for w in judged]]
+            lines += ["", *[f"- {target(w, batcher[w], process_ratios(bprocs[w]))}" for w in judged]]
             lines += [f"- {widths_summary(w, batcher)}" for w in CUDA_TARGETS["workloads"]
                       if any(label.startswith(w + "@") for label in judged)]
     return "\n".join(lines) + "\n"
@@ -317,6 +490,10 @@ def write(conn: sqlite3.Connection, run_id: int, out: Path) -> Path:
         if data:
             _plot_curves(data, metric, xlabel, ylabel, out / f"{kind}.png", relative)
             plots[kind] = f"{kind}.png"
+    batcher = _measurements(conn, run_id, "batcher")
+    if batcher:
+        _plot_batcher(batcher, out / "batcher.png")
+        plots["batcher"] = "batcher.png"
     path = out / "report.md"
     path.write_text(markdown(conn, run_id, plots), encoding="utf-8")
     return path

@@ -105,8 +105,12 @@ def test_a_small_run_end_to_end(tmp_path):
                  "CONTRADICTION", "## Thread scaling", "## Batching", "## Dynamic batcher", "## Soak", "torch",
                  "| linear@16 | floor |"):
         assert text in report
-    for png in ("crash_rates.png", "scaling.png", "batching.png"):
+    for png in ("crash_rates.png", "scaling.png", "batching.png", "batcher.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # the batched configuration's round and soak logged the batcher; TLC found both logs behaviours of the model
+    traces = dict(conn.execute("SELECT source, verdict FROM trace_validations"))
+    assert traces == {"broken round 1": "matched", "broken soak": "matched"}
+    assert "## Batcher trace validation" in report and "2 log(s): 2 matched" in report
     again = cli("report", "--db", str(out / "results.db"), "--out", str(tmp_path / "again"))
     assert again.returncode == 0 and (tmp_path / "again" / "report.md").read_text() == report
 
@@ -119,3 +123,27 @@ def test_missing_torch_is_exit_3_with_how_to_install(capsys, monkeypatch):
     assert run(main, ["run", "--device", "cpu", "--db", "/nonexistent/never-created.db"]) == 3
     err = capsys.readouterr().err
     assert "torch is not installed" in err and "pip install torch" in err and len(err.splitlines()) == 1
+
+
+def test_repeat_runs_separate_measuring_processes_and_append_continues_them(tmp_path):
+    (tmp_path / "configs.yaml").write_text(TINY)
+    db_path = tmp_path / "r.db"
+    common = ("--quick", "--device", "cpu", "--configs", str(tmp_path / "configs.yaml"), "--db", str(db_path))
+    first = cli("run", *common, "--no-rounds", "--repeat", "2")
+    assert first.returncode == 0, first.stderr
+    again = cli("run", *common, "--no-rounds", "--append", "1", "--out", str(tmp_path / "out"))
+    assert again.returncode == 0, again.stderr
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM rounds WHERE config != 'perf'").fetchone()[0] == 0
+    procs = dict(conn.execute("SELECT proc, COUNT(*) FROM measurements WHERE kind = 'scaling' GROUP BY proc"))
+    assert procs == {0: 10, 1: 10, 2: 10}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| performance processes | 3 per setting (--repeat), interleaved; 1 of them appended" in report
+    row = next(line for line in report.splitlines() if line.startswith("| linear | 2 |"))
+    assert row.count("[") == 4 and row.split("|")[-2].strip().count("-") == 1   # 3 processes' intervals, a range
+
+
+def test_append_to_a_missing_run_is_exit_2(tmp_path):
+    proc = cli("run", "--device", "cpu", "--no-rounds", "--append", "7", "--db", str(tmp_path / "r.db"))
+    assert proc.returncode == 2 and "no run 7 to append to" in proc.stderr

@@ -25,7 +25,7 @@ for i in range(int(sys.argv[3])):
 
 def test_new_database_is_at_the_current_version_in_wal_mode(tmp_path):
     conn = db.connect(tmp_path / "r.db")
-    assert db.schema_version(conn) == db.SCHEMA_VERSION == 2
+    assert db.schema_version(conn) == db.SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_MS
 
@@ -40,8 +40,9 @@ def test_migration_from_version_1_keeps_the_rows(tmp_path):
         old.execute("SELECT sprt FROM rounds")
     old.close()
     conn = db.connect(path)
-    assert db.schema_version(conn) == 2
-    assert [tuple(r) for r in conn.execute("SELECT config, sprt FROM rounds")] == [("native_threads", None)]
+    assert db.schema_version(conn) == db.SCHEMA_VERSION
+    assert [tuple(r) for r in conn.execute("SELECT config, sprt, inferences FROM rounds")] == [
+        ("native_threads", None, None)]
     assert conn.execute("SELECT COUNT(*) FROM crosschecks").fetchone()[0] == 0
 
 

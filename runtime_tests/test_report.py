@@ -73,3 +73,35 @@ def test_widths_get_a_verdict_each_and_the_floor_says_when_offline_is_out_of_rea
     assert "- linear: targets met from width 32768 (measured 512, 32768; met at 32768)" in text
     assert "- mlp: targets met at no measured width (4096)" in text
     assert "| linear@512 | floor | 35,000" in text
+
+
+def test_between_run_spread_per_process_and_no_ratio_for_the_floor(conn):
+    run = 1
+    for proc, batcher in ((0, 3000), (1, 3600), (2, 2400)):
+        db.add_measurements(conn, run, "linear@32768", batcher_rows(1000, batcher, 4000, floor=40000), proc=proc)
+        db.add_measurements(conn, run, "linear", [
+            {"kind": "scaling", "param": n, "rep": r, "metric": "ops_per_s", "value": v * (1 + 0.01 * r)}
+            for r in range(5) for n, v in ((1, 1000), (8, 800 * (1 + proc)))], proc=proc)
+    text = report.markdown(conn, run, {})
+    assert "| linear@32768 | batcher | 3,000 [2,400-3,600] | 1 | 1 | 3.00x | 2.40x-3.60x | 75% | 60%-90% |" in text
+    assert "| linear@32768 | floor | 40,000 [40,000-40,000] | 1 | 1 | - | - | - | - |" in text
+    assert "between runs 2.40x-3.60x and 60%-90%" in text
+    row = next(line for line in text.splitlines() if line.startswith("| linear | 8 |"))
+    assert "0.10 [" in row and "0.20 [" in row and "0.30 [" in row and row.endswith("| 0.10-0.30 |")
+
+
+def test_per_inference_counts_versions_and_trace_validations(conn):
+    run = 1
+    db.extend_run(conn, run, {"versions": {"CUDA runtime": "13.0", "CUDA driver": "580.159.04"}})
+    db.add_round(conn, run, "shared", "mine", 8, 50, RoundResult(
+        "mismatch", 0, 1.0, 7, doc={"inferences": 400, "wrong": 300, "max_error": 2.5}))
+    db.add_round(conn, run, "shared", "mine", 8, 50, RoundResult("signal:SIGSEGV", -11, 1.0, 8))
+    db.add_trace_validation(conn, run, "batched round 1", 900, "matched", None, 4.5, "r1.jsonl.gz: whole log")
+    db.add_trace_validation(conn, run, "broken", 40, "unexplained", "event 12 of 40: stop (clock 12, line 13)",
+                            1.5, "b.jsonl: whole log")
+    text = report.markdown(conn, run, {})
+    assert "| CUDA runtime | 13.0 |" in text and "| CUDA driver | 580.159.04 |" in text
+    assert "| shared | all | 2/2 | 400 | 300 | 75% | 70.5-79.2% | 2.5 | 1 |" in text
+    assert "1 batcher log(s) the model cannot explain" in text and "**FAIL**" in text
+    assert "2 log(s): 1 matched, 1 unexplained; 940 events checked in 6 s of TLC" in text
+    assert "| broken | 40 | UNEXPLAINED | event 12 of 40: stop (clock 12, line 13) | 1.5 s | 37.50 s |" in text

@@ -41,7 +41,7 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
     root = materialise(tree, workdir)
     targets = [root / p for p in paths if (root / p).exists()]
     report = engine.analyze(targets, root, rules=opts["rules"], exclude=opts["exclude"], cache=opts["cache"],
-                            baseline=opts["baseline"], settings=opts.get("settings")) if targets else None
+                            baseline=opts["baseline"], settings=opts.get("settings"), naming=False) if targets else None
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
     # only the changed files' models: the inventory compares them alone (the parse cache has them)

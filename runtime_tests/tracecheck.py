@@ -191,10 +191,7 @@ def judge(log: Log, text: str, run: tlc.Invocation) -> Validation:
     the Assert naming the first unexplained event; anything else is TLC failing (UsageError)."""
     out = messages.parse(text)
     codes = out.codes()
-    final = out.last(2199)
-    distinct = None
-    if final is not None and (m := re.search(r"([\d,]+) distinct states found", final.full_text())):
-        distinct = int(m.group(1).replace(",", ""))
+    distinct = verdict.counts(out)["distinct"]  # the final count, else the last progress report
     n = len(log.events)
     if run.rc == 0 and 2193 in codes and distinct == n + 1:
         return Validation(n, "matched", None, None, run.seconds, distinct)

@@ -16,19 +16,11 @@ from checks.cli import UsageError
 from checks.lockgraph import analyse
 from checks.sources import REPO_ROOT
 from tests.fork_bundle import clone_fork
+from tests.gitrepo import commit, git
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "hierarchy"
 FORK_EXAMPLE = REPO_ROOT / "docs" / "examples" / "fork_lock_hierarchy.yaml"
 CORE = "aten/src/ATen/mps"
-
-
-def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def commit(repo, message):
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
 
 
 @pytest.fixture(scope="module")

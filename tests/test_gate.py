@@ -8,34 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import commit, git, make_fork
+
 FIX = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = "aten/src/ATen/native/mps"
 CORE = "aten/src/ATen/mps"
 
 
-def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def commit(repo, message):
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
-
-
 @pytest.fixture
 def fork(tmp_path):
     """A fork with one clean op, one op with old debt, and an annotated header on the base commit."""
-    repo = tmp_path / "fork"
-    (repo / NATIVE).mkdir(parents=True)
-    (repo / CORE).mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    shutil.copy(FIX / "gate" / "Ops.mm", repo / NATIVE / "Ops.mm")
-    shutil.copy(FIX / "gate" / "Legacy.mm", repo / NATIVE / "Legacy.mm")
-    shutil.copy(FIX / "gate" / "MPSCounters.h", repo / CORE / "MPSCounters.h")
-    (repo / "README").write_text("fork\n")
-    commit(repo, "base")
-    return repo
+    return make_fork(tmp_path)
 
 
 def run_gate(repo, *extra, env=None):

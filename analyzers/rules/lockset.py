@@ -413,7 +413,7 @@ def _thread_locals(models: list[FileModel]) -> set[int]:
     out = set()
     for model in models:
         for m in model.members:
-            if m.static and 0 < m.line <= len(model.lines) and "thread_local" in model.lines[m.line - 1]:
+            if m.thread_local:               # the parser's flag: one copy per thread, never shared
                 out.add(id(m))
     return out
 

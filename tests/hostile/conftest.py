@@ -1,12 +1,13 @@
 """Shared helpers of the hostile-input suite: real temporary git repositories and the commands as subprocesses."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.gitrepo import make_fork
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures"
@@ -15,31 +16,10 @@ CORE = "aten/src/ATen/mps"
 HAZARD = FIX / "structural" / "ST.001.a_flag.mm"      # an error-severity finding (ST.001.a)
 
 
-def git(repo: Path, *args: str) -> str:
-    """Run git in `repo` (checked)."""
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def commit(repo: Path, message: str) -> None:
-    """Commit everything in the work tree."""
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
-
-
 @pytest.fixture
 def fork(tmp_path: Path) -> Path:
     """A fork whose base commit has a clean op, an op with old debt and an annotated header."""
-    repo = tmp_path / "fork"
-    (repo / NATIVE).mkdir(parents=True)
-    (repo / CORE).mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "core.quotepath", "true")     # the default: names git would quote
-    shutil.copy(FIX / "gate" / "Ops.mm", repo / NATIVE / "Ops.mm")
-    shutil.copy(FIX / "gate" / "Legacy.mm", repo / NATIVE / "Legacy.mm")
-    shutil.copy(FIX / "gate" / "MPSCounters.h", repo / CORE / "MPSCounters.h")
-    (repo / "README").write_text("fork\n")
-    commit(repo, "base")
-    return repo
+    return make_fork(tmp_path, ("core.quotepath", "true"))     # the default: names git would quote
 
 
 def run(module: str, *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300):

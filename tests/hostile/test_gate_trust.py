@@ -11,7 +11,8 @@ import shutil
 
 import pytest
 
-from tests.hostile.conftest import HAZARD, NATIVE, commit, gate, git
+from tests.gitrepo import commit, git
+from tests.hostile.conftest import HAZARD, NATIVE, gate
 
 
 def add_hazard(repo, name="Fill.mm"):

@@ -1,4 +1,5 @@
-"""`python -m checks.corpus`: fetch the PyTorch 2.6.0 MPS tree from Debian's `pytorch` source package.
+"""`python -m checks.corpus`: fetch the PyTorch 2.6.0 MPS tree from Debian's `pytorch` source package,
+and (`--scaling`) nested subsets of the whole source of 5, 10 and 20 MB for the scaling benchmark.
 
 The apt configuration is private (its own sources list, lists and download folder) and the archive
 address is read from the machine's own apt sources, so nothing here names a registry host.
@@ -6,6 +7,7 @@ address is read from the machine's own apt sources, so nothing here names a regi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,6 +23,8 @@ VERSION = "2.6.0+dfsg-7"
 SUITE = "trixie"
 ORIG = "pytorch_2.6.0+dfsg.orig.tar.xz"
 SYSTEM_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+SCALING_MB = (5, 10, 20)
+SCALING_SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".mm", ".m")   # what the analyzer reads (discover.SUFFIXES)
 
 
 def archive_uri(candidates: tuple[Path, ...] = SYSTEM_SOURCES) -> str:
@@ -88,25 +92,101 @@ def extract(tarball: Path, dest: Path) -> int:
     return count
 
 
+def scaling_dir(mb: int, base: Path = CORPUS_DIR) -> Path:
+    """Where the nested `mb`-megabyte subset of the 2.6.0 source lives."""
+    return base.parent / f"scaling-{mb}mb"
+
+
+def scaling_order(members: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The sources in subset order: the MPS tree first, then every other source by path, so that each
+    prefix is a real tree and the 5 MB subset is inside the 10 MB one, which is inside the 20 MB one."""
+    sources = [(rel, size) for rel, size in members if rel.endswith(SCALING_SUFFIXES)]
+    return sorted(sources, key=lambda m: (not any(m[0].startswith(sub + "/") for sub in MPS_SUBDIRS), m[0]))
+
+
+def _members(tarball: Path) -> list[tuple[str, int]]:
+    """(path inside the package, size) of the tarball's regular files, read as a stream."""
+    with tarfile.open(tarball, "r|xz") as tar:
+        return [(m.name.split("/", 1)[1], m.size) for m in tar if m.isfile() and "/" in m.name]
+
+
+def _safe(rel: str) -> bool:
+    return not rel.startswith("/") and ".." not in Path(rel).parts
+
+
+def extract_scaling(tarball: Path, base: Path, sizes: tuple[int, ...] = SCALING_MB) -> dict[int, int]:
+    """Extract the nested subsets (at least `sizes` MB of source, 10^6 bytes) next to `base`; files per subset."""
+    order = scaling_order(_members(tarball))
+    wanted: dict[str, list[int]] = {}
+    for mb in sizes:
+        total = 0
+        for rel, size in order:     # the shortest prefix of at least `mb` MB
+            if total >= mb * 10**6:
+                break
+            total += size
+            wanted.setdefault(rel, []).append(mb)
+    tmp = {mb: scaling_dir(mb, base).with_name(scaling_dir(mb, base).name + ".partial") for mb in sizes}
+    for path in tmp.values():
+        shutil.rmtree(path, ignore_errors=True)
+    # streamed once and each file written to every subset holding it: an xz tarball cannot seek back cheaply
+    with tarfile.open(tarball, "r|xz") as tar:
+        for member in tar:
+            rel = member.name.split("/", 1)[-1]
+            if rel not in wanted or not member.isfile() or not _safe(rel):
+                continue
+            data = tar.extractfile(member).read()
+            for mb in wanted[rel]:
+                out = tmp[mb] / rel
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(data)
+    counts = {mb: sum(1 for subsets in wanted.values() if mb in subsets) for mb in sizes}
+    for mb in sizes:
+        dest = scaling_dir(mb, base)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp[mb].mkdir(parents=True, exist_ok=True)
+        tmp[mb].rename(dest)
+        (dest / "SOURCE").write_text(f"{counts[mb]} sources, the shortest prefix of at least {mb} MB, of {ORIG}: the MPS tree first, "
+                                     f"then the rest by path\n", encoding="utf-8")
+    return counts
+
+
+def _tarball(given: Path | None, keep: Path) -> Path:
+    """The orig tarball: the one given, the one a first fetch kept, or a fresh download (kept)."""
+    if given:
+        if not given.is_file():
+            raise cli.UsageError(f"{given}: no such file")
+        return given
+    if keep.is_file():
+        return keep
+    with tempfile.TemporaryDirectory(prefix="mps-verify-corpus-", dir=keep.parent) as tmp:
+        os.replace(download(Path(tmp)), keep)
+    return keep
+
+
 def main(argv: list[str]) -> int:
     """Fetch (if needed) and extract the corpus; print where it is."""
     p = cli.parser("python -m checks.corpus", "Fetch the PyTorch 2.6.0 MPS tree (Debian source package).")
     p.add_argument("--dest", type=Path, default=CORPUS_DIR, help="where to put the tree")
     p.add_argument("--tarball", type=Path, help=f"use an already downloaded {ORIG}")
     p.add_argument("--force", action="store_true", help="fetch again even if present")
+    p.add_argument("--scaling", action="store_true",
+                   help=f"also extract nested subsets of {', '.join(map(str, SCALING_MB))} MB of the whole "
+                        "source next to the tree (for `make bench-scaling`)")
     args = p.parse_args(argv)
+    args.dest.parent.mkdir(parents=True, exist_ok=True)
+    keep = args.dest.parent / ORIG
     if (args.dest / "SOURCE").is_file() and not args.force:
         print(f"corpus present: {args.dest}")
-        return 0
-    args.dest.parent.mkdir(parents=True, exist_ok=True)
-    if args.tarball:
-        if not args.tarball.is_file():
-            raise cli.UsageError(f"{args.tarball}: no such file")
-        count = extract(args.tarball, args.dest)
     else:
-        with tempfile.TemporaryDirectory(prefix="mps-verify-corpus-") as tmp:
-            count = extract(download(Path(tmp)), args.dest)
-    print(f"corpus ready: {args.dest} ({count} files from {PACKAGE} {VERSION})")
+        count = extract(_tarball(args.tarball, keep), args.dest)
+        print(f"corpus ready: {args.dest} ({count} files from {PACKAGE} {VERSION})")
+    if args.scaling:
+        if all((scaling_dir(mb, args.dest) / "SOURCE").is_file() for mb in SCALING_MB) and not args.force:
+            print(f"scaling subsets present: {scaling_dir(SCALING_MB[0], args.dest).parent}/scaling-*mb")
+            return 0
+        counts = extract_scaling(_tarball(args.tarball, keep), args.dest)
+        for mb, n in counts.items():
+            print(f"scaling subset ready: {scaling_dir(mb, args.dest)} ({n} files)")
     return 0
 
 

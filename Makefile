@@ -9,7 +9,7 @@ FULL ?=
 ARGS ?=
 
 .PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
-        bench-specs bench-structural bench-gate bench-hostile corpus gate fuzz rulepages clean
+        bench-specs bench-structural bench-gate bench-hostile bench-scaling corpus gate fuzz rulepages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -60,7 +60,7 @@ runtime: $(STAMP)
 report: $(STAMP)
 	$(PYTHON) -m runtime_tests report $(ARGS)
 
-bench: bench-specs bench-structural bench-gate bench-hostile
+bench: bench-specs bench-structural bench-gate bench-hostile bench-scaling
 
 bench-specs: $(STAMP)
 	$(PYTHON) -m checks.bench_specs
@@ -70,6 +70,12 @@ bench-structural: $(STAMP) corpus
 
 bench-gate: $(STAMP) corpus
 	$(PYTHON) -m checks.bench_gate
+
+## structural, lockgraph and tsa on the MPS tree and nested 5/10/20 MB subsets of the 2.6.0 source,
+## next to the design before issue #19 (PREVIOUS=rev to choose another; see docs/structural.md)
+bench-scaling: $(STAMP) corpus
+	$(PYTHON) -m checks.corpus --scaling
+	$(PYTHON) -m checks.bench_scaling $(if $(PREVIOUS),--previous $(PREVIOUS)) $(ARGS)
 
 ## issue #15's pathological inputs at 64 KB, 256 KB and 1 MB (CPU seconds; linear is x16)
 bench-hostile: $(STAMP)

@@ -3,6 +3,9 @@
 The key covers the file's bytes, its reported path, the mps-verify version and the hash of the parser
 sources and grammar, so any change to input or parser misses; entries are pickles written atomically
 (parallel runs and workers can share the folder). A corrupt or unreadable entry is a miss.
+Entries are zlib-compressed (level 1): a pickled model is ~5x its source, compressed ~1x, and
+compressing costs less than writing the difference (measured on 5 MB of 2.6.0 source: 26 MB -> 5.7 MB,
+0.16 s CPU to compress, 0.07 s to decompress).
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import hashlib
 import os
 import pickle
 import tempfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
 from mpsverify_base import __version__
 from mpsverify_base.paths import REPO_ROOT
 
+MAGIC = b"mvz1"      # entry format: compressed pickle (an entry without it is a miss)
 PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
 
 
@@ -64,8 +69,12 @@ class ParseCache:
             return None
         try:
             with open(self._path(k), "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError):
+                blob = fh.read()
+            if not blob.startswith(MAGIC):
+                return None
+            return pickle.loads(zlib.decompress(memoryview(blob)[len(MAGIC):]))
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError,
+                zlib.error):
             return None
 
     def put(self, k: str, value) -> None:
@@ -77,7 +86,7 @@ class ParseCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(MAGIC + zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1))
             os.replace(tmp, path)
         except OSError:
             try:

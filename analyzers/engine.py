@@ -1,7 +1,10 @@
 """The structural analyzer's pipeline: discover -> parse (cached, parallel) -> rules -> suppressions -> baseline.
 
 `load_models` is what the TSA inventory, the lock graph and the gate call; `analyze` is the whole run
-behind `python -m checks.structural`.
+behind `python -m checks.structural`. Three levels of cache, all content-addressed (analyzers.cache):
+a whole run's result (`run-` keys), each file's facts of one per-file pass (`facts-` keys: the file
+rules' findings, the TSA inventory's uses), and each file's model. A run reads the first that hits, so
+an edit of one file re-parses that file and re-runs its per-file passes only.
 """
 
 from __future__ import annotations
@@ -59,10 +62,27 @@ def parse_file(path: Path, rel: str) -> FileModel:
     return parse(path, rel)
 
 
-def _jobs(requested: int | None, work: int) -> int:
+def idle_cores() -> int:
+    """Cores this process may use that the machine's 1-minute load leaves idle (at least 1)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    jobs = requested if requested is not None else cpus
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cpus, int(cpus - busy + 0.5)))
+
+
+def _jobs(requested: int | None, work: int) -> int:
+    """Processes for `work` items: as asked, else the idle cores (a forked worker on a busy core
+    only adds its start-up and the transfer of its results)."""
+    jobs = requested if requested is not None else idle_cores()
     return max(1, min(jobs, work // 4 or 1))
+
+
+def facts_key(file_key: str, kind: str) -> str:
+    """Cache key of one file's facts of one per-file pass (`kind` names the pass and its options)."""
+    digest = hashlib.sha256(f"{file_key}\0{kind}\0{analyzer_version()}".encode())
+    return "facts-" + digest.hexdigest()
 
 
 def file_keys(files: list[tuple[Path, str]]) -> list[str]:
@@ -86,11 +106,29 @@ def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: boo
 
 def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | None, jobs: int | None = None,
              cache: bool = True, keys: list[str] | None = None,
-             meanwhile: Callable[[], object] | None = None) -> list[tuple[FileModel, T | None]]:
+             meanwhile: Callable[[], object] | None = None, facts: str = "",
+             need_model: bool = True) -> list[tuple[FileModel | None, T | None]]:
     """(model, then(model)) for each file in order, each computed where the model is loaded or parsed:
-    this process and forked children share the files (biggest first), so per-file work is spread too."""
+    this process and forked children share the files (biggest first), so per-file work is spread too.
+
+    With `facts` (the pass's name and options), then(model) is cached per file; where it hits and
+    `need_model` is false, the model is not even loaded (None in its place)."""
     keys = file_keys(files) if keys is None else keys
-    work = [(str(path), rel, k, cache) for (path, rel), k in zip(files, keys)]
+    store = ParseCache(enabled=cache)
+    hits = [store.get(facts_key(k, facts)) if facts and then and k and not need_model else None for k in keys]
+    todo = [n for n, hit in enumerate(hits) if hit is None]
+    out: list = [(None, hit) for hit in hits]
+    for n, result in zip(todo, _load_or_parse([files[n] for n in todo], [keys[n] for n in todo], then, jobs,
+                                              cache, meanwhile, facts)):
+        out[n] = result
+    return out
+
+
+def _load_or_parse(files: list[tuple[Path, str]], keys: list[str], then: Callable[[FileModel], T] | None,
+                   jobs: int | None, cache: bool, meanwhile: Callable[[], object] | None,
+                   facts: str) -> list[tuple[FileModel, T | None]]:
+    """per_file's files whose model is needed, spread over this process and forked children."""
+    work = [(str(path), rel, k, cache, facts) for (path, rel), k in zip(files, keys)]
     workers = _jobs(jobs, len(work)) if len(work) >= PARALLEL_MIN_FILES and forked.available() else 1
     order = list(range(len(work)))
     if workers > 1:   # imported, Lark read and the scanner compiled once, before forking: children inherit them
@@ -114,11 +152,12 @@ def failure(path: str, what: str, exc: BaseException) -> Diagnostic:
                                f"(findings for this file are incomplete; rerun with --debug)", "internal")
 
 
-def _file_job(job: tuple[str, str, str, bool], then: Callable[[FileModel], T] | None) -> tuple[FileModel, T | None]:
-    """One file: its model from the cache, else parsed (and cached); then `then(model)`.
+def _file_job(job: tuple[str, str, str, bool, str], then: Callable[[FileModel], T] | None) -> tuple[FileModel, T | None]:
+    """One file: its model from the cache, else parsed (and cached); then `then(model)` (cached as the
+    file's facts when `job` names them).
 
     An exception in either becomes an `internal` diagnostic of this file, and the scan goes on."""
-    path, rel, k, use_cache = job
+    path, rel, k, use_cache, facts = job
     store = ParseCache(enabled=use_cache and bool(k))
     model = store.get(k) if k else None
     if not isinstance(model, FileModel):
@@ -129,11 +168,18 @@ def _file_job(job: tuple[str, str, str, bool], then: Callable[[FileModel], T] | 
             model = FileModel(rel, [], [], Scope("file", "", 1, 1, 1), diagnostics=[failure(rel, "parsing", exc)])
     if then is None:
         return model, None
+    fkey = facts_key(k, facts) if facts and k else ""
+    value = store.get(fkey) if fkey else None
+    if value is not None:
+        return model, value
     try:
-        return model, then(model)
+        value = then(model)
     except Exception as exc:                       # noqa: BLE001
         model.diagnostics.append(failure(rel, "checking", exc))
         return model, None
+    if fkey and not incomplete(model.diagnostics):     # a failure is retried next time
+        store.put(fkey, value)
+    return model, value
 
 
 def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jobs: int | None = None,
@@ -146,6 +192,70 @@ def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jo
         skipped.extend(notes)
     with paused_gc():
         return parse_all(files, jobs, cache)
+
+
+def collect_facts(name: str, options: object, paths: list[Path], root: Path, compute: Callable[[FileModel], T],
+                  exclude: tuple[str, ...] = (), jobs: int | None = None, cache: bool = True,
+                  limits: InputLimits = InputLimits(),
+                  skipped: list[Diagnostic] | None = None) -> tuple[list[T], list[Diagnostic], int]:
+    """(compute(model) of each file under `paths`, the files' diagnostics, number of files): a per-file
+    pass whose results are cached per file, so that only new or changed files are loaded or parsed."""
+    files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
+    if skipped is not None:
+        skipped.extend(notes)
+    kind = f"{name}:{json.dumps(options, sort_keys=True, default=str)}"
+    keys = file_keys(files)
+    store = ParseCache(enabled=cache)
+    run_key = _whole_key(kind, keys)
+    hit = store.get(run_key)
+    if isinstance(hit, tuple) and len(hit) == 3:
+        return hit
+    with paused_gc():
+        done = per_file(files, lambda model: (compute(model), list(model.diagnostics)), jobs, cache, keys,
+                        facts=kind, need_model=False)
+    values: list[T] = []
+    diagnostics: list[Diagnostic] = []
+    for model, value in done:
+        if value is None:              # the pass failed on this file: the model says why
+            diagnostics.extend(model.diagnostics if model is not None else ())
+        else:
+            values.append(value[0])
+            diagnostics.extend(value[1])
+    if all(keys) and not incomplete(diagnostics):
+        store.put(run_key, (values, diagnostics, len(done)))
+    return values, diagnostics, len(done)
+
+
+def _whole_key(kind: str, keys: list[str]) -> str:
+    """Key of a whole run of one pass (`kind`: its name and options) over files with these keys."""
+    digest = hashlib.sha256(f"{kind}\0{analyzer_version()}\0".encode())
+    for k in keys:
+        digest.update(k.encode() + b"\n")
+    return "run-" + digest.hexdigest()
+
+
+def cached_run(name: str, options: object, paths: list[Path], root: Path,
+               compute: Callable[[list[FileModel]], T], exclude: tuple[str, ...] = (), jobs: int | None = None,
+               cache: bool = True, limits: InputLimits = InputLimits(),
+               skipped: list[Diagnostic] | None = None) -> tuple[T, list[Diagnostic], int]:
+    """(compute(models), the models' diagnostics, number of files) for the files under `paths`, from the
+    whole-run cache when no file, option (`options`, JSON-able) or analyzer source changed since.
+    A run whose analysis failed somewhere is not cached."""
+    files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
+    if skipped is not None:
+        skipped.extend(notes)
+    keys = file_keys(files)
+    store = ParseCache(enabled=cache)
+    run_key = _whole_key(f"{name}:{json.dumps(options, sort_keys=True, default=str)}", keys)
+    hit = store.get(run_key)
+    if isinstance(hit, tuple) and len(hit) == 3:
+        return hit
+    with paused_gc():
+        models = parse_all(files, jobs, cache, keys)
+        result = (compute(models), [d for m in models for d in m.diagnostics], len(models))
+    if all(keys) and not incomplete(result[1]):
+        store.put(run_key, result)
+    return result
 
 
 def selected_rules(entries: list[Entry]) -> list[Rule]:
@@ -236,7 +346,8 @@ def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Ru
     todo = [n for n, result in enumerate(done) if result is None]
     fresh = per_file([files[n] for n in todo], lambda model: _file_findings(model, file_rules, ctx),
                      jobs, cache, [keys[n] for n in todo],
-                     meanwhile=lambda: [import_module(m) for r in rules for m in r.needs])
+                     meanwhile=lambda: [import_module(m) for r in rules for m in r.needs],
+                     facts=f"file-rules:{rules_key}")
     for n, result in zip(todo, fresh):
         done[n] = result
     _LAST_FILES.clear()

@@ -530,7 +530,7 @@ def _guard_name(args: str) -> str:
     return arg if re.fullmatch(r"[A-Za-z_]\w*", arg) else ""
 
 
-def _classes(model: FileModel, uses: list[Use], heads: list[_ClassHead],
+def _classes(model: "FileFacts", uses: list[Use], heads: list[_ClassHead],
              capability_types: set[str]) -> list[ClassInfo]:
     """Per-class capabilities, guarded and unannotated members of one file.
 
@@ -592,24 +592,43 @@ def _is_capability(m: Member, capability_types: set[str]) -> bool:
     return bool(base) and (bool(_MUTEX.search(base)) or base in capability_types)
 
 
+@dataclass
+class FileFacts:
+    """What the inventory needs of one file (cached per file, so an edit re-reads only that file)."""
+
+    path: str
+    uses: list[Use]
+    heads: list[_ClassHead]
+    members: list[Member]
+    definitions: int
+
+
+def file_facts(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> FileFacts:
+    """The inventory's facts of one parsed file."""
+    prefixes = tuple(prefixes)
+    uses, heads = file_uses(model, prefixes)
+    return FileFacts(model.path, uses, heads, list(model.members), count_definitions(model.tokens, prefixes))
+
+
 def inventory(models: list[FileModel], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Inventory:
     """The annotation inventory of a set of parsed files."""
-    prefixes = tuple(prefixes)
-    per_file = {m.path: file_uses(m, prefixes) for m in models}
-    capability_types = {_short(u.target) for uses, _ in per_file.values() for u in uses
+    return inventory_of([file_facts(m, prefixes) for m in models])
+
+
+def inventory_of(facts: list[FileFacts]) -> Inventory:
+    """The annotation inventory from each file's facts."""
+    capability_types = {_short(u.target) for f in facts for u in f.uses
                         if u.kind in ("capability", "scoped_capability") and u.target}
     inv = Inventory()
-    for model in sorted(models, key=lambda m: m.path):
-        uses, heads = per_file[model.path]
+    for f in sorted(facts, key=lambda f: f.path):
         counts: dict[str, int] = {}
-        for u in uses:
+        for u in f.uses:
             counts[u.kind] = counts.get(u.kind, 0) + 1
-        classes = _classes(model, uses, heads, capability_types)
-        inv.files.append(FileInfo(model.path, {k: counts[k] for k in KINDS if k in counts},
-                                  count_definitions(model.tokens, prefixes),
+        classes = _classes(f, f.uses, f.heads, capability_types)
+        inv.files.append(FileInfo(f.path, {k: counts[k] for k in KINDS if k in counts}, f.definitions,
                                   sum(len(c.guarded) for c in classes), sum(c.need for c in classes)))
         inv.classes.extend(sorted(classes, key=lambda c: (c.name == "", c.line, c.name)))
-        inv.uses.extend(uses)
+        inv.uses.extend(f.uses)
     return inv
 
 

@@ -44,10 +44,10 @@ def _files() -> list[Path]:
     return [p for p, _ in discover(corpus_mps_dirs(), CORPUS_DIR)]
 
 
-def _measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def _measure(argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MiB, CPU seconds) of one fresh-process run."""
     proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, env=env,
-                          cwd=REPO_ROOT, timeout=600)
+                          cwd=cwd, timeout=600)
     wall, rss_kib, cpu, rc = proc.stdout.split()
     if int(rc) not in (0, 1):
         raise cli.UsageError(f"benchmark run failed (exit {rc}): {' '.join(argv)}")

@@ -28,6 +28,7 @@ def _args(argv: list[str]):
     p.add_argument("--hierarchy", type=Path, help=f"lock hierarchy YAML (default: the analysed repository's "
                    f"{REPO_FILE} at its top, else {DEFAULT_PATH.name} of our specs/)")
     p.add_argument("--depth", type=int, help=f"levels of calls to follow (default {DEFAULT_DEPTH})")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the analysis cache")
     inputs.add_options(p)
     return p.parse_args(argv)
 
@@ -49,20 +50,24 @@ def _targets(args) -> tuple[list[Path], Path]:
 
 
 def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, depth: int = DEFAULT_DEPTH,
-            external: tuple[str, ...] = (), limits: InputLimits = InputLimits()) -> tuple[LockGraph, Report]:
-    """Parse the sources, build the graph and the report (used by the CLI and the tests)."""
-    from analyzers.engine import load_models
+            external: tuple[str, ...] = (), limits: InputLimits = InputLimits(),
+            cache: bool = True) -> tuple[LockGraph, Report]:
+    """Parse the sources, build the graph and the report (used by the CLI and the tests); the graph
+    comes from the whole-run cache when no source, option or analyzer changed."""
+    from analyzers.engine import cached_run
 
     # a repository that declares its own locks (a fork) is judged by its file, else by ours
     hierarchy_path = hierarchy_path or find_hierarchy(root) or DEFAULT_PATH
     hierarchy = load_hierarchy(hierarchy_path)
     skipped: list = []
-    models = load_models(paths, root, limits=limits, skipped=skipped)
-    inputs.require_files(len(models), ", ".join(map(str, paths)))
-    graph = build_graph(models, hierarchy, depth)
+    options = {"hierarchy": hierarchy_path.read_text(encoding="utf-8", errors="replace"), "depth": depth}
+    graph, diagnostics, files = cached_run("lockgraph", options, paths, root,
+                                           lambda models: build_graph(models, hierarchy, depth),
+                                           cache=cache, limits=limits, skipped=skipped)
+    inputs.require_files(files, ", ".join(map(str, paths)))
     checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
     report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
-                    diagnostics=skipped + [d for m in models for d in m.diagnostics], files=len(models),
+                    diagnostics=skipped + diagnostics, files=files,
                     extra={"graph": as_dict(graph), "hierarchy": str(hierarchy_path)})
     return graph, report
 
@@ -79,7 +84,7 @@ def main(argv: list[str]) -> int:
     if args.format == "png" and args.output is None:
         raise cli.UsageError("--format png needs --output FILE")
     graph, report = analyse(paths, root, hierarchy, depth, ("torch",) if args.torch_headers else (),
-                            inputs.limits(args))
+                            inputs.limits(args), not args.no_cache)
     if args.format == "png":
         try:
             png(graph, args.output)

@@ -27,7 +27,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--baseline", type=Path, help="drop findings whose fingerprint is in FILE")
     p.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings' fingerprints to FILE")
     p.add_argument("--no-cache", action="store_true", help="parse everything again (ignore .mps-verify/cache)")
-    p.add_argument("--jobs", "-j", type=int, help="parallel parser processes (default: CPU count)")
+    p.add_argument("--jobs", "-j", type=int, help="parallel parser processes (default: the idle cores)")
     p.add_argument("--catalogue", type=Path, help="use another catalogue file (default: analyzers/catalogue.yaml)")
     inputs.add_options(p)
     return p.parse_args(argv)

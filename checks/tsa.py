@@ -22,7 +22,8 @@ from checks import cli, inputs, provenance, sources, tools
 from checks.config import load_config, read_text, read_yaml, section, str_list
 
 INVENTORY_FORMATS = ("text", "json", "markdown")
-INVENTORY_ONLY = ("--torch-headers", "--prefix", "--exclude", "--min-counts", "--baseline", "--write-baseline")
+INVENTORY_ONLY = ("--torch-headers", "--prefix", "--exclude", "--min-counts", "--baseline", "--write-baseline",
+                  "--no-cache")
 CLANG_ONLY = ("--compile-commands", "--clang-arg", "--beta")
 CLANG_FORMATS = ("text", "json", "sarif", "github")
 
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--clang-arg", action="append", default=[],
                     help="extra clang flag, written --clang-arg=-Iinclude (repeatable)")
     cl.add_argument("--beta", action="store_true", help="also -Wthread-safety-beta")
-    p.add_argument("--jobs", "-j", type=int, help="parallel processes (default: CPU count)")
+    p.add_argument("--jobs", "-j", type=int, help="parallel processes (default: the idle cores)")
+    inv.add_argument("--no-cache", action="store_true", help="neither read nor write the analysis cache")
     inputs.add_options(inv)
     return p
 
@@ -60,15 +62,19 @@ def _load_baseline(path: Path) -> tsa.Inventory:
         raise cli.UsageError(f"{path}: not a TSA inventory written by --write-baseline ({exc})") from exc
 
 
-def _models(paths: list[Path], root: Path, exclude: list[str], jobs: int | None, limits):
+def _facts(paths: list[Path], root: Path, exclude: list[str], jobs: int | None, limits, prefixes: tuple[str, ...],
+           cache: bool = True) -> tuple[list[tsa.FileFacts], list]:
+    """Each file's inventory facts (cached per file) and the files' diagnostics."""
     from analyzers import engine
 
     skipped: list = []
-    models = engine.load_models(paths, root, exclude=tuple(exclude), jobs=jobs, limits=limits, skipped=skipped)
+    facts, diagnostics, files = engine.collect_facts("tsa", list(prefixes), paths, root,
+                                                     lambda model: tsa.file_facts(model, prefixes), tuple(exclude),
+                                                     jobs, cache, limits, skipped)
     for note in skipped:
         print(f"note: {note.path}: {note.message}", file=sys.stderr)
-    inputs.require_files(len(models), ", ".join(map(str, paths)))
-    return models
+    inputs.require_files(files, ", ".join(map(str, paths)))
+    return facts, diagnostics
 
 
 def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
@@ -85,9 +91,10 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         paths = args.paths
         root = (args.root or common_root(paths)).resolve()
     prefixes = (*tsa.DEFAULT_PREFIXES, *settings.get("prefixes", []), *args.prefix)
-    models = _models(paths, root, [*str_list(settings.get("exclude")), *args.exclude], args.jobs, inputs.limits(args))
-    inv = tsa.inventory(models, prefixes)
-    failed = inputs.incomplete([d for m in models for d in m.diagnostics])
+    facts, diagnostics = _facts(paths, root, [*str_list(settings.get("exclude")), *args.exclude], args.jobs,
+                                inputs.limits(args), prefixes, not args.no_cache)
+    inv = tsa.inventory_of(facts)
+    failed = inputs.incomplete(diagnostics)
 
     regressions: list[str] | None = None
     against = ""

@@ -1,0 +1,199 @@
+"""`make bench-scaling`: how the analyzers scale, next to a previous design measured in the same run.
+
+Inputs: the 2.6.0 MPS tree and the nested 5, 10 and 20 MB subsets of the whole 2.6.0 source that
+`python -m checks.corpus --scaling` extracts. For each input and each design (this checkout, and the
+--previous revision, exported with `git archive` and run from its own folder), in fresh processes with
+an empty cache:
+  cold        `checks.structural` with no cache, the default process count (wall, CPU, peak RSS)
+  cold_jobs1  the same with --jobs 1
+  warm        again, nothing changed
+  edit        after appending a function to one MPS file (the edit a developer makes between runs)
+  lockgraph / tsa   cold, warm and edit of `checks.lockgraph` and `checks.tsa`
+and the size of the cache the cold run left. Writes .mps-verify/bench/scaling.json.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from checks import cli
+from checks.bench_structural import _measure
+from checks.corpus import SCALING_MB, scaling_dir
+from checks.provenance import tool_info
+from checks.sources import CORPUS_DIR, MPS_SUBDIRS, REPO_ROOT
+
+OUT = REPO_ROOT / ".mps-verify" / "bench" / "scaling.json"
+# the design before issue #19's work (the previous session's last commit)
+DEFAULT_PREVIOUS = "4e812c9"
+EDITED = "aten/src/ATen/native/mps/OperationUtils.mm"     # in every input: each subset starts with the MPS tree
+EDIT = "\nstatic int mps_verify_bench_edit(int x) {\n  return x + 1;\n}\n"
+COMMANDS = {"structural": ["checks.structural", "--format", "json", "--output", os.devnull],
+            "lockgraph": ["checks.lockgraph", "--format", "json", "--output", os.devnull],
+            "tsa": ["checks.tsa", "--format", "json", "--output", os.devnull]}
+
+
+def inputs(sizes: tuple[int, ...]) -> list[tuple[str, Path]]:
+    """(name, folder) of each input; a usage error naming the command that makes a missing one."""
+    found = [("mps-tree", CORPUS_DIR)] + [(f"{mb}mb", scaling_dir(mb)) for mb in sizes]
+    for name, folder in found:
+        if not (folder / "SOURCE").is_file():
+            raise cli.UsageError(f"{folder} missing; run `python -m checks.corpus --scaling` "
+                                 "(`make bench-scaling` does)")
+    return found
+
+
+def source_bytes(folder: Path, name: str) -> int:
+    """Bytes of C++/ObjC++ source the analyzers read in an input."""
+    from analyzers.discover import discover
+    roots = [folder / sub for sub in MPS_SUBDIRS] if name == "mps-tree" else [folder]
+    return sum(p.stat().st_size for p, _ in discover(roots, folder))
+
+
+def export(rev: str, dest: Path) -> Path:
+    """The checkout's files at `rev` in `dest` (git archive: no worktree left behind)."""
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", rev],
+                                 capture_output=True, check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise cli.UsageError(f"--previous {rev}: not a revision of this checkout "
+                             f"({exc.stderr.decode(errors='replace').strip()[:120]})") from exc
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def _du(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def measure_design(code: Path, tree: Path, targets: list[str], work: Path) -> dict:
+    """Every measurement of one design (its code in `code`) on one input (a copy in `tree`)."""
+    cache = work / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(MPS_VERIFY_CACHE_DIR=str(cache), PYTHONPATH=str(code))
+
+    def run(command: str, *extra: str) -> tuple[float, float, float]:
+        return _measure([sys.executable, "-m", *COMMANDS[command][:1], *targets, *COMMANDS[command][1:], *extra],
+                        env, cwd=code)
+
+    def fresh() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    edited = tree / EDITED
+    original = edited.read_bytes()
+    out: dict = {}
+    fresh()
+    run("structural")                          # .pyc files and the grammar cache, as any first use
+    for command in COMMANDS:
+        fresh()
+        wall, rss, cpu = run(command)
+        out[command] = {"cold": {"wall": wall, "cpu": cpu, "rss_mib": rss}}
+        if command == "structural":
+            out[command]["cache_bytes"] = _du(cache / "structural") if (cache / "structural").is_dir() else 0
+            fresh()
+            wall, rss, cpu = run(command, "--jobs", "1")
+            out[command]["cold_jobs1"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
+            fresh()
+            run(command)
+        wall, rss, cpu = run(command)
+        out[command]["warm"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
+        edited.write_bytes(original + EDIT.encode())
+        try:
+            wall, rss, cpu = run(command)
+        finally:
+            edited.write_bytes(original)
+        out[command]["edit"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
+    fresh()
+    return out
+
+
+def bench(sizes: tuple[int, ...], previous: str | None) -> dict:
+    """Measure every input with each design; the result document."""
+    result = {"tool": tool_info(REPO_ROOT), "previous": previous,
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "loadavg_start": list(os.getloadavg())}, "inputs": {}}
+    with tempfile.TemporaryDirectory(prefix="mps-verify-scaling-") as tmp:
+        designs = {"current": REPO_ROOT}
+        if previous:
+            designs["previous"] = export(previous, Path(tmp) / "previous")
+        for name, folder in inputs(sizes):
+            tree = Path(tmp) / "input"
+            shutil.copytree(folder, tree)
+            targets = [str(tree / sub) for sub in MPS_SUBDIRS] if name == "mps-tree" else [str(tree)]
+            entry = {"bytes": source_bytes(folder, name)}
+            for design, code in designs.items():
+                entry[design] = measure_design(code, tree, targets, Path(tmp) / design / name)
+                print(f"  {name}: {design} done", file=sys.stderr)
+            result["inputs"][name] = entry
+            shutil.rmtree(tree)
+    result["machine"]["loadavg_end"] = list(os.getloadavg())
+    return result
+
+
+def table(r: dict) -> str:
+    """The result as text: per input, each measurement for both designs and their ratio."""
+    designs = [d for d in ("previous", "current") if any(d in e for e in r["inputs"].values())]
+    lines = [f"scaling on {r['machine']['cpus']} CPUs, load {r['machine']['loadavg_start'][0]:.1f} at start, "
+             f"{r['machine']['loadavg_end'][0]:.1f} at end; previous = {r['previous'] or '(not measured)'}"]
+    for name, e in r["inputs"].items():
+        mb = e["bytes"] / 1e6
+        lines.append(f"\n{name} ({mb:.2f} MB)")
+        lines.append(f"  {'measurement':32}" + "".join(f"{d:>12}" for d in designs) + ("       ratio" if len(designs) == 2 else ""))
+        for label, value in _rows(e, mb, designs):
+            cells = [value(e[d]) for d in designs]
+            ratio = f"{cells[1] / cells[0]:11.2f}x" if len(cells) == 2 and cells[0] else ""
+            lines.append(f"  {label:32}" + "".join(f"{c:12.3f}" for c in cells) + ratio)
+    return "\n".join(lines)
+
+
+def _rows(e: dict, mb: float, designs: list[str]) -> list:
+    s = "structural"
+    return [
+        ("structural cold wall s", lambda d: d[s]["cold"]["wall"]),
+        ("structural cold --jobs 1 wall s", lambda d: d[s]["cold_jobs1"]["wall"]),
+        ("default / --jobs 1 (wall)", lambda d: d[s]["cold"]["wall"] / d[s]["cold_jobs1"]["wall"]),
+        ("structural CPU s per MB (jobs 1)", lambda d: d[s]["cold_jobs1"]["cpu"] / mb),
+        ("structural warm wall s", lambda d: d[s]["warm"]["wall"]),
+        ("structural edit wall s", lambda d: d[s]["edit"]["wall"]),
+        ("edit / cold (structural)", lambda d: d[s]["edit"]["wall"] / d[s]["cold"]["wall"]),
+        ("lockgraph cold / warm / edit s", lambda d: d["lockgraph"]["cold"]["wall"]),
+        ("  warm", lambda d: d["lockgraph"]["warm"]["wall"]),
+        ("  edit / cold", lambda d: d["lockgraph"]["edit"]["wall"] / d["lockgraph"]["cold"]["wall"]),
+        ("tsa cold s", lambda d: d["tsa"]["cold"]["wall"]),
+        ("  warm", lambda d: d["tsa"]["warm"]["wall"]),
+        ("  edit / cold", lambda d: d["tsa"]["edit"]["wall"] / d["tsa"]["cold"]["wall"]),
+        ("cache / source size", lambda d: d[s]["cache_bytes"] / (mb * 1e6)),
+        ("peak RSS MiB per MB (cold)", lambda d: max(d[s]["cold"]["rss_mib"], d[s]["cold_jobs1"]["rss_mib"]) / mb),
+    ]
+
+
+def main(argv: list[str]) -> int:
+    """Benchmark, print the table, write the JSON."""
+    p = cli.parser("checks.bench_scaling", "How the analyzers scale with input size, next to a previous design.")
+    p.add_argument("--previous", default=DEFAULT_PREVIOUS,
+                   help=f"git revision of the design to compare with (default {DEFAULT_PREVIOUS}); 'none' to skip")
+    p.add_argument("--sizes", default=",".join(map(str, SCALING_MB)),
+                   help=f"subsets to measure, in MB (default {','.join(map(str, SCALING_MB))})")
+    p.add_argument("--output", type=Path, default=OUT, help=f"JSON result (default {OUT.relative_to(REPO_ROOT)})")
+    args = p.parse_args(argv)
+    try:
+        sizes = tuple(int(x) for x in args.sizes.split(",") if x)
+    except ValueError as exc:
+        raise cli.UsageError(f"--sizes: comma-separated whole numbers of MB, got {args.sizes!r}") from exc
+    if any(mb not in SCALING_MB for mb in sizes):
+        raise cli.UsageError(f"--sizes: only {', '.join(map(str, SCALING_MB))} exist")
+    result = bench(sizes, None if args.previous == "none" else args.previous)
+    cli.emit(cli.dump_json(result), args.output)
+    print(table(result))
+    print(f"wrote {args.output}")
+    return int(cli.Exit.CLEAN)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -44,12 +44,14 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
                             baseline=opts["baseline"], settings=opts.get("settings"), naming=False) if targets else None
     if report is None:
         report = Report(tool={}, root=str(root), checks=[])
-    # only the changed files' models: the inventory compares them alone (the parse cache has them)
+    # only the changed files: the inventory compares them alone (each file's part is cached by content)
     touched = [root / rel for rel in sorted(changed) if (root / rel).is_file()]   # trees hold sources only
-    models = engine.load_models(touched, root, opts["exclude"], cache=opts["cache"]) if touched else []
-    report.diagnostics += [d for m in models for d in m.diagnostics if d.kind == "internal"
-                           and d not in report.diagnostics]
-    return TreeResult(report, tsa.inventory([m for m in models if m.path in changed], opts["prefixes"]))
+    prefixes = tuple(opts["prefixes"])
+    facts, diagnostics, _ = (engine.collect_facts("tsa", list(prefixes), touched, root,
+                                                  lambda model: tsa.file_facts(model, prefixes), opts["exclude"],
+                                                  cache=opts["cache"]) if touched else ([], [], 0))
+    report.diagnostics += [d for d in diagnostics if d.kind == "internal" and d not in report.diagnostics]
+    return TreeResult(report, tsa.inventory_of([f for f in facts if f.path in changed]))
 
 
 def gate(repo: Path, base: str, head: str, paths: list[str], opts: dict) -> GateResult:

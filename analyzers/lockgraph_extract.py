@@ -103,8 +103,9 @@ class _Event:
     kind: str = ""
     alias: str = ""
     shared: bool = False
-    callees: tuple[_Fn, ...] = ()
+    callees: tuple[_Fn, ...] | None = ()   # None: not resolved yet (see _Extractor.callees)
     call: Call | None = None
+    where: Scope | None = None               # the scope `call` is in (to resolve it when first needed)
     guarded: bool = False     # a dispatch_sync behind a dispatch_get_specific re-entrancy check
     handoff: bool = False     # re-locks the caller's guard passed by reference
     instance: str = ""        # for a queue: the object it belongs to
@@ -235,12 +236,14 @@ class _Extractor:
                            instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
         scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
+        # a context with no lock and no inline dispatch holds only what it is entered with (most of them)
+        can_hold = any(s.locks or (s.kind == "dispatch" and s.queue and s is not root) for s in scopes)
         out: list[_Event] = []
 
         def add(line: int, col: int, scope: Scope, token: int = -1, **what) -> None:
             released = frozenset(lock for lock, start, end in drops if start < line < end)
-            out.append(_Event(Site(model.path, line, site.function),
-                              entry + self._held(model, scope, (line, col), root, site.function), released,
+            held = self._held(model, scope, (line, col), root, site.function) if can_hold else ()
+            out.append(_Event(Site(model.path, line, site.function), entry + held, released,
                               conds=callpaths.conditions(model, scope, token), **what))
 
         fn = root.function()
@@ -263,9 +266,9 @@ class _Extractor:
                 if self._waits(call):
                     add(call.line, call.col, scope, token=call.token, lock=self.gpu, kind="gpu",
                         alias=call.callee or call.name)
-                callees = self.resolve(model, scope, call)
-                if callees:
-                    add(call.line, call.col, scope, token=call.token, callees=callees, call=call)
+                # resolved when first followed (most calls are never followed: nothing is held there)
+                if self._resolvable(call):
+                    add(call.line, call.col, scope, token=call.token, callees=None, call=call, where=scope)
         self._events[id(root)] = out
         return out
 
@@ -468,13 +471,22 @@ class _Extractor:
 
     # -- calls --------------------------------------------------------------------------------------
 
+    def _resolvable(self, call: Call) -> bool:
+        """Whether `resolve` can find anything for `call` (a definition of that name was scanned)."""
+        return not (call.objc or call.name in DISPATCH_WRAPPERS or call.name in WAIT_CALLS) \
+            and call.name in self.by_simple
+
+    def callees(self, model: FileModel, event: _Event) -> tuple[_Fn, ...]:
+        """The definitions a call event reaches, resolved on first use."""
+        if event.callees is None:
+            event.callees = self.resolve(model, event.where, event.call)
+        return event.callees
+
     def resolve(self, model: FileModel, scope: Scope, call: Call) -> tuple[_Fn, ...]:
         """Definitions a call may reach: qualified name, same class, receiver's member type, or unique name."""
-        if call.objc or call.name in DISPATCH_WRAPPERS or call.name in WAIT_CALLS:
+        if not self._resolvable(call):
             return ()
-        known = self.by_simple.get(call.name, set())
-        if not known:
-            return ()
+        known = self.by_simple[call.name]
         callee = _without_templates(call.callee)
         if "::" in callee and not _ACCESS.search(callee):
             names = {q for q in known if q == callee or q.endswith("::" + callee)}
@@ -544,6 +556,8 @@ class _Extractor:
                 out.append(item)
 
         for event in self.events(fn.model, fn.scope):
+            if event.call is not None and not self.callees(fn.model, event):
+                continue         # a call that reaches nothing scanned
             self.work += 1
             if event.call is None:
                 if waits or event.kind != "gpu":
@@ -552,7 +566,7 @@ class _Extractor:
                 self.truncated = True    # bound the work, not only the depth: no deeper calls from here
             elif depth > 1:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
-                for callee in event.callees:
+                for callee in self.callees(fn.model, event):
                     reached = _unsaturated(self.summary(callee, depth - 1, inner_waits), event, seen)
                     self.work += len(reached)
                     for item in self._through(fn.model, fn.scope, event, callee, reached):
@@ -602,7 +616,7 @@ class _Extractor:
                 elif event.held and self.depth > 0:
                     # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
                     waits = event.call.name not in WAIT_BY_ARGUMENT
-                    for callee in event.callees:
+                    for callee in self.callees(model, event):
                         reached = self._through(model, root, event, callee,
                                                 _unsaturated(self.summary(callee, self.depth, waits), event, seen))
                         for inner, via, dropped, obj, conds in reached:

@@ -63,6 +63,10 @@ class ParseCache:
     def _path(self, k: str) -> Path:
         return self.folder / k[:2] / f"{k}.pickle"
 
+    def has(self, k: str) -> bool:
+        """Whether an entry exists (without reading it)."""
+        return self.enabled and self._path(k).is_file()
+
     def get(self, k: str):
         """The cached value, or None."""
         if not self.enabled:

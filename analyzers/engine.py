@@ -38,6 +38,10 @@ from mpsverify_base.provenance import tool_info
 T = TypeVar("T")
 DEBUG_ENV = "MPS_VERIFY_DEBUG"   # set (by --debug): a failure's traceback goes to stderr where it is caught
 PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
+# Below this much source to parse (or, for the cross-file rules, to analyse), the default is one process:
+# a forked worker's start-up, its copy-on-write faults and the transfer of its models back cost more than
+# it saves (measured on the 1.3 MB MPS tree: two processes 1.24-1.32x the wall time of one)
+PARALLEL_MIN_BYTES = 4_000_000
 # The last analyze()'s per-file results (model, file-rule findings) by (file key, rules key): the gate
 # analyses two revisions that share all but a few files, and those need neither loading nor file rules.
 _LAST_FILES: dict[tuple[str, str], tuple[FileModel, list[Finding]]] = {}
@@ -127,21 +131,43 @@ def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | Non
 def _load_or_parse(files: list[tuple[Path, str]], keys: list[str], then: Callable[[FileModel], T] | None,
                    jobs: int | None, cache: bool, meanwhile: Callable[[], object] | None,
                    facts: str) -> list[tuple[FileModel, T | None]]:
-    """per_file's files whose model is needed, spread over this process and forked children."""
+    """per_file's files whose model is needed: the cached ones loaded here, those to parse spread over
+    this process and forked children when there is enough of them (a cached model would only travel
+    twice: unpickled in a child, pickled back)."""
     work = [(str(path), rel, k, cache, facts) for (path, rel), k in zip(files, keys)]
-    workers = _jobs(jobs, len(work)) if len(work) >= PARALLEL_MIN_FILES and forked.available() else 1
-    order = list(range(len(work)))
-    if workers > 1:   # imported, Lark read and the scanner compiled once, before forking: children inherit them
-        from analyzers.lexer import scanner
-        from analyzers.parse import parse_file as _warm  # noqa: F401
-        scanner()
-        # biggest first, so that the last file anyone takes is a small one
-        order.sort(key=lambda n: -files[n][0].stat().st_size if keys[n] else 0)
-    done = forked.map_shared(lambda n: _file_job(work[n], then), order, workers, meanwhile)
+    store = ParseCache(enabled=cache)
+    cached = [n for n, k in enumerate(keys) if k and store.has(k)]
+    parse = sorted(set(range(len(work))) - set(cached))
+    size = sum(_size(files[n][0]) for n in parse) if jobs is None else PARALLEL_MIN_BYTES
+    workers = (_jobs(jobs, len(parse)) if len(parse) >= PARALLEL_MIN_FILES and size >= PARALLEL_MIN_BYTES
+               and forked.available() else 1)
     out: list = [None] * len(work)
-    for n, result in zip(order, done):
+    if workers == 1:
+        if meanwhile is not None:
+            meanwhile()
+        for n in range(len(work)):
+            out[n] = _file_job(work[n], then)
+        return out
+    from analyzers.lexer import scanner   # imported, Lark read and the scanner compiled once, before forking:
+    from analyzers.parse import parse_file as _warm  # noqa: F401   -- the children inherit them
+    scanner()
+    parse.sort(key=lambda n: -_size(files[n][0]))    # biggest first: the last file anyone takes is a small one
+
+    def here() -> None:
+        if meanwhile is not None:
+            meanwhile()
+        for n in cached:
+            out[n] = _file_job(work[n], then)
+    for n, result in zip(parse, forked.map_shared(lambda n: _file_job(work[n], then), parse, workers, here)):
         out[n] = result
     return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def failure(path: str, what: str, exc: BaseException) -> Diagnostic:
@@ -265,16 +291,19 @@ def selected_rules(entries: list[Entry]) -> list[Rule]:
 
 
 def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
-                     jobs: int | None = None, failures: list[Diagnostic] | None = None) -> list[Finding]:
+                     jobs: int | None = None, failures: list[Diagnostic] | None = None,
+                     size: int = PARALLEL_MIN_BYTES) -> list[Finding]:
     """Findings of the project rules among `rules`. Rules sharing a memo (Rule.memo) run together;
-    with more than one core the groups are shared out, costliest first, to this process and forked
-    children. A rule that raises adds an `internal` diagnostic to `failures` instead."""
+    with more than one idle core and `size` bytes of source or more (or `jobs` asked for) the groups are
+    shared out, costliest first, to this process and forked children. A rule that raises adds an
+    `internal` diagnostic to `failures` instead."""
     groups: dict[str, list[Rule]] = {}
     for rule in sorted(rules, key=lambda r: MEMOS.index(r.memo)):
         if rule.kind == "project":
             groups.setdefault(rule.memo, []).append(rule)
     parts = list(groups.values())
-    workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and forked.available() else 1
+    big = jobs is not None or size >= PARALLEL_MIN_BYTES
+    workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and big and forked.available() else 1
     found = forked.map_shared(lambda part: [x for rule in part for x in _guarded(rule, models, ctx)], parts,
                               min(workers, len(parts)))
     flat = [x for part in found for x in part]
@@ -320,8 +349,9 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             done = _file_results(files, keys, rules, ctx, _run_key([], entries, settings), jobs, cache)
             models = [model for model, _ in done]
             failures: list[Diagnostic] = []
+            size = sum(_size(path) for path, _ in files)
             findings = [f for _, found in done for f in found or ()] + project_findings(models, rules, ctx, jobs,
-                                                                                         failures)
+                                                                                         failures, size)
             findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
             findings = crossref.merge(findings)
         analysed = [d for m in models for d in m.diagnostics] + failures

@@ -192,3 +192,19 @@ def test_scaling_bench_refuses_missing_inputs_and_bad_sizes(tmp_path, monkeypatc
         bench_scaling.main(["--sizes", "7"])
     with pytest.raises(UsageError):
         bench_scaling.main(["--sizes", "x"])
+
+
+def test_small_inputs_are_parsed_in_one_process_by_default(tmp_path, monkeypatch):
+    tree = _tree(tmp_path, [p.name for p in sorted(STRUCT.glob("ST.0*_flag.mm"))][:14], STRUCT)
+    seen: list[int] = []
+    real = engine.forked.map_shared
+    monkeypatch.setattr(engine.forked, "map_shared",
+                        lambda fn, items, workers, meanwhile=None: seen.append(workers) or real(fn, items, 1, meanwhile))
+    monkeypatch.setattr(engine, "idle_cores", lambda: 2)
+    engine.analyze([tree], tree, cache=False)
+    assert seen and max(seen) == 1                      # under PARALLEL_MIN_BYTES: no worker
+    seen.clear()
+    engine._LAST_FILES.clear()
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    engine.analyze([tree], tree, cache=False)
+    assert max(seen) == 2

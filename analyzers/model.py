@@ -7,7 +7,9 @@ Lines and columns are 1-based.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from analyzers.findings import Diagnostic
@@ -29,6 +31,7 @@ class Token(NamedTuple):
 
 
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
+_POSITION = itemgetter(2, 3)     # a Token's (line, col)
 
 
 def closing(tokens: list[Token], i: int) -> int:
@@ -191,6 +194,11 @@ class FileModel:
         if every is None:   # a finished model does not change, and rules walk it many times
             every = self.__dict__["_scopes"] = list(self.root.walk())
         return (s for s in every if not kinds or s.kind in kinds)
+
+    def token_at(self, line: int, col: int = 1) -> int:
+        """Index of the first token at or after (line, col)."""
+        # a binary search on the tokens themselves: a (line, col) list per file cost ~64 bytes per token
+        return bisect_left(self.tokens, (line, col), key=_POSITION)
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""

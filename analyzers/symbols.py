@@ -195,10 +195,7 @@ def class_of(fn: Scope) -> str:
 
 def token_at(model: FileModel, line: int, col: int) -> int:
     """Index of the first token at or after (line, col)."""
-    keys = model.__dict__.get("_sym_keys")
-    if keys is None or keys[0] is not model.tokens:
-        keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
-    return bisect.bisect_left(keys[1], (line, col))
+    return model.token_at(line, col)
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:

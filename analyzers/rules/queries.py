@@ -537,25 +537,50 @@ def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
 def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
-    site inherits its caller's context; sites are classified once, then propagated to a fixpoint."""
+    site inherits its caller's context. A worklist: a function is settled once the last caller it
+    inherits from is (rescanning every function per round grew with the tree times the call depth)."""
     # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
     objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
-    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, [])
-                    if c.scope is not None and (not c.objc or name in objc)]
-             for name in idx.functions}
+    kinds: dict[str, tuple[set[str], set[str]]] = {}   # name -> (its sites' own kinds, callers inherited from)
+    pending: dict[str, int] = {}                         # name -> callers not settled yet
+    needed_by: dict[str, list[str]] = {}                 # caller -> names inheriting from it
+    for name in idx.functions:
+        found = _site_kinds(idx.calls.get(name, ()), name in objc, classify)
+        if found is None or name in found[1]:
+            continue     # no site, a site with no context, or one inheriting from itself: never settled
+        kinds[name], pending[name] = found, len(found[1])
+        for caller in found[1]:
+            needed_by.setdefault(caller, []).append(name)
     ctx: dict[str, str] = {}
-    changed = True
-    while changed:
-        changed = False
-        for name, kinds in sites.items():
-            if name in ctx or not kinds:
-                continue
-            resolved = {ctx.get(k[1], "") if isinstance(k, tuple) else k for k in kinds}
-            if "" in resolved:
-                continue
-            ctx[name] = "init" if resolved == {"init"} else min(resolved)
-            changed = True
+    ready = [name for name, n in pending.items() if n == 0]
+    while ready:
+        name = ready.pop()
+        own, via = kinds[name]
+        resolved = own | {ctx[caller] for caller in via}
+        ctx[name] = "init" if resolved == {"init"} else min(resolved)
+        for other in needed_by.get(name, ()):
+            pending[other] -= 1
+            if pending[other] == 0:
+                ready.append(other)
     return ctx
+
+
+def _site_kinds(sites, objc: bool, classify) -> tuple[set[str], set[str]] | None:
+    """(own kinds, callers inherited from) of a function's call sites; None when it has no site, or one
+    without a context (the sites after that one need no classifying: the function never gets one)."""
+    own: set[str] = set()
+    via: set[str] = set()
+    for model, call in sites:
+        if call.scope is None or (call.objc and not objc):
+            continue
+        kind = classify(model, call)
+        if isinstance(kind, tuple):
+            via.add(kind[1])
+        elif kind:
+            own.add(kind)
+        else:
+            return None
+    return (own, via) if own or via else None
 
 
 def queue_context(models: list[FileModel]) -> set[str]:

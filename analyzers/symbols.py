@@ -97,6 +97,8 @@ class Types:
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
     misses: int = 0                                            # expressions no table could follow
+    # type_of per (function, expression): rules ask for the same receivers at every call through them
+    typed: dict = field(default_factory=dict, repr=False, compare=False)
 
     def member(self, cls: str, name: str) -> Member | None:
         """A member of `cls` or of one of its bases."""
@@ -518,6 +520,17 @@ def _segments(expr: str) -> tuple[str, ...] | None:
 
 def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int = -1) -> str | None:
     """The declared type text of an expression (None when some step is not known)."""
+    fn = scope.function()
+    if _declared >= 0:          # an `auto` initializer: typed as of its declaration, once (local_type memoises it)
+        return _type_of(model, ts, fn, expr, _declared)
+    key = (id(fn), expr)        # the function itself is kept with the answer: an id alone could be reused
+    hit = ts.typed.get(key)
+    if hit is None or hit[0] is not fn:
+        hit = ts.typed[key] = (fn, _type_of(model, ts, fn, expr, _declared))
+    return hit[1]
+
+
+def _type_of(model: FileModel, ts: Types, fn: Scope | None, expr: str, _declared: int) -> str | None:
     expr = expr.replace(" ", "")
     while expr.startswith("(") and expr.endswith(")") and expr.count("(") == 1:
         expr = expr[1:-1]
@@ -525,7 +538,6 @@ def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int
     parts = _segments(expr)
     if not parts:
         return None
-    fn = scope.function()
     cls = class_of(fn).split("::")[-1] if fn is not None else ""
     current: str | None = None
     for n, seg in enumerate(parts):

@@ -11,6 +11,7 @@ back to their name heuristics and count the miss (`Types.misses`).
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -197,10 +198,18 @@ def class_of(fn: Scope) -> str:
 
 def token_at(model: FileModel, line: int, col: int) -> int:
     """Index of the first token at or after (line, col)."""
-    keys = model.__dict__.get("_sym_keys")
+    return bisect.bisect_left(token_keys(model), (line, col))
+
+
+def token_keys(model: FileModel) -> list[tuple[int, int]]:
+    """(line, col) of every token, memoised on the model (queries.token_index shares it)."""
+    keys = model.__dict__.get("_token_keys")
     if keys is None or keys[0] is not model.tokens:
-        keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
-    return bisect.bisect_left(keys[1], (line, col))
+        keys = model.__dict__["_token_keys"] = (model.tokens, list(map(_LINE_COL, model.tokens)))
+    return keys[1]
+
+
+_LINE_COL = operator.attrgetter("line", "col")
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:

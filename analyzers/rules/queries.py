@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from analyzers.hierarchy import load_hierarchy
-from analyzers.symbols import lineage
+from analyzers.symbols import lineage, token_keys
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
@@ -209,17 +209,7 @@ def anchor_of(*parts: str) -> str:
 
 def token_index(model: FileModel, line: int, col: int = 1) -> int:
     """Index of the first token at or after (line, col)."""
-    keys = _token_keys(model)
-    return bisect.bisect_left(keys, (line, col))
-
-
-def _token_keys(model: FileModel) -> list[tuple[int, int]]:
-    """(line, col) of every token, memoised on the model (rules ask for many positions per file)."""
-    cached = model.__dict__.get("_token_keys")
-    if cached is None or cached[0] is not model.tokens:
-        cached = (model.tokens, [(t.line, t.col) for t in model.tokens])
-        model.__dict__["_token_keys"] = cached
-    return cached[1]
+    return bisect.bisect_left(token_keys(model), (line, col))
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:

@@ -527,50 +527,54 @@ def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
 def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
-    site inherits its caller's context. A worklist: a function is settled once the last caller it
-    inherits from is (rescanning every function per round grew with the tree times the call depth)."""
+    site inherits its caller's context. Settled depth first through the callers a function inherits from:
+    the first site without a context decides, and the function's other sites need no classifying (most
+    functions have one; classifying every site of every function grew with the call sites per name)."""
     # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
     objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
-    kinds: dict[str, tuple[set[str], set[str]]] = {}   # name -> (its sites' own kinds, callers inherited from)
-    pending: dict[str, int] = {}                         # name -> callers not settled yet
-    needed_by: dict[str, list[str]] = {}                 # caller -> names inheriting from it
+    kinds: dict[str, str | None] = {}      # name -> its kind ('' for none); _OPEN while being settled
     for name in idx.functions:
-        found = _site_kinds(idx.calls.get(name, ()), name in objc, classify)
-        if found is None or name in found[1]:
-            continue     # no site, a site with no context, or one inheriting from itself: never settled
-        kinds[name], pending[name] = found, len(found[1])
-        for caller in found[1]:
-            needed_by.setdefault(caller, []).append(name)
-    ctx: dict[str, str] = {}
-    ready = [name for name, n in pending.items() if n == 0]
-    while ready:
-        name = ready.pop()
-        own, via = kinds[name]
-        resolved = own | {ctx[caller] for caller in via}
-        ctx[name] = "init" if resolved == {"init"} else min(resolved)
-        for other in needed_by.get(name, ()):
-            pending[other] -= 1
-            if pending[other] == 0:
-                ready.append(other)
-    return ctx
+        if name not in kinds:
+            _settle(idx, name, objc, classify, kinds)
+    return {name: kind for name, kind in kinds.items() if kind}
 
 
-def _site_kinds(sites, objc: bool, classify) -> tuple[set[str], set[str]] | None:
-    """(own kinds, callers inherited from) of a function's call sites; None when it has no site, or one
-    without a context (the sites after that one need no classifying: the function never gets one)."""
-    own: set[str] = set()
-    via: set[str] = set()
-    for model, call in sites:
-        if call.scope is None or (call.objc and not objc):
-            continue
-        kind = classify(model, call)
-        if isinstance(kind, tuple):
-            via.add(kind[1])
-        elif kind:
-            own.add(kind)
+_OPEN = None      # a function being settled: a caller chain back to it is a cycle, which never has a context
+_END = ("end",)   # a function's sites are all classified
+
+
+def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, str | None]) -> None:
+    """Settle `name` and the callers it inherits from, with a stack (call chains can be deep): a function's
+    kind is the least of its sites' ('init' only when all are), '' when any site has none."""
+    stack = [(name, _sites(idx, name, objc), set())]
+    kinds[name] = _OPEN
+    done: str | None = None                # the kind of the caller settled last, for the function below it
+    while stack:
+        name, sites, own = stack[-1]
+        if done is not None:
+            kind, done = done, None
         else:
-            return None
-    return (own, via) if own or via else None
+            site = next(sites, None)
+            kind = classify(*site) if site is not None else _END
+            if isinstance(kind, tuple) and kind is not _END:
+                caller = kind[1]
+                if caller not in kinds and caller in idx.functions:
+                    kinds[caller] = _OPEN
+                    stack.append((caller, _sites(idx, caller, objc), set()))
+                    continue
+                kind = kinds.get(caller) or ""
+        if kind and kind is not _END:
+            own.add(kind)
+            continue
+        result = "" if not kind or not own else "init" if own == {"init"} else min(own)
+        kinds[name] = done = result
+        stack.pop()
+
+
+def _sites(idx: Index, name: str, objc: set[str]):
+    """The call sites of `name` that can run it (an ObjC send only when some definition is an ObjC method)."""
+    internal = name in objc
+    return ((m, c) for m, c in idx.calls.get(name, ()) if c.scope is not None and (not c.objc or internal))
 
 
 def queue_context(models: list[FileModel]) -> set[str]:

@@ -146,6 +146,8 @@ class _Extractor:
         self.types = symbols.types(models)
         self._handoffs: dict[tuple[int, str], str] = {}
         self._sites: dict[str, list[tuple[FileModel, Scope, Call]]] | None = None
+        self._backwards: dict[str, list[str]] = {}       # simple name -> its qualified names reversed, sorted
+        self._owners: dict[str, dict[str, list[str]]] = {}   # simple name -> class (simple) -> qualified names
 
     # -- contexts ---------------------------------------------------------------------------------
 
@@ -477,24 +479,48 @@ class _Extractor:
             return ()
         callee = _without_templates(call.callee)
         if "::" in callee and not _ACCESS.search(callee):
-            names = {q for q in known if q == callee or q.endswith("::" + callee)}
+            names = [q for q in self._ending(call.name, callee) if q == callee or q.endswith("::" + callee)]
         elif call.receiver in ("", "this", "self"):
             cls = simple_name(_class_of(scope))
-            names = {q for q in known if cls and q.endswith(f"{cls}::{call.name}")}
-            names = names or (known if len(known) == 1 else set())
+            names = self._ending(call.name, f"{cls}::{call.name}") if cls else []
+            names = names or (sorted(known) if len(known) == 1 else [])
         else:
             if call.callee.endswith("." + call.name) and symbols.smart_pointer(
                     symbols.type_of(model, self.types, scope, call.receiver)):
                 return ()                # `event.reset(nullptr)`: the smart pointer's own method, not MPSEvent::reset
             cls = self._receiver_class(model, scope, call.receiver)
             if cls is None:           # receiver of unknown type: only a unique name is safe to follow
-                names = known if len(known) == 1 else set()
+                names = sorted(known) if len(known) == 1 else []
             else:
-                names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
+                names = self._ending(call.name, f"{cls}::{call.name}")
                 if not names:   # an interface's virtual method: the overriders in the classes deriving from it
-                    derived = self._derived(cls)
-                    names = {q for q in known if simple_name(q.rsplit("::", 1)[0]) in derived}
-        return tuple(fn for q in sorted(names) for fn in self.functions[q])
+                    names = self._overriders(call.name, cls)
+        return tuple(fn for q in names for fn in self.functions[q])
+
+    def _ending(self, name: str, suffix: str) -> list[str]:
+        """The qualified names of simple name `name` that end with `suffix`, sorted: a bisect in the reversed
+        names (a scan of every namesake per call grew with the tree: `operator()` has hundreds)."""
+        backwards = self._backwards.get(name)
+        if backwards is None:
+            backwards = self._backwards[name] = sorted(q[::-1] for q in self.by_simple[name])
+        key = suffix[::-1]
+        found = []
+        for i in range(bisect_left(backwards, key), len(backwards)):
+            if not backwards[i].startswith(key):
+                break
+            found.append(backwards[i][::-1])
+        return sorted(found)
+
+    def _overriders(self, name: str, cls: str) -> list[str]:
+        """The qualified names of `name` defined in classes deriving from `cls`, sorted."""
+        owners = self._owners.get(name)
+        if owners is None:
+            owners = self._owners[name] = defaultdict(list)
+            for q in self.by_simple[name]:
+                owners[simple_name(q.rsplit("::", 1)[0])].append(q)
+        derived = self._derived(cls)
+        few, many = (derived, owners) if len(derived) < len(owners) else (owners, derived)
+        return sorted(q for owner in few if owner in many for q in owners[owner])
 
     def _derived(self, cls: str) -> set[str]:
         """Classes deriving from `cls`, directly or not (simple names)."""

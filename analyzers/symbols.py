@@ -198,15 +198,8 @@ def class_of(fn: Scope) -> str:
 
 def token_at(model: FileModel, line: int, col: int) -> int:
     """Index of the first token at or after (line, col)."""
-    return bisect.bisect_left(token_keys(model), (line, col))
-
-
-def token_keys(model: FileModel) -> list[tuple[int, int]]:
-    """(line, col) of every token, memoised on the model (queries.token_index shares it)."""
-    keys = model.__dict__.get("_token_keys")
-    if keys is None or keys[0] is not model.tokens:
-        keys = model.__dict__["_token_keys"] = (model.tokens, list(map(_LINE_COL, model.tokens)))
-    return keys[1]
+    # a bisect on the tokens themselves: building a (line, col) list per file was a pass over every token
+    return bisect.bisect_left(model.tokens, (line, col), key=_LINE_COL)
 
 
 _LINE_COL = operator.attrgetter("line", "col")

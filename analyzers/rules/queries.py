@@ -7,13 +7,12 @@ analyzer run, so rules can resolve a member declared in a header and used in a .
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from analyzers.hierarchy import load_hierarchy
-from analyzers.symbols import lineage, token_keys
+from analyzers.symbols import lineage, token_at
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
@@ -209,7 +208,7 @@ def anchor_of(*parts: str) -> str:
 
 def token_index(model: FileModel, line: int, col: int = 1) -> int:
     """Index of the first token at or after (line, col)."""
-    return bisect.bisect_left(token_keys(model), (line, col))
+    return token_at(model, line, col)
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:

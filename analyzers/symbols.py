@@ -15,6 +15,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -163,10 +164,15 @@ def _build(models: list[FileModel]) -> Types:
     return ts
 
 
+_TEXT = operator.attrgetter("text")
+_ALIAS_WORDS = frozenset({"using", "typedef"})
+
+
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     toks, out = model.tokens, {}
-    for i in [k for k, t in enumerate(toks[:-3]) if t.text == "using" or t.text == "typedef"]:
+    # the keywords found without a Python step per token (this ran over every token of every file)
+    for i in compress(range(len(toks) - 3), map(_ALIAS_WORDS.__contains__, map(_TEXT, toks))):
         t = toks[i]
         if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
             j = i + 3

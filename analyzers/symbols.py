@@ -238,6 +238,9 @@ def return_type(model: FileModel, fn: Scope) -> str:
     return "" if not text or text in ("~",) or text.startswith("<") else text
 
 
+_CLASS_BODY_MARKS = frozenset({"{", "(", "[", "}", ")", "]", ";", ":"})
+
+
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
@@ -245,8 +248,10 @@ def _declared_methods(model: FileModel):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
-        depth, i, start = 0, cls.first_token, cls.first_token
-        while i < min(cls.last_token, len(toks)):
+        depth, start, end = 0, cls.first_token, min(cls.last_token, len(toks))
+        # only brackets, ';' and ':' move the walk on: the other tokens are picked out without a Python step
+        marks = map(_CLASS_BODY_MARKS.__contains__, map(_TEXT, toks[start:end]))
+        for i in compress(range(start, end), marks):
             t = toks[i].text
             if t in ("{", "(", "["):
                 depth += 1
@@ -266,7 +271,6 @@ def _declared_methods(model: FileModel):
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
-            i += 1
 
 
 def _defaults(toks: list[Token]) -> dict[int, str]:

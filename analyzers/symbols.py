@@ -372,7 +372,10 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
     if cached is not None:
         return cached
     table = {p.name: p for p in parameters(model, fn)}
-    for i in range(fn.first_token, min(fn.last_token, len(model.tokens)) - 1):
+    toks = model.tokens
+    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
+        if toks[i].kind != "IDENT" or toks[i + 1].text not in _DECLARATOR_END:
+            continue        # _declared_at's first test, without a call for every token of the body
         local = _declared_at(model, fn, i)
         if local is not None:
             table[local.name] = local
@@ -410,6 +413,9 @@ def _names(model: FileModel) -> dict[str, list[int]]:
     return index
 
 
+_DECLARATOR_END = frozenset({"=", ";", "{", ":", "(", ",", "[", ")"})   # what can follow a declared name
+
+
 def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     """The local declared by the identifier at token i (`T x = ...`, `T* x;`, `auto& x :`), or None."""
     toks = model.tokens
@@ -417,7 +423,7 @@ def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     if t.kind != "IDENT" or t.text in _KEYWORDS or i + 1 >= len(toks) or i <= fn.first_token:
         return None
     nxt = toks[i + 1].text
-    if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
+    if nxt not in _DECLARATOR_END:
         return None
     prev = toks[i - 1]
     if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):

@@ -342,6 +342,8 @@ class _Extractor:
 
     def _drops(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[tuple[str, int, int]]:
         """(lock, from, to) spans where this context has unlocked a mutex its caller holds."""
+        if not any(c.name in UNLOCK_CALLS and c.receiver for s in scopes for c in s.calls):
+            return []        # most contexts unlock nothing: no need to order their calls
         regions = [r for s in scopes for r in s.locks]
         calls = sorted(((c, s) for s in scopes for c in s.calls), key=lambda cs: cs[0].token)
         # what the unlock()s are checked against, indexed once (a scan per unlock() was quadratic)

@@ -622,6 +622,8 @@ class _Extractor:
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
         for model, root in self.contexts():
+            if self._holds_nothing(model, root):
+                continue     # none of its events is an acquisition or holds a lock: most code, left unworked
             seen: dict[tuple, int] = defaultdict(int)
             for event in self.events(model, root):
                 if event.call is None:
@@ -640,6 +642,22 @@ class _Extractor:
                             if outer and self._feasible(model, root, conds):
                                 yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
                                                   inner.kind, inner.alias, via)
+
+
+    def _holds_nothing(self, model: FileModel, root: Scope) -> bool:
+        """Whether a context runs with nothing held (no handler, no queue's block), takes no lock, enters no
+        queue, waits for no GPU and unlocks nothing: then each of its events is a call with nothing held.
+        (A caller holding a lock still works out its events, through summary.)"""
+        if (root.kind == "dispatch" and root.queue) or self._runs_as(model, root) == HANDLER:
+            return False
+        for scope in self._context_scopes(model, root):
+            if scope is not root and scope.kind == "dispatch" and scope.queue:
+                return False
+            if any(region.kind != "call_once" for region in scope.locks):
+                return False
+            if any(self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver) for call in scope.calls):
+                return False
+        return True
 
 
 def _unsaturated(reached: list[_Reached], event: _Event, seen: dict[tuple, int]) -> list[_Reached]:

@@ -440,11 +440,14 @@ def accesses(models: list[FileModel]) -> list[Access]:
         file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
                                  else f"::{m.name}", m)
                         for m in model.members if m.static and not m.owner and not m.function}
+        by_function: dict[str, list[Member]] = {}     # a scan of the file's members per function was quadratic
+        for m in model.members:
+            by_function.setdefault(m.function, []).append(m)
         for fn in model.scopes("function"):
             if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
                 continue
             statics = dict(file_statics)
-            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
+            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in by_function.get(fn.name, ())})
             out += _function_accesses(tables, model, fn, names, statics, thread_local, initialisers)
     return out
 

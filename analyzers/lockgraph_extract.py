@@ -528,12 +528,16 @@ class _Extractor:
         """Classes deriving from `cls`, directly or not (simple names)."""
         if not hasattr(self, "_derived_memo"):
             self._derived_memo: dict[str, set[str]] = {}
+            # base -> the classes naming it (scanning every class's bases per step grew as classes squared)
+            self._subclasses: dict[str, list[str]] = defaultdict(list)
+            for sub, bases in self.types.bases.items():
+                for base in bases:
+                    self._subclasses[base].append(sub)
         if cls not in self._derived_memo:
             out, todo = set(), [cls]
             while todo:
-                base = todo.pop()
-                for sub, bases in self.types.bases.items():
-                    if base in bases and sub not in out:
+                for sub in self._subclasses.get(todo.pop(), ()):
+                    if sub not in out:
                         out.add(sub)
                         todo.append(sub)
             self._derived_memo[cls] = out

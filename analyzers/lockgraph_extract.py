@@ -147,6 +147,8 @@ class _Extractor:
         self.types = symbols.types(models)
         self._handoffs: dict[tuple[int, str], str] = {}
         self._sites: dict[str, list[tuple[FileModel, Scope, Call]]] | None = None
+        self._backwards: dict[str, list[str]] = {}       # simple name -> its qualified names reversed, sorted
+        self._owners: dict[str, dict[str, list[str]]] = {}   # simple name -> class (simple) -> qualified names
 
     # -- contexts ---------------------------------------------------------------------------------
 
@@ -343,6 +345,8 @@ class _Extractor:
 
     def _drops(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[tuple[str, int, int]]:
         """(lock, from, to) spans where this context has unlocked a mutex its caller holds."""
+        if not any(c.name in UNLOCK_CALLS and c.receiver for s in scopes for c in s.calls):
+            return []        # most contexts unlock nothing: no need to order their calls
         regions = [r for s in scopes for r in s.locks]
         calls = sorted(((c, s) for s in scopes for c in s.calls), key=lambda cs: cs[0].token)
         # what the unlock()s are checked against, indexed once (a scan per unlock() was quadratic)
@@ -489,35 +493,63 @@ class _Extractor:
         known = self.by_simple[call.name]
         callee = _without_templates(call.callee)
         if "::" in callee and not _ACCESS.search(callee):
-            names = {q for q in known if q == callee or q.endswith("::" + callee)}
+            names = [q for q in self._ending(call.name, callee) if q == callee or q.endswith("::" + callee)]
         elif call.receiver in ("", "this", "self"):
             cls = simple_name(_class_of(scope))
-            names = {q for q in known if cls and q.endswith(f"{cls}::{call.name}")}
-            names = names or (known if len(known) == 1 else set())
+            names = self._ending(call.name, f"{cls}::{call.name}") if cls else []
+            names = names or (sorted(known) if len(known) == 1 else [])
         else:
             if call.callee.endswith("." + call.name) and symbols.smart_pointer(
                     symbols.type_of(model, self.types, scope, call.receiver)):
                 return ()                # `event.reset(nullptr)`: the smart pointer's own method, not MPSEvent::reset
             cls = self._receiver_class(model, scope, call.receiver)
             if cls is None:           # receiver of unknown type: only a unique name is safe to follow
-                names = known if len(known) == 1 else set()
+                names = sorted(known) if len(known) == 1 else []
             else:
-                names = {q for q in known if q.endswith(f"{cls}::{call.name}")}
+                names = self._ending(call.name, f"{cls}::{call.name}")
                 if not names:   # an interface's virtual method: the overriders in the classes deriving from it
-                    derived = self._derived(cls)
-                    names = {q for q in known if simple_name(q.rsplit("::", 1)[0]) in derived}
-        return tuple(fn for q in sorted(names) for fn in self.functions[q])
+                    names = self._overriders(call.name, cls)
+        return tuple(fn for q in names for fn in self.functions[q])
+
+    def _ending(self, name: str, suffix: str) -> list[str]:
+        """The qualified names of simple name `name` that end with `suffix`, sorted: a bisect in the reversed
+        names (a scan of every namesake per call grew with the tree: `operator()` has hundreds)."""
+        backwards = self._backwards.get(name)
+        if backwards is None:
+            backwards = self._backwards[name] = sorted(q[::-1] for q in self.by_simple[name])
+        key = suffix[::-1]
+        found = []
+        for i in range(bisect_left(backwards, key), len(backwards)):
+            if not backwards[i].startswith(key):
+                break
+            found.append(backwards[i][::-1])
+        return sorted(found)
+
+    def _overriders(self, name: str, cls: str) -> list[str]:
+        """The qualified names of `name` defined in classes deriving from `cls`, sorted."""
+        owners = self._owners.get(name)
+        if owners is None:
+            owners = self._owners[name] = defaultdict(list)
+            for q in self.by_simple[name]:
+                owners[simple_name(q.rsplit("::", 1)[0])].append(q)
+        derived = self._derived(cls)
+        few, many = (derived, owners) if len(derived) < len(owners) else (owners, derived)
+        return sorted(q for owner in few if owner in many for q in owners[owner])
 
     def _derived(self, cls: str) -> set[str]:
         """Classes deriving from `cls`, directly or not (simple names)."""
         if not hasattr(self, "_derived_memo"):
             self._derived_memo: dict[str, set[str]] = {}
+            # base -> the classes naming it (scanning every class's bases per step grew as classes squared)
+            self._subclasses: dict[str, list[str]] = defaultdict(list)
+            for sub, bases in self.types.bases.items():
+                for base in bases:
+                    self._subclasses[base].append(sub)
         if cls not in self._derived_memo:
             out, todo = set(), [cls]
             while todo:
-                base = todo.pop()
-                for sub, bases in self.types.bases.items():
-                    if base in bases and sub not in out:
+                for sub in self._subclasses.get(todo.pop(), ()):
+                    if sub not in out:
                         out.add(sub)
                         todo.append(sub)
             self._derived_memo[cls] = out
@@ -608,6 +640,8 @@ class _Extractor:
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
         for model, root in self.contexts():
+            if self._holds_nothing(model, root):
+                continue     # none of its events is an acquisition or holds a lock: most code, left unworked
             seen: dict[tuple, int] = defaultdict(int)
             for event in self.events(model, root):
                 if event.call is None:
@@ -626,6 +660,22 @@ class _Extractor:
                             if outer and self._feasible(model, root, conds):
                                 yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
                                                   inner.kind, inner.alias, via)
+
+
+    def _holds_nothing(self, model: FileModel, root: Scope) -> bool:
+        """Whether a context runs with nothing held (no handler, no queue's block), takes no lock, enters no
+        queue, waits for no GPU and unlocks nothing: then each of its events is a call with nothing held.
+        (A caller holding a lock still works out its events, through summary.)"""
+        if (root.kind == "dispatch" and root.queue) or self._runs_as(model, root) == HANDLER:
+            return False
+        for scope in self._context_scopes(model, root):
+            if scope is not root and scope.kind == "dispatch" and scope.queue:
+                return False
+            if any(region.kind != "call_once" for region in scope.locks):
+                return False
+            if any(self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver) for call in scope.calls):
+                return False
+        return True
 
 
 def _unsaturated(reached: list[_Reached], event: _Event, seen: dict[tuple, int]) -> list[_Reached]:

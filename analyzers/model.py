@@ -148,7 +148,13 @@ class Scope:
 
     def function(self) -> "Scope | None":
         """The enclosing named function or method (blocks and lambdas are not functions)."""
-        return self.enclosing("function")
+        # memoised: rules ask it of every call and access (millions of ancestor walks on a big tree);
+        # the parent chain is fixed when the scope is made, and the memo pickles as a reference
+        try:
+            return self.__dict__["_function"]
+        except KeyError:
+            fn = self.__dict__["_function"] = self.enclosing("function")
+            return fn
 
     def all_calls(self) -> Iterator[Call]:
         """Calls in this scope and every nested scope."""

@@ -11,9 +11,11 @@ back to their name heuristics and count the miss (`Types.misses`).
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -97,6 +99,8 @@ class Types:
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
     misses: int = 0                                            # expressions no table could follow
+    # type_of per (function, expression): rules ask for the same receivers at every call through them
+    typed: dict = field(default_factory=dict, repr=False, compare=False)
 
     def member(self, cls: str, name: str) -> Member | None:
         """A member of `cls` or of one of its bases."""
@@ -160,10 +164,15 @@ def _build(models: list[FileModel]) -> Types:
     return ts
 
 
+_TEXT = operator.attrgetter("text")
+_ALIAS_WORDS = frozenset({"using", "typedef"})
+
+
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     toks, out = model.tokens, {}
-    for i in [k for k, t in enumerate(toks[:-3]) if t.text == "using" or t.text == "typedef"]:
+    # the keywords found without a Python step per token (this ran over every token of every file)
+    for i in compress(range(len(toks) - 3), map(_ALIAS_WORDS.__contains__, map(_TEXT, toks))):
         t = toks[i]
         if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
             j = i + 3
@@ -225,6 +234,9 @@ def return_type(model: FileModel, fn: Scope) -> str:
     return "" if not text or text in ("~",) or text.startswith("<") else text
 
 
+_CLASS_BODY_MARKS = frozenset({"{", "(", "[", "}", ")", "]", ";", ":"})
+
+
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
@@ -232,8 +244,10 @@ def _declared_methods(model: FileModel):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
-        depth, i, start = 0, cls.first_token, cls.first_token
-        while i < min(cls.last_token, len(toks)):
+        depth, start, end = 0, cls.first_token, min(cls.last_token, len(toks))
+        # only brackets, ';' and ':' move the walk on: the other tokens are picked out without a Python step
+        marks = map(_CLASS_BODY_MARKS.__contains__, map(_TEXT, toks[start:end]))
+        for i in compress(range(start, end), marks):
             t = toks[i].text
             if t in ("{", "(", "["):
                 depth += 1
@@ -253,7 +267,6 @@ def _declared_methods(model: FileModel):
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
-            i += 1
 
 
 def _defaults(toks: list[Token]) -> dict[int, str]:
@@ -355,7 +368,10 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
     if cached is not None:
         return cached
     table = {p.name: p for p in parameters(model, fn)}
-    for i in range(fn.first_token, min(fn.last_token, len(model.tokens)) - 1):
+    toks = model.tokens
+    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
+        if toks[i].kind != "IDENT" or toks[i + 1].text not in _DECLARATOR_END:
+            continue        # _declared_at's first test, without a call for every token of the body
         local = _declared_at(model, fn, i)
         if local is not None:
             table[local.name] = local
@@ -393,6 +409,9 @@ def _names(model: FileModel) -> dict[str, list[int]]:
     return index
 
 
+_DECLARATOR_END = frozenset({"=", ";", "{", ":", "(", ",", "[", ")"})   # what can follow a declared name
+
+
 def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     """The local declared by the identifier at token i (`T x = ...`, `T* x;`, `auto& x :`), or None."""
     toks = model.tokens
@@ -400,7 +419,7 @@ def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     if t.kind != "IDENT" or t.text in _KEYWORDS or i + 1 >= len(toks) or i <= fn.first_token:
         return None
     nxt = toks[i + 1].text
-    if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
+    if nxt not in _DECLARATOR_END:
         return None
     prev = toks[i - 1]
     if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
@@ -515,6 +534,17 @@ def _segments(expr: str) -> tuple[str, ...] | None:
 
 def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int = -1) -> str | None:
     """The declared type text of an expression (None when some step is not known)."""
+    fn = scope.function()
+    if _declared >= 0:          # an `auto` initializer: typed as of its declaration, once (local_type memoises it)
+        return _type_of(model, ts, fn, expr, _declared)
+    key = (id(fn), expr)        # the function itself is kept with the answer: an id alone could be reused
+    hit = ts.typed.get(key)
+    if hit is None or hit[0] is not fn:
+        hit = ts.typed[key] = (fn, _type_of(model, ts, fn, expr, _declared))
+    return hit[1]
+
+
+def _type_of(model: FileModel, ts: Types, fn: Scope | None, expr: str, _declared: int) -> str | None:
     expr = expr.replace(" ", "")
     while expr.startswith("(") and expr.endswith(")") and expr.count("(") == 1:
         expr = expr[1:-1]
@@ -522,7 +552,6 @@ def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int
     parts = _segments(expr)
     if not parts:
         return None
-    fn = scope.function()
     cls = class_of(fn).split("::")[-1] if fn is not None else ""
     current: str | None = None
     for n, seg in enumerate(parts):

@@ -353,9 +353,14 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
         return hit
     memo[name] = _OPEN
     owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
-    sites = [(m, c) for m, c in idx.calls.get(name, []) if _may_call(tables, m, c, name, owners)]
-    result: frozenset[str] | None = None if sites else frozenset()
-    for model, call in sites:
+    result: frozenset[str] | None = None
+    called = False
+    # sites judged as the walk reaches them: it mostly stops at the first caller holding nothing, and
+    # judging every site first (a receiver's type each) cost as much as a function's callers are many
+    for model, call in idx.calls.get(name, []):
+        if not _may_call(tables, model, call, name, owners):
+            continue
+        called = True
         here = _here(tables, model, call.scope.function())
         held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
         held_here |= _queues(here, call.scope)
@@ -367,6 +372,8 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
         result = frozenset(held_here) if result is None else result & held_here
         if not result:
             break
+    if not called:
+        result = frozenset()        # no caller known: an entry point
     memo[name] = result
     return result
 
@@ -433,11 +440,14 @@ def accesses(models: list[FileModel]) -> list[Access]:
         file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
                                  else f"::{m.name}", m)
                         for m in model.members if m.static and not m.owner and not m.function}
+        by_function: dict[str, list[Member]] = {}     # a scan of the file's members per function was quadratic
+        for m in model.members:
+            by_function.setdefault(m.function, []).append(m)
         for fn in model.scopes("function"):
             if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
                 continue
             statics = dict(file_statics)
-            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
+            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in by_function.get(fn.name, ())})
             out += _function_accesses(tables, model, fn, names, statics, thread_local, initialisers)
     return out
 

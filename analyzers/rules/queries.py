@@ -526,25 +526,54 @@ def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
 def _fixpoint(idx: Index, classify) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
-    site inherits its caller's context; sites are classified once, then propagated to a fixpoint."""
+    site inherits its caller's context. Settled depth first through the callers a function inherits from:
+    the first site without a context decides, and the function's other sites need no classifying (most
+    functions have one; classifying every site of every function grew with the call sites per name)."""
     # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
     objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
-    sites = {name: [classify(m, c) for m, c in idx.calls.get(name, [])
-                    if c.scope is not None and (not c.objc or name in objc)]
-             for name in idx.functions}
-    ctx: dict[str, str] = {}
-    changed = True
-    while changed:
-        changed = False
-        for name, kinds in sites.items():
-            if name in ctx or not kinds:
-                continue
-            resolved = {ctx.get(k[1], "") if isinstance(k, tuple) else k for k in kinds}
-            if "" in resolved:
-                continue
-            ctx[name] = "init" if resolved == {"init"} else min(resolved)
-            changed = True
-    return ctx
+    kinds: dict[str, str | None] = {}      # name -> its kind ('' for none); _OPEN while being settled
+    for name in idx.functions:
+        if name not in kinds:
+            _settle(idx, name, objc, classify, kinds)
+    return {name: kind for name, kind in kinds.items() if kind}
+
+
+_OPEN = None      # a function being settled: a caller chain back to it is a cycle, which never has a context
+_END = ("end",)   # a function's sites are all classified
+
+
+def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, str | None]) -> None:
+    """Settle `name` and the callers it inherits from, with a stack (call chains can be deep): a function's
+    kind is the least of its sites' ('init' only when all are), '' when any site has none."""
+    stack = [(name, _sites(idx, name, objc), set())]
+    kinds[name] = _OPEN
+    done: str | None = None                # the kind of the caller settled last, for the function below it
+    while stack:
+        name, sites, own = stack[-1]
+        if done is not None:
+            kind, done = done, None
+        else:
+            site = next(sites, None)
+            kind = classify(*site) if site is not None else _END
+            if isinstance(kind, tuple) and kind is not _END:
+                caller = kind[1]
+                if caller not in kinds and caller in idx.functions:
+                    kinds[caller] = _OPEN
+                    stack.append((caller, _sites(idx, caller, objc), set()))
+                    continue
+                kind = kinds.get(caller) or ""
+        if kind and kind is not _END:
+            own.add(kind)
+            continue
+        result = "" if not kind or not own else "init" if own == {"init"} else min(own)
+        kinds[name] = done = result
+        stack.pop()
+
+
+def _sites(idx: Index, name: str, objc: set[str]):
+    """The call sites of `name` that can run it (an ObjC send only when some definition is an ObjC method)."""
+    internal = name in objc
+    return ((m, c) for m, c in idx.calls.get(name, ()) if c.scope is not None and (not c.objc or internal))
 
 
 def queue_context(models: list[FileModel]) -> set[str]:

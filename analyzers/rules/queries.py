@@ -539,7 +539,7 @@ def _fixpoint(idx: Index, classify) -> dict[str, str]:
 
 
 _OPEN = None      # a function being settled: a caller chain back to it is a cycle, which never has a context
-_END = ("end",)   # a function's sites are all classified
+_END = object()   # a function's sites are all classified
 
 
 def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, str | None]) -> None:
@@ -555,13 +555,13 @@ def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, st
         else:
             site = next(sites, None)
             kind = classify(*site) if site is not None else _END
-            if isinstance(kind, tuple) and kind is not _END:
+            if isinstance(kind, tuple):      # inherits from a caller: settle that one first
                 caller = kind[1]
                 if caller not in kinds and caller in idx.functions:
                     kinds[caller] = _OPEN
                     stack.append((caller, _sites(idx, caller, objc), set()))
                     continue
-                kind = kinds.get(caller) or ""
+                kind = kinds.get(caller) or ""      # settled, or in progress (a cycle), or unknown
         if kind and kind is not _END:
             own.add(kind)
             continue

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from checks import cli
-from checks.bench_structural import _measure
+from checks.bench_structural import _measure, publish
 from checks.corpus import SCALING_MB, scaling_dir
 from checks.provenance import tool_info
 from checks.sources import CORPUS_DIR, MPS_SUBDIRS, REPO_ROOT
@@ -188,11 +188,7 @@ def main(argv: list[str]) -> int:
         raise cli.UsageError(f"--sizes: comma-separated whole numbers of MB, got {args.sizes!r}") from exc
     if any(mb not in SCALING_MB for mb in sizes):
         raise cli.UsageError(f"--sizes: only {', '.join(map(str, SCALING_MB))} exist")
-    result = bench(sizes, None if args.previous == "none" else args.previous)
-    cli.emit(cli.dump_json(result), args.output)
-    print(table(result))
-    print(f"wrote {args.output}")
-    return int(cli.Exit.CLEAN)
+    return publish(bench(sizes, None if args.previous == "none" else args.previous), args.output, table)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Writes .mps-verify/bench/structural.json.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -147,10 +146,14 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.repeat < 1:
         raise cli.UsageError("--repeat must be at least 1")
-    result = bench(args.repeat, args.jobs)
-    cli.emit(cli.dump_json(result), args.output)
-    print(table(result))
-    print(f"wrote {args.output}")
+    return publish(bench(args.repeat, args.jobs), args.output, table)
+
+
+def publish(result: dict, output: Path, table_of) -> int:
+    """Write a benchmark's JSON, print its table and where the JSON went; exit 0."""
+    cli.emit(cli.dump_json(result), output)
+    print(table_of(result))
+    print(f"wrote {output}")
     return int(cli.Exit.CLEAN)
 
 

@@ -3,15 +3,16 @@ tests/fixtures/structural/corpus_2.6.0_expected.yaml (rule, path, function, anch
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.corpus_tree import mps_dirs
 import yaml
 
 from analyzers.engine import analyze
-from checks.sources import CORPUS_DIR, MPS_SUBDIRS
+from checks.sources import CORPUS_DIR
 
 EXPECTED = Path(__file__).parent / "fixtures" / "structural" / "corpus_2.6.0_expected.yaml"
 KEY = ("rule", "path", "function", "anchor")
@@ -22,13 +23,7 @@ pytestmark = pytest.mark.corpus
 
 @pytest.fixture(scope="module")
 def corpus_dirs() -> list[Path]:
-    dirs = [CORPUS_DIR / sub for sub in MPS_SUBDIRS]
-    if not all(d.is_dir() for d in dirs):
-        message = f"PyTorch 2.6.0 MPS tree not found under {CORPUS_DIR}; run `make corpus`"
-        if os.environ.get("MPS_VERIFY_REQUIRE_CORPUS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return dirs
+    return mps_dirs()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ whole-run caches of the lock graph and the TSA inventory, the idle-core rule, th
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -64,13 +63,9 @@ def test_entries_are_compressed_and_a_truncated_one_is_a_miss(tmp_path):
 
 
 def test_cache_of_the_mps_tree_is_at_most_1_5x_its_source(tmp_path):
-    from checks.sources import CORPUS_DIR, MPS_SUBDIRS
-    dirs = [CORPUS_DIR / sub for sub in MPS_SUBDIRS]
-    if not all(d.is_dir() for d in dirs):
-        message = f"PyTorch 2.6.0 MPS tree not found under {CORPUS_DIR}; run `make corpus`"
-        if os.environ.get("MPS_VERIFY_REQUIRE_CORPUS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    from checks.sources import CORPUS_DIR
+    from tests.corpus_tree import mps_dirs
+    dirs = mps_dirs()
     engine.analyze(dirs, CORPUS_DIR)
     source = sum(p.stat().st_size for d in dirs for p in d.rglob("*") if p.suffix in (".h", ".mm", ".cpp"))
     cached = sum(p.stat().st_size for p in (tmp_path / "cache" / "structural").rglob("*.pickle"))

@@ -7,6 +7,7 @@ Lines and columns are 1-based.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -29,6 +30,7 @@ class Token(NamedTuple):
 
 
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
+BISECT_CHILDREN = 16   # scope_at searches children by bisection from this many on
 
 
 def closing(tokens: list[Token], i: int) -> int:
@@ -200,10 +202,32 @@ class FileModel:
         """The innermost scope containing `line`."""
         scope = self.root
         while True:
-            inner = next((c for c in scope.children if c.contains_line(line)), None)
+            kids = scope.children
+            if len(kids) < BISECT_CHILDREN:
+                inner = next((c for c in kids if c.contains_line(line)), None)
+            else:
+                inner = self._child_at(scope, line)
             if inner is None:
                 return scope
             scope = inner
+
+    def _child_at(self, scope: Scope, line: int) -> Scope | None:
+        """The first child of `scope` containing `line`, by bisection (a class of 10^4 methods would
+        otherwise make every lookup linear, and rules look up every access)."""
+        memo = self.__dict__.setdefault("_child_ends", {})
+        ends = memo.get(id(scope), False)
+        if ends is False:       # children follow each other: their start and end lines do not decrease
+            ends = [c.end_line for c in scope.children]
+            starts = [c.line for c in scope.children]
+            ordered = all(a <= b for a, b in zip(ends, ends[1:])) and all(a <= b for a, b in zip(starts, starts[1:]))
+            ends = memo[id(scope)] = ends if ordered else None
+        if ends is None:        # out of order after error recovery: the plain search
+            return next((c for c in scope.children if c.contains_line(line)), None)
+        k = bisect_left(ends, line)
+        # the children before k end above `line`; those after k start at or after k's start
+        if k < len(ends) and scope.children[k].line <= line:
+            return scope.children[k]
+        return None
 
     def held_locks(self, scope: Scope, line: int) -> list[LockRegion]:
         """Lock regions held at `line` in `scope`, outermost first, up to the enclosing function.

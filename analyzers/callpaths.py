@@ -108,9 +108,9 @@ def contradictory(conds: Conditions) -> bool:
 def _returns(model: FileModel, compound: Scope) -> bool:
     """Whether a compound statement leaves the function (a return or throw outside nested blocks/lambdas)."""
     nested = [(c.first_token, c.last_token) for c in compound.children if c.kind in ("block", "lambda", "dispatch")]
-    toks = model.tokens
-    for i in range(compound.first_token, min(compound.last_token, len(toks))):
-        if toks[i].text in ("return", "throw") and not any(a <= i < b for a, b in nested):
+    texts = model.tokens.texts
+    for i in range(compound.first_token, min(compound.last_token, len(texts))):
+        if texts[i] in ("return", "throw") and not any(a <= i < b for a, b in nested):
             return True
     return False
 

@@ -7,9 +7,12 @@ Lines and columns are 1-based.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import operator
+from array import array
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from functools import partial
+from typing import Iterable, Iterator, NamedTuple
 
 from analyzers.findings import Diagnostic
 
@@ -27,6 +30,81 @@ class Token(NamedTuple):
     text: str
     line: int
     col: int
+
+
+_row = partial(tuple.__new__, Token)     # (kind, text, line, col) -> Token, without a Python-level call
+
+
+class Tokens:
+    """A file's tokens as four columns: kinds and texts (lists of shared strings), lines and cols (int arrays).
+
+    About 24 bytes a token where a list of Token tuples takes ~100; indexing and iteration still give
+    Token tuples (made on access), and hot loops read the columns directly (`tokens.texts[i]`).
+    """
+
+    __slots__ = ("kinds", "texts", "lines", "cols")
+
+    def __init__(self, kinds: list[str] | None = None, texts: list[str] | None = None,
+                 lines: array | None = None, cols: array | None = None):
+        self.kinds = [] if kinds is None else kinds
+        self.texts = [] if texts is None else texts
+        self.lines = array("i") if lines is None else lines
+        self.cols = array("i") if cols is None else cols
+
+    @classmethod
+    def of(cls, tokens: Iterable[Token]) -> "Tokens":
+        """The columns of a sequence of Tokens (itself when it already is one)."""
+        if isinstance(tokens, Tokens):
+            return tokens
+        rows = list(tokens)
+        return cls([t[0] for t in rows], [t[1] for t in rows], array("i", [t[2] for t in rows]),
+                   array("i", [t[3] for t in rows]))
+
+    def append(self, token: Token) -> None:
+        """Add one token at the end."""
+        self.kinds.append(token[0])
+        self.texts.append(token[1])
+        self.lines.append(token[2])
+        self.cols.append(token[3])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        if i.__class__ is int:
+            return _row((self.kinds[i], self.texts[i], self.lines[i], self.cols[i]))
+        if isinstance(i, slice):
+            return list(map(_row, zip(self.kinds[i], self.texts[i], self.lines[i], self.cols[i])))
+        return self[operator.index(i)]
+
+    def __iter__(self) -> Iterator[Token]:
+        return map(_row, zip(self.kinds, self.texts, self.lines, self.cols))
+
+    def __reversed__(self) -> Iterator[Token]:
+        return map(_row, zip(reversed(self.kinds), reversed(self.texts), reversed(self.lines), reversed(self.cols)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Tokens):
+            return (self.kinds, self.texts, self.lines, self.cols) == (other.kinds, other.texts, other.lines,
+                                                                        other.cols)
+        return isinstance(other, (list, tuple)) and list(self) == list(other)
+
+    __hash__ = None   # type: ignore[assignment]   # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Tokens({list(self)!r})"
+
+    def __getstate__(self) -> tuple:
+        return self.kinds, self.texts, self.lines, self.cols
+
+    def __setstate__(self, state: tuple) -> None:
+        self.kinds, self.texts, self.lines, self.cols = state
+
+    def at(self, line: int, col: int = 1) -> int:
+        """Index of the first token at or after (line, col) (tokens are in source order)."""
+        lo = bisect_left(self.lines, line)
+        hi = bisect_right(self.lines, line, lo)
+        return bisect_left(self.cols, col, lo, hi)
 
 
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
@@ -164,27 +242,32 @@ class FileModel:
     """Everything the analyzers know about one file."""
 
     path: str                                   # relative to the scanned root, '/' separators
-    tokens: list[Token]                         # code tokens (no comments); preprocessor lines as PREPROC
+    tokens: Tokens                              # code tokens (no comments); preprocessor lines as PREPROC
     comments: list[Token]
     root: Scope                                 # kind 'file'
     members: list[Member] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list, repr=False)   # source lines (decoded), for messages
+    source: str = field(default="", repr=False)   # the decoded source text
+
+    def __post_init__(self) -> None:
+        self.tokens = Tokens.of(self.tokens)    # a list of Tokens given by hand: the same columns
+
+    @property
+    def lines(self) -> list[str]:
+        """Source lines (decoded), for messages; split on demand (few rules read them)."""
+        return self.source.splitlines()
 
     def __getstate__(self) -> dict:
-        # Tokens as four columns: unpickling 100k+ NamedTuples one by one dominates a warm cached run.
-        # Private keys are memos the rules attach (queries.token_index): derived, not state.
+        # Tokens and comments as columns: unpickling 100k+ NamedTuples one by one dominates a warm cached run.
+        # Private keys are memos the rules attach: derived, not state.
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        for name in ("tokens", "comments"):
-            toks = state[name]
-            state[name] = (tuple(t[0] for t in toks), tuple(t[1] for t in toks),
-                           tuple(t[2] for t in toks), tuple(t[3] for t in toks))
+        toks = state["comments"]
+        state["comments"] = (tuple(t[0] for t in toks), tuple(t[1] for t in toks),
+                             tuple(t[2] for t in toks), tuple(t[3] for t in toks))
         return state
 
     def __setstate__(self, state: dict) -> None:
-        new = tuple.__new__
-        for name in ("tokens", "comments"):
-            state[name] = [new(Token, row) for row in zip(*state[name])]
+        state["comments"] = list(map(_row, zip(*state["comments"])))
         self.__dict__.update(state)
 
     def scopes(self, *kinds: str) -> Iterator[Scope]:

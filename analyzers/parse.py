@@ -17,7 +17,7 @@ from pathlib import Path
 from analyzers import blockvars
 from analyzers.findings import Diagnostic
 from analyzers.lexer import lex
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Tokens
 
 OPENERS = {"{": "}", "(": ")", "[": "]"}
 CLOSERS = {"}": "{", ")": "(", "]": "["}
@@ -106,11 +106,12 @@ class _Guard:
 class _Builder:
     """One pass over the paired token groups of a file, filling a FileModel."""
 
-    def __init__(self, path: str, tokens: list[Token]):
+    def __init__(self, path: str, tokens: Tokens):
         self.path = path
         self.toks = tokens
-        self.texts = [t.text for t in tokens]
-        self.kinds = [t.kind for t in tokens]
+        self.texts = tokens.texts      # the model's own columns (read-only here)
+        self.kinds = tokens.kinds
+        self.lines = tokens.lines
         self.n = len(tokens)
         # each token's text with the space join_tokens would put before it ('' for preprocessor lines)
         words = [k in WORDS for k in self.kinds]
@@ -167,13 +168,13 @@ class _Builder:
             match[j] = self.n
 
     def _diag(self, i: int, message: str) -> None:
-        self.diagnostics.append(Diagnostic(self.path, self.toks[i].line, message, "parse"))
+        self.diagnostics.append(Diagnostic(self.path, self.lines[i], message, "parse"))
 
     def line_of(self, i: int) -> int:
         """Line of token i (the last line for the end-of-file position)."""
         if i >= self.n:
-            return self.toks[-1].line if self.toks else 1
-        return self.toks[i].line
+            return self.lines[-1] if self.n else 1
+        return self.lines[i]
 
     def text(self, a: int, b: int, collapse: bool = True) -> str:
         """Tokens [a, b) joined; brace groups collapsed to '{...}' (so block arguments stay short)."""
@@ -221,7 +222,7 @@ class _Builder:
     def build(self) -> Scope:
         """Pair, walk and post-process; return the file scope."""
         self.pair()
-        end_line = self.toks[-1].line if self.toks else 1
+        end_line = self.lines[-1] if self.n else 1
         root = Scope("file", "", 1, 1, end_line, first_token=0, last_token=self.n)
         self.scan(root, 0, self.n, None)
         self.pair_manual_locks(root)
@@ -1325,7 +1326,7 @@ def parse_text(text: str, rel: str) -> FileModel:
                                                              "not shown", "parse")
         found = [*found[:MAX_DIAGNOSTICS], more]
     diagnostics += found
-    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
+    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text)
     blockvars.resolve(model)
     return model
 

@@ -195,23 +195,20 @@ def class_of(fn: Scope) -> str:
 
 def token_at(model: FileModel, line: int, col: int) -> int:
     """Index of the first token at or after (line, col)."""
-    keys = model.__dict__.get("_sym_keys")
-    if keys is None or keys[0] is not model.tokens:
-        keys = model.__dict__["_sym_keys"] = (model.tokens, [(t.line, t.col) for t in model.tokens])
-    return bisect.bisect_left(keys[1], (line, col))
+    return model.tokens.at(line, col)
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
     """(start of the declaration, index of the (qualified) name's first token, index of the parameters' '(').
 
     A function scope starts at its declaration's first token (`MPSStream* MPSStreamPool::getStream(`)."""
-    toks = model.tokens
+    texts = model.tokens.texts
     head = token_at(model, fn.line, fn.col)
     p = head
-    while p < fn.first_token and p < len(toks) and toks[p].text != "(":
+    while p < fn.first_token and p < len(texts) and texts[p] != "(":
         p += 1
     start = p - 1
-    while start - 2 >= head and toks[start - 1].text == "::":
+    while start - 2 >= head and texts[start - 1] == "::":
         start -= 2
     return head, max(start, head), p
 
@@ -231,19 +228,20 @@ def return_type(model: FileModel, fn: Scope) -> str:
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
+    texts = toks.texts
     for cls in model.scopes("class"):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
         depth, i, start = 0, cls.first_token, cls.first_token
         while i < min(cls.last_token, len(toks)):
-            t = toks[i].text
+            t = texts[i]
             if t in ("{", "(", "["):
                 depth += 1
             elif t in ("}", ")", "]"):
                 depth -= 1
-            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and toks[i + 1].text == ":") \
-                    and not (t == ":" and toks[i - 1].text == ":"):
+            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and texts[i + 1] == ":") \
+                    and not (t == ":" and texts[i - 1] == ":"):
                 stmt = toks[start:i]
                 names = [j for j in range(len(stmt) - 1) if stmt[j].kind == "IDENT" and stmt[j + 1].text == "("]
                 if names:
@@ -389,9 +387,9 @@ def _names(model: FileModel) -> dict[str, list[int]]:
     index = model.__dict__.get("_sym_names")
     if index is None:
         index = {}
-        for i, t in enumerate(model.tokens):
-            if t.kind == "IDENT":
-                index.setdefault(t.text, []).append(i)
+        for i, (k, t) in enumerate(zip(model.tokens.kinds, model.tokens.texts)):
+            if k == "IDENT":
+                index.setdefault(t, []).append(i)
         model.__dict__["_sym_names"] = index
     return index
 
@@ -399,39 +397,40 @@ def _names(model: FileModel) -> dict[str, list[int]]:
 def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     """The local declared by the identifier at token i (`T x = ...`, `T* x;`, `auto& x :`), or None."""
     toks = model.tokens
-    t = toks[i]
-    if t.kind != "IDENT" or t.text in _KEYWORDS or i + 1 >= len(toks) or i <= fn.first_token:
+    texts, kinds = toks.texts, toks.kinds      # columns: this runs for every identifier of every function
+    text = texts[i]
+    if kinds[i] != "IDENT" or text in _KEYWORDS or i + 1 >= len(texts) or i <= fn.first_token:
         return None
-    nxt = toks[i + 1].text
+    nxt = texts[i + 1]
     if nxt not in ("=", ";", "{", ":", "(", ",", "[", ")"):
         return None
-    prev = toks[i - 1]
-    if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
+    prev, prev_kind = texts[i - 1], kinds[i - 1]
+    if not (prev_kind == "IDENT" and prev not in _KEYWORDS or prev in ("*", "&", "&&", ">")):
         return None
     j = i                                # walk back to the statement start, over template arguments
-    while j > fn.first_token and toks[j - 1].kind != "PREPROC":
-        if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
+    while j > fn.first_token and kinds[j - 1] != "PREPROC":
+        if texts[j - 1] in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
             depth, k = 0, j - 1
             while k > fn.first_token:
-                depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
-                if depth <= 0 or toks[k].text in (";", "{", "}"):
+                depth += {">": 1, ">>": 2, "<": -1}.get(texts[k], 0)
+                if depth <= 0 or texts[k] in (";", "{", "}"):
                     break
                 k -= 1
             if depth != 0:
                 break
             j = k
-        elif toks[j - 1].text in _BOUNDARY:
+        elif texts[j - 1] in _BOUNDARY:
             break
         else:
             j -= 1
-    type_toks = [x.text for x in toks[j:i]]
-    if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
+    type_toks = texts[j:i]
+    if "IDENT" not in kinds[j:i] or type_toks[0] in _KEYWORDS \
             or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
         return None
-    if nxt == "(" and prev.text not in ("*", "&", "&&") and prev.kind != "IDENT":
+    if nxt == "(" and prev not in ("*", "&", "&&") and prev_kind != "IDENT":
         return None
     typ = " ".join(type_toks)
-    return Local(t.text, typ, t.line, auto=(i, nxt) if bare(typ) == "auto" else None)
+    return Local(text, typ, toks.lines[i], auto=(i, nxt) if bare(typ) == "auto" else None)
 
 
 def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:

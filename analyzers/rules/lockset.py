@@ -452,10 +452,11 @@ def _function_accesses(tables: Tables, model: FileModel, fn: Scope, names: set[s
     entry: frozenset[str] | None = frozenset()
     once = _once_line(model, fn, initialisers)
     out: list[Access] = []
+    texts, kinds = toks.texts, toks.kinds
     for i in range(fn.first_token, min(fn.last_token, len(toks))):
-        tok = toks[i]
-        if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
+        if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
             continue
+        tok = toks[i]
         if here is None:
             here = _here(tables, model, fn)
             entry = entry_locks(tables, fn)

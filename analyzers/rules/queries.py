@@ -7,7 +7,6 @@ analyzer run, so rules can resolve a member declared in a header and used in a .
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -138,10 +137,10 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
     cached = fn.__dict__.get("_requires")
     if cached is None:
         cached = ""
-        toks = model.tokens
-        for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(toks)) - 1):
-            if toks[i].kind == "IDENT" and REQUIRES.match(toks[i].text) and toks[i + 1].text == "(":
-                cached = toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
+        texts, kinds = model.tokens.texts, model.tokens.kinds
+        for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(texts)) - 1):
+            if kinds[i] == "IDENT" and REQUIRES.match(texts[i]) and texts[i + 1] == "(":
+                cached = texts[i + 2] if i + 2 < len(texts) and texts[i + 2] != ")" else "(capability)"
                 break
         fn.__dict__["_requires"] = cached
     return cached
@@ -209,34 +208,24 @@ def anchor_of(*parts: str) -> str:
 
 def token_index(model: FileModel, line: int, col: int = 1) -> int:
     """Index of the first token at or after (line, col)."""
-    keys = _token_keys(model)
-    return bisect.bisect_left(keys, (line, col))
-
-
-def _token_keys(model: FileModel) -> list[tuple[int, int]]:
-    """(line, col) of every token, memoised on the model (rules ask for many positions per file)."""
-    cached = model.__dict__.get("_token_keys")
-    if cached is None or cached[0] is not model.tokens:
-        cached = (model.tokens, [(t.line, t.col) for t in model.tokens])
-        model.__dict__["_token_keys"] = cached
-    return cached[1]
+    return model.tokens.at(line, col)
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:
     """Identifiers used as plain names in a scope (not after `.`, `->`, `::`, not ObjC selector parts)."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     out = []
-    for i in range(scope.first_token, min(scope.last_token, len(toks))):
-        t = toks[i]
-        if t.kind != "IDENT":
+    for i in range(scope.first_token, min(scope.last_token, len(texts))):
+        if kinds[i] != "IDENT":
             continue
-        prev = toks[i - 1].text if i > 0 else ""
-        nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+        prev = texts[i - 1] if i > 0 else ""
+        nxt = texts[i + 1] if i + 1 < len(texts) else ""
         if prev in (".", "->", "::") or nxt == "::":
             continue
         if nxt == ":" and prev not in ("?", "case"):   # ObjC selector part or label
             continue
-        out.append(t)
+        out.append(toks[i])
     return out
 
 
@@ -255,11 +244,12 @@ class Decl:
 def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
     """Local declarations (`T& x`, `T* x`, `T x = ...`, params) in tokens [start, end); last one wins."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     decls: dict[str, Decl] = {}
     for i in range(max(start, 1), min(end, len(toks) - 1)):
-        t = toks[i]
-        if t.kind != "IDENT" or toks[i + 1].text not in (",", ")", "=", ";", "{", "[", ":", "("):
+        if kinds[i] != "IDENT" or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
             continue
+        t = toks[i]
         if toks[i + 1].text == ":" and toks[i - 1].text not in ("*", "&", "&&"):
             continue   # a label or a selector part
         if toks[i + 1].text == "(" and not (toks[i - 1].kind == "IDENT" and toks[i - 1].text not in _NOT_TYPES
@@ -331,9 +321,10 @@ def is_objc_type(type_name: str) -> bool:
 def macro_calls(model: FileModel, scope: Scope, pattern: re.Pattern[str]) -> list[Token]:
     """Tokens in `scope`'s body (nested scopes included) naming a macro/call matching `pattern`."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     return [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks)))
-            if toks[i].kind == "IDENT" and pattern.match(toks[i].text)
-            and i + 1 < len(toks) and toks[i + 1].text == "("]
+            if kinds[i] == "IDENT" and pattern.match(texts[i])
+            and i + 1 < len(toks) and texts[i + 1] == "("]
 
 
 # -- the project index -----------------------------------------------------------------------------

@@ -226,6 +226,10 @@ class _Extractor:
         """Locks taken, GPU waits and resolvable calls in one context, each with what is held there."""
         if id(root) in self._events:
             return self._events[id(root)]
+        scopes = list(self._context_scopes(model, root))
+        if not any(s.locks or s.calls or s.children for s in scopes):
+            self._events[id(root)] = []      # no lock, call or dispatch: nothing to record (most small functions)
+            return []
         site = Site(model.path, root.line, self._context_name(model, root))
         entry: tuple[Held, ...] = ()
         if self._runs_as(model, root) == HANDLER:
@@ -233,7 +237,6 @@ class _Extractor:
         if root.kind == "dispatch" and root.queue:
             entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
                            instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
-        scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         out: list[_Event] = []
 

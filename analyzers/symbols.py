@@ -163,7 +163,8 @@ def _build(models: list[FileModel]) -> Types:
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     toks, out = model.tokens, {}
-    for i in [k for k, t in enumerate(toks[:-3]) if t.text == "using" or t.text == "typedef"]:
+    texts = toks.texts
+    for i in [k for k in range(len(texts) - 3) if texts[k] == "using" or texts[k] == "typedef"]:
         t = toks[i]
         if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
             j = i + 3
@@ -228,7 +229,7 @@ def return_type(model: FileModel, fn: Scope) -> str:
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
-    texts = toks.texts
+    texts, kinds = toks.texts, toks.kinds
     for cls in model.scopes("class"):
         if cls.objc or not cls.name:
             continue
@@ -242,39 +243,38 @@ def _declared_methods(model: FileModel):
                 depth -= 1
             elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and texts[i + 1] == ":") \
                     and not (t == ":" and texts[i - 1] == ":"):
-                stmt = toks[start:i]
-                names = [j for j in range(len(stmt) - 1) if stmt[j].kind == "IDENT" and stmt[j + 1].text == "("]
-                if names:
-                    j = names[0]
-                    ret = [x.text for x in stmt[:j] if x.text not in _SPECIFIERS and x.kind != "PREPROC"
-                           and not x.text.isupper()]
+                # the first `name(` of the statement (columns: a statement can span a class of inline methods)
+                j = next((j for j in range(start, i - 1) if kinds[j] == "IDENT" and texts[j + 1] == "("), None)
+                if j is not None:
+                    ret = [x for x, k in zip(texts[start:j], kinds[start:j]) if x not in _SPECIFIERS
+                           and k != "PREPROC" and not x.isupper()]
                     if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
                         ret = []
-                    yield " ".join(ret), f"{short}::{stmt[j].text}", _defaults(stmt[j + 2:])
+                    yield " ".join(ret), f"{short}::{texts[j]}", _defaults(texts[j + 2:i])
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
             i += 1
 
 
-def _defaults(toks: list[Token]) -> dict[int, str]:
-    """{parameter index: default value text} of a parameter list's tokens (after its '(')."""
+def _defaults(texts: list[str]) -> dict[int, str]:
+    """{parameter index: default value text} of a parameter list's token texts (after its '(')."""
     out, depth, n, default = {}, 0, 0, None
-    for t in toks:
-        if t.text in ("(", "<", "[", "{"):
+    for t in texts:
+        if t in ("(", "<", "[", "{"):
             depth += 1
-        elif t.text in (")", ">", "]", "}"):
+        elif t in (")", ">", "]", "}"):
             if depth == 0:
                 break
             depth -= 1
-        if depth == 0 and t.text == ",":
+        if depth == 0 and t == ",":
             if default is not None:
                 out[n] = " ".join(default)
             n, default = n + 1, None
-        elif depth == 0 and t.text == "=" and default is None:
+        elif depth == 0 and t == "=" and default is None:
             default = []
         elif default is not None:
-            default.append(t.text)
+            default.append(t)
     if default is not None:
         out[n] = " ".join(default)
     return out

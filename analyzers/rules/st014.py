@@ -37,7 +37,7 @@ def _capability_classes(model: FileModel) -> set[str]:
     """Classes declared with CAPABILITY/LOCKABLE in this file (their instances are locks)."""
     toks = model.tokens
     out = set()
-    for i, t in enumerate(toks[:-3]):
+    for i, t in zip(range(len(toks) - 3), toks):     # lazily: a slice copies every token
         if t.text in ("class", "struct") and toks[i + 1].text.upper().endswith(("CAPABILITY", "LOCKABLE")):
             j = i + 2
             while j < len(toks) and toks[j].text != ")":
@@ -59,7 +59,7 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
     uses = any(m.annotations for m in model.members) or (
         MENTIONS_TSA.search("\n".join(model.lines)) is not None
         and any(t.kind == "IDENT" and USES_TSA.match(t.text) and toks[i + 1].text == "("
-                for i, t in enumerate(toks[:-1])))
+                for i, t in zip(range(len(toks) - 1), toks)))
     if not uses:
         return
     caps = _capability_classes(model)

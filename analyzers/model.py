@@ -275,7 +275,14 @@ class FileModel:
         every = self.__dict__.get("_scopes")
         if every is None:   # a finished model does not change, and rules walk it many times
             every = self.__dict__["_scopes"] = list(self.root.walk())
-        return (s for s in every if not kinds or s.kind in kinds)
+            self.__dict__["_scopes_of"] = {}
+        if not kinds:
+            return iter(every)
+        of = self.__dict__["_scopes_of"]
+        hit = of.get(kinds)
+        if hit is None:     # most asks are for the functions: one filtered list per set of kinds
+            hit = of[kinds] = [s for s in every if s.kind in kinds]
+        return iter(hit)
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""

@@ -220,7 +220,7 @@ def return_type(model: FileModel, fn: Scope) -> str:
         return ""
     toks = model.tokens
     k, start, _ = _head(model, fn)
-    words = [t.text for t in toks[k:start] if t.kind != "PREPROC" and t.text not in ("[[", "]]")]
+    words = [t for t, kind in zip(toks.texts[k:start], toks.kinds[k:start]) if kind != "PREPROC" and t not in ("[[", "]]")]
     words = [w for w in words if w not in _SPECIFIERS and not w.isupper()]
     text = " ".join(words).replace("template <", "<")
     return "" if not text or text in ("~",) or text.startswith("<") else text
@@ -235,13 +235,15 @@ def _declared_methods(model: FileModel):
             continue
         short = cls.name.split("::")[-1]
         depth, i, start = 0, cls.first_token, cls.first_token
-        while i < min(cls.last_token, len(toks)):
+        n = len(texts)
+        end = min(cls.last_token, n)
+        while i < end:
             t = texts[i]
             if t in ("{", "(", "["):
                 depth += 1
             elif t in ("}", ")", "]"):
                 depth -= 1
-            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and texts[i + 1] == ":") \
+            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < n and texts[i + 1] == ":") \
                     and not (t == ":" and texts[i - 1] == ":"):
                 # the first `name(` of the statement (columns: a statement can span a class of inline methods)
                 j = next((j for j in range(start, i - 1) if kinds[j] == "IDENT" and texts[j + 1] == "("), None)
@@ -322,30 +324,34 @@ def parameters(model: FileModel, fn: Scope) -> list[Local]:
     if cached is not None:
         return cached
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     out: list[Local] = []
     _, _, p = _head(model, fn)
-    if p < len(toks) and toks[p].text == "(":
-        depth, cur, pieces = 0, [], []
-        for t in toks[p + 1:fn.first_token]:
-            if t.text in ("(", "<", "["):
+    if p < len(toks) and texts[p] == "(":
+        depth, cur, pieces = 0, [], []      # token indices of each parameter
+        for i in range(p + 1, min(fn.first_token, len(texts))):
+            t = texts[i]
+            if t in ("(", "<", "["):
                 depth += 1
-            elif t.text in (")", ">", "]"):
+            elif t in (")", ">", "]"):
                 if depth == 0:
                     break
                 depth -= 1
-            if t.text == "," and depth == 0:
+            if t == "," and depth == 0:
                 pieces.append(cur)
                 cur = []
             else:
-                cur.append(t)
+                cur.append(i)
         pieces.append(cur)
         for n, piece in enumerate(pieces):
-            if "=" in [t.text for t in piece]:
-                piece = piece[:[t.text for t in piece].index("=")]
-            idents = [t for t in piece if t.kind == "IDENT"]
-            if len(piece) >= 2 and idents and piece[-1].kind == "IDENT" and piece[-1].text not in _SPECIFIERS:
-                typ = " ".join(t.text for t in piece[:-1])
-                out.append(Local(piece[-1].text, typ, piece[-1].line, True, n))
+            words = [texts[i] for i in piece]
+            if "=" in words:
+                piece = piece[:words.index("=")]
+            if len(piece) >= 2 and any(kinds[i] == "IDENT" for i in piece) and kinds[piece[-1]] == "IDENT" \
+                    and texts[piece[-1]] not in _SPECIFIERS:
+                typ = " ".join(texts[i] for i in piece[:-1])
+                last = piece[-1]
+                out.append(Local(texts[last], typ, toks.lines[last], True, n))
     fn.__dict__["_params"] = out
     return out
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from analyzers import symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
-from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index, requires_lock,
-                                     is_ctor_or_dtor, is_objc_type, lock_class, short_name, token_index)
+from analyzers.rules.queries import (MUTEX_TYPE, REQUIRES, Index, caller_context, escaping_root, held, index,
+                                     is_ctor_or_dtor, is_objc_type, lock_class, requires_lock, short_name,
+                                     token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
@@ -461,8 +462,10 @@ def _locking_functions(model: FileModel) -> set[int]:
     """ids of the functions in which a lock can be held: a lock region, a queue or a REQUIRES annotation
     (held_at and _queues look no further out than the enclosing function)."""
     out = set()
+    annotated = any(REQUIRES.match(t) for t in set(model.tokens.texts))   # else no function has REQUIRES
     for fn in model.scopes("function"):
-        if requires_lock(model, fn) or any(s.locks or s.kind == "dispatch" and s.queue for s in fn.walk()):
+        if any(s.locks or s.kind == "dispatch" and s.queue for s in fn.walk()) or \
+                annotated and requires_lock(model, fn):
             out.add(id(fn))
     return out
 

@@ -214,7 +214,12 @@ def token_index(model: FileModel, line: int, col: int = 1) -> int:
 def used_names(model: FileModel, scope: Scope) -> list[Token]:
     """Identifiers used as plain names in a scope (not after `.`, `->`, `::`, not ObjC selector parts)."""
     toks = model.tokens
-    texts, kinds = toks.texts, toks.kinds
+    return [toks[i] for i in used_name_indices(model, scope)]
+
+
+def used_name_indices(model: FileModel, scope: Scope) -> list[int]:
+    """The token indices of used_names."""
+    texts, kinds = model.tokens.texts, model.tokens.kinds
     out = []
     for i in range(scope.first_token, min(scope.last_token, len(texts))):
         if kinds[i] != "IDENT":
@@ -225,7 +230,7 @@ def used_names(model: FileModel, scope: Scope) -> list[Token]:
             continue
         if nxt == ":" and prev not in ("?", "case"):   # ObjC selector part or label
             continue
-        out.append(toks[i])
+        out.append(i)
     return out
 
 

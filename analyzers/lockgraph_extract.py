@@ -41,7 +41,7 @@ WORK_BUDGET = 5_000_000            # steps of the call walk (PyTorch 2.6.0 MPS t
 INLINE, ESCAPING, HANDLER = "inline", "escaping", "handler"     # how a block or lambda runs
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Site:
     """A place in the code: file, line and the enclosing function (or handler)."""
 
@@ -53,7 +53,7 @@ class Site:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Held:
     """A lock held at some point: its node name and where it was taken."""
 
@@ -63,7 +63,7 @@ class Held:
     instance: str = ""        # for a queue: the object it belongs to ('this', 'stream'), see callpaths
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Acquisition:
     """Lock `lock` taken at `site` while `held` (outermost first) were held.
 
@@ -92,7 +92,7 @@ class _Fn:
         return self.scope.name
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     """A lock taken (`lock` set) or a call into the scanned tree (`callees` set) in one context."""
 

@@ -126,7 +126,7 @@ def closing(tokens: list[Token], i: int) -> int:
     return len(tokens)
 
 
-@dataclass
+@dataclass(slots=True)
 class LockRegion:
     """A span of code during which `lock` is held."""
 
@@ -142,7 +142,7 @@ class LockRegion:
     shared: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """A call or ObjC message send."""
 
@@ -161,7 +161,7 @@ class Call:
     scope: "Scope | None" = field(default=None, repr=False, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Member:
     """A data member or static/global variable declaration."""
 
@@ -187,10 +187,12 @@ class Scope:
     col: int = 1
     end_line: int = 1
     parent: "Scope | None" = field(default=None, repr=False)
-    children: list["Scope"] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)          # calls directly in this scope
-    locks: list[LockRegion] = field(default_factory=list)    # lock regions opened directly in this scope
-    captures: list[str] = field(default_factory=list)        # lambda capture list: '&', '=', 'this', '&x', 'x'
+    # These four start as the shared empty tuple (an empty list each would cost 56 bytes a scope): the
+    # parser makes a list when it adds the first (parse._listed); nothing changes them afterwards.
+    children: list["Scope"] = field(default=())              # type: ignore[assignment]
+    calls: list[Call] = field(default=())                    # type: ignore[assignment]  # calls directly here
+    locks: list[LockRegion] = field(default=())              # type: ignore[assignment]  # regions opened here
+    captures: list[str] = field(default=())                  # type: ignore[assignment]  # '&', '=', 'this', 'x'
     queue: str = ""       # dispatch scopes: the queue expression, spaces removed
     dispatch: str = ""    # dispatch scopes: dispatch_sync | dispatch_sync_with_rethrow | dispatch_async | ...
     escaping: bool = False   # block/lambda that may run after the enclosing call returns

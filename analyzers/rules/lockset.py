@@ -25,7 +25,7 @@ MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back",
 _INDEX_SUFFIX = re.compile(r"\[[^\[\]]*\]")
 
 
-@dataclass
+@dataclass(slots=True)
 class Access:
     """One read or write of a field, with the lock identities held there."""
 

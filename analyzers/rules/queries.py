@@ -234,7 +234,7 @@ def used_name_indices(model: FileModel, scope: Scope) -> list[int]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decl:
     """A local variable or parameter declaration found in the tokens."""
 

@@ -330,7 +330,8 @@ class FileModel:
         held: list[LockRegion] = []
         node: Scope | None = scope
         while node is not None:
-            held[:0] = [r for r in node.locks if r.line <= line <= r.end_line]
+            if node.locks:
+                held[:0] = [r for r in node.locks if r.line <= line <= r.end_line]
             if node.kind == "function" or (node.kind in ("block", "lambda", "dispatch") and node.escaping):
                 break
             node = node.parent
@@ -338,8 +339,14 @@ class FileModel:
 
     def queues_at(self, scope: Scope) -> list[str]:
         """Queue expressions of the dispatch scopes enclosing `scope`, outermost first."""
-        chain = [scope, *scope.ancestors()]
-        return [s.queue for s in reversed(chain) if s.kind == "dispatch" and s.queue]
+        out = []
+        node: Scope | None = scope
+        while node is not None:
+            if node.kind == "dispatch" and node.queue:
+                out.append(node.queue)
+            node = node.parent
+        out.reverse()
+        return out
 
     def comment_on(self, line: int) -> list[str]:
         """Comment texts on `line` or ending on the line before it (for suppressions)."""

@@ -87,13 +87,38 @@ def element(type_text: str) -> str:
     return ""
 
 
+class _Returns:
+    """'Class::method' / 'function' -> return type text: the first definition or declaration (in file order)
+    that has one. Definitions' heads are read on the first ask for their name (most are never asked)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+        self.pending: dict[str, list] = {}     # name -> (model, function) or a declared type text, in order
+
+    def add(self, name: str, source: "tuple[FileModel, Scope] | str") -> None:
+        """A definition (model, function scope) or a declaration's type text for `name`."""
+        if name not in self.found:
+            self.pending.setdefault(name, []).append(source)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The return type of `name`, or `default`."""
+        hit = self.found.get(name)
+        if hit is None and name in self.pending:
+            for source in self.pending.pop(name):
+                hit = source if isinstance(source, str) else return_type(*source)
+                if hit:
+                    break
+            self.found[name] = hit = hit or ""
+        return hit if hit else default
+
+
 @dataclass
 class Types:
     """Project-wide type facts: members per class, bases, return types per method."""
 
     members: dict[str, dict[str, Member]] = field(default_factory=dict)   # class short -> name -> member
     bases: dict[str, set[str]] = field(default_factory=dict)
-    returns: dict[str, str] = field(default_factory=dict)      # 'Class::method' and 'function' -> type text
+    returns: _Returns = field(default_factory=_Returns)        # 'Class::method' and 'function' -> type text
     globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
@@ -144,17 +169,16 @@ def _build(models: list[FileModel]) -> Types:
             if bases:
                 ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
     classes = set(ts.members) | {c.name.split("::")[-1] for m in models for c in m.scopes("class") if c.name}
+    returns = ts.returns
     for model in models:
         for fn in model.scopes("function"):
-            ret = return_type(model, fn)
-            if ret:
-                owner = class_of(fn).split("::")[-1]
-                # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
-                key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
-                ts.returns.setdefault(key, ret)
+            owner = class_of(fn).split("::")[-1]
+            # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
+            key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
+            returns.add(key, (model, fn))
         for typ, name, defaults in _declared_methods(model):
             if typ:
-                ts.returns.setdefault(name, typ)
+                returns.add(name, typ)
             if defaults:
                 ts.defaults.setdefault(name, defaults)
         ts.aliases.update(_aliases(model))

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from analyzers import symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
-from analyzers.rules.queries import (MUTEX_TYPE, REQUIRES, Index, caller_context, escaping_root, held, index,
+from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index,
                                      is_ctor_or_dtor, is_objc_type, lock_class, requires_lock, short_name,
-                                     token_index)
+                                     spells_requires, token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
@@ -458,11 +458,14 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     return out
 
 
-def _locking_functions(model: FileModel) -> set[int]:
+def _locking_functions(model: FileModel) -> set[int] | None:
     """ids of the functions in which a lock can be held: a lock region, a queue or a REQUIRES annotation
-    (held_at and _queues look no further out than the enclosing function)."""
+    (held_at and _queues look no further out than the enclosing function). None when the file has none
+    of those anywhere, not even outside functions."""
+    annotated = spells_requires(model)
+    if not annotated and not any(s.locks or s.kind == "dispatch" and s.queue for s in model.scopes()):
+        return None
     out = set()
-    annotated = any(REQUIRES.match(t) for t in set(model.tokens.texts))   # else no function has REQUIRES
     for fn in model.scopes("function"):
         if any(s.locks or s.kind == "dispatch" and s.queue for s in fn.walk()) or \
                 annotated and requires_lock(model, fn):
@@ -483,7 +486,7 @@ class _Body:
         self.inherited: frozenset[str] | None = None
         self.once: int | None = None
 
-    def slots(self, names: set[str], locking: set[int]) -> list:
+    def slots(self, names: set[str], locking: set[int] | None) -> list:
         """Each access in order: an Access, or (self, token, scope) where no lock can be held (see accesses)."""
         toks, statics, fn = self.model.tokens, self.statics, self.fn
         texts, kinds = toks.texts, toks.kinds
@@ -496,6 +499,9 @@ class _Body:
                 # every function asks at its first candidate, in file and function order
                 self.asked = True
                 self.entry = entry_locks(self.tables, fn)
+            if locking is None:     # no lock region, queue or REQUIRES in the whole file: nothing is held
+                out.append((self, i, None))
+                continue
             scope = _scope_of(self.model, i)
             where = scope.function()
             if where is not None and id(where) not in locking:
@@ -506,9 +512,10 @@ class _Body:
                 out.append(access)
         return out
 
-    def access(self, i: int, scope: Scope) -> Access | None:
-        """The access at token i (in `scope`), or None when toks[i] names no shared field."""
+    def access(self, i: int, scope: Scope | None) -> Access | None:
+        """The access at token i (in `scope`, found here when None), or None when toks[i] names no shared field."""
         model, fn, toks = self.model, self.fn, self.model.tokens
+        scope = scope or _scope_of(model, i)
         if not self.asked:
             self.asked = True
             self.entry = entry_locks(self.tables, fn)

@@ -109,11 +109,13 @@ def stream_queue_at(model: FileModel, scope: Scope) -> str:
 
 def escaping_root(scope: Scope) -> Scope | None:
     """The innermost enclosing escaping block/lambda/dispatch (the code runs later, elsewhere)."""
-    for node in (scope, *scope.ancestors()):
+    node: Scope | None = scope
+    while node is not None:
         if node.kind in ("block", "lambda", "dispatch") and node.escaping:
             return node
         if node.kind == "function":
             return None
+        node = node.parent
     return None
 
 
@@ -134,6 +136,8 @@ REQUIRES = re.compile(r"^([A-Z0-9]+_)?(REQUIRES|REQUIRES_SHARED|EXCLUSIVE_LOCKS_
 
 def requires_lock(model: FileModel, fn: Scope) -> str:
     """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none), memoised."""
+    if not spells_requires(model):
+        return ""
     cached = fn.__dict__.get("_requires")
     if cached is None:
         cached = ""
@@ -144,6 +148,14 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
                 break
         fn.__dict__["_requires"] = cached
     return cached
+
+
+def spells_requires(model: FileModel) -> bool:
+    """Whether any token of the file is a REQUIRES-like name (else no function of it has one), memoised."""
+    hit = model.__dict__.get("_requires_spelled")
+    if hit is None:
+        hit = model.__dict__["_requires_spelled"] = any(REQUIRES.match(t) for t in set(model.tokens.texts))
+    return hit
 
 
 # -- names -----------------------------------------------------------------------------------------

@@ -129,11 +129,16 @@ class _Extractor:
         self.functions: dict[str, list[_Fn]] = defaultdict(list)     # qualified name -> definitions
         self.by_simple: dict[str, set[str]] = defaultdict(set)       # simple name -> qualified names
         self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
+        # resolve() looks functions up by a call's name: only functions so named somewhere are indexed
+        # (generated files define 10^5 functions nothing calls); simple_name's cache is left to those
+        called = {call.name for model in models for scope in model.scopes() for call in scope.calls}
         for model in models:
             for scope in model.scopes("function"):
                 if scope.name:
-                    self.functions[scope.name].append(_Fn(model, scope))
-                    self.by_simple[simple_name(scope.name)].add(scope.name)
+                    simple = simple_name.__wrapped__(scope.name)
+                    if simple in called:
+                        self.functions[scope.name].append(_Fn(model, scope))
+                        self.by_simple[simple].add(scope.name)
             for member in model.members:
                 self.members[member.name].append(member)
         self._runs: dict[int, str] = {}
@@ -228,8 +233,7 @@ class _Extractor:
             return self._events[id(root)]
         scopes = list(self._context_scopes(model, root))
         if not any(s.locks or s.calls or s.children for s in scopes):
-            self._events[id(root)] = []      # no lock, call or dispatch: nothing to record (most small functions)
-            return []
+            return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
         site = Site(model.path, root.line, self._context_name(model, root))
         entry: tuple[Held, ...] = ()
         if self._runs_as(model, root) == HANDLER:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from array import array
 from itertools import chain
 from pathlib import Path
 
@@ -121,7 +122,7 @@ class _Builder:
             "" if k == "PREPROC" else (with_space.get(t) or with_space.setdefault(t, " " + t)
                                        if k in WORDS and (prev_kind in WORDS or prev in (")", "]")) else t)
             for k, t, prev_kind, prev in zip(self.kinds, self.texts, chain(("",), self.kinds), chain(("",), self.texts))]
-        self.match = [-1] * self.n
+        self.match = array("i", [-1]) * self.n     # ints in an array: a list would keep an int object per bracket
         self.diagnostics: list[Diagnostic] = []
         self.members: list[Member] = []
         self.guard_decls: list[_Guard] = []      # lock guards declared, for g.unlock() / g.lock()

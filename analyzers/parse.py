@@ -66,6 +66,7 @@ MAX_NESTING = 150   # bracket nesting the walk follows (real code stays under ~3
 MAX_CHAIN = 32          # links of a postfix chain a->b()->c() a callee's text spans (see chain_start)
 CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
+_TRAILER_START = LAMBDA_SPECIFIERS | {"->"}
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
 _ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIRES|EXCLUDES|ACQUIRED_\w+|"
@@ -658,7 +659,7 @@ class _Builder:
         if a >= b:
             return True
         texts, kinds = self.texts, self.kinds
-        return texts[a] in LAMBDA_SPECIFIERS | {"->"} and all(
+        return texts[a] in _TRAILER_START and all(
             kinds[m] == "IDENT" or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
 
     def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str], int] | None:

@@ -198,7 +198,7 @@ def canonical(model: FileModel, scope: Scope, obj: str | None) -> str | None:
     fn = scope.function()
     if fn is None or not re.fullmatch(r"[A-Za-z_]\w*", obj):
         return obj
-    memo = fn.__dict__.setdefault("_canonical", {})
+    memo = fn.memos().setdefault("_canonical", {})
     if obj not in memo:
         local = symbols.find_local(model, fn, obj)
         memo[obj] = obj

@@ -202,6 +202,15 @@ class Scope:
     last_token: int = 0
     objc: bool = False    # class scopes: an ObjC @interface / @implementation / @protocol (name unqualified)
     dispatched_at: int = 0   # a block stored in a variable: the token of the dispatch call it is given to
+    # what analyses derive from the scope (parameters, locals, ...): not state. A field rather than keys
+    # added to the instance's __dict__, which would turn its compact shared-key layout into a ~700-byte dict
+    memo: dict | None = field(default=None, repr=False, compare=False)
+
+    def memos(self) -> dict:
+        """The scope's memo table, made on first use."""
+        if self.memo is None:
+            self.memo = {}
+        return self.memo
 
     def walk(self) -> Iterator["Scope"]:
         """This scope and all nested scopes, depth first (pre-order)."""

@@ -345,7 +345,7 @@ class Local:
 
 def parameters(model: FileModel, fn: Scope) -> list[Local]:
     """The parameters of a function definition, in order."""
-    cached = fn.__dict__.get("_params")
+    cached = fn.memos().get("_params")
     if cached is not None:
         return cached
     toks = model.tokens
@@ -377,13 +377,13 @@ def parameters(model: FileModel, fn: Scope) -> list[Local]:
                 typ = " ".join(texts[i] for i in piece[:-1])
                 last = piece[-1]
                 out.append(Local(texts[last], typ, toks.lines[last], True, n))
-    fn.__dict__["_params"] = out
+    fn.memos()["_params"] = out
     return out
 
 
 def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
     """Parameters and locals of a function (later declarations of a name win), memoised on the scope."""
-    cached = fn.__dict__.get("_locals")
+    cached = fn.memos().get("_locals")
     if cached is not None:
         return cached
     table = {p.name: p for p in parameters(model, fn)}
@@ -394,14 +394,14 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
         local = _declared_at(model, fn, i)
         if local is not None:
             table[local.name] = local
-    fn.__dict__["_locals"] = table
+    fn.memos()["_locals"] = table
     return table
 
 
 def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Local | None:
     """The declaration of `name` in `fn` (the last one before token `before`), or its parameter; None if
     neither. Looks only at the places the name occurs (a per-file index), not at the whole body."""
-    memo = fn.__dict__.setdefault("_find", {})
+    memo = fn.memos().setdefault("_find", {})
     key = (name, before)
     if key not in memo:
         found = next((p for p in parameters(model, fn) if p.name == name), None)
@@ -476,7 +476,7 @@ def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
     """A local's type, with `auto` worked out from its initializer on first use."""
     if local.auto is None:
         return local.type
-    resolved = fn.__dict__.setdefault("_auto", {})
+    resolved = fn.memos().setdefault("_auto", {})
     if local.name not in resolved:
         resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
         resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type

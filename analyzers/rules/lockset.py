@@ -319,7 +319,7 @@ def held_at(model: FileModel, scope: Scope, line: int) -> list[LockRegion]:
 def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
     """(id of the block, region) for unique_lock/manual regions in nested blocks that outlive the block or end
     at an unlock(), memoised on the function."""
-    cached = fn.__dict__.get("_lockset_spans")
+    cached = fn.memos().get("_lockset_spans")
     if cached is None:
         cached = []
         todo = list(fn.children)
@@ -330,7 +330,7 @@ def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
             cached += [(id(node), r) for r in node.locks if r.kind in ("unique_lock", "manual")
                        and (r.released_by == "unlock" or r.end_line > node.end_line)]
             todo.extend(node.children)
-        fn.__dict__["_lockset_spans"] = cached
+        fn.memos()["_lockset_spans"] = cached
     return cached
 
 
@@ -374,11 +374,11 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
 
 def _here(tables: Tables, model: FileModel, fn: Scope) -> Here:
     """The resolution context of a function, memoised on it."""
-    here = fn.__dict__.get("_lockset_here")
+    here = fn.memos().get("_lockset_here")
     if here is None or here.idx is not tables.idx:
         here = Here(tables.idx, tables.types, model, fn, tables.idx.owner(model, fn),
                     symbols.locals_of(model, tables.types, fn))
-        fn.__dict__["_lockset_here"] = here
+        fn.memos()["_lockset_here"] = here
     return here
 
 

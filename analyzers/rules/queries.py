@@ -138,7 +138,7 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
     """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none), memoised."""
     if not spells_requires(model):
         return ""
-    cached = fn.__dict__.get("_requires")
+    cached = fn.memos().get("_requires")
     if cached is None:
         cached = ""
         texts, kinds = model.tokens.texts, model.tokens.kinds
@@ -146,7 +146,7 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
             if kinds[i] == "IDENT" and REQUIRES.match(texts[i]) and texts[i + 1] == "(":
                 cached = texts[i + 2] if i + 2 < len(texts) and texts[i + 2] != ")" else "(capability)"
                 break
-        fn.__dict__["_requires"] = cached
+        fn.memos()["_requires"] = cached
     return cached
 
 

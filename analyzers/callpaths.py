@@ -15,6 +15,7 @@ from analyzers import symbols
 from analyzers.model import FileModel, Scope
 
 Conditions = frozenset    # of (parameter name, required truth value)
+NONE: Conditions = frozenset()   # no requirement (shared: each frozenset() is a new object)
 _NEGATED = re.compile(r"^!\s*([A-Za-z_]\w*)$")
 _PLAIN = re.compile(r"^([A-Za-z_]\w*)$")
 _TRUE, _FALSE = {"true", "1", "YES"}, {"false", "0", "NO", "nullptr", "NULL", "nil"}
@@ -76,10 +77,10 @@ def conditions(model: FileModel, scope: Scope, token: int = -1) -> Conditions:
     before it (`if (!needsLock) { ...; return; }` means what follows runs with needsLock == true)."""
     fn = scope.function()
     if fn is None:
-        return frozenset()
+        return NONE
     params = _bool_params(model, fn)
     if not params:
-        return frozenset()
+        return NONE
     out = set()
     node: Scope | None = scope
     while node is not None:
@@ -130,7 +131,7 @@ def bind(conds: Conditions, args: list[str], model: FileModel, callee: Scope, ca
     of one left out, contradicts one; conditions on other arguments than literals and the caller's own
     parameters are dropped)."""
     if not conds:
-        return frozenset()
+        return NONE
     if contradictory(conds):
         return None
     index = {p.name: p.index for p in symbols.parameters(model, callee)}

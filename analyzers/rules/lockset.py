@@ -17,6 +17,7 @@ from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping
                                      spells_requires, token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
+NO_LOCKS: frozenset[str] = frozenset()   # shared: each frozenset() is a new 216-byte object
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
 WRITE_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=", "++", "--"})
 MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back", "push_front", "push", "pop",
@@ -355,7 +356,7 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
     memo[name] = _OPEN
     owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
     sites = [(m, c) for m, c in idx.calls.get(name, []) if _may_call(tables, m, c, name, owners)]
-    result: frozenset[str] | None = None if sites else frozenset()
+    result: frozenset[str] | None = None if sites else NO_LOCKS
     for model, call in sites:
         here = _here(tables, model, call.scope.function())
         held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
@@ -437,11 +438,16 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
                                  else f"::{m.name}", m)
                         for m in model.members if m.static and not m.owner and not m.function}
         locking = _locking_functions(model)
+        local_statics: dict[str, list[Member]] = {}     # m.function -> members, in declaration order
+        for m in model.members:
+            local_statics.setdefault(m.function, []).append(m)
         for fn in model.scopes("function"):
             if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
                 continue
-            statics = dict(file_statics)
-            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in model.members if m.function == fn.name})
+            statics = file_statics
+            if fn.name in local_statics:     # a copy only where the function adds its own
+                statics = dict(file_statics)
+                statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in local_statics[fn.name]})
             body = _Body(tables, model, fn, statics, thread_local, initialisers)
             slots += body.slots(names, locking)
     # An access where no lock can be held only matters to ST.015 for a field some other access holds a lock
@@ -451,6 +457,8 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     for slot in slots:
         if isinstance(slot, Access):
             out.append(slot)
+        elif isinstance(slot, _Body):
+            out += slot.later(names, None if every else locked)
         elif every or slot[0].model.tokens.texts[slot[1]] in locked:
             access = slot[0].access(slot[1], slot[2])
             if access is not None:
@@ -476,18 +484,22 @@ def _locking_functions(model: FileModel) -> set[int] | None:
 class _Body:
     """The accesses in one function body; what they need (locals, entry locks) is worked out on first use."""
 
+    __slots__ = ("tables", "model", "fn", "statics", "thread_local", "initialisers", "here", "entry", "asked",
+                 "inherited", "once")
+
     def __init__(self, tables: Tables, model: FileModel, fn: Scope, statics: dict, thread_local: set[int],
                  initialisers: set[str]):
         self.tables, self.model, self.fn, self.statics = tables, model, fn, statics
         self.thread_local, self.initialisers = thread_local, initialisers
         self.here: Here | None = None
-        self.entry: frozenset[str] | None = frozenset()
+        self.entry: frozenset[str] | None = NO_LOCKS
         self.asked = False     # entry_locks asked
         self.inherited: frozenset[str] | None = None
         self.once: int | None = None
 
     def slots(self, names: set[str], locking: set[int] | None) -> list:
-        """Each access in order: an Access, or (self, token, scope) where no lock can be held (see accesses)."""
+        """Each access in order: an Access, or (self, token, scope) where no lock can be held, or just self
+        when no lock is held anywhere in the file (see accesses, and later)."""
         toks, statics, fn = self.model.tokens, self.statics, self.fn
         texts, kinds = toks.texts, toks.kinds
         out: list = []
@@ -499,9 +511,8 @@ class _Body:
                 # every function asks at its first candidate, in file and function order
                 self.asked = True
                 self.entry = entry_locks(self.tables, fn)
-            if locking is None:     # no lock region, queue or REQUIRES in the whole file: nothing is held
-                out.append((self, i, None))
-                continue
+            if locking is None:     # no lock region, queue or REQUIRES in the whole file: all of it waits
+                return [self]
             scope = _scope_of(self.model, i)
             where = scope.function()
             if where is not None and id(where) not in locking:
@@ -510,6 +521,20 @@ class _Body:
             access = self.access(i, scope)
             if access is not None:
                 out.append(access)
+        return out
+
+    def later(self, names: set[str], only: set[str] | None) -> list[Access]:
+        """The accesses of a body in a file with no lock, in order; only to names in `only` unless it is None."""
+        toks, statics, fn = self.model.tokens, self.statics, self.fn
+        texts, kinds = toks.texts, toks.kinds
+        out = []
+        for i in range(fn.first_token, min(fn.last_token, len(toks))):
+            if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
+                continue
+            if only is None or texts[i] in only:
+                access = self.access(i, None)
+                if access is not None:
+                    out.append(access)
         return out
 
     def access(self, i: int, scope: Scope | None) -> Access | None:
@@ -523,7 +548,7 @@ class _Body:
             self.here = _here(self.tables, model, fn)
         if self.inherited is None:
             self.inherited = frozenset({ANY_LOCK}) if short_name(fn.name).endswith("Locked") or \
-                _takes_lock_param(model, fn) else frozenset()
+                _takes_lock_param(model, fn) else NO_LOCKS
             self.once = _once_line(model, fn, self.initialisers)
         here = self.here
         hit = field_identity(here, toks, i, self.statics)
@@ -539,8 +564,8 @@ class _Body:
         locks = {lock_identity(here, r.lock) for r in regions} | _queues(here, scope)
         outer = escaping_root(scope) is None
         text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
-        return Access(ident, via, write, frozenset(locks) | (self.inherited if outer else frozenset()), tok, text,
-                      _context(scope), self.entry if outer else frozenset(), model, scope)
+        return Access(ident, via, write, frozenset(locks) | (self.inherited if outer else NO_LOCKS), tok, text,
+                      _context(scope), self.entry if outer else NO_LOCKS, model, scope)
 
 
 def _scope_of(model: FileModel, i: int) -> Scope:

@@ -150,11 +150,17 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
     return cached
 
 
+_MAY_REQUIRE = re.compile(r"REQUIRE|requires_|locks_required")   # a part of every name REQUIRES matches
+
+
 def spells_requires(model: FileModel) -> bool:
     """Whether any token of the file is a REQUIRES-like name (else no function of it has one), memoised."""
     hit = model.__dict__.get("_requires_spelled")
     if hit is None:
-        hit = model.__dict__["_requires_spelled"] = any(REQUIRES.match(t) for t in set(model.tokens.texts))
+        texts = model.tokens.texts
+        # one search of the joined texts first: most files have none, and a set of their texts costs more
+        hit = model.__dict__["_requires_spelled"] = bool(_MAY_REQUIRE.search("\n".join(texts))) and \
+            any(REQUIRES.match(t) for t in set(texts))
     return hit
 
 

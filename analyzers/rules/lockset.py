@@ -525,6 +525,8 @@ class _Body:
 
     def later(self, names: set[str], only: set[str] | None) -> list[Access]:
         """The accesses of a body in a file with no lock, in order; only to names in `only` unless it is None."""
+        if only is not None and not only:
+            return []
         toks, statics, fn = self.model.tokens, self.statics, self.fn
         texts, kinds = toks.texts, toks.kinds
         out = []

@@ -7,7 +7,6 @@ that is later given that variable, exactly as if the literal had been written th
 
 from __future__ import annotations
 
-import bisect
 
 from analyzers.model import FileModel, Scope
 
@@ -20,22 +19,21 @@ WRAPPERS = frozenset({"dispatch_block_create", "dispatch_block_create_with_qos_c
 def _variable(model: FileModel, block: Scope) -> str:
     """The local a block literal is assigned to ('' when it is not)."""
     toks = model.tokens
-    keys = [(t.line, t.col) for t in toks] if "_bv_keys" not in model.__dict__ else model.__dict__["_bv_keys"]
-    model.__dict__["_bv_keys"] = keys
-    i = bisect.bisect_left(keys, (block.line, block.col))     # the '^'
+    texts, kinds = toks.texts, toks.kinds
+    i = toks.at(block.line, block.col)     # the '^'
     if i < 2 or i >= len(toks):
         return ""
-    if toks[i - 1].text == "=" and toks[i - 2].kind == "IDENT":
-        return toks[i - 2].text
+    if texts[i - 1] == "=" and kinds[i - 2] == "IDENT":
+        return texts[i - 2]
     j = i - 1                                                # dispatch_block_create(flags, ^{...})
     depth = 0
-    while j > 1 and (depth > 0 or toks[j].text != "("):
-        depth += toks[j].text == ")"
-        depth -= toks[j].text == "(" and depth > 0
+    while j > 1 and (depth > 0 or texts[j] != "("):
+        depth += texts[j] == ")"
+        depth -= texts[j] == "(" and depth > 0
         j -= 1
-    if toks[j].text == "(" and toks[j - 1].text in WRAPPERS and j >= 3 and toks[j - 2].text == "=" \
-            and toks[j - 3].kind == "IDENT":
-        return toks[j - 3].text
+    if texts[j] == "(" and texts[j - 1] in WRAPPERS and j >= 3 and texts[j - 2] == "=" \
+            and kinds[j - 3] == "IDENT":
+        return texts[j - 3]
     return ""
 
 

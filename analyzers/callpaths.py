@@ -15,6 +15,7 @@ from analyzers import symbols
 from analyzers.model import FileModel, Scope
 
 Conditions = frozenset    # of (parameter name, required truth value)
+NONE: Conditions = frozenset()   # no requirement (shared: each frozenset() is a new object)
 _NEGATED = re.compile(r"^!\s*([A-Za-z_]\w*)$")
 _PLAIN = re.compile(r"^([A-Za-z_]\w*)$")
 _TRUE, _FALSE = {"true", "1", "YES"}, {"false", "0", "NO", "nullptr", "NULL", "nil"}
@@ -82,10 +83,10 @@ def conditions(model: FileModel, scope: Scope, token: int = -1) -> Conditions:
     before it (`if (!needsLock) { ...; return; }` means what follows runs with needsLock == true)."""
     fn = scope.function()
     if fn is None:
-        return frozenset()
+        return NONE
     params = _bool_params(model, fn)
     if not params:
-        return frozenset()
+        return NONE
     out = set()
     node: Scope | None = scope
     while node is not None:
@@ -114,9 +115,9 @@ def contradictory(conds: Conditions) -> bool:
 def _returns(model: FileModel, compound: Scope) -> bool:
     """Whether a compound statement leaves the function (a return or throw outside nested blocks/lambdas)."""
     nested = [(c.first_token, c.last_token) for c in compound.children if c.kind in ("block", "lambda", "dispatch")]
-    toks = model.tokens
-    for i in range(compound.first_token, min(compound.last_token, len(toks))):
-        if toks[i].text in ("return", "throw") and not any(a <= i < b for a, b in nested):
+    texts = model.tokens.texts
+    for i in range(compound.first_token, min(compound.last_token, len(texts))):
+        if texts[i] in ("return", "throw") and not any(a <= i < b for a, b in nested):
             return True
     return False
 
@@ -136,7 +137,7 @@ def bind(conds: Conditions, args: list[str], model: FileModel, callee: Scope, ca
     of one left out, contradicts one; conditions on other arguments than literals and the caller's own
     parameters are dropped)."""
     if not conds:
-        return frozenset()
+        return NONE
     if contradictory(conds):
         return None
     index = {p.name: p.index for p in symbols.parameters(model, callee)}
@@ -204,7 +205,7 @@ def canonical(model: FileModel, scope: Scope, obj: str | None) -> str | None:
     fn = scope.function()
     if fn is None or not re.fullmatch(r"[A-Za-z_]\w*", obj):
         return obj
-    memo = fn.__dict__.setdefault("_canonical", {})
+    memo = fn.memos().setdefault("_canonical", {})
     if obj not in memo:
         local = symbols.find_local(model, fn, obj)
         memo[obj] = obj

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from analyzers.cache import cache_root
-from analyzers.model import Token
+from analyzers.model import Token, Tokens
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 # Lark terminal -> model token kind (IDENT NUMBER STRING CHAR PUNCT PREPROC COMMENT ATKW).
@@ -42,7 +42,7 @@ class PreprocIssue(NamedTuple):
 class Lexed(NamedTuple):
     """What the lexer gives the parser."""
 
-    tokens: list[Token]          # code and preprocessor tokens of the kept branches
+    tokens: Tokens               # code and preprocessor tokens of the kept branches
     comments: list[Token]        # comments of the kept branches
     issues: list[PreprocIssue]
 
@@ -119,29 +119,40 @@ class _Conditionals:
 
 def lex(text: str) -> Lexed:
     """Tokens and comments of `text`, with the preprocessor branches not kept removed."""
-    tokens: list[Token] = []
+    tokens = Tokens()
     comments: list[Token] = []
     cond = _Conditionals()
     active = True
     line, line_start = 1, 0
     simple, kinds, new = SINGLE_LINE_CODE, KINDS, tuple.__new__
-    add_token, add_comment = tokens.append, comments.append
+    # Columns appended directly; texts interned, so a name used 10^4 times is one string.
+    add_kind, add_text, add_line, add_col = tokens.kinds.append, tokens.texts.append, tokens.lines.append, \
+        tokens.cols.append
+    seen: dict[str, str] = {}
+    share = seen.setdefault
     for m in scanner().finditer(text):
         kind = m.lastgroup
         k = simple.get(kind)
         if k is not None:          # the common case: one-line code tokens
             if active:
-                add_token(new(Token, (k, m.group(), line, m.start() - line_start + 1)))
+                value = m.group()
+                add_kind(k)
+                add_text(share(value, value))
+                add_line(line)
+                add_col(m.start() - line_start + 1)
             continue
         value = m.group()
         start = m.start()
         if kind == "PREPROC":
             if cond.directive(value, line):
-                add_token(new(Token, ("PREPROC", value, line, start - line_start + 1)))
+                tokens.append(Token("PREPROC", value, line, start - line_start + 1))
             active = cond.active
         elif kind != "WS" and active:
             k = kinds[kind]
-            (add_comment if k == "COMMENT" else add_token)(new(Token, (k, value, line, start - line_start + 1)))
+            if k == "COMMENT":
+                comments.append(new(Token, (k, value, line, start - line_start + 1)))
+            else:
+                tokens.append(Token(k, share(value, value), line, start - line_start + 1))
         if "\n" in value:
             line += value.count("\n")
             line_start = start + value.rindex("\n") + 1

@@ -130,11 +130,16 @@ class _Extractor:
         self.functions: dict[str, list[_Fn]] = defaultdict(list)     # qualified name -> definitions
         self.by_simple: dict[str, set[str]] = defaultdict(set)       # simple name -> qualified names
         self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
+        # resolve() looks functions up by a call's name: only functions so named somewhere are indexed
+        # (generated files define 10^5 functions nothing calls); simple_name's cache is left to those
+        called = {call.name for model in models for scope in model.scopes() for call in scope.calls}
         for model in models:
             for scope in model.scopes("function"):
                 if scope.name:
-                    self.functions[scope.name].append(_Fn(model, scope))
-                    self.by_simple[simple_name(scope.name)].add(scope.name)
+                    simple = simple_name.__wrapped__(scope.name)
+                    if simple in called:
+                        self.functions[scope.name].append(_Fn(model, scope))
+                        self.by_simple[simple].add(scope.name)
             for member in model.members:
                 self.members[member.name].append(member)
         self._runs: dict[int, str] = {}
@@ -229,6 +234,9 @@ class _Extractor:
         """Locks taken, GPU waits and resolvable calls in one context, each with what is held there."""
         if id(root) in self._events:
             return self._events[id(root)]
+        scopes = list(self._context_scopes(model, root))
+        if not any(s.locks or s.calls or s.children for s in scopes):
+            return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
         site = Site(model.path, root.line, self._context_name(model, root))
         entry: tuple[Held, ...] = ()
         if self._runs_as(model, root) == HANDLER:
@@ -236,7 +244,6 @@ class _Extractor:
         if root.kind == "dispatch" and root.queue:
             entry += (Held(self._queue(model, root.parent or root, root.queue)[0], site,
                            instance=callpaths.canonical(model, root, callpaths.queue_object(root.queue))),)
-        scopes = list(self._context_scopes(model, root))
         drops = self._drops(model, root, scopes)
         # a context with no lock and no inline dispatch holds only what it is entered with (most of them)
         can_hold = any(s.locks or (s.kind == "dispatch" and s.queue and s is not root) for s in scopes)

@@ -7,10 +7,13 @@ Lines and columns are 1-based.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Iterator, NamedTuple
+import operator
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from dataclasses import InitVar, dataclass, field
+from functools import partial
+from typing import Iterable, Iterator, NamedTuple
 
 from analyzers.findings import Diagnostic
 
@@ -30,8 +33,83 @@ class Token(NamedTuple):
     col: int
 
 
+_row = partial(tuple.__new__, Token)     # (kind, text, line, col) -> Token, without a Python-level call
+
+
+class Tokens:
+    """A file's tokens as four columns: kinds and texts (lists of shared strings), lines and cols (int arrays).
+
+    About 24 bytes a token where a list of Token tuples takes ~100; indexing and iteration still give
+    Token tuples (made on access), and hot loops read the columns directly (`tokens.texts[i]`).
+    """
+
+    __slots__ = ("kinds", "texts", "lines", "cols")
+
+    def __init__(self, kinds: list[str] | None = None, texts: list[str] | None = None,
+                 lines: array | None = None, cols: array | None = None):
+        self.kinds = [] if kinds is None else kinds
+        self.texts = [] if texts is None else texts
+        self.lines = array("i") if lines is None else lines
+        self.cols = array("i") if cols is None else cols
+
+    @classmethod
+    def of(cls, tokens: Iterable[Token]) -> "Tokens":
+        """The columns of a sequence of Tokens (itself when it already is one)."""
+        if isinstance(tokens, Tokens):
+            return tokens
+        rows = list(tokens)
+        return cls([t[0] for t in rows], [t[1] for t in rows], array("i", [t[2] for t in rows]),
+                   array("i", [t[3] for t in rows]))
+
+    def append(self, token: Token) -> None:
+        """Add one token at the end."""
+        self.kinds.append(token[0])
+        self.texts.append(token[1])
+        self.lines.append(token[2])
+        self.cols.append(token[3])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        if i.__class__ is int:
+            return _row((self.kinds[i], self.texts[i], self.lines[i], self.cols[i]))
+        if isinstance(i, slice):
+            return list(map(_row, zip(self.kinds[i], self.texts[i], self.lines[i], self.cols[i])))
+        return self[operator.index(i)]
+
+    def __iter__(self) -> Iterator[Token]:
+        return map(_row, zip(self.kinds, self.texts, self.lines, self.cols))
+
+    def __reversed__(self) -> Iterator[Token]:
+        return map(_row, zip(reversed(self.kinds), reversed(self.texts), reversed(self.lines), reversed(self.cols)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Tokens):
+            return (self.kinds, self.texts, self.lines, self.cols) == (other.kinds, other.texts, other.lines,
+                                                                        other.cols)
+        return isinstance(other, (list, tuple)) and list(self) == list(other)
+
+    __hash__ = None   # type: ignore[assignment]   # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Tokens({list(self)!r})"
+
+    def __getstate__(self) -> tuple:
+        return self.kinds, self.texts, self.lines, self.cols
+
+    def __setstate__(self, state: tuple) -> None:
+        self.kinds, self.texts, self.lines, self.cols = state
+
+    def at(self, line: int, col: int = 1) -> int:
+        """Index of the first token at or after (line, col) (tokens are in source order)."""
+        lo = bisect_left(self.lines, line)
+        hi = bisect_right(self.lines, line, lo)
+        return bisect_left(self.cols, col, lo, hi)
+
+
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
-_POSITION = itemgetter(2, 3)     # a Token's (line, col)
+BISECT_CHILDREN = 16   # scope_at searches children by bisection from this many on
 
 
 def closing(tokens: list[Token], i: int) -> int:
@@ -49,7 +127,7 @@ def closing(tokens: list[Token], i: int) -> int:
     return len(tokens)
 
 
-@dataclass
+@dataclass(slots=True)
 class LockRegion:
     """A span of code during which `lock` is held."""
 
@@ -65,7 +143,7 @@ class LockRegion:
     shared: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """A call or ObjC message send."""
 
@@ -84,7 +162,7 @@ class Call:
     scope: "Scope | None" = field(default=None, repr=False, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Member:
     """A data member or static/global variable declaration."""
 
@@ -110,10 +188,12 @@ class Scope:
     col: int = 1
     end_line: int = 1
     parent: "Scope | None" = field(default=None, repr=False)
-    children: list["Scope"] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)          # calls directly in this scope
-    locks: list[LockRegion] = field(default_factory=list)    # lock regions opened directly in this scope
-    captures: list[str] = field(default_factory=list)        # lambda capture list: '&', '=', 'this', '&x', 'x'
+    # These four start as the shared empty tuple (an empty list each would cost 56 bytes a scope): the
+    # parser makes a list when it adds the first (parse._listed); nothing changes them afterwards.
+    children: list["Scope"] = field(default=())              # type: ignore[assignment]
+    calls: list[Call] = field(default=())                    # type: ignore[assignment]  # calls directly here
+    locks: list[LockRegion] = field(default=())              # type: ignore[assignment]  # regions opened here
+    captures: list[str] = field(default=())                  # type: ignore[assignment]  # '&', '=', 'this', 'x'
     queue: str = ""       # dispatch scopes: the queue expression, spaces removed
     dispatch: str = ""    # dispatch scopes: dispatch_sync | dispatch_sync_with_rethrow | dispatch_async | ...
     escaping: bool = False   # block/lambda that may run after the enclosing call returns
@@ -122,6 +202,17 @@ class Scope:
     last_token: int = 0
     objc: bool = False    # class scopes: an ObjC @interface / @implementation / @protocol (name unqualified)
     dispatched_at: int = 0   # a block stored in a variable: the token of the dispatch call it is given to
+    # what analyses derive from the scope (parameters, locals, ...): not state. A field rather than keys
+    # added to the instance's __dict__, which would turn its compact shared-key layout into a ~700-byte dict
+    memo: dict | None = field(default=None, repr=False, compare=False)
+    # function()'s answer once asked (False: not yet; None is an answer); a field for the same reason
+    enclosing_function: "Scope | None | bool" = field(default=False, repr=False, compare=False)
+
+    def memos(self) -> dict:
+        """The scope's memo table, made on first use."""
+        if self.memo is None:
+            self.memo = {}
+        return self.memo
 
     def walk(self) -> Iterator["Scope"]:
         """This scope and all nested scopes, depth first (pre-order)."""
@@ -150,11 +241,10 @@ class Scope:
         """The enclosing named function or method (blocks and lambdas are not functions)."""
         # memoised: rules ask it of every call and access (millions of ancestor walks on a big tree);
         # the parent chain is fixed when the scope is made, and the memo pickles as a reference
-        try:
-            return self.__dict__["_function"]
-        except KeyError:
-            fn = self.__dict__["_function"] = self.enclosing("function")
-            return fn
+        fn = self.enclosing_function
+        if fn is False:
+            fn = self.enclosing_function = self.enclosing("function")
+        return fn
 
     def all_calls(self) -> Iterator[Call]:
         """Calls in this scope and every nested scope."""
@@ -171,27 +261,34 @@ class FileModel:
     """Everything the analyzers know about one file."""
 
     path: str                                   # relative to the scanned root, '/' separators
-    tokens: list[Token]                         # code tokens (no comments); preprocessor lines as PREPROC
+    tokens: Tokens                              # code tokens (no comments); preprocessor lines as PREPROC
     comments: list[Token]
     root: Scope                                 # kind 'file'
     members: list[Member] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list, repr=False)   # source lines (decoded), for messages
+    source: InitVar[str] = ""                   # the decoded source text: kept compressed (see lines)
+
+    def __post_init__(self, source: str) -> None:
+        self.tokens = Tokens.of(self.tokens)    # a list of Tokens given by hand: the same columns
+        # no rule needs the text on every run: a quarter of its size, for the few that ask
+        self.packed = zlib.compress(source.encode("utf-8", "surrogatepass"), 1) if source else b""
+
+    @property
+    def lines(self) -> list[str]:
+        """Source lines (decoded), for messages; unpacked and split on demand."""
+        return zlib.decompress(self.packed).decode("utf-8", "surrogatepass").splitlines() if self.packed else []
 
     def __getstate__(self) -> dict:
-        # Tokens as four columns: unpickling 100k+ NamedTuples one by one dominates a warm cached run.
-        # Private keys are memos the rules attach (queries.token_index): derived, not state.
+        # Tokens and comments as columns: unpickling 100k+ NamedTuples one by one dominates a warm cached run.
+        # Private keys are memos the rules attach: derived, not state.
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        for name in ("tokens", "comments"):
-            toks = state[name]
-            state[name] = (tuple(t[0] for t in toks), tuple(t[1] for t in toks),
-                           tuple(t[2] for t in toks), tuple(t[3] for t in toks))
+        toks = state["comments"]
+        state["comments"] = (tuple(t[0] for t in toks), tuple(t[1] for t in toks),
+                             tuple(t[2] for t in toks), tuple(t[3] for t in toks))
         return state
 
     def __setstate__(self, state: dict) -> None:
-        new = tuple.__new__
-        for name in ("tokens", "comments"):
-            state[name] = [new(Token, row) for row in zip(*state[name])]
+        state["comments"] = list(map(_row, zip(*state["comments"])))
         self.__dict__.update(state)
 
     def scopes(self, *kinds: str) -> Iterator[Scope]:
@@ -199,12 +296,14 @@ class FileModel:
         every = self.__dict__.get("_scopes")
         if every is None:   # a finished model does not change, and rules walk it many times
             every = self.__dict__["_scopes"] = list(self.root.walk())
-        return (s for s in every if not kinds or s.kind in kinds)
-
-    def token_at(self, line: int, col: int = 1) -> int:
-        """Index of the first token at or after (line, col)."""
-        # a binary search on the tokens themselves: a (line, col) list per file cost ~64 bytes per token
-        return bisect_left(self.tokens, (line, col), key=_POSITION)
+            self.__dict__["_scopes_of"] = {}
+        if not kinds:
+            return iter(every)
+        of = self.__dict__["_scopes_of"]
+        hit = of.get(kinds)
+        if hit is None:     # most asks are for the functions: one filtered list per set of kinds
+            hit = of[kinds] = [s for s in every if s.kind in kinds]
+        return iter(hit)
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""
@@ -214,10 +313,32 @@ class FileModel:
         """The innermost scope containing `line`."""
         scope = self.root
         while True:
-            inner = next((c for c in scope.children if c.contains_line(line)), None)
+            kids = scope.children
+            if len(kids) < BISECT_CHILDREN:
+                inner = next((c for c in kids if c.contains_line(line)), None)
+            else:
+                inner = self._child_at(scope, line)
             if inner is None:
                 return scope
             scope = inner
+
+    def _child_at(self, scope: Scope, line: int) -> Scope | None:
+        """The first child of `scope` containing `line`, by bisection (a class of 10^4 methods would
+        otherwise make every lookup linear, and rules look up every access)."""
+        memo = self.__dict__.setdefault("_child_ends", {})
+        ends = memo.get(id(scope), False)
+        if ends is False:       # children follow each other: their start and end lines do not decrease
+            ends = [c.end_line for c in scope.children]
+            starts = [c.line for c in scope.children]
+            ordered = all(a <= b for a, b in zip(ends, ends[1:])) and all(a <= b for a, b in zip(starts, starts[1:]))
+            ends = memo[id(scope)] = ends if ordered else None
+        if ends is None:        # out of order after error recovery: the plain search
+            return next((c for c in scope.children if c.contains_line(line)), None)
+        k = bisect_left(ends, line)
+        # the children before k end above `line`; those after k start at or after k's start
+        if k < len(ends) and scope.children[k].line <= line:
+            return scope.children[k]
+        return None
 
     def held_locks(self, scope: Scope, line: int) -> list[LockRegion]:
         """Lock regions held at `line` in `scope`, outermost first, up to the enclosing function.
@@ -228,7 +349,8 @@ class FileModel:
         held: list[LockRegion] = []
         node: Scope | None = scope
         while node is not None:
-            held[:0] = [r for r in node.locks if r.line <= line <= r.end_line]
+            if node.locks:
+                held[:0] = [r for r in node.locks if r.line <= line <= r.end_line]
             if node.kind == "function" or (node.kind in ("block", "lambda", "dispatch") and node.escaping):
                 break
             node = node.parent
@@ -236,8 +358,14 @@ class FileModel:
 
     def queues_at(self, scope: Scope) -> list[str]:
         """Queue expressions of the dispatch scopes enclosing `scope`, outermost first."""
-        chain = [scope, *scope.ancestors()]
-        return [s.queue for s in reversed(chain) if s.kind == "dispatch" and s.queue]
+        out = []
+        node: Scope | None = scope
+        while node is not None:
+            if node.kind == "dispatch" and node.queue:
+                out.append(node.queue)
+            node = node.parent
+        out.reverse()
+        return out
 
     def comment_on(self, line: int) -> list[str]:
         """Comment texts on `line` or ending on the line before it (for suppressions)."""

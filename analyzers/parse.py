@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from array import array
+from itertools import chain
 from pathlib import Path
 
 from analyzers import blockvars
 from analyzers.findings import Diagnostic
 from analyzers.lexer import lex
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Tokens
 
 OPENERS = {"{": "}", "(": ")", "[": "]"}
 CLOSERS = {"}": "{", ")": "(", "]": "["}
@@ -64,6 +66,7 @@ MAX_NESTING = 150   # bracket nesting the walk follows (real code stays under ~3
 MAX_CHAIN = 32          # links of a postfix chain a->b()->c() a callee's text spans (see chain_start)
 CODE_KINDS = ("function", "block", "lambda", "dispatch")
 LAMBDA_SPECIFIERS = frozenset({"mutable", "constexpr", "consteval", "noexcept", "const", "static"})
+_TRAILER_START = LAMBDA_SPECIFIERS | {"->"}
 ATTRIBUTES = frozenset({"__attribute__", "__declspec", "alignas", "_Pragma"})
 OBJC_CONTAINERS = frozenset({"@interface", "@implementation", "@protocol"})
 _ANNOTATION = re.compile(r"^(?:__attribute__|[A-Z][A-Z0-9_]*(?:GUARDED_BY|REQUIRES|EXCLUDES|ACQUIRED_\w+|"
@@ -106,19 +109,21 @@ class _Guard:
 class _Builder:
     """One pass over the paired token groups of a file, filling a FileModel."""
 
-    def __init__(self, path: str, tokens: list[Token]):
+    def __init__(self, path: str, tokens: Tokens):
         self.path = path
         self.toks = tokens
-        self.texts = [t.text for t in tokens]
-        self.kinds = [t.kind for t in tokens]
+        self.texts = tokens.texts      # the model's own columns (read-only here)
+        self.kinds = tokens.kinds
+        self.lines = tokens.lines
         self.n = len(tokens)
-        # each token's text with the space join_tokens would put before it ('' for preprocessor lines)
-        words = [k in WORDS for k in self.kinds]
+        # each token's text with the space join_tokens would put before it ('' for preprocessor lines);
+        # one ' name' string per distinct name (a string per token is most of the parse's peak memory)
+        with_space: dict[str, str] = {}
         self.spaced = [
-            "" if k == "PREPROC" else (" " + t if i and words[i] and (words[i - 1] or texts_prev in (")", "]"))
-                                       else t)
-            for i, (k, t, texts_prev) in enumerate(zip(self.kinds, self.texts, ["", *self.texts[:-1]]))]
-        self.match = [-1] * self.n
+            "" if k == "PREPROC" else (with_space.get(t) or with_space.setdefault(t, " " + t)
+                                       if k in WORDS and (prev_kind in WORDS or prev in (")", "]")) else t)
+            for k, t, prev_kind, prev in zip(self.kinds, self.texts, chain(("",), self.kinds), chain(("",), self.texts))]
+        self.match = array("i", [-1]) * self.n     # ints in an array: a list would keep an int object per bracket
         self.diagnostics: list[Diagnostic] = []
         self.members: list[Member] = []
         self.guard_decls: list[_Guard] = []      # lock guards declared, for g.unlock() / g.lock()
@@ -167,13 +172,13 @@ class _Builder:
             match[j] = self.n
 
     def _diag(self, i: int, message: str) -> None:
-        self.diagnostics.append(Diagnostic(self.path, self.toks[i].line, message, "parse"))
+        self.diagnostics.append(Diagnostic(self.path, self.lines[i], message, "parse"))
 
     def line_of(self, i: int) -> int:
         """Line of token i (the last line for the end-of-file position)."""
         if i >= self.n:
-            return self.toks[-1].line if self.toks else 1
-        return self.toks[i].line
+            return self.lines[-1] if self.n else 1
+        return self.lines[i]
 
     def text(self, a: int, b: int, collapse: bool = True) -> str:
         """Tokens [a, b) joined; brace groups collapsed to '{...}' (so block arguments stay short)."""
@@ -221,7 +226,7 @@ class _Builder:
     def build(self) -> Scope:
         """Pair, walk and post-process; return the file scope."""
         self.pair()
-        end_line = self.toks[-1].line if self.toks else 1
+        end_line = self.lines[-1] if self.n else 1
         root = Scope("file", "", 1, 1, end_line, first_token=0, last_token=self.n)
         self.scan(root, 0, self.n, None)
         self.pair_manual_locks(root)
@@ -505,8 +510,8 @@ class _Builder:
             child = self.open_scope(scope, "compound", "", i)
             if head_first == "@synchronized" and h + 1 < i and texts[h + 1] == "(" and match[h + 1] > h + 2:
                 tok = self.toks[h]
-                child.locks.append(LockRegion(self.compact(h + 2, match[h + 1]), "synchronized", tok.line,
-                                              tok.col, child.end_line))
+                _listed(child, "locks").append(LockRegion(self.compact(h + 2, match[h + 1]), "synchronized",
+                                                          tok.line, tok.col, child.end_line))
             self.scan(child, i + 1, close, None)
             return close + 1, True
         if scope.objc and head_first in ("-", "+"):
@@ -613,7 +618,7 @@ class _Builder:
         tok = self.toks[i if head is None or head >= i else head]
         child = Scope(kind, name, tok.line, tok.col, self.line_of(close), parent,
                       first_token=i + 1, last_token=min(close, self.n))
-        parent.children.append(child)
+        _listed(parent, "children").append(child)
         return child
 
     @staticmethod
@@ -654,7 +659,7 @@ class _Builder:
         if a >= b:
             return True
         texts, kinds = self.texts, self.kinds
-        return texts[a] in LAMBDA_SPECIFIERS | {"->"} and all(
+        return texts[a] in _TRAILER_START and all(
             kinds[m] == "IDENT" or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
 
     def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str], int] | None:
@@ -860,7 +865,8 @@ class _Builder:
             if call.token > params_close:
                 call.scope = child
                 keep.append(call)
-        child.calls[:0] = reversed(keep)
+        if keep:
+            _listed(child, "calls")[:0] = reversed(keep)
 
     def is_initializer(self, h: int, i: int) -> bool:
         """Whether the '{' at i (statement head [h, i)) is a braced initializer, not a statement block."""
@@ -999,7 +1005,7 @@ class _Builder:
         args = [self.text(a, b) for a, b in self.split_args(open_ + 1, close)]
         tok = self.toks[start]
         call = Call(texts[p], callee, receiver, args, tok.line, tok.col, token=start, scope=scope)
-        scope.calls.append(call)
+        _listed(scope, "calls").append(call)
         self.lock_call(scope, call, open_)
         return call
 
@@ -1082,7 +1088,7 @@ class _Builder:
         tok = self.toks[i]
         call = Call(texts[sel_start], f"{receiver}.{texts[sel_start]}", receiver, args, tok.line, tok.col,
                     objc=True, selector=selector, token=i, scope=scope)
-        scope.calls.append(call)
+        _listed(scope, "calls").append(call)
         return {"call": call, "parts": parts, "group": i}
 
     # ---- ObjC containers -----------------------------------------------------------------------
@@ -1117,7 +1123,7 @@ class _Builder:
         # ObjC classes live outside C++ namespaces: the plain class name
         child = Scope("class", name, tok.line, tok.col, self.line_of(min(stop, end)), scope,
                       first_token=j, last_token=min(stop, end), objc=True)
-        scope.children.append(child)
+        _listed(scope, "children").append(child)
         self.scan(child, j, min(stop, end), None)
         return min(stop + 1, end)
 
@@ -1184,15 +1190,15 @@ class _Builder:
         """A region of `guard`'s lock from `line` to the end of the guard's scope (until g.unlock())."""
         region = LockRegion(lock, guard.kind, line, col, guard.scope.end_line, var=guard.var,
                             shared=guard.kind == "shared_lock")
-        scope.locks.append(region)
+        _listed(scope, "locks").append(region)
         guard.regions.append(region)
 
     def lock_call(self, scope: Scope, call: Call, open_: int) -> None:
         """call_once regions; lock()/unlock() are paired afterwards (pair_manual_locks)."""
         if call.name in ONCE_CALLS and call.args:
             close = self.match[open_]
-            scope.locks.append(LockRegion(call.args[0].replace(" ", "").lstrip("&"), "call_once", call.line,
-                                          call.col, self.line_of(close)))
+            _listed(scope, "locks").append(LockRegion(call.args[0].replace(" ", "").lstrip("&"), "call_once",
+                                                      call.line, call.col, self.line_of(close)))
 
     def pair_manual_locks(self, root: Scope) -> None:
         """Pair m.lock()/m.unlock() (and g.unlock()/g.lock() of guards) along each function body."""
@@ -1262,7 +1268,7 @@ class _Builder:
             region.end_line = scope.end_line      # `if (!s) { m.lock(); return; }`: that path ends here
         else:
             scope = owner      # never released here: held after the statement that took it
-        scope.locks.append(region)
+        _listed(scope, "locks").append(region)
 
     def _returns_after(self, scope: Scope, token: int) -> bool:
         """Whether `scope`'s own statements (not nested ones) return or throw after `token`."""
@@ -1288,6 +1294,15 @@ class _Builder:
                 return True
             node = node.parent
         return False
+
+
+def _listed(scope: Scope, name: str) -> list:
+    """scope.<name> (children, calls, locks) as a list to add to: a new Scope shares one empty tuple."""
+    items = getattr(scope, name)
+    if items.__class__ is not list:
+        items = list(items)
+        setattr(scope, name, items)
+    return items
 
 
 def decode(data: bytes, path: str) -> tuple[str, list[Diagnostic]]:
@@ -1325,9 +1340,25 @@ def parse_text(text: str, rel: str) -> FileModel:
                                                              "not shown", "parse")
         found = [*found[:MAX_DIAGNOSTICS], more]
     diagnostics += found
-    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text.splitlines())
+    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text)
     blockvars.resolve(model)
+    _share_empty(root)
     return model
+
+
+def _share_empty(root: Scope) -> None:
+    """Lists left empty in a finished model (calls moved into a function head, a call's arguments) as the
+    one empty tuple: each empty list costs 56 bytes, and nothing changes a model once parsed."""
+    for s in root.walk():
+        if not s.children:
+            s.children = ()   # type: ignore[assignment]
+        if not s.calls:
+            s.calls = ()      # type: ignore[assignment]
+        if not s.locks:
+            s.locks = ()      # type: ignore[assignment]
+        for call in s.calls:
+            if not call.args:
+                call.args = ()    # type: ignore[assignment]
 
 
 def parse_file(path: Path, rel: str, data: bytes | None = None) -> FileModel:

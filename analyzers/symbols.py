@@ -11,11 +11,10 @@ back to their name heuristics and count the miss (`Types.misses`).
 from __future__ import annotations
 
 import bisect
-import operator
 import re
+from array import array
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -88,13 +87,38 @@ def element(type_text: str) -> str:
     return ""
 
 
+class _Returns:
+    """'Class::method' / 'function' -> return type text: the first definition or declaration (in file order)
+    that has one. Definitions' heads are read on the first ask for their name (most are never asked)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+        self.pending: dict[str, list] = {}     # name -> (model, function) or a declared type text, in order
+
+    def add(self, name: str, source: "tuple[FileModel, Scope] | str") -> None:
+        """A definition (model, function scope) or a declaration's type text for `name`."""
+        if name not in self.found:
+            self.pending.setdefault(name, []).append(source)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The return type of `name`, or `default`."""
+        hit = self.found.get(name)
+        if hit is None and name in self.pending:
+            for source in self.pending.pop(name):
+                hit = source if isinstance(source, str) else return_type(*source)
+                if hit:
+                    break
+            self.found[name] = hit = hit or ""
+        return hit if hit else default
+
+
 @dataclass
 class Types:
     """Project-wide type facts: members per class, bases, return types per method."""
 
     members: dict[str, dict[str, Member]] = field(default_factory=dict)   # class short -> name -> member
     bases: dict[str, set[str]] = field(default_factory=dict)
-    returns: dict[str, str] = field(default_factory=dict)      # 'Class::method' and 'function' -> type text
+    returns: _Returns = field(default_factory=_Returns)        # 'Class::method' and 'function' -> type text
     globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
@@ -147,32 +171,27 @@ def _build(models: list[FileModel]) -> Types:
             if bases:
                 ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
     classes = set(ts.members) | {c.name.split("::")[-1] for m in models for c in m.scopes("class") if c.name}
+    returns = ts.returns
     for model in models:
         for fn in model.scopes("function"):
-            ret = return_type(model, fn)
-            if ret:
-                owner = class_of(fn).split("::")[-1]
-                # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
-                key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
-                ts.returns.setdefault(key, ret)
+            owner = class_of(fn).split("::")[-1]
+            # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
+            key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
+            returns.add(key, (model, fn))
         for typ, name, defaults in _declared_methods(model):
             if typ:
-                ts.returns.setdefault(name, typ)
+                returns.add(name, typ)
             if defaults:
                 ts.defaults.setdefault(name, defaults)
         ts.aliases.update(_aliases(model))
     return ts
 
 
-_TEXT = operator.attrgetter("text")
-_ALIAS_WORDS = frozenset({"using", "typedef"})
-
-
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     toks, out = model.tokens, {}
-    # the keywords found without a Python step per token (this ran over every token of every file)
-    for i in compress(range(len(toks) - 3), map(_ALIAS_WORDS.__contains__, map(_TEXT, toks))):
+    texts = toks.texts
+    for i in [k for k in range(len(texts) - 3) if texts[k] == "using" or texts[k] == "typedef"]:
         t = toks[i]
         if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
             j = i + 3
@@ -204,20 +223,20 @@ def class_of(fn: Scope) -> str:
 
 def token_at(model: FileModel, line: int, col: int) -> int:
     """Index of the first token at or after (line, col)."""
-    return model.token_at(line, col)
+    return model.tokens.at(line, col)
 
 
 def _head(model: FileModel, fn: Scope) -> tuple[int, int, int]:
     """(start of the declaration, index of the (qualified) name's first token, index of the parameters' '(').
 
     A function scope starts at its declaration's first token (`MPSStream* MPSStreamPool::getStream(`)."""
-    toks = model.tokens
+    texts = model.tokens.texts
     head = token_at(model, fn.line, fn.col)
     p = head
-    while p < fn.first_token and p < len(toks) and toks[p].text != "(":
+    while p < fn.first_token and p < len(texts) and texts[p] != "(":
         p += 1
     start = p - 1
-    while start - 2 >= head and toks[start - 1].text == "::":
+    while start - 2 >= head and texts[start - 1] == "::":
         start -= 2
     return head, max(start, head), p
 
@@ -228,65 +247,63 @@ def return_type(model: FileModel, fn: Scope) -> str:
         return ""
     toks = model.tokens
     k, start, _ = _head(model, fn)
-    words = [t.text for t in toks[k:start] if t.kind != "PREPROC" and t.text not in ("[[", "]]")]
+    words = [t for t, kind in zip(toks.texts[k:start], toks.kinds[k:start]) if kind != "PREPROC" and t not in ("[[", "]]")]
     words = [w for w in words if w not in _SPECIFIERS and not w.isupper()]
     text = " ".join(words).replace("template <", "<")
     return "" if not text or text in ("~",) or text.startswith("<") else text
 
 
-_CLASS_BODY_MARKS = frozenset({"{", "(", "[", "}", ")", "]", ";", ":"})
-
-
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     for cls in model.scopes("class"):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
-        depth, start, end = 0, cls.first_token, min(cls.last_token, len(toks))
-        # only brackets, ';' and ':' move the walk on: the other tokens are picked out without a Python step
-        marks = map(_CLASS_BODY_MARKS.__contains__, map(_TEXT, toks[start:end]))
-        for i in compress(range(start, end), marks):
-            t = toks[i].text
+        depth, i, start = 0, cls.first_token, cls.first_token
+        n = len(texts)
+        end = min(cls.last_token, n)
+        while i < end:
+            t = texts[i]
             if t in ("{", "(", "["):
                 depth += 1
             elif t in ("}", ")", "]"):
                 depth -= 1
-            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < len(toks) and toks[i + 1].text == ":") \
-                    and not (t == ":" and toks[i - 1].text == ":"):
-                stmt = toks[start:i]
-                names = [j for j in range(len(stmt) - 1) if stmt[j].kind == "IDENT" and stmt[j + 1].text == "("]
-                if names:
-                    j = names[0]
-                    ret = [x.text for x in stmt[:j] if x.text not in _SPECIFIERS and x.kind != "PREPROC"
-                           and not x.text.isupper()]
+            elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < n and texts[i + 1] == ":") \
+                    and not (t == ":" and texts[i - 1] == ":"):
+                # the first `name(` of the statement (columns: a statement can span a class of inline methods)
+                j = next((j for j in range(start, i - 1) if kinds[j] == "IDENT" and texts[j + 1] == "("), None)
+                if j is not None:
+                    ret = [x for x, k in zip(texts[start:j], kinds[start:j]) if x not in _SPECIFIERS
+                           and k != "PREPROC" and not x.isupper()]
                     if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
                         ret = []
-                    yield " ".join(ret), f"{short}::{stmt[j].text}", _defaults(stmt[j + 2:])
+                    yield " ".join(ret), f"{short}::{texts[j]}", _defaults(texts[j + 2:i])
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
+            i += 1
 
 
-def _defaults(toks: list[Token]) -> dict[int, str]:
-    """{parameter index: default value text} of a parameter list's tokens (after its '(')."""
+def _defaults(texts: list[str]) -> dict[int, str]:
+    """{parameter index: default value text} of a parameter list's token texts (after its '(')."""
     out, depth, n, default = {}, 0, 0, None
-    for t in toks:
-        if t.text in ("(", "<", "[", "{"):
+    for t in texts:
+        if t in ("(", "<", "[", "{"):
             depth += 1
-        elif t.text in (")", ">", "]", "}"):
+        elif t in (")", ">", "]", "}"):
             if depth == 0:
                 break
             depth -= 1
-        if depth == 0 and t.text == ",":
+        if depth == 0 and t == ",":
             if default is not None:
                 out[n] = " ".join(default)
             n, default = n + 1, None
-        elif depth == 0 and t.text == "=" and default is None:
+        elif depth == 0 and t == "=" and default is None:
             default = []
         elif default is not None:
-            default.append(t.text)
+            default.append(t)
     if default is not None:
         out[n] = " ".join(default)
     return out
@@ -316,7 +333,7 @@ def _class_bases(model: FileModel, cls: Scope) -> set[str]:
 
 # -- per function: parameters and locals --------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Local:
     """A parameter or local variable: its declared type text and where it is declared."""
 
@@ -330,59 +347,63 @@ class Local:
 
 def parameters(model: FileModel, fn: Scope) -> list[Local]:
     """The parameters of a function definition, in order."""
-    cached = fn.__dict__.get("_params")
+    cached = fn.memos().get("_params")
     if cached is not None:
         return cached
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     out: list[Local] = []
     _, _, p = _head(model, fn)
-    if p < len(toks) and toks[p].text == "(":
-        depth, cur, pieces = 0, [], []
-        for t in toks[p + 1:fn.first_token]:
-            if t.text in ("(", "<", "["):
+    if p < len(toks) and texts[p] == "(":
+        depth, cur, pieces = 0, [], []      # token indices of each parameter
+        for i in range(p + 1, min(fn.first_token, len(texts))):
+            t = texts[i]
+            if t in ("(", "<", "["):
                 depth += 1
-            elif t.text in (")", ">", "]"):
+            elif t in (")", ">", "]"):
                 if depth == 0:
                     break
                 depth -= 1
-            if t.text == "," and depth == 0:
+            if t == "," and depth == 0:
                 pieces.append(cur)
                 cur = []
             else:
-                cur.append(t)
+                cur.append(i)
         pieces.append(cur)
         for n, piece in enumerate(pieces):
-            if "=" in [t.text for t in piece]:
-                piece = piece[:[t.text for t in piece].index("=")]
-            idents = [t for t in piece if t.kind == "IDENT"]
-            if len(piece) >= 2 and idents and piece[-1].kind == "IDENT" and piece[-1].text not in _SPECIFIERS:
-                typ = " ".join(t.text for t in piece[:-1])
-                out.append(Local(piece[-1].text, typ, piece[-1].line, True, n))
-    fn.__dict__["_params"] = out
+            words = [texts[i] for i in piece]
+            if "=" in words:
+                piece = piece[:words.index("=")]
+            if len(piece) >= 2 and any(kinds[i] == "IDENT" for i in piece) and kinds[piece[-1]] == "IDENT" \
+                    and texts[piece[-1]] not in _SPECIFIERS:
+                typ = " ".join(texts[i] for i in piece[:-1])
+                last = piece[-1]
+                out.append(Local(texts[last], typ, toks.lines[last], True, n))
+    fn.memos()["_params"] = out
     return out
 
 
 def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
     """Parameters and locals of a function (later declarations of a name win), memoised on the scope."""
-    cached = fn.__dict__.get("_locals")
+    cached = fn.memos().get("_locals")
     if cached is not None:
         return cached
     table = {p.name: p for p in parameters(model, fn)}
-    toks = model.tokens
-    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
-        if toks[i].kind != "IDENT" or toks[i + 1].text not in _DECLARATOR_END:
-            continue        # _declared_at's first test, without a call for every token of the body
+    texts, kinds = model.tokens.texts, model.tokens.kinds
+    for i in range(fn.first_token, min(fn.last_token, len(texts)) - 1):
+        if kinds[i] != "IDENT" or texts[i + 1] not in _DECLARATOR_END:
+            continue      # _declared_at's own first test, without a call per token
         local = _declared_at(model, fn, i)
         if local is not None:
             table[local.name] = local
-    fn.__dict__["_locals"] = table
+    fn.memos()["_locals"] = table
     return table
 
 
 def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Local | None:
     """The declaration of `name` in `fn` (the last one before token `before`), or its parameter; None if
     neither. Looks only at the places the name occurs (a per-file index), not at the whole body."""
-    memo = fn.__dict__.setdefault("_find", {})
+    memo = fn.memos().setdefault("_find", {})
     key = (name, before)
     if key not in memo:
         found = next((p for p in parameters(model, fn) if p.name == name), None)
@@ -397,64 +418,67 @@ def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Loca
     return memo[key]
 
 
-def _names(model: FileModel) -> dict[str, list[int]]:
+def _names(model: FileModel) -> dict[str, array]:
     """Identifier -> token indices, memoised on the model."""
     index = model.__dict__.get("_sym_names")
     if index is None:
-        index = {}
-        for i, t in enumerate(model.tokens):
-            if t.kind == "IDENT":
-                index.setdefault(t.text, []).append(i)
+        lists: dict[str, list[int]] = {}
+        for i, (k, t) in enumerate(zip(model.tokens.kinds, model.tokens.texts)):
+            if k == "IDENT":
+                lists.setdefault(t, []).append(i)
+        # kept for the whole run: int arrays take 4 bytes an occurrence where a list of ints takes ~36
+        index = {t: array("i", positions) for t, positions in lists.items()}
         model.__dict__["_sym_names"] = index
     return index
 
 
-_DECLARATOR_END = frozenset({"=", ";", "{", ":", "(", ",", "[", ")"})   # what can follow a declared name
+_DECLARATOR_END = frozenset({"=", ";", "{", ":", "(", ",", "[", ")"})    # what follows a declared name
 
 
 def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     """The local declared by the identifier at token i (`T x = ...`, `T* x;`, `auto& x :`), or None."""
     toks = model.tokens
-    t = toks[i]
-    if t.kind != "IDENT" or t.text in _KEYWORDS or i + 1 >= len(toks) or i <= fn.first_token:
+    texts, kinds = toks.texts, toks.kinds      # columns: this runs for every identifier of every function
+    text = texts[i]
+    if kinds[i] != "IDENT" or text in _KEYWORDS or i + 1 >= len(texts) or i <= fn.first_token:
         return None
-    nxt = toks[i + 1].text
+    nxt = texts[i + 1]
     if nxt not in _DECLARATOR_END:
         return None
-    prev = toks[i - 1]
-    if not (prev.kind == "IDENT" and prev.text not in _KEYWORDS or prev.text in ("*", "&", "&&", ">")):
+    prev, prev_kind = texts[i - 1], kinds[i - 1]
+    if not (prev_kind == "IDENT" and prev not in _KEYWORDS or prev in ("*", "&", "&&", ">")):
         return None
     j = i                                # walk back to the statement start, over template arguments
-    while j > fn.first_token and toks[j - 1].kind != "PREPROC":
-        if toks[j - 1].text in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
+    while j > fn.first_token and kinds[j - 1] != "PREPROC":
+        if texts[j - 1] in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
             depth, k = 0, j - 1
             while k > fn.first_token:
-                depth += {">": 1, ">>": 2, "<": -1}.get(toks[k].text, 0)
-                if depth <= 0 or toks[k].text in (";", "{", "}"):
+                depth += {">": 1, ">>": 2, "<": -1}.get(texts[k], 0)
+                if depth <= 0 or texts[k] in (";", "{", "}"):
                     break
                 k -= 1
             if depth != 0:
                 break
             j = k
-        elif toks[j - 1].text in _BOUNDARY:
+        elif texts[j - 1] in _BOUNDARY:
             break
         else:
             j -= 1
-    type_toks = [x.text for x in toks[j:i]]
-    if not any(x.kind == "IDENT" for x in toks[j:i]) or type_toks[0] in _KEYWORDS \
+    type_toks = texts[j:i]
+    if "IDENT" not in kinds[j:i] or type_toks[0] in _KEYWORDS \
             or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
         return None
-    if nxt == "(" and prev.text not in ("*", "&", "&&") and prev.kind != "IDENT":
+    if nxt == "(" and prev not in ("*", "&", "&&") and prev_kind != "IDENT":
         return None
     typ = " ".join(type_toks)
-    return Local(t.text, typ, t.line, auto=(i, nxt) if bare(typ) == "auto" else None)
+    return Local(text, typ, toks.lines[i], auto=(i, nxt) if bare(typ) == "auto" else None)
 
 
 def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
     """A local's type, with `auto` worked out from its initializer on first use."""
     if local.auto is None:
         return local.type
-    resolved = fn.__dict__.setdefault("_auto", {})
+    resolved = fn.memos().setdefault("_auto", {})
     if local.name not in resolved:
         resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
         resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
-from analyzers.model import BRACKETS, FileModel, Member, Token
+from analyzers.model import BRACKETS, FileModel, Member, Token, Tokens
 
 # Canonical kinds: clang's own attribute names (the shared/generic variants kept apart).
 KINDS = (
@@ -254,18 +254,25 @@ class Found:
     end: int             # one past its last token
 
 
-def _closers(tokens: list[Token]) -> list[int]:
+def _columns(tokens: list[Token] | Tokens) -> tuple[list[str], list[str]]:
+    """(kinds, texts) of the tokens: a model's own columns, or built from a list of Tokens."""
+    if isinstance(tokens, Tokens):
+        return tokens.kinds, tokens.texts
+    return [t.kind for t in tokens], [t.text for t in tokens]
+
+
+def _closers(texts: list[str]) -> list[int]:
     """For each opening bracket, the index of the bracket of its type closing it (len(tokens) when none):
     `model.closing` for every token in one pass (calling it per `[[` was quadratic on `[[[[…`)."""
-    n = len(tokens)
+    n = len(texts)
     out = [n] * n
     open_at: dict[str, list[int]] = {o: [] for o in BRACKETS}
     opener_of = {c: o for o, c in BRACKETS.items()}
-    for i, t in enumerate(tokens):
-        if t.text in open_at:
-            open_at[t.text].append(i)
-        elif t.text in opener_of and open_at[opener_of[t.text]]:
-            out[open_at[opener_of[t.text]].pop()] = i
+    for i, t in enumerate(texts):
+        if t in open_at:
+            open_at[t].append(i)
+        elif t in opener_of and open_at[opener_of[t]]:
+            out[open_at[opener_of[t]].pop()] = i
     return out
 
 
@@ -302,34 +309,35 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
     """Every annotation in a code-token stream, in order; the whole attribute's token span for each."""
     prefixes = tuple(prefixes)
     found: list[Found] = []
-    i, n = 0, len(tokens)
-    close_of = _closers(tokens)
+    kinds, texts = _columns(tokens)      # the columns: this looks at every token of every file
+    i, n = 0, len(texts)
+    close_of = _closers(texts)
     while i < n:
-        t = tokens[i]
-        nxt = tokens[i + 1].text if i + 1 < n else ""
-        prev = tokens[i - 1].text if i else ""
-        if t.kind == "IDENT" and t.text in ("__attribute__", "__attribute") and nxt == "(":
+        kind, text = kinds[i], texts[i]
+        nxt = texts[i + 1] if i + 1 < n else ""
+        prev = texts[i - 1] if i else ""
+        if kind == "IDENT" and text in ("__attribute__", "__attribute") and nxt == "(":
             close = close_of[i + 1]
             found.extend(_raw_uses(tokens, i, i + 1, close, 2, close_of))
             i = close + 1
-        elif t.text == "[" and nxt == "[":
+        elif text == "[" and nxt == "[":
             close = close_of[i]
             before = len(found)
             found.extend(_raw_uses(tokens, i, i, close, 2, close_of))
             i = close + 1 if len(found) > before else i + 1
-        elif t.kind == "IDENT" and _WRAPPER.fullmatch(t.text) and nxt == "(":
+        elif kind == "IDENT" and _WRAPPER.fullmatch(text) and nxt == "(":
             close = close_of[i + 1]
             found.extend(_raw_uses(tokens, i, i + 1, close, 1, close_of))
             i = close + 1
-        elif (t.kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
-              and (base := _macro(t.text, prefixes))):
+        elif (kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
+              and (base := _macro(text, prefixes))):
             if nxt == "(":
                 close = close_of[i + 1]
-                found.append(Found(MACROS[base], t.text, _text(tokens, i + 2, close), i, i, close + 1))
+                found.append(Found(MACROS[base], text, _text(tokens, i + 2, close), i, i, close + 1))
                 i = close + 1
                 continue
             if base in BARE_MACROS:
-                found.append(Found(MACROS[base], t.text, "", i, i, i + 1))
+                found.append(Found(MACROS[base], text, "", i, i, i + 1))
             i += 1
         else:
             i += 1
@@ -338,7 +346,8 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
 
 def count_definitions(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> int:
     """`#define`s of TSA macros (they declare spellings; they are not uses)."""
-    return sum(1 for t in tokens if t.kind == "PREPROC" and (m := _DEFINE.match(t.text))
+    kinds, texts = _columns(tokens)
+    return sum(1 for k, t in zip(kinds, texts) if k == "PREPROC" and (m := _DEFINE.match(t))
                and macro_kind(m.group(1), prefixes))
 
 
@@ -429,11 +438,11 @@ def _containers(tokens: list[Token], in_skip: list[bool]) -> tuple[list[str], li
         return ("::".join(n for k, n in stack if k in ("ns", "class") and n) if inner == "class" else "",
                 inner == "body")
 
-    for i, t in enumerate(tokens):
+    kinds, texts = _columns(tokens)
+    for i, (kind, text) in enumerate(zip(kinds, texts)):
         owners.append(owner)
         bodies.append(body)
-        text = t.text
-        if t.kind == "PREPROC":
+        if kind == "PREPROC":
             continue
         if pending is not None and depth == 0 and not in_skip[i]:
             names = pending["names"]
@@ -453,26 +462,26 @@ def _containers(tokens: list[Token], in_skip: list[bool]) -> tuple[list[str], li
                 pending = None      # a declaration, a template parameter, an elaborated type
             elif text in (":", "final"):
                 pending["done"] = True
-            elif t.kind == "IDENT" and not pending["done"]:
+            elif kind == "IDENT" and not pending["done"]:
                 names.append(text)
         if text in ("(", "["):
             depth += 1
         elif text in (")", "]"):
             depth = max(0, depth - 1)
         elif text == "{":
-            extern = i and tokens[i - 1].kind == "STRING"     # extern "C" { ... }
+            extern = i and kinds[i - 1] == "STRING"     # extern "C" { ... }
             stack.append(("transparent" if extern else "body", ""))
             owner, body = moved()
         elif text == "}":
             if stack:
                 stack.pop()
                 owner, body = moved()
-        elif pending is None and depth == 0 and t.kind == "IDENT" and not in_skip[i]:
-            prev = tokens[i - 1].text if i else ""
+        elif pending is None and depth == 0 and kind == "IDENT" and not in_skip[i]:
+            prev = texts[i - 1] if i else ""
             if text == "namespace":
-                pending = {"kind": "ns", "names": [], "line": t.line, "done": False}
+                pending = {"kind": "ns", "names": [], "line": tokens[i].line, "done": False}
             elif text in _CLASS_KEYS and prev not in ("enum", "<", ",", "friend"):
-                pending = {"kind": "class", "names": [], "line": t.line, "done": False}
+                pending = {"kind": "class", "names": [], "line": tokens[i].line, "done": False}
     return owners, bodies, heads
 
 

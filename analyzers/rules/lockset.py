@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from analyzers import symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
 from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index,
-                                     is_ctor_or_dtor, is_objc_type, lock_class, short_name, token_index)
+                                     is_ctor_or_dtor, is_objc_type, lock_class, requires_lock, short_name,
+                                     spells_requires, token_index)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
+NO_LOCKS: frozenset[str] = frozenset()   # shared: each frozenset() is a new 216-byte object
 IMMUTABLE = re.compile(r"\b(atomic\w*|const|constexpr|once_flag|condition_variable\w*)\b|Mutex$|mutex$|&$")
 WRITE_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=", "++", "--"})
 MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back", "push_front", "push", "pop",
@@ -24,7 +26,7 @@ MUTATORS = frozenset({"insert", "erase", "emplace", "emplace_back", "push_back",
 _INDEX_SUFFIX = re.compile(r"\[[^\[\]]*\]")
 
 
-@dataclass
+@dataclass(slots=True)
 class Access:
     """One read or write of a field, with the lock identities held there."""
 
@@ -318,7 +320,7 @@ def held_at(model: FileModel, scope: Scope, line: int) -> list[LockRegion]:
 def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
     """(id of the block, region) for unique_lock/manual regions in nested blocks that outlive the block or end
     at an unlock(), memoised on the function."""
-    cached = fn.__dict__.get("_lockset_spans")
+    cached = fn.memos().get("_lockset_spans")
     if cached is None:
         cached = []
         todo = list(fn.children)
@@ -329,7 +331,7 @@ def _spans(fn: Scope) -> list[tuple[int, LockRegion]]:
             cached += [(id(node), r) for r in node.locks if r.kind in ("unique_lock", "manual")
                        and (r.released_by == "unlock" or r.end_line > node.end_line)]
             todo.extend(node.children)
-        fn.__dict__["_lockset_spans"] = cached
+        fn.memos()["_lockset_spans"] = cached
     return cached
 
 
@@ -373,18 +375,18 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
         if not result:
             break
     if not called:
-        result = frozenset()        # no caller known: an entry point
+        result = NO_LOCKS           # no caller known: an entry point
     memo[name] = result
     return result
 
 
 def _here(tables: Tables, model: FileModel, fn: Scope) -> Here:
     """The resolution context of a function, memoised on it."""
-    here = fn.__dict__.get("_lockset_here")
+    here = fn.memos().get("_lockset_here")
     if here is None or here.idx is not tables.idx:
         here = Here(tables.idx, tables.types, model, fn, tables.idx.owner(model, fn),
                     symbols.locals_of(model, tables.types, fn))
-        fn.__dict__["_lockset_here"] = here
+        fn.memos()["_lockset_here"] = here
     return here
 
 
@@ -425,9 +427,11 @@ def _thread_locals(models: list[FileModel]) -> set[int]:
     return out
 
 
-def accesses(models: list[FileModel]) -> list[Access]:
+def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     """Every access to a member or global in a function body of the scanned files (constructors,
-    destructors and code only they reach are left out: no other thread sees the object yet)."""
+    destructors and code only they reach are left out: no other thread sees the object yet).
+
+    With `every` False, only the accesses of fields that some access holds a lock for (what ST.015 compares)."""
     idx = index(models)
     tables = Tables(models, idx, symbols.types(models))
     caller_ctx = caller_context(models)
@@ -435,56 +439,142 @@ def accesses(models: list[FileModel]) -> list[Access]:
     initialisers = {short_name(fn.name) for model in models for fn in model.scopes("function")
                     if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
     names = set(idx.statics) | {name for members in idx.members.values() for name in members}
-    out: list[Access] = []
+    slots: list = []
     for model in models:
         file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
                                  else f"::{m.name}", m)
                         for m in model.members if m.static and not m.owner and not m.function}
-        by_function: dict[str, list[Member]] = {}     # a scan of the file's members per function was quadratic
+        locking = _locking_functions(model)
+        local_statics: dict[str, list[Member]] = {}     # m.function -> members, in declaration order
         for m in model.members:
-            by_function.setdefault(m.function, []).append(m)
+            local_statics.setdefault(m.function, []).append(m)
         for fn in model.scopes("function"):
             if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
                 continue
-            statics = dict(file_statics)
-            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in by_function.get(fn.name, ())})
-            out += _function_accesses(tables, model, fn, names, statics, thread_local, initialisers)
+            statics = file_statics
+            if fn.name in local_statics:     # a copy only where the function adds its own
+                statics = dict(file_statics)
+                statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in local_statics[fn.name]})
+            body = _Body(tables, model, fn, statics, thread_local, initialisers)
+            slots += body.slots(names, locking)
+    # An access where no lock can be held only matters to ST.015 for a field some other access holds a lock
+    # for: without `every`, the rest are never worked out (most of the code, in generated files).
+    locked = {a.field.rsplit("::", 1)[-1] for a in slots if isinstance(a, Access) and a.locks}
+    out: list[Access] = []
+    for slot in slots:
+        if isinstance(slot, Access):
+            out.append(slot)
+        elif isinstance(slot, _Body):
+            out += slot.later(names, None if every else locked)
+        elif every or slot[0].model.tokens.texts[slot[1]] in locked:
+            access = slot[0].access(slot[1], slot[2])
+            if access is not None:
+                out.append(access)
     return out
 
 
-def _function_accesses(tables: Tables, model: FileModel, fn: Scope, names: set[str], statics: dict,
-                       thread_local: set[int], initialisers: set[str]) -> list[Access]:
-    """The accesses in one function body (`names`: every member and global name, a cheap first filter)."""
-    toks = model.tokens
-    here: Here | None = None      # the locals table and the entry summary cost: only at the first candidate
-    inherited = frozenset({ANY_LOCK}) if short_name(fn.name).endswith("Locked") or _takes_lock_param(model, fn) \
-        else frozenset()
-    entry: frozenset[str] | None = frozenset()
-    once = _once_line(model, fn, initialisers)
-    out: list[Access] = []
-    for i in range(fn.first_token, min(fn.last_token, len(toks))):
-        tok = toks[i]
-        if tok.kind != "IDENT" or tok.text not in names and tok.text not in statics:
-            continue
-        if here is None:
-            here = _here(tables, model, fn)
-            entry = entry_locks(tables, fn)
-        hit = field_identity(here, toks, i, statics)
-        if hit is None or _skipped(hit[2], thread_local):
-            continue
+def _locking_functions(model: FileModel) -> set[int] | None:
+    """ids of the functions in which a lock can be held: a lock region, a queue or a REQUIRES annotation
+    (held_at and _queues look no further out than the enclosing function). None when the file has none
+    of those anywhere, not even outside functions."""
+    annotated = spells_requires(model)
+    if not annotated and not any(s.locks or s.kind == "dispatch" and s.queue for s in model.scopes()):
+        return None
+    out = set()
+    for fn in model.scopes("function"):
+        if any(s.locks or s.kind == "dispatch" and s.queue for s in fn.walk()) or \
+                annotated and requires_lock(model, fn):
+            out.add(id(fn))
+    return out
+
+
+class _Body:
+    """The accesses in one function body; what they need (locals, entry locks) is worked out on first use."""
+
+    __slots__ = ("tables", "model", "fn", "statics", "thread_local", "initialisers", "here", "entry", "asked",
+                 "inherited", "once")
+
+    def __init__(self, tables: Tables, model: FileModel, fn: Scope, statics: dict, thread_local: set[int],
+                 initialisers: set[str]):
+        self.tables, self.model, self.fn, self.statics = tables, model, fn, statics
+        self.thread_local, self.initialisers = thread_local, initialisers
+        self.here: Here | None = None
+        self.entry: frozenset[str] | None = NO_LOCKS
+        self.asked = False     # entry_locks asked
+        self.inherited: frozenset[str] | None = None
+        self.once: int | None = None
+
+    def slots(self, names: set[str], locking: set[int] | None) -> list:
+        """Each access in order: an Access, or (self, token, scope) where no lock can be held, or just self
+        when no lock is held anywhere in the file (see accesses, and later)."""
+        toks, statics, fn = self.model.tokens, self.statics, self.fn
+        texts, kinds = toks.texts, toks.kinds
+        out: list = []
+        for i in range(fn.first_token, min(fn.last_token, len(toks))):
+            if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
+                continue
+            if not self.asked:
+                # entry summaries are memoised in the order functions ask (with recursion the order matters):
+                # every function asks at its first candidate, in file and function order
+                self.asked = True
+                self.entry = entry_locks(self.tables, fn)
+            if locking is None:     # no lock region, queue or REQUIRES in the whole file: all of it waits
+                return [self]
+            scope = _scope_of(self.model, i)
+            where = scope.function()
+            if where is not None and id(where) not in locking:
+                out.append((self, i, scope))
+                continue
+            access = self.access(i, scope)
+            if access is not None:
+                out.append(access)
+        return out
+
+    def later(self, names: set[str], only: set[str] | None) -> list[Access]:
+        """The accesses of a body in a file with no lock, in order; only to names in `only` unless it is None."""
+        if only is not None and not only:
+            return []
+        toks, statics, fn = self.model.tokens, self.statics, self.fn
+        texts, kinds = toks.texts, toks.kinds
+        out = []
+        for i in range(fn.first_token, min(fn.last_token, len(toks))):
+            if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
+                continue
+            if only is None or texts[i] in only:
+                access = self.access(i, None)
+                if access is not None:
+                    out.append(access)
+        return out
+
+    def access(self, i: int, scope: Scope | None) -> Access | None:
+        """The access at token i (in `scope`, found here when None), or None when toks[i] names no shared field."""
+        model, fn, toks = self.model, self.fn, self.model.tokens
+        scope = scope or _scope_of(model, i)
+        if not self.asked:
+            self.asked = True
+            self.entry = entry_locks(self.tables, fn)
+        if self.here is None:
+            self.here = _here(self.tables, model, fn)
+        if self.inherited is None:
+            self.inherited = frozenset({ANY_LOCK}) if short_name(fn.name).endswith("Locked") or \
+                _takes_lock_param(model, fn) else NO_LOCKS
+            self.once = _once_line(model, fn, self.initialisers)
+        here = self.here
+        hit = field_identity(here, toks, i, self.statics)
+        if hit is None or _skipped(hit[2], self.thread_local):
+            return None
         ident, via, _ = hit
-        scope = _scope_of(model, i)
+        tok = toks[i]
         write = is_write(toks, i)
-        if _published(model, scope, tok.line, once, write):
-            continue
+        if _published(model, scope, tok.line, self.once, write):
+            return None
         regions = [r for r in held_at(model, scope, tok.line)   # not the guard's own argument:
                    if not (r.line == tok.line and tok.col > r.col and r.kind != "requires")]
         locks = {lock_identity(here, r.lock) for r in regions} | _queues(here, scope)
         outer = escaping_root(scope) is None
         text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
-        out.append(Access(ident, via, write, frozenset(locks) | (inherited if outer else frozenset()), tok, text,
-                          _context(scope), entry if outer else frozenset(), model, scope))
-    return out
+        return Access(ident, via, write, frozenset(locks) | (self.inherited if outer else NO_LOCKS), tok, text,
+                      _context(scope), self.entry if outer else NO_LOCKS, model, scope)
 
 
 def _scope_of(model: FileModel, i: int) -> Scope:

@@ -109,11 +109,13 @@ def stream_queue_at(model: FileModel, scope: Scope) -> str:
 
 def escaping_root(scope: Scope) -> Scope | None:
     """The innermost enclosing escaping block/lambda/dispatch (the code runs later, elsewhere)."""
-    for node in (scope, *scope.ancestors()):
+    node: Scope | None = scope
+    while node is not None:
         if node.kind in ("block", "lambda", "dispatch") and node.escaping:
             return node
         if node.kind == "function":
             return None
+        node = node.parent
     return None
 
 
@@ -134,16 +136,32 @@ REQUIRES = re.compile(r"^([A-Z0-9]+_)?(REQUIRES|REQUIRES_SHARED|EXCLUSIVE_LOCKS_
 
 def requires_lock(model: FileModel, fn: Scope) -> str:
     """The lock a function's REQUIRES(...) annotation says its callers hold ('' if none), memoised."""
-    cached = fn.__dict__.get("_requires")
+    if not spells_requires(model):
+        return ""
+    cached = fn.memos().get("_requires")
     if cached is None:
         cached = ""
-        toks = model.tokens
-        for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(toks)) - 1):
-            if toks[i].kind == "IDENT" and REQUIRES.match(toks[i].text) and toks[i + 1].text == "(":
-                cached = toks[i + 2].text if i + 2 < len(toks) and toks[i + 2].text != ")" else "(capability)"
+        texts, kinds = model.tokens.texts, model.tokens.kinds
+        for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(texts)) - 1):
+            if kinds[i] == "IDENT" and REQUIRES.match(texts[i]) and texts[i + 1] == "(":
+                cached = texts[i + 2] if i + 2 < len(texts) and texts[i + 2] != ")" else "(capability)"
                 break
-        fn.__dict__["_requires"] = cached
+        fn.memos()["_requires"] = cached
     return cached
+
+
+_MAY_REQUIRE = re.compile(r"REQUIRE|requires_|locks_required")   # a part of every name REQUIRES matches
+
+
+def spells_requires(model: FileModel) -> bool:
+    """Whether any token of the file is a REQUIRES-like name (else no function of it has one), memoised."""
+    hit = model.__dict__.get("_requires_spelled")
+    if hit is None:
+        texts = model.tokens.texts
+        # one search of the joined texts first: most files have none, and a set of their texts costs more
+        hit = model.__dict__["_requires_spelled"] = bool(_MAY_REQUIRE.search("\n".join(texts))) and \
+            any(REQUIRES.match(t) for t in set(texts))
+    return hit
 
 
 # -- names -----------------------------------------------------------------------------------------
@@ -208,28 +226,33 @@ def anchor_of(*parts: str) -> str:
 
 def token_index(model: FileModel, line: int, col: int = 1) -> int:
     """Index of the first token at or after (line, col)."""
-    return model.token_at(line, col)
+    return model.tokens.at(line, col)
 
 
 def used_names(model: FileModel, scope: Scope) -> list[Token]:
     """Identifiers used as plain names in a scope (not after `.`, `->`, `::`, not ObjC selector parts)."""
     toks = model.tokens
+    return [toks[i] for i in used_name_indices(model, scope)]
+
+
+def used_name_indices(model: FileModel, scope: Scope) -> list[int]:
+    """The token indices of used_names."""
+    texts, kinds = model.tokens.texts, model.tokens.kinds
     out = []
-    for i in range(scope.first_token, min(scope.last_token, len(toks))):
-        t = toks[i]
-        if t.kind != "IDENT":
+    for i in range(scope.first_token, min(scope.last_token, len(texts))):
+        if kinds[i] != "IDENT":
             continue
-        prev = toks[i - 1].text if i > 0 else ""
-        nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+        prev = texts[i - 1] if i > 0 else ""
+        nxt = texts[i + 1] if i + 1 < len(texts) else ""
         if prev in (".", "->", "::") or nxt == "::":
             continue
         if nxt == ":" and prev not in ("?", "case"):   # ObjC selector part or label
             continue
-        out.append(t)
+        out.append(i)
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decl:
     """A local variable or parameter declaration found in the tokens."""
 
@@ -244,11 +267,12 @@ class Decl:
 def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
     """Local declarations (`T& x`, `T* x`, `T x = ...`, params) in tokens [start, end); last one wins."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     decls: dict[str, Decl] = {}
     for i in range(max(start, 1), min(end, len(toks) - 1)):
-        t = toks[i]
-        if t.kind != "IDENT" or toks[i + 1].text not in (",", ")", "=", ";", "{", "[", ":", "("):
+        if kinds[i] != "IDENT" or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
             continue
+        t = toks[i]
         if toks[i + 1].text == ":" and toks[i - 1].text not in ("*", "&", "&&"):
             continue   # a label or a selector part
         if toks[i + 1].text == "(" and not (toks[i - 1].kind == "IDENT" and toks[i - 1].text not in _NOT_TYPES
@@ -320,9 +344,10 @@ def is_objc_type(type_name: str) -> bool:
 def macro_calls(model: FileModel, scope: Scope, pattern: re.Pattern[str]) -> list[Token]:
     """Tokens in `scope`'s body (nested scopes included) naming a macro/call matching `pattern`."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
     return [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks)))
-            if toks[i].kind == "IDENT" and pattern.match(toks[i].text)
-            and i + 1 < len(toks) and toks[i + 1].text == "("]
+            if kinds[i] == "IDENT" and pattern.match(texts[i])
+            and i + 1 < len(toks) and texts[i + 1] == "("]
 
 
 # -- the project index -----------------------------------------------------------------------------

@@ -30,23 +30,22 @@ def _null_test(toks: list[Token], start: int, end: int) -> str:
     return ""
 
 
-def _assigns(toks: list[Token], start: int, end: int, name: str) -> Token | None:
-    """The token of `name = ...` / `name.reset(...)` inside [start, end)."""
+def _assigns(toks: list[Token], start: int, end: int, name: str) -> int | None:
+    """The token index of `name = ...` / `name.reset(...)` inside [start, end)."""
     for i in range(start, min(end, len(toks) - 2)):
         if toks[i].text == name and toks[i - 1].text not in (".", "->", "::"):
             if toks[i + 1].text == "=" or (toks[i + 1].text == "." and toks[i + 2].text in ("reset", "emplace")):
-                return toks[i]
+                return i
     return None
 
 
 SHARED_GETTER = re.compile(r"^(shared|default|current|standard|main)[A-Z]\w*$")
 
 
-def _shared_getter(toks: list[Token], assign: Token) -> bool:
-    """`x = [MTLCaptureManager sharedCaptureManager];`: caching a process-wide object's getter (no +1, nothing
-    created), so two threads that both run it store the same pointer."""
-    i = next((k for k, t in enumerate(toks) if t is assign), -1)
-    if i < 0 or i + 5 >= len(toks) or toks[i + 1].text != "=" or toks[i + 2].text != "[":
+def _shared_getter(toks: list[Token], i: int) -> bool:
+    """`x = [MTLCaptureManager sharedCaptureManager];` (x at token i): caching a process-wide object's getter
+    (no +1, nothing created), so two threads that both run it store the same pointer."""
+    if i + 5 >= len(toks) or toks[i + 1].text != "=" or toks[i + 2].text != "[":
         return False
     return toks[i + 3].kind == "IDENT" and bool(SHARED_GETTER.match(toks[i + 4].text)) and toks[i + 5].text == "]"
 
@@ -54,8 +53,9 @@ def _shared_getter(toks: list[Token], assign: Token) -> bool:
 def lazy_inits(model: FileModel, fn: Scope):
     """(name, test token, assignment token) for each check-then-create in a function body."""
     toks = model.tokens
+    texts = toks.texts
     for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
-        if toks[i].text != "if" or toks[i + 1].text != "(":
+        if texts[i] != "if" or texts[i + 1] != "(":
             continue
         j = closing(toks, i + 1)
         name = _null_test(toks, i + 2, j)
@@ -64,7 +64,7 @@ def lazy_inits(model: FileModel, fn: Scope):
         body_end = _statement_end(toks, j + 1)
         assign = _assigns(toks, j + 1, body_end, name)
         if assign is not None and not _shared_getter(toks, assign):
-            yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], assign, toks[i]
+            yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], toks[assign], toks[i]
 
 
 def _statement_end(toks: list[Token], k: int) -> int:

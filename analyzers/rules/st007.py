@@ -10,7 +10,7 @@ from analyzers.findings import Finding, Related
 from analyzers.model import FileModel, Member, Scope, Token, closing
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (MUTEX_TYPE, Index, anchor_of, held, index, is_ctor_or_dtor, is_special_member, is_stream_class,
-                                     caller_context, protected_at, short_name, used_names)
+                                     caller_context, protected_at, short_name, used_name_indices)
 
 CONTAINER = re.compile(r"\b(unordered_map|map|unordered_set|set|vector|list|deque|stack|queue|priority_queue|"
                        r"NSMutableDictionary|NSMutableArray|SmallVector|flat_hash_map)\b")
@@ -36,14 +36,13 @@ def _is_write(toks: list[Token], i: int) -> bool:
 def _accesses(model: FileModel, idx: Index, fn: Scope, cls: str):
     """(member, token, is_write) for data members of `cls` used in a function body."""
     toks = model.tokens
+    texts = toks.texts
     names = idx.members.get(cls, {})
-    positions = {(t.line, t.col): k for k, t in enumerate(toks[fn.first_token:fn.last_token], fn.first_token)}
-    for tok in used_names(model, fn):
-        member = names.get(tok.text)
+    for k in used_name_indices(model, fn):
+        member = names.get(texts[k])
         if member is None or member.static or MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type):
             continue
-        k = positions[(tok.line, tok.col)]
-        yield member, tok, _is_write(toks, k)
+        yield member, toks[k], _is_write(toks, k)
 
 
 def _shared_classes(models: list[FileModel], idx: Index) -> set[str]:
@@ -108,8 +107,8 @@ def _filled_once(models: list[FileModel], idx: Index, model: FileModel, fn: Scop
     fname = short_name(fn.name)
     from_ctor = any(is_ctor_or_dtor(m, c.scope.function()) and idx.owner(m, c.scope.function()) == cls
                     for m, c in idx.calls.get(fname, ()) if c.scope is not None and c.scope.function() is not None)
-    emptied = any(toks2[i].text == name and toks2[i + 1].text in (".", "->") and toks2[i + 2].text in ("clear", "erase", "swap")
-                  for m in models for toks2 in (m.tokens,) for i in range(len(toks2) - 2))
+    emptied = any(t2[i] == name and t2[i + 1] in (".", "->") and t2[i + 2] in ("clear", "erase", "swap")
+                  for m in models for t2 in (m.tokens.texts,) for i in range(len(t2) - 2))
     return from_ctor and not emptied
 
 

@@ -94,7 +94,7 @@ def _grow_only(model: FileModel, container: str) -> bool:
     """Whether nothing in the file removes or replaces an element of `container` once it is set
     (`streams_[i] = ...` on an empty slot is how such pools are filled; erase/clear/reset/= nullptr are not)."""
     toks = model.tokens
-    for i, t in enumerate(toks[:-2]):
+    for i, t in zip(range(len(toks) - 2), toks):     # lazily: a slice copies every token
         if t.text != container:
             continue
         j = i + 1

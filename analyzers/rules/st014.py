@@ -19,7 +19,7 @@ USES_TSA = re.compile(r"^([A-Z0-9]+_)?(GUARDED_BY|PT_GUARDED_BY|REQUIRES|REQUIRE
                       r"RELEASE|RELEASE_SHARED|EXCLUDES|CAPABILITY|SCOPED_CAPABILITY|LOCKABLE|SCOPED_LOCKABLE|"
                       r"EXCLUSIVE_LOCKS_REQUIRED|LOCKS_EXCLUDED|TRY_ACQUIRE)$|^(guarded_by|pt_guarded_by|capability|"
                       r"requires_capability|acquire_capability|release_capability)$")
-# Every USES_TSA name contains one of these: files whose source has none skip the token scan.
+# Every USES_TSA name contains one of these: a quick test before the full pattern.
 MENTIONS_TSA = re.compile(r"GUARDED_BY|REQUIRES|ACQUIRE|RELEASE|EXCLUDES|CAPABILITY|LOCKABLE|LOCKS_|guarded_by|"
                           r"capability")
 
@@ -37,7 +37,7 @@ def _capability_classes(model: FileModel) -> set[str]:
     """Classes declared with CAPABILITY/LOCKABLE in this file (their instances are locks)."""
     toks = model.tokens
     out = set()
-    for i, t in enumerate(toks[:-3]):
+    for i, t in zip(range(len(toks) - 3), toks):     # lazily: a slice copies every token
         if t.text in ("class", "struct") and toks[i + 1].text.upper().endswith(("CAPABILITY", "LOCKABLE")):
             j = i + 2
             while j < len(toks) and toks[j].text != ")":
@@ -56,10 +56,13 @@ def _is_lock(member: Member, caps: set[str]) -> bool:
 def check(model: FileModel, ctx) -> Iterable[Finding]:
     """Annotation hygiene per class of the file."""
     toks = model.tokens
+    texts, kinds = toks.texts, toks.kinds
+    # the joined texts first: most files mention none (no pattern here can match across the '\n')
+    named = {t for t in set(texts) if MENTIONS_TSA.search(t) and USES_TSA.match(t)} \
+        if MENTIONS_TSA.search("\n".join(texts)) else set()
     uses = any(m.annotations for m in model.members) or (
-        MENTIONS_TSA.search("\n".join(model.lines)) is not None
-        and any(t.kind == "IDENT" and USES_TSA.match(t.text) and toks[i + 1].text == "("
-                for i, t in enumerate(toks[:-1])))
+        bool(named) and any(kinds[i] == "IDENT" and texts[i] in named and texts[i + 1] == "("
+                            for i in range(len(texts) - 1)))
     if not uses:
         return
     caps = _capability_classes(model)

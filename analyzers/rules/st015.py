@@ -69,7 +69,7 @@ def _looked_up_under_lock(a: Access, accs: list[Access]) -> bool:
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Compare each field's accesses with the lock that protects its writes (or, failing that, its reads)."""
     by_field: dict[str, list[Access]] = {}
-    for a in accesses(models):
+    for a in accesses(models, every=False):
         by_field.setdefault(a.field, []).append(a)
     reported: set[tuple[str, str, str]] = set()
     for field_id, accs in by_field.items():

@@ -9,7 +9,10 @@ an empty cache:
   warm        again, nothing changed
   edit        after appending a function to one MPS file (the edit a developer makes between runs)
   lockgraph / tsa   cold, warm and edit of `checks.lockgraph` and `checks.tsa`
-and the size of the cache the cold run left. Writes .mps-verify/bench/scaling.json.
+and the size of the cache the cold run left. Then single generated files (checks.shapes: many functions,
+a class of many methods, one huge function, a table, ObjC sends, raw strings) through a cold
+`checks.structural --jobs 1`: at 1 and 4 MB with this checkout, at 1 MB with the previous design (its
+class shape was quadratic: 4 MB took 400 s). Writes .mps-verify/bench/scaling.json.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from checks import cli
 from checks.bench_structural import _measure, publish
+from checks import shapes
 from checks.corpus import SCALING_MB, scaling_dir
 from checks.provenance import tool_info
 from checks.sources import CORPUS_DIR, MPS_SUBDIRS, REPO_ROOT
@@ -132,8 +136,27 @@ def bench(sizes: tuple[int, ...], previous: str | None) -> dict:
                 print(f"  {name}: {design} done", file=sys.stderr)
             result["inputs"][name] = entry
             shutil.rmtree(tree)
+        result["shapes"] = {design: measure_shapes(code, Path(tmp) / "shapes", Path(tmp) / design / "shape-cache",
+                                                   (1, 4) if design == "current" else (1,))
+                            for design, code in designs.items()}
     result["machine"]["loadavg_end"] = list(os.getloadavg())
     return result
+
+
+def measure_shapes(code: Path, folder: Path, cache: Path, sizes: tuple[int, ...]) -> dict:
+    """MB/s of a cold one-process structural run on each generated shape, by size (CPU and wall)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(MPS_VERIFY_CACHE_DIR=str(cache), PYTHONPATH=str(code))
+    out: dict = {}
+    for mb in sizes:
+        for path in shapes.write(folder, mb):
+            wall, rss, cpu = _measure([sys.executable, "-m", "checks.structural", str(path.parent), "--no-cache",
+                                       "--jobs", "1", "--format", "json", "--output", os.devnull], env, cwd=code)
+            size = path.stat().st_size / 1e6
+            out.setdefault(path.parent.name, {})[str(mb)] = {"mb": size, "wall": wall, "cpu": cpu,
+                                                             "mb_per_s": size / wall, "rss_mib_per_mb": rss / size}
+        print(f"  shapes at {mb} MB done", file=sys.stderr)
+    return out
 
 
 def table(r: dict) -> str:
@@ -149,6 +172,12 @@ def table(r: dict) -> str:
             cells = [value(e[d]) for d in designs]
             ratio = f"{cells[1] / cells[0]:11.2f}x" if len(cells) == 2 and cells[0] else ""
             lines.append(f"  {label:32}" + "".join(f"{c:12.3f}" for c in cells) + ratio)
+    if r.get("shapes"):
+        lines.append("\nsingle generated files, MB/s of a cold one-process run (wall)")
+        for shape, by in r["shapes"]["current"].items():
+            prev = r["shapes"].get("previous", {}).get(shape, {}).get("1")
+            lines.append(f"  {shape:10} 1 MB {by['1']['mb_per_s']:6.2f}" + (f" (previous {prev['mb_per_s']:.2f})" if prev else "")
+                         + (f"   4 MB {by['4']['mb_per_s']:6.2f}, peak {by['4']['rss_mib_per_mb']:.0f} MiB/MB" if "4" in by else ""))
     return "\n".join(lines)
 
 
@@ -162,7 +191,7 @@ def _rows(e: dict, mb: float, designs: list[str]) -> list:
         ("structural warm wall s", lambda d: d[s]["warm"]["wall"]),
         ("structural edit wall s", lambda d: d[s]["edit"]["wall"]),
         ("edit / cold (structural)", lambda d: d[s]["edit"]["wall"] / d[s]["cold"]["wall"]),
-        ("lockgraph cold / warm / edit s", lambda d: d["lockgraph"]["cold"]["wall"]),
+        ("lockgraph cold s", lambda d: d["lockgraph"]["cold"]["wall"]),
         ("  warm", lambda d: d["lockgraph"]["warm"]["wall"]),
         ("  edit / cold", lambda d: d["lockgraph"]["edit"]["wall"] / d["lockgraph"]["cold"]["wall"]),
         ("tsa cold s", lambda d: d["tsa"]["cold"]["wall"]),

@@ -203,3 +203,16 @@ def test_small_inputs_are_parsed_in_one_process_by_default(tmp_path, monkeypatch
     monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
     engine.analyze([tree], tree, cache=False)
     assert max(seen) == 2
+
+
+def test_scaling_table_shows_both_designs_and_their_ratio():
+    run = {"wall": 2.0, "cpu": 1.8, "rss_mib": 100.0}
+    design = {"structural": {"cold": run, "cold_jobs1": run, "warm": run, "edit": run, "cache_bytes": 1_000_000},
+              "lockgraph": {"cold": run, "warm": run, "edit": run}, "tsa": {"cold": run, "warm": run, "edit": run}}
+    faster = {**design, "structural": {**design["structural"], "edit": {**run, "wall": 0.5}}}
+    shape = {"1": {"mb": 1.0, "wall": 1.0, "cpu": 1.0, "mb_per_s": 1.0, "rss_mib_per_mb": 40.0}}
+    doc = {"previous": "abc", "machine": {"cpus": 2, "loadavg_start": [1.0], "loadavg_end": [1.1]},
+           "inputs": {"mps-tree": {"bytes": 1_000_000, "previous": design, "current": faster}},
+           "shapes": {"current": {"funcs": {**shape, "4": shape["1"]}}, "previous": {"funcs": shape}}}
+    text = bench_scaling.table(doc)
+    assert "structural edit wall s" in text and "0.25x" in text and "previous 1.00" in text

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from analyzers import baseline as baseline_file
-from analyzers import crossref
+from analyzers import cores, crossref
 from analyzers import forked
 from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
@@ -39,9 +39,10 @@ T = TypeVar("T")
 DEBUG_ENV = "MPS_VERIFY_DEBUG"   # set (by --debug): a failure's traceback goes to stderr where it is caught
 PARALLEL_MIN_FILES = 12   # below this, forking a worker costs more than it saves
 # Below this much source to parse (or, for the cross-file rules, to analyse), the default is one process:
-# a forked worker's start-up, its copy-on-write faults and the transfer of its models back cost more than
-# it saves (measured on the 1.3 MB MPS tree: two processes 1.24-1.32x the wall time of one)
-PARALLEL_MIN_BYTES = 4_000_000
+# a forked worker's start-up, its copy-on-write faults and the transfer of its models back cost about
+# what it saves (on the idle 2-core machine two processes took 0.71x the wall time of one on the 1.3 MB
+# MPS tree, 0.67x at 5 MB; on a busy one they were 1.24-1.32x: see analyzers/cores.py)
+PARALLEL_MIN_BYTES = 1_000_000
 # The last analyze()'s per-file results (model, file-rule findings) by (file key, rules key): the gate
 # analyses two revisions that share all but a few files, and those need neither loading nor file rules.
 _LAST_FILES: dict[tuple[str, str], tuple[FileModel, list[Finding]]] = {}
@@ -66,20 +67,10 @@ def parse_file(path: Path, rel: str) -> FileModel:
     return parse(path, rel)
 
 
-def idle_cores() -> int:
-    """Cores this process may use that the machine's 1-minute load leaves idle (at least 1)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(cpus, int(cpus - busy + 0.5)))
-
-
 def _jobs(requested: int | None, work: int) -> int:
     """Processes for `work` items: as asked, else the idle cores (a forked worker on a busy core
     only adds its start-up and the transfer of its results)."""
-    jobs = requested if requested is not None else idle_cores()
+    jobs = requested if requested is not None else cores.idle_cores()
     return max(1, min(jobs, work // 4 or 1))
 
 

@@ -149,12 +149,30 @@ def test_lockgraph_cache_key_has_the_hierarchy_and_depth(tmp_path):
 # ---- process count ---------------------------------------------------------------------------------
 
 def test_busy_machine_gets_one_process(monkeypatch):
-    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(engine.os, "getloadavg", lambda: (1.9, 0, 0))
-    assert engine.idle_cores() == 1 and engine._jobs(None, 1000) == 1
-    monkeypatch.setattr(engine.os, "getloadavg", lambda: (0.2, 0, 0))
-    assert engine.idle_cores() == 2 and engine._jobs(None, 1000) == 2
+    from analyzers import cores
+    monkeypatch.setattr(cores, "allowed", lambda: {0, 1})
+    monkeypatch.setattr(cores, "_START", (1000, 2000))
+    monkeypatch.setattr(cores, "_sample", lambda cpus: (1000 + 1, 2000 + 100))    # both cores busy
+    assert cores.idle_cores() == 1 and engine._jobs(None, 1000) == 1
+    monkeypatch.setattr(cores, "_sample", lambda cpus: (1000 + 50, 2000 + 100))   # only this process
+    assert cores.idle_cores() == 2 and engine._jobs(None, 1000) == 2
     assert engine._jobs(3, 1000) == 3                   # asked for: as asked
+    monkeypatch.setattr(cores, "_sample", lambda cpus: None)                      # no /proc/stat: the load
+    monkeypatch.setattr(cores.os, "getloadavg", lambda: (1.9, 0, 0))
+    assert cores.idle_cores() == 1
+    monkeypatch.setattr(cores.os, "getloadavg", lambda: (0.2, 0, 0))
+    assert cores.idle_cores() == 2
+
+
+def test_the_real_sample_sees_this_busy_process():
+    from analyzers import cores
+    start = cores._sample(cores.allowed())
+    if start is None:
+        pytest.skip("no /proc/stat here")
+    x = 0
+    while (now := cores._sample(cores.allowed()))[1] - start[1] < 2 * cores.MIN_WINDOW:
+        x += 1
+    assert now[0] - start[0] < now[1] - start[1]      # some of the window was busy: this loop
 
 
 # ---- the scaling corpus and benchmark --------------------------------------------------------------
@@ -195,7 +213,7 @@ def test_small_inputs_are_parsed_in_one_process_by_default(tmp_path, monkeypatch
     real = engine.forked.map_shared
     monkeypatch.setattr(engine.forked, "map_shared",
                         lambda fn, items, workers, meanwhile=None: seen.append(workers) or real(fn, items, 1, meanwhile))
-    monkeypatch.setattr(engine, "idle_cores", lambda: 2)
+    monkeypatch.setattr(engine.cores, "idle_cores", lambda: 2)
     engine.analyze([tree], tree, cache=False)
     assert seen and max(seen) == 1                      # under PARALLEL_MIN_BYTES: no worker
     seen.clear()

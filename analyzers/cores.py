@@ -1,0 +1,61 @@
+"""How many cores a run may use now: the ones this process may run on that the rest of the machine
+leaves idle.
+
+On Linux the answer comes from /proc/stat, sampled when this module is imported and again when asked
+(the interpreter's start, imports and hashing the inputs give a window of 50 ms and more): the
+1-minute load average lags by a minute and counts this very process's previous runs, so a benchmark
+or an editor re-running the analyzer back to back always looked busy. Elsewhere the load average is
+all there is.
+"""
+
+from __future__ import annotations
+
+import os
+
+MIN_WINDOW = 8      # jiffies (1/100 s) summed over our CPUs below which a sample says too little
+
+
+def allowed() -> set[int]:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def _sample(cpus: set[int]) -> tuple[int, int] | None:
+    """(idle, all) jiffies so far over `cpus`, or None without /proc/stat."""
+    idle = total = 0
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            for line in fh:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    if total:
+                        break           # past the per-CPU lines
+                    continue
+                name, *fields = line.split()
+                if int(name[3:]) in cpus:
+                    values = [int(x) for x in fields[:8]]    # guest time is already in user time
+                    idle += values[3] + (values[4] if len(values) > 4 else 0)
+                    total += sum(values)
+    except (OSError, ValueError):
+        return None
+    return (idle, total) if total else None
+
+
+_START = _sample(allowed())
+
+
+def idle_cores() -> int:
+    """Cores this process may use that nothing else is using (at least 1): this process counts as
+    one busy core of the window, the rest of the busy time is other work."""
+    cpus = allowed()
+    now = _sample(cpus)
+    if _START is not None and now is not None and now[1] - _START[1] >= MIN_WINDOW:
+        busy = len(cpus) * (1 - (now[0] - _START[0]) / (now[1] - _START[1]))
+        others = max(0.0, busy - 1)
+        return max(1, min(len(cpus), len(cpus) - round(others)))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return max(1, min(len(cpus), int(len(cpus) - load + 0.5)))

@@ -329,7 +329,8 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     files, skipped = discover_all([Path(p) for p in paths], root, tuple(exclude), limits)
     keys = file_keys(files)
     store = ParseCache(enabled=cache)
-    run_key = _run_key(keys, entries, settings)
+    # with the naming note or without (the gate's): one run's entry must not stand for the other
+    run_key = _run_key(keys, entries, settings) + ("-named" if naming else "")
     hit = store.get(run_key)
     if isinstance(hit, dict) and {"findings", "diagnostics", "files", "types"} <= set(hit):
         findings, analysed, nfiles, naming = list(hit["findings"]), hit["diagnostics"], hit["files"], hit["types"]

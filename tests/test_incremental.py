@@ -234,3 +234,10 @@ def test_scaling_table_shows_both_designs_and_their_ratio():
            "shapes": {"current": {"funcs": {**shape, "4": shape["1"]}}, "previous": {"funcs": shape}}}
     text = bench_scaling.table(doc)
     assert "structural edit wall s" in text and "0.25x" in text and "previous 1.00" in text
+
+
+def test_a_run_without_the_naming_note_does_not_stand_for_one_with_it(tmp_path):
+    tree = _tree(tmp_path, ["ST.004.a_flag.mm"], STRUCT)
+    assert engine.analyze([tree], tree, naming=False).extra["types"] == {}
+    engine._LAST_FILES.clear()
+    assert engine.analyze([tree], tree).extra["types"] != {}

@@ -52,3 +52,19 @@ def measure(path: Path, root: Path) -> float:
     build_graph(models, load_hierarchy())
     return time.process_time() - start
 
+
+
+def growth(make: Callable[[int], str], small: int, large: int, folder: Path, limit: float,
+           floor: float) -> tuple[float, float, float]:
+    """(best seconds at `small` bytes, at `large`, their ratio) of `measure` on `make(size)`: up to 3 tries
+    each, stopping once the ratio is within `limit` (a timing is noisy; a superlinear stage is not)."""
+    paths = [folder / f"small-{id(make)}.mm", folder / f"large-{id(make)}.mm"]
+    paths[0].write_text(make(small))
+    paths[1].write_text(make(large))
+    best_small = best_large = float("inf")
+    for _ in range(3):
+        best_small = min(best_small, measure(paths[0], folder))
+        best_large = min(best_large, measure(paths[1], folder))
+        if best_large <= limit * max(best_small, floor):
+            break
+    return best_small, best_large, best_large / max(best_small, floor)

@@ -8,7 +8,7 @@ time, best of up to 3 tries. A class of many inline methods once took time quadr
 import pytest
 
 from analyzers.parse import parse_text
-from checks.hostile import measure
+from checks.hostile import growth, measure
 from checks.shapes import SHAPES, write
 
 SMALL, LARGE = 128 * 1024, 512 * 1024     # smaller, and the quadratic class of methods hid in the noise
@@ -26,17 +26,10 @@ def test_each_shape_is_its_size_and_parses_cleanly(name):
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_each_shape_scales_linearly(tmp_path, name):
-    small, large = tmp_path / f"small-{name}.mm", tmp_path / f"large-{name}.mm"
-    small.write_text(SHAPES[name](SMALL))
-    large.write_text(SHAPES[name](LARGE))
-    measure(small, tmp_path)      # imports and compiled scanners out of the way
-    best_small = best_large = float("inf")
-    for _ in range(3):
-        best_small = min(best_small, measure(small, tmp_path))
-        best_large = min(best_large, measure(large, tmp_path))
-        if best_large <= LIMIT * max(best_small, FLOOR):
-            break
-    ratio = best_large / max(best_small, FLOOR)
+    warm = tmp_path / "warm.mm"
+    warm.write_text(SHAPES[name](SMALL))
+    measure(warm, tmp_path)      # imports and compiled scanners out of the way
+    best_small, best_large, ratio = growth(SHAPES[name], SMALL, LARGE, tmp_path, LIMIT, FLOOR)
     assert ratio <= LIMIT, f"{name}: {best_small:.3f} s at 128 KB, {best_large:.3f} s at 512 KB (x{ratio:.1f})"
 
 

@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from checks.hostile import PATTERNS, measure
+from checks.hostile import PATTERNS, growth, measure
 
 SMALL, LARGE = 16 * 1024, 64 * 1024
 LIMIT = 6.0
@@ -28,16 +28,7 @@ def warm(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(PATTERNS))
 def test_each_pattern_scales_linearly(tmp_path, warm, name):
-    small, large = tmp_path / f"small-{name}.mm", tmp_path / f"large-{name}.mm"
-    small.write_text(PATTERNS[name](SMALL))
-    large.write_text(PATTERNS[name](LARGE))
-    best_small = best_large = float("inf")
-    for _ in range(3):
-        best_small = min(best_small, measure(small, tmp_path))
-        best_large = min(best_large, measure(large, tmp_path))
-        if best_large <= LIMIT * max(best_small, FLOOR):
-            break
-    ratio = best_large / max(best_small, FLOOR)
+    best_small, best_large, ratio = growth(PATTERNS[name], SMALL, LARGE, tmp_path, LIMIT, FLOOR)
     assert ratio <= LIMIT, f"{name}: {best_small:.3f} s at 16 KB, {best_large:.3f} s at 64 KB (x{ratio:.1f})"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,8 +77,9 @@ def _du(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure_design(code: Path, tree: Path, targets: list[str], work: Path) -> dict:
-    """Every measurement of one design (its code in `code`) on one input (a copy in `tree`)."""
+def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repeat: int = 1) -> dict:
+    """Every measurement of one design (its code in `code`) on one input (a copy in `tree`): the median of
+    `repeat` passes."""
     cache = work / "cache"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(MPS_VERIFY_CACHE_DIR=str(cache), PYTHONPATH=str(code))
@@ -91,35 +93,56 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path) -> di
 
     edited = tree / EDITED
     original = edited.read_bytes()
-    out: dict = {}
     fresh()
     run("structural")                          # .pyc files and the grammar cache, as any first use
+    reps = [_one_pass(run, fresh, cache, edited, original) for _ in range(repeat)]
+    fresh()
+    return _medians(reps)
+
+
+def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes) -> dict:
+    """One pass of every measurement: {command: {measurement: {wall, cpu, rss_mib}}, plus cache_bytes}."""
+    out: dict = {}
     for command in COMMANDS:
         fresh()
-        wall, rss, cpu = run(command)
-        out[command] = {"cold": {"wall": wall, "cpu": cpu, "rss_mib": rss}}
+        out[command] = {"cold": _as_dict(run(command))}
         if command == "structural":
             out[command]["cache_bytes"] = _du(cache / "structural") if (cache / "structural").is_dir() else 0
             fresh()
-            wall, rss, cpu = run(command, "--jobs", "1")
-            out[command]["cold_jobs1"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
+            out[command]["cold_jobs1"] = _as_dict(run(command, "--jobs", "1"))
             fresh()
             run(command)
-        wall, rss, cpu = run(command)
-        out[command]["warm"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
+        out[command]["warm"] = _as_dict(run(command))
         edited.write_bytes(original + EDIT.encode())
         try:
-            wall, rss, cpu = run(command)
+            out[command]["edit"] = _as_dict(run(command))
         finally:
             edited.write_bytes(original)
-        out[command]["edit"] = {"wall": wall, "cpu": cpu, "rss_mib": rss}
-    fresh()
     return out
 
 
-def bench(sizes: tuple[int, ...], previous: str | None) -> dict:
+def _as_dict(measured: tuple[float, float, float]) -> dict:
+    wall, rss, cpu = measured
+    return {"wall": wall, "cpu": cpu, "rss_mib": rss}
+
+
+def _medians(reps: list[dict]) -> dict:
+    """The per-measurement median of several passes (by wall time), with the spread of the wall times."""
+    out: dict = {}
+    for command, measured in reps[0].items():
+        out[command] = {}
+        for name, value in measured.items():
+            if not isinstance(value, dict):
+                out[command][name] = statistics.median(r[command][name] for r in reps)
+                continue
+            runs = sorted((r[command][name] for r in reps), key=lambda m: m["wall"])
+            out[command][name] = {**runs[len(runs) // 2], "wall_range": [runs[0]["wall"], runs[-1]["wall"]]}
+    return out
+
+
+def bench(sizes: tuple[int, ...], previous: str | None, repeat: int = 1) -> dict:
     """Measure every input with each design; the result document."""
-    result = {"tool": tool_info(REPO_ROOT), "previous": previous,
+    result = {"tool": tool_info(REPO_ROOT), "previous": previous, "repeat": repeat,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "loadavg_start": list(os.getloadavg())}, "inputs": {}}
     with tempfile.TemporaryDirectory(prefix="mps-verify-scaling-") as tmp:
@@ -132,7 +155,7 @@ def bench(sizes: tuple[int, ...], previous: str | None) -> dict:
             targets = [str(tree / sub) for sub in MPS_SUBDIRS] if name == "mps-tree" else [str(tree)]
             entry = {"bytes": source_bytes(folder, name)}
             for design, code in designs.items():
-                entry[design] = measure_design(code, tree, targets, Path(tmp) / design / name)
+                entry[design] = measure_design(code, tree, targets, Path(tmp) / design / name, repeat)
                 print(f"  {name}: {design} done", file=sys.stderr)
             result["inputs"][name] = entry
             shutil.rmtree(tree)
@@ -163,7 +186,8 @@ def table(r: dict) -> str:
     """The result as text: per input, each measurement for both designs and their ratio."""
     designs = [d for d in ("previous", "current") if any(d in e for e in r["inputs"].values())]
     lines = [f"scaling on {r['machine']['cpus']} CPUs, load {r['machine']['loadavg_start'][0]:.1f} at start, "
-             f"{r['machine']['loadavg_end'][0]:.1f} at end; previous = {r['previous'] or '(not measured)'}"]
+             f"{r['machine']['loadavg_end'][0]:.1f} at end; previous = {r['previous'] or '(not measured)'}; "
+             f"median of {r.get('repeat', 1)} pass(es) (wall ranges in the JSON)"]
     for name, e in r["inputs"].items():
         mb = e["bytes"] / 1e6
         lines.append(f"\n{name} ({mb:.2f} MB)")
@@ -209,6 +233,7 @@ def main(argv: list[str]) -> int:
                    help=f"git revision of the design to compare with (default {DEFAULT_PREVIOUS}); 'none' to skip")
     p.add_argument("--sizes", default=",".join(map(str, SCALING_MB)),
                    help=f"subsets to measure, in MB (default {','.join(map(str, SCALING_MB))})")
+    p.add_argument("--repeat", type=int, default=1, help="passes per input and design (median reported; default 1)")
     p.add_argument("--output", type=Path, default=OUT, help=f"JSON result (default {OUT.relative_to(REPO_ROOT)})")
     args = p.parse_args(argv)
     try:
@@ -217,7 +242,9 @@ def main(argv: list[str]) -> int:
         raise cli.UsageError(f"--sizes: comma-separated whole numbers of MB, got {args.sizes!r}") from exc
     if any(mb not in SCALING_MB for mb in sizes):
         raise cli.UsageError(f"--sizes: only {', '.join(map(str, SCALING_MB))} exist")
-    return publish(bench(sizes, None if args.previous == "none" else args.previous), args.output, table)
+    if args.repeat < 1:
+        raise cli.UsageError("--repeat must be at least 1")
+    return publish(bench(sizes, None if args.previous == "none" else args.previous, args.repeat), args.output, table)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,16 @@ def test_scaling_bench_refuses_missing_inputs_and_bad_sizes(tmp_path, monkeypatc
         bench_scaling.main(["--sizes", "7"])
     with pytest.raises(UsageError):
         bench_scaling.main(["--sizes", "x"])
+    with pytest.raises(UsageError):
+        bench_scaling.main(["--sizes", "", "--repeat", "0"])
+
+
+def test_scaling_medians_keep_the_middle_pass_and_the_range():
+    passes = [{"tsa": {"cold": {"wall": w, "cpu": w, "rss_mib": 1.0}}, "structural": {"cache_bytes": b}}
+              for w, b in ((3.0, 10), (1.0, 30), (2.0, 20))]
+    out = bench_scaling._medians(passes)
+    assert out["tsa"]["cold"]["wall"] == 2.0 and out["tsa"]["cold"]["wall_range"] == [1.0, 3.0]
+    assert out["structural"]["cache_bytes"] == 20
 
 
 def test_small_inputs_are_parsed_in_one_process_by_default(tmp_path, monkeypatch):

@@ -204,11 +204,18 @@ def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jo
                 skipped: list[Diagnostic] | None = None) -> list[FileModel]:
     """Parse every C++/ObjC++ file under `paths` (paths in the models relative to `root`); the files
     discovery left out (special, huge, links out of the tree) are added to `skipped`."""
+    files = _discover(paths, root, exclude, limits, skipped)
+    with paused_gc():
+        return parse_all(files, jobs, cache)
+
+
+def _discover(paths: list[Path], root: Path, exclude: tuple[str, ...], limits: InputLimits,
+              skipped: list[Diagnostic] | None) -> list[tuple[Path, str]]:
+    """The sources under `paths` (path, reported path); what discovery left out goes to `skipped`."""
     files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
     if skipped is not None:
         skipped.extend(notes)
-    with paused_gc():
-        return parse_all(files, jobs, cache)
+    return files
 
 
 def collect_facts(name: str, options: object, paths: list[Path], root: Path, compute: Callable[[FileModel], T],
@@ -217,10 +224,44 @@ def collect_facts(name: str, options: object, paths: list[Path], root: Path, com
                   skipped: list[Diagnostic] | None = None) -> tuple[list[T], list[Diagnostic], int]:
     """(compute(model) of each file under `paths`, the files' diagnostics, number of files): a per-file
     pass whose results are cached per file, so that only new or changed files are loaded or parsed."""
-    files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
-    if skipped is not None:
-        skipped.extend(notes)
-    kind = f"{name}:{json.dumps(options, sort_keys=True, default=str)}"
+    kind = _kind(name, options)
+
+    def run(files: list[tuple[Path, str]], keys: list[str]) -> tuple[list[T], list[Diagnostic], int]:
+        done = per_file(files, lambda model: (compute(model), list(model.diagnostics)), jobs, cache, keys,
+                        facts=kind, need_model=False)
+        values: list[T] = []
+        diagnostics: list[Diagnostic] = []
+        for model, value in done:
+            if value is None:              # the pass failed on this file: the model says why
+                diagnostics.extend(model.diagnostics if model is not None else ())
+            else:
+                values.append(value[0])
+                diagnostics.extend(value[1])
+        return values, diagnostics, len(done)
+    return _whole_run(kind, _discover(paths, root, exclude, limits, skipped), cache, run)
+
+
+def cached_run(name: str, options: object, paths: list[Path], root: Path,
+               compute: Callable[[list[FileModel]], T], exclude: tuple[str, ...] = (), jobs: int | None = None,
+               cache: bool = True, limits: InputLimits = InputLimits(),
+               skipped: list[Diagnostic] | None = None) -> tuple[T, list[Diagnostic], int]:
+    """(compute(models), the models' diagnostics, number of files) for the files under `paths`, from the
+    whole-run cache when no file, option (`options`, JSON-able) or analyzer source changed since."""
+    def run(files: list[tuple[Path, str]], keys: list[str]) -> tuple[T, list[Diagnostic], int]:
+        models = parse_all(files, jobs, cache, keys)
+        return compute(models), [d for m in models for d in m.diagnostics], len(models)
+    return _whole_run(_kind(name, options), _discover(paths, root, exclude, limits, skipped), cache, run)
+
+
+def _kind(name: str, options: object) -> str:
+    """A pass's name and options, as part of cache keys."""
+    return f"{name}:{json.dumps(options, sort_keys=True, default=str)}"
+
+
+def _whole_run(kind: str, files: list[tuple[Path, str]], cache: bool,
+               run: Callable[[list[tuple[Path, str]], list[str]], tuple]) -> tuple:
+    """run(files, their keys) -> (result, diagnostics, number of files), from the whole-run cache when it
+    hits; stored unless a file could not be read or the analysis failed somewhere."""
     keys = file_keys(files)
     store = ParseCache(enabled=cache)
     run_key = _whole_key(kind, keys)
@@ -228,19 +269,10 @@ def collect_facts(name: str, options: object, paths: list[Path], root: Path, com
     if isinstance(hit, tuple) and len(hit) == 3:
         return hit
     with paused_gc():
-        done = per_file(files, lambda model: (compute(model), list(model.diagnostics)), jobs, cache, keys,
-                        facts=kind, need_model=False)
-    values: list[T] = []
-    diagnostics: list[Diagnostic] = []
-    for model, value in done:
-        if value is None:              # the pass failed on this file: the model says why
-            diagnostics.extend(model.diagnostics if model is not None else ())
-        else:
-            values.append(value[0])
-            diagnostics.extend(value[1])
-    if all(keys) and not incomplete(diagnostics):
-        store.put(run_key, (values, diagnostics, len(done)))
-    return values, diagnostics, len(done)
+        result = run(files, keys)
+    if all(keys) and not incomplete(result[1]):
+        store.put(run_key, result)
+    return result
 
 
 def _whole_key(kind: str, keys: list[str]) -> str:
@@ -249,30 +281,6 @@ def _whole_key(kind: str, keys: list[str]) -> str:
     for k in keys:
         digest.update(k.encode() + b"\n")
     return "run-" + digest.hexdigest()
-
-
-def cached_run(name: str, options: object, paths: list[Path], root: Path,
-               compute: Callable[[list[FileModel]], T], exclude: tuple[str, ...] = (), jobs: int | None = None,
-               cache: bool = True, limits: InputLimits = InputLimits(),
-               skipped: list[Diagnostic] | None = None) -> tuple[T, list[Diagnostic], int]:
-    """(compute(models), the models' diagnostics, number of files) for the files under `paths`, from the
-    whole-run cache when no file, option (`options`, JSON-able) or analyzer source changed since.
-    A run whose analysis failed somewhere is not cached."""
-    files, notes = discover_all([Path(p) for p in paths], Path(root), tuple(exclude), limits)
-    if skipped is not None:
-        skipped.extend(notes)
-    keys = file_keys(files)
-    store = ParseCache(enabled=cache)
-    run_key = _whole_key(f"{name}:{json.dumps(options, sort_keys=True, default=str)}", keys)
-    hit = store.get(run_key)
-    if isinstance(hit, tuple) and len(hit) == 3:
-        return hit
-    with paused_gc():
-        models = parse_all(files, jobs, cache, keys)
-        result = (compute(models), [d for m in models for d in m.diagnostics], len(models))
-    if all(keys) and not incomplete(result[1]):
-        store.put(run_key, result)
-    return result
 
 
 def selected_rules(entries: list[Entry]) -> list[Rule]:
@@ -326,7 +334,8 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
     root = Path(root).resolve()
     entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
     prints = baseline_file.load(baseline) if baseline else None
-    files, skipped = discover_all([Path(p) for p in paths], root, tuple(exclude), limits)
+    skipped: list[Diagnostic] = []
+    files = _discover(paths, root, exclude, limits, skipped)
     keys = file_keys(files)
     store = ParseCache(enabled=cache)
     # with the naming note or without (the gate's): one run's entry must not stand for the other
@@ -417,9 +426,4 @@ def analyzer_version() -> str:
 
 def _run_key(keys: list[str], entries: list[Entry], settings: dict | None) -> str:
     """Key of a whole run's findings: every file's key, the rules' sources, the selected checks."""
-    digest = hashlib.sha256(analyzer_version().encode())
-    digest.update(json.dumps([[e.check.id, e.check.severity] for e in entries]).encode())
-    digest.update(json.dumps(settings or {}, sort_keys=True, default=str).encode())
-    for k in keys:
-        digest.update(k.encode() + b"\n")
-    return "run-" + digest.hexdigest()
+    return _whole_key(_kind("structural", [[[e.check.id, e.check.severity] for e in entries], settings or {}]), keys)

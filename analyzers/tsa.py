@@ -619,6 +619,18 @@ def file_facts(model: FileModel, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> 
     return FileFacts(model.path, uses, heads, list(model.members), count_definitions(model.tokens, prefixes))
 
 
+def collect(paths: list, root, prefixes: Iterable[str] = DEFAULT_PREFIXES, exclude: tuple[str, ...] = (),
+            jobs: int | None = None, cache: bool = True, limits=None,
+            skipped: list | None = None) -> tuple[list[FileFacts], list, int]:
+    """(each file's facts, the files' diagnostics, number of files) under `paths`, cached per file by
+    content, so only new or changed files are read (the CLI and the gate share these entries)."""
+    from analyzers import engine       # on first use: reading this module's tables needs no parser
+
+    prefixes = tuple(prefixes)
+    return engine.collect_facts("tsa", list(prefixes), paths, root, lambda model: file_facts(model, prefixes),
+                                tuple(exclude), jobs, cache, limits or engine.InputLimits(), skipped)
+
+
 def inventory(models: list[FileModel], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Inventory:
     """The annotation inventory of a set of parsed files."""
     return inventory_of([file_facts(m, prefixes) for m in models])

@@ -65,12 +65,8 @@ def _load_baseline(path: Path) -> tsa.Inventory:
 def _facts(paths: list[Path], root: Path, exclude: list[str], jobs: int | None, limits, prefixes: tuple[str, ...],
            cache: bool = True) -> tuple[list[tsa.FileFacts], list]:
     """Each file's inventory facts (cached per file) and the files' diagnostics."""
-    from analyzers import engine
-
     skipped: list = []
-    facts, diagnostics, files = engine.collect_facts("tsa", list(prefixes), paths, root,
-                                                     lambda model: tsa.file_facts(model, prefixes), tuple(exclude),
-                                                     jobs, cache, limits, skipped)
+    facts, diagnostics, files = tsa.collect(paths, root, prefixes, tuple(exclude), jobs, cache, limits, skipped)
     for note in skipped:
         print(f"note: {note.path}: {note.message}", file=sys.stderr)
     inputs.require_files(files, ", ".join(map(str, paths)))

@@ -52,6 +52,13 @@ def clients(queue, count, per, timeout=None):
     return threads
 
 
+def serve(queue, count, per):
+    """`clients` until all are answered, then close the queue."""
+    for t in clients(queue, count, per):
+        t.join()
+    queue.close()
+
+
 def write(log, tmp_path, name):
     path = tmp_path / f"{name}.jsonl"
     log.write(path)
@@ -61,9 +68,7 @@ def write(log, tmp_path, name):
 def test_the_real_batcher_log_is_a_behaviour_of_the_model(tmp_path):
     log = EventLog(4)
     queue = BatchQueue(lambda items: [2 * i for i in items], max_batch=4, max_delay_s=0.001, trace=log)
-    for t in clients(queue, 4, 15):
-        t.join()
-    queue.close()
+    serve(queue, 4, 15)
     queue.submit(1)  # after shutdown: rejected, a stuttering step
     v = tracecheck.validate(tracecheck.read_log(write(log, tmp_path, "real")))
     assert v.verdict == "matched" and v.distinct == v.events + 1 and v.events == 4 * 15 * 2 + len(
@@ -85,9 +90,7 @@ def test_dropping_queued_requests_at_shutdown_is_rejected_at_the_stop(tmp_path):
 def test_a_result_for_the_wrong_client_is_rejected_at_that_answer(tmp_path):
     log = EventLog(4)
     queue = WrongClient(lambda items: list(items), max_batch=4, max_delay_s=0.05, trace=log)
-    for t in clients(queue, 3, 4):
-        t.join()
-    queue.close()
+    serve(queue, 3, 4)
     events = tracecheck.read_log(write(log, tmp_path, "wrong")).events
     first_swap = next(i for i, e in enumerate(events, 1) if e["event"] == "answer" and e["got"] != e["reqs"])
     v = tracecheck.validate(tracecheck.read_log(tmp_path / "wrong.jsonl"))
@@ -114,9 +117,7 @@ def cli(*args):
 def test_the_command_exits_1_and_names_the_event(tmp_path):
     log = EventLog(2)
     queue = WrongClient(lambda items: list(items), max_batch=2, max_delay_s=0.05, trace=log)
-    for t in clients(queue, 2, 3):
-        t.join()
-    queue.close()
+    serve(queue, 2, 3)
     path = write(log, tmp_path, "wrong")
     proc = cli(path, "--format", "json")
     assert proc.returncode == 1, proc.stderr
@@ -148,9 +149,7 @@ def test_bad_logs_are_one_line_errors_with_exit_2(tmp_path, content, message):
 def test_a_gzip_log_with_a_limit_checks_only_its_first_events(tmp_path):
     log = EventLog(4)
     queue = BatchQueue(lambda items: list(items), max_batch=4, max_delay_s=0.001, trace=log)
-    for t in clients(queue, 2, 20):
-        t.join()
-    queue.close()
+    serve(queue, 2, 20)
     path = tmp_path / "log.jsonl.gz"
     log.write(path)
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -166,9 +165,7 @@ def test_a_run_records_a_cut_short_log_as_not_validated_and_goes_on(tmp_path):
     good = tmp_path / "good.jsonl"
     log = EventLog(2)
     queue = BatchQueue(lambda items: list(items), max_batch=2, max_delay_s=0.001, trace=log)
-    for t in clients(queue, 2, 2):
-        t.join()
-    queue.close()
+    serve(queue, 2, 2)
     log.write(good)
     cut = tmp_path / "cut.jsonl.gz"
     log.write(cut)

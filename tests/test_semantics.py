@@ -18,6 +18,12 @@ def _models(*names: str):
     return [parse_file(FIX / n, n) for n in names]
 
 
+def _analyze_one(tmp_path: Path, name: str, source: str, family: str):
+    """The report of one family's rules on one written source file (no cache, one process)."""
+    (tmp_path / name).write_text(source)
+    return analyze([tmp_path / name], tmp_path, rules=[family], cache=False, jobs=1)
+
+
 def _cycles(*names: str):
     report = analyze([FIX / n for n in names], FIX, rules=["ST.009"], cache=False, jobs=1)
     return [f.message for f in report.findings if f.rule == "ST.009.a"]
@@ -106,8 +112,7 @@ Cache& get_cache() {
 
 @pytest.mark.parametrize("qualifier, flagged", [("thread_local", False), ("", True)])
 def test_thread_local_lazy_init_is_no_racy_singleton(tmp_path: Path, qualifier, flagged):
-    (tmp_path / "lazy.mm").write_text(LAZY % qualifier)
-    report = analyze([tmp_path / "lazy.mm"], tmp_path, rules=["ST.006"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "lazy.mm", LAZY % qualifier, "ST.006")
     assert any(f.rule == "ST.006.a" for f in report.findings) is flagged
 
 
@@ -122,8 +127,7 @@ void handler(int* counter) {
 
 @pytest.mark.parametrize("wrapper, flagged", [("c10::make_scope_exit", False), ("register_later", True)])
 def test_scope_guard_lambdas_run_synchronously(tmp_path: Path, wrapper, flagged):
-    (tmp_path / "scope.mm").write_text(SCOPE % wrapper)
-    report = analyze([tmp_path / "scope.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "scope.mm", SCOPE % wrapper, "ST.003")
     assert any(f.rule.startswith("ST.003") for f in report.findings) is flagged
 
 
@@ -193,8 +197,7 @@ RUNNER = """void MetalKernelFunction::runCommandBlock(std::function<void(void)> 
 @pytest.mark.parametrize("runner, flagged", [(RUNNER, False), ("", True)])
 def test_methods_of_a_queue_scoped_callback_api_run_on_the_queue(tmp_path: Path, runner, flagged):
     """startEncoding() is meant to be called from the callable runCommandBlock() runs on the stream queue."""
-    (tmp_path / "k.mm").write_text(KERNEL % runner)
-    report = analyze([tmp_path / "k.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "k.mm", KERNEL % runner, "ST.001")
     assert any(f.rule == "ST.001.a" for f in report.findings) is flagged
 
 
@@ -213,8 +216,7 @@ void drain() {
 @pytest.mark.parametrize("body, flagged", [("return getDefaultMPSStream();", False),
                                            ("return MPSStreamPool::instance().getCurrentStream();", True)])
 def test_waiting_on_the_default_stream_matters_only_with_several_streams(tmp_path: Path, body, flagged):
-    (tmp_path / "s.mm").write_text(DEFAULT_WAIT % body)
-    report = analyze([tmp_path / "s.mm"], tmp_path, rules=["ST.002"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "s.mm", DEFAULT_WAIT % body, "ST.002")
     assert any(f.rule == "ST.002.b" for f in report.findings) is flagged
 
 
@@ -237,8 +239,7 @@ bool Profiler::isCaptureEnabled() const {
 @pytest.mark.parametrize("value, flagged", [("[MTLCaptureManager sharedCaptureManager]", False),
                                             ("[[MTLCaptureManager alloc] init]", True)])
 def test_caching_a_shared_getter_is_no_object_creation(tmp_path: Path, value, flagged):
-    (tmp_path / "c.mm").write_text(CAPTURE % value)
-    report = analyze([tmp_path / "c.mm"], tmp_path, rules=["ST.006"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "c.mm", CAPTURE % value, "ST.006")
     assert any(f.rule.startswith("ST.006") for f in report.findings) is flagged
 
 
@@ -260,8 +261,7 @@ void Allocator::release(HeapBlock* heap_block, BufferBlock* block) {
     ("heap_block->updateAvailableSize();", True),
 ])
 def test_raw_pointer_captures_that_are_revalidated_or_released_by_the_handler(tmp_path: Path, body, flagged):
-    (tmp_path / "h.mm").write_text(HANDLER % body)
-    report = analyze([tmp_path / "h.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "h.mm", HANDLER % body, "ST.003")
     assert any(f.rule == "ST.003.b" for f in report.findings) is flagged
 
 
@@ -283,8 +283,7 @@ void Profiler::endKernel(const void* handle) {
 @pytest.mark.parametrize("binding, rule", [("auto& info = *m_op_info_list[uintptr_t(handle)];", "ST.003.f"),
                                            ("BaseInfo info;", "ST.003.a")])
 def test_reference_parameters_are_judged_by_what_callers_pass(tmp_path: Path, binding, rule):
-    (tmp_path / "i.mm").write_text(INFO % binding)
-    report = analyze([tmp_path / "i.mm"], tmp_path, rules=["ST.003"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "i.mm", INFO % binding, "ST.003")
     assert {f.rule for f in report.findings if f.rule in ("ST.003.a", "ST.003.f")} == {rule}
 
 
@@ -307,8 +306,7 @@ void kernel(MPSStream* mpsStream) {
 @pytest.mark.parametrize("extra, flagged", [("", False), ("getMPSProfiler().stopCapture(mpsStream);", True)])
 def test_an_objc_message_of_the_same_name_is_no_call_site(tmp_path: Path, extra, flagged):
     """stopCapture() is called only on the queue; `[captureManager stopCapture]` inside it is another method."""
-    (tmp_path / "q.mm").write_text(CAPTURE_STOP % extra)
-    report = analyze([tmp_path / "q.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "q.mm", CAPTURE_STOP % extra, "ST.001")
     assert any(f.rule == "ST.001.b" for f in report.findings) is flagged
 
 
@@ -335,8 +333,7 @@ void MPSEventPool::waitForEvent(MPSEvent* event, bool syncEvent) {
 
 @pytest.mark.parametrize("needs_lock, flagged", [("true", False), ("false", True)])
 def test_a_branch_on_a_needs_lock_parameter_is_judged_at_the_call_sites(tmp_path: Path, needs_lock, flagged):
-    (tmp_path / "w.mm").write_text(NEEDS_LOCK % needs_lock)
-    report = analyze([tmp_path / "w.mm"], tmp_path, rules=["ST.001"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "w.mm", NEEDS_LOCK % needs_lock, "ST.001")
     assert any(f.rule == "ST.001.c" for f in report.findings) is flagged
 
 
@@ -366,8 +363,7 @@ void onQueue(MPSStream* stream, MPSEvent* event) {
 
 @pytest.mark.parametrize("extra, flagged", [("", False), (", true", True)])
 def test_default_arguments_from_the_declaration_decide_a_branch(tmp_path: Path, extra, flagged):
-    (tmp_path / "d.mm").write_text(DEFAULTS % extra)
-    report = analyze([tmp_path / "d.mm"], tmp_path, rules=["ST.009"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "d.mm", DEFAULTS % extra, "ST.009")
     assert any(f.rule == "ST.009.a" for f in report.findings) is flagged
 
 
@@ -457,8 +453,7 @@ id<MTLBuffer> Allocator::scalar(size_t size) {
 
 @pytest.mark.parametrize("getter, flagged", [("alloc_buffer_block", False), ("get_allocated_buffer_block", True)])
 def test_a_block_allocated_under_the_lock_is_the_callers(tmp_path: Path, getter, flagged):
-    (tmp_path / "f.mm").write_text(FRESH_BLOCK % getter)
-    report = analyze([tmp_path / "f.mm"], tmp_path, rules=["ST.013"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "f.mm", FRESH_BLOCK % getter, "ST.013")
     assert any(f.rule == "ST.013.b" for f in report.findings) is flagged
 
 
@@ -487,8 +482,7 @@ void Profiler::StartTrace() { initialize(); %s }
 @pytest.mark.parametrize("ctor, extra, flagged", [("initialize();", "", False), ("", "", True),
                                                    ("initialize();", "m_stats.clear();", True)])
 def test_a_container_filled_once_by_the_constructor(tmp_path: Path, ctor, extra, flagged):
-    (tmp_path / "p.mm").write_text(FILL_ONCE % (ctor, extra))
-    report = analyze([tmp_path / "p.mm"], tmp_path, rules=["ST.007"], cache=False, jobs=1)
+    report = _analyze_one(tmp_path, "p.mm", FILL_ONCE % (ctor, extra), "ST.007")
     assert any(f.rule == "ST.007.b" for f in report.findings) is flagged
 
 

@@ -46,10 +46,8 @@ def analyse(tree: Tree, workdir: Path, paths: list[str], opts: dict, changed: se
         report = Report(tool={}, root=str(root), checks=[])
     # only the changed files: the inventory compares them alone (each file's part is cached by content)
     touched = [root / rel for rel in sorted(changed) if (root / rel).is_file()]   # trees hold sources only
-    prefixes = tuple(opts["prefixes"])
-    facts, diagnostics, _ = (engine.collect_facts("tsa", list(prefixes), touched, root,
-                                                  lambda model: tsa.file_facts(model, prefixes), opts["exclude"],
-                                                  cache=opts["cache"]) if touched else ([], [], 0))
+    facts, diagnostics, _ = (tsa.collect(touched, root, opts["prefixes"], opts["exclude"], cache=opts["cache"])
+                             if touched else ([], [], 0))
     report.diagnostics += [d for d in diagnostics if d.kind == "internal" and d not in report.diagnostics]
     return TreeResult(report, tsa.inventory_of([f for f in facts if f.path in changed]))
 

@@ -9,15 +9,13 @@ plain `Acquisition` records (interprocedural, with dispatch queues and the GPU w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
+from analyzers.digraph import Digraph, simple_cycles, strongly_connected
 from analyzers.findings import Finding, Related, stable_anchor
 from analyzers.hierarchy import Hierarchy
 from analyzers.lockgraph_extract import DEFAULT_DEPTH, Acquisition, Held, Site, acquisitions, simple_name
 from analyzers.model import FileModel
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 __all__ = ["Acquisition", "Held", "Site", "LockGraph", "Cycle", "build_graph", "graph_from", "findings",
            "acquisitions", "simple_name", "DEFAULT_DEPTH"]
@@ -43,7 +41,7 @@ class Cycle:
 class LockGraph:
     """The graph plus what was found in it."""
 
-    graph: nx.DiGraph
+    graph: Digraph
     hierarchy: Hierarchy
     cycles: list[Cycle] = field(default_factory=list)
     violations: list[tuple[str, str]] = field(default_factory=list)   # edges against the declared order
@@ -64,9 +62,7 @@ class LockGraph:
 
 def graph_from(acqs: Iterable[Acquisition], hierarchy: Hierarchy) -> LockGraph:
     """Build the lock-order graph; each edge keeps its most direct, then first (by file and line) locations."""
-    import networkx as nx  # 0.2 s to import: only runs that build a graph pay it
-
-    g = nx.DiGraph()
+    g = Digraph()
     # the most direct evidence first: fewest calls in between, then file order
     ordered = sorted(acqs, key=lambda a: (len(a.via), a.site, tuple(h.site for h in a.held), a.via))
     for acq in ordered:     # nodes first, so each node's site is where it is first taken
@@ -92,7 +88,7 @@ def graph_from(acqs: Iterable[Acquisition], hierarchy: Hierarchy) -> LockGraph:
     return result
 
 
-def _add_node(g: nx.DiGraph, hierarchy: Hierarchy, name: str, kind: str, alias: str, site: Site) -> None:
+def _add_node(g: Digraph, hierarchy: Hierarchy, name: str, kind: str, alias: str, site: Site) -> None:
     if name not in g:
         declared = hierarchy.by_name(name)
         g.add_node(name, known=declared is not None, level=declared.level if declared else None,
@@ -103,20 +99,19 @@ def _add_node(g: nx.DiGraph, hierarchy: Hierarchy, name: str, kind: str, alias: 
         g.nodes[name]["aliases"].add(alias)
 
 
-def _recursive(g: nx.DiGraph, name: str) -> bool:
+def _recursive(g: Digraph, name: str) -> bool:
     return g.nodes[name]["kind"] == "recursive_mutex"
 
 
-def find_cycles(g: nx.DiGraph) -> list[Cycle]:
+def find_cycles(g: Digraph) -> list[Cycle]:
     """Simple cycles (each once, smallest node first), ignoring edges where both sides were shared."""
-    import networkx as nx
-
-    exclusive = nx.DiGraph((a, b) for a, b, shared in g.edges(data="shared") if not shared)
-    found = set()
-    for nodes in nx.simple_cycles(exclusive, length_bound=CYCLE_LENGTH_BOUND):
-        start = nodes.index(min(nodes))
-        found.add(tuple(nodes[start:] + nodes[:start]))
+    found = {tuple(nodes) for nodes in simple_cycles(_exclusive(g), CYCLE_LENGTH_BOUND)}
     return [Cycle(c) for c in sorted(found, key=lambda c: (len(c), c))]
+
+
+def _exclusive(g: Digraph) -> Digraph:
+    """The graph of the edges where not both sides were shared (only those can deadlock)."""
+    return Digraph((a, b) for a, b, shared in g.edges(data="shared") if not shared)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -152,11 +147,8 @@ def components(graph: LockGraph) -> list[tuple[Cycle, list[Cycle]]]:
     """(witness, every cycle) per strongly connected component that has a cycle of two or more locks: the
     witness is the component's shortest such cycle (then the first by name), the root cause a fix must
     break. A lock taken again while held (a one-lock cycle) is its own problem, reported on its own."""
-    import networkx as nx
-
-    exclusive = nx.DiGraph((a, b) for a, b, shared in graph.graph.edges(data="shared") if not shared)
     member = {}
-    for n, comp in enumerate(nx.strongly_connected_components(exclusive)):
+    for n, comp in enumerate(strongly_connected(_exclusive(graph.graph))):
         member.update((node, n) for node in comp)
     groups: dict[object, list[Cycle]] = {}
     for cycle in graph.cycles:             # already shortest first, then by name

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import networkx as nx
-
 from analyzers.lockgraph import LockGraph, cycle_steps, simple_name
 
 UNKNOWN_LEVEL = -1     # where locks the hierarchy does not know are drawn (below everything)
@@ -110,6 +108,8 @@ def dot(graph: LockGraph, **_options) -> str:
 
 def graphml(graph: LockGraph, **_options) -> str:
     """GraphML with scalar attributes (level -1 for unknown locks, sites as 'path:line')."""
+    import networkx as nx   # only for this export (~90 ms to import)
+
     red, bad = _cycle_edges(graph), set(graph.violations)
     g = nx.DiGraph()
     for name in graph.graph.nodes:
@@ -126,10 +126,13 @@ def graphml(graph: LockGraph, **_options) -> str:
 def png(graph: LockGraph, output: Path) -> None:
     """Draw the graph with levels as layers (outermost on top), cycle edges red, to a PNG file."""
     import matplotlib
+    import networkx as nx
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    g = graph.graph
+    g = nx.DiGraph()            # drawn by networkx: the same nodes and edges, in the same order
+    g.add_nodes_from(graph.graph.nodes)
+    g.add_edges_from(graph.graph.edges)
     pos = _layered(graph)
     fig, ax = plt.subplots(figsize=(10, max(5.0, 1.3 * len({y for _, y in pos.values()}))))
     red = _cycle_edges(graph)

@@ -161,6 +161,12 @@ class Call:
     token: int = 0        # index of the callee's first token in FileModel.tokens (ObjC: the '[')
     scope: "Scope | None" = field(default=None, repr=False, compare=False)
 
+    def __reduce__(self) -> tuple:
+        # rebuilt by the constructor: a slotted dataclass's default pickling sets each field from Python,
+        # which made calls a quarter of loading a cached model (10^5 calls at 20 MB: 0.43 -> 0.33 s)
+        return Call, (self.name, self.callee, self.receiver, self.args, self.line, self.col, self.objc,
+                      self.selector, self.token, self.scope)
+
 
 @dataclass(slots=True)
 class Member:

@@ -270,9 +270,11 @@ def _declared_methods(model: FileModel):
                 depth += 1
             elif t in ("}", ")", "]"):
                 depth -= 1
+                if depth == 0 and t == "}":
+                    start = i + 1     # an inline body ends its statement: the next declaration starts after it
             elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < n and texts[i + 1] == ":") \
                     and not (t == ":" and texts[i - 1] == ":"):
-                # the first `name(` of the statement (columns: a statement can span a class of inline methods)
+                # the first `name(` of the statement
                 j = next((j for j in range(start, i - 1) if kinds[j] == "IDENT" and texts[j + 1] == "("), None)
                 if j is not None:
                     ret = [x for x, k in zip(texts[start:j], kinds[start:j]) if x not in _SPECIFIERS
@@ -280,8 +282,6 @@ def _declared_methods(model: FileModel):
                     if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
                         ret = []
                     yield " ".join(ret), f"{short}::{texts[j]}", _defaults(texts[j + 2:i])
-                start = i + 1
-            elif depth == 0 and t == "}":
                 start = i + 1
             i += 1
 

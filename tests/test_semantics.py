@@ -511,3 +511,13 @@ def test_a_smart_pointers_own_methods_are_not_the_pointees(tmp_path: Path, acces
     from analyzers.lockgraph import build_graph
     graph = build_graph([parse_file(tmp_path / "s.mm", "s.mm")], load_hierarchy())
     assert graph.graph.has_edge("stream_queue", "MPSEvent::m_mutex") is flagged
+
+
+def test_a_method_declared_after_an_inline_one_keeps_its_return_type():
+    # a declaration statement once ran on through the inline bodies before it, and took their name
+    model = parse_text("struct Pool;\nclass Alloc {\n public:\n  int size() const { return n_; }\n"
+                       "  Alloc() : n_(0) {}\n  Pool* pool(int shard = 0);\n  int n_;\n};\n", "alloc.h")
+    ts = symbols.types([model])
+    assert ts.returns_of("Alloc", "pool") == "Pool *"
+    assert ts.defaults.get("Alloc::pool") == {0: "0"}
+    assert ts.returns_of("Alloc", "size") == "int"

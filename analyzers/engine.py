@@ -28,7 +28,7 @@ from analyzers import forked
 from analyzers import suppress, symbols
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
-from analyzers.discover import InputLimits, discover_all
+from analyzers.discover import InputLimits, discover_all, relative
 from analyzers.findings import Diagnostic, Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel, Scope
@@ -408,6 +408,23 @@ def with_baseline(report: Report, prints: set[str], path: Path | None = None) ->
     findings, dropped = baseline_file.apply(report.findings, prints)
     block = {"path": str(path) if path else "", "fingerprints": len(prints), "suppressed": dropped}
     return replace(report, findings=findings, extra={**report.extra, "baseline": block})
+
+
+def focused(report: Report, paths: list[Path]) -> Report:
+    """The report restricted to the findings in `paths` (files or folders) or whose related locations or
+    thread flows pass through them, with the diagnostics of those files and every `internal` one."""
+    root = Path(report.root)
+    wanted = [relative(p, root) + ("/" if p.is_dir() else "") for p in paths]
+
+    def inside(path: str) -> bool:
+        return any(path == w or (w.endswith("/") and path.startswith(w)) for w in wanted)
+
+    def touches(f: Finding) -> bool:
+        return inside(f.path) or any(inside(r.path) for r in f.related) or \
+            any(inside(step.path) for flow in f.flows for step in flow)
+    return replace(report, findings=[f for f in report.findings if touches(f)],
+                   diagnostics=[d for d in report.diagnostics if inside(d.path) or d.kind == "internal"],
+                   extra={**report.extra, "focus": sorted(w.rstrip("/") for w in wanted)})
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (.h .hpp .cpp .cc .mm .m)")
     p.add_argument("--torch-headers", action="store_true",
                    help="analyse the installed torch wheel's MPS headers (root: torch/include)")
+    p.add_argument("--context", action="append", default=[], type=Path, metavar="DIR",
+                   help="analyse DIR too (repeatable), but report only the findings in PATHS or reaching them: "
+                        "the cross-file rules see the whole tree (the pre-commit hook's staged files)")
     p.add_argument("--root", type=Path, help="report paths relative to DIR (default: common parent of the inputs)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip files whose relative path or name matches (repeatable)")
@@ -33,22 +36,28 @@ def _args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _targets(args: argparse.Namespace) -> tuple[list[Path], Path]:
+def _targets(args: argparse.Namespace) -> tuple[list[Path], Path, list[Path]]:
+    """(what to analyse, the root paths are reported from, the paths whose findings alone are reported:
+    [] for all)."""
     from analyzers.discover import common_root
     from checks import sources
 
     if args.torch_headers:
-        if args.paths:
+        if args.paths or args.context:
             raise cli.UsageError("give paths or --torch-headers, not both")
-        return sources.torch_mps_headers(), (args.root or sources.torch_include()).resolve()
-    if not args.paths:
+        return sources.torch_mps_headers(), (args.root or sources.torch_include()).resolve(), []
+    if not args.paths and not args.context:
         raise cli.UsageError("nothing to analyse: give files or folders, or --torch-headers")
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise cli.UsageError(f"no such file or directory: {missing[0]}")
+    missing = [p for p in args.context if not p.is_dir()]
+    if missing:
+        raise cli.UsageError(f"--context {missing[0]}: not a directory")
     if args.root is not None and not args.root.is_dir():
         raise cli.UsageError(f"--root {args.root}: not a directory")
-    return args.paths, (args.root or common_root(args.paths)).resolve()
+    analysed = [*args.context, *args.paths]
+    return analysed, (args.root or common_root(analysed)).resolve(), list(args.paths) if args.context else []
 
 
 def _setting_list(settings: dict, name: str) -> list[str]:
@@ -65,7 +74,7 @@ def main(argv: list[str]) -> int:
     args = _args(argv)
     if args.jobs is not None and args.jobs < 1:
         raise cli.UsageError("--jobs must be at least 1")
-    paths, root = _targets(args)
+    paths, root, focus = _targets(args)
     settings = section(load_config(args.config, Path(paths[0])), "structural")
     exclude = (*_setting_list(settings, "exclude"), *args.exclude)
     rules = ([r.strip() for r in args.rules.split(",") if r.strip()] if args.rules
@@ -75,7 +84,7 @@ def main(argv: list[str]) -> int:
         raise cli.UsageError(f"--baseline {baseline}: no such file")
 
     from analyzers import baseline as baseline_file
-    from analyzers.engine import analyze, with_baseline
+    from analyzers.engine import analyze, focused, with_baseline
     from analyzers.hierarchy import repository_settings
     from analyzers.reporters import render
 
@@ -89,6 +98,8 @@ def main(argv: list[str]) -> int:
         baseline_file.write(args.write_baseline, report.findings, report.tool)
     if prints is not None:
         report = with_baseline(report, prints, baseline)
+    if focus:
+        report = focused(report, focus)
     cli.emit(render(report, args.format), args.output)
     failed = any(report.status(c) == "failed" for c in report.checks) | inputs.incomplete(report.diagnostics)
     return int(cli.Exit.FINDINGS if failed else cli.Exit.CLEAN)

@@ -424,7 +424,7 @@ def focused(report: Report, paths: list[Path]) -> Report:
             any(inside(step.path) for flow in f.flows for step in flow)
     return replace(report, findings=[f for f in report.findings if touches(f)],
                    diagnostics=[d for d in report.diagnostics if inside(d.path) or d.kind == "internal"],
-                   extra={**report.extra, "focus": sorted(w.rstrip("/") for w in wanted)})
+                   extra={**report.extra, "focus": sorted({w.rstrip("/") for w in wanted})})
 
 
 @lru_cache(maxsize=1)

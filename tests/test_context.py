@@ -5,17 +5,13 @@ BinaryKernel.mm lock-order cycle among them) and made 17 that the whole tree doe
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 from pathlib import Path
 
 import pytest
 
-from checks import structural
-from checks.cli import run
 from checks.sources import CORPUS_DIR
 from tests.corpus_tree import mps_dirs
+from tests.test_structural_cli import cli as run_cli
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "structural"
 
@@ -26,16 +22,7 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def cli(cwd: Path, *argv: str) -> tuple[int, str, str]:
-    """checks.structural in-process, run from `cwd`."""
-    out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = run(structural.main, list(argv))
-    finally:
-        os.chdir(here)
-    return code, out.getvalue(), err.getvalue()
+    return run_cli(*argv, cwd=cwd)
 
 
 def rules(out: str) -> set[tuple[str, str]]:

@@ -33,16 +33,16 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    """checks.structural in-process (as `python -m` runs it, minus interpreter start-up)."""
+def cli(*argv: str, cwd: Path = ROOT) -> tuple[int, str, str]:
+    """checks.structural in-process (as `python -m` runs it from `cwd`, minus interpreter start-up)."""
     out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(ROOT)
+    here = os.getcwd()
+    os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = run(structural.main, list(argv))
     finally:
-        os.chdir(cwd)
+        os.chdir(here)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -61,7 +61,7 @@ class Here:
     model: FileModel
     fn: Scope
     owner: str             # the class of the function ('' for free functions)
-    local: dict            # symbols.locals_of the function: its parameters and locals, with their types
+    local: symbols.FunctionLocals   # the function's parameters and locals by name, with their types
     memo: dict = field(default_factory=dict)   # lock expressions and receiver chains already resolved here
 
 
@@ -385,7 +385,7 @@ def _here(tables: Tables, model: FileModel, fn: Scope) -> Here:
     here = fn.memos().get("_lockset_here")
     if here is None or here.idx is not tables.idx:
         here = Here(tables.idx, tables.types, model, fn, tables.idx.owner(model, fn),
-                    symbols.locals_of(model, tables.types, fn))
+                    symbols.FunctionLocals(model, fn))
         fn.memos()["_lockset_here"] = here
     return here
 

@@ -189,8 +189,8 @@ def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
     texts, kinds, out = model.tokens.texts, model.tokens.kinds, {}
     end = max(len(texts) - 3, 0)       # room for `using A =` after the keyword
-    # the two keywords found by list.index (a C scan) rather than a Python test of every token
-    starts = sorted(_occurrences(texts, "using", 0, end) + _occurrences(texts, "typedef", 0, end))
+    # the two keywords found by a C scan (Tokens.indices) rather than a Python test of every token
+    starts = sorted(model.tokens.indices("using", 0, end) + model.tokens.indices("typedef", 0, end))
     for i in starts:
         if texts[i] == "using" and kinds[i + 1] == "IDENT" and texts[i + 2] == "=":
             j = _next_semicolon(texts, i + 3)
@@ -200,18 +200,6 @@ def _aliases(model: FileModel) -> dict[str, str]:
             if j - 1 > i + 1 and kinds[j - 1] == "IDENT":
                 out[texts[j - 1]] = " ".join(texts[i + 1:j - 1])
     return out
-
-
-def _occurrences(texts: list[str], word: str, lo: int, hi: int) -> list[int]:
-    """The indices of `word` in texts[lo:hi], ascending (list.index scans in C)."""
-    out: list[int] = []
-    try:
-        i = texts.index(word, lo, hi)
-        while True:
-            out.append(i)
-            i = texts.index(word, i + 1, hi)
-    except ValueError:
-        return out
 
 
 def _next_semicolon(texts: list[str], i: int) -> int:
@@ -423,7 +411,7 @@ def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Loca
     if key not in memo:
         found = next((p for p in parameters(model, fn) if p.name == name), None)
         end = min(fn.last_token, before) if before >= 0 else fn.last_token
-        for i in _occurrences(model.tokens.texts, name, fn.first_token, max(end, fn.first_token)):
+        for i in model.tokens.indices(name, fn.first_token, max(end, fn.first_token)):
             local = _declared_at(model, fn, i)
             if local is not None:
                 found = local
@@ -450,7 +438,7 @@ class FunctionLocals:
             model, fn = self.model, self.fn
             texts = model.tokens.texts
             hit = None
-            for i in _occurrences(texts, name, fn.first_token, max(min(fn.last_token, len(texts)) - 1, 0)):
+            for i in model.tokens.indices(name, fn.first_token, min(fn.last_token, len(texts)) - 1):
                 if texts[i + 1] in _DECLARATOR_END:
                     hit = _declared_at(model, fn, i) or hit
             if hit is None:      # locals_of's table starts from the parameters (the last of a name wins)

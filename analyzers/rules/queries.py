@@ -267,37 +267,34 @@ class Decl:
 def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
     """Local declarations (`T& x`, `T* x`, `T x = ...`, params) in tokens [start, end); last one wins."""
     toks = model.tokens
-    texts, kinds = toks.texts, toks.kinds
+    texts, kinds = toks.texts, toks.kinds      # columns: a Token made per look was most of the cost
     decls: dict[str, Decl] = {}
     for i in range(max(start, 1), min(end, len(toks) - 1)):
         if kinds[i] != "IDENT" or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
             continue
-        t = toks[i]
-        if toks[i + 1].text == ":" and toks[i - 1].text not in ("*", "&", "&&"):
+        nxt, prev = texts[i + 1], texts[i - 1]
+        if nxt == ":" and prev not in ("*", "&", "&&"):
             continue   # a label or a selector part
-        if toks[i + 1].text == "(" and not (toks[i - 1].kind == "IDENT" and toks[i - 1].text not in _NOT_TYPES
-                                            or toks[i - 1].text in ("*", "&", "&&", ">")):
+        if nxt == "(" and not (kinds[i - 1] == "IDENT" and prev not in _NOT_TYPES
+                               or prev in ("*", "&", "&&", ">")):
             continue   # a call, not `T name(args)`
-        prev = toks[i - 1]
         j = i - 1
         kind = "value"
-        if prev.text in ("*", "&", "&&"):
-            kind = "ptr" if prev.text == "*" else "ref"
-            while j > 0 and toks[j].text in ("*", "&", "&&", "const"):
+        if prev in ("*", "&", "&&"):
+            kind = "ptr" if prev == "*" else "ref"
+            while j > 0 and texts[j] in ("*", "&", "&&", "const"):
                 j -= 1
-        typ = toks[j]
-        if not (typ.kind == "IDENT" and typ.text not in _NOT_TYPES) and typ.text != ">":
+        typ, typ_kind = texts[j], kinds[j]
+        if not (typ_kind == "IDENT" and typ not in _NOT_TYPES) and typ != ">":
             continue
-        if kind == "value" and (typ.text == ">" or toks[j - 1].text in ("return", "new", "case", "goto")):
-            if typ.text != ">":
+        if kind == "value" and (typ == ">" or texts[j - 1] in ("return", "new", "case", "goto")):
+            if typ != ">":
                 continue
-        if kind == "value" and typ.kind == "IDENT" and toks[j - 1].text in (".", "->"):
+        if kind == "value" and typ_kind == "IDENT" and texts[j - 1] in (".", "->"):
             continue
-        type_name = _type_name(toks, j)
-        lead = _statement_start(toks, j, start)
-        static = any(tok.text == "static" for tok in toks[lead:j + 1])
-        blockq = any(tok.text == "__block" for tok in toks[lead:j + 1])
-        decls[t.text] = Decl(t.text, kind, type_name, t.line, static, blockq)
+        type_name = _type_name(texts, j)
+        head = texts[_statement_start(texts, j, start):j + 1]
+        decls[texts[i]] = Decl(texts[i], kind, type_name, toks.lines[i], "static" in head, "__block" in head)
     return decls
 
 
@@ -306,28 +303,28 @@ _NOT_TYPES = frozenset({"return", "if", "else", "while", "for", "switch", "case"
                         "public", "private", "protected", "template", "typename", "class", "struct", "enum"})
 
 
-def _type_name(toks: list[Token], j: int) -> str:
+def _type_name(texts: list[str], j: int) -> str:
     """The base type identifier of a declaration ending at token j ('>' walks back over template args)."""
-    if toks[j].text == ">":
+    if texts[j] == ">":
         depth = 0
         k = j
         while k > 0:
-            if toks[k].text == ">":
+            if texts[k] == ">":
                 depth += 1
-            elif toks[k].text == "<":
+            elif texts[k] == "<":
                 depth -= 1
                 if depth == 0:
-                    return toks[k - 1].text + "<" + " ".join(x.text for x in toks[k + 1:j]) + ">"
-            elif toks[k].text in (";", "{", "}"):
+                    return texts[k - 1] + "<" + " ".join(texts[k + 1:j]) + ">"
+            elif texts[k] in (";", "{", "}"):
                 break
             k -= 1
         return ""
-    return toks[j].text
+    return texts[j]
 
 
-def _statement_start(toks: list[Token], j: int, floor: int) -> int:
+def _statement_start(texts: list[str], j: int, floor: int) -> int:
     k = j
-    while k > floor and toks[k - 1].text not in (";", "{", "}", "(", ","):
+    while k > floor and texts[k - 1] not in (";", "{", "}", "(", ","):
         k -= 1
     return k
 
@@ -382,12 +379,19 @@ class Index:
             self.by_class = {}
             for name, defs in self.functions.items():
                 for model, fn in defs:
-                    self.by_class.setdefault(owner_class(model, fn, self.namespaces), set()).add(name)
+                    self.by_class.setdefault(self.owner(model, fn), set()).add(name)
         return self.by_class.get(cls, set())
 
     def owner(self, model: FileModel, fn: Scope | None) -> str:
-        """owner_class with the project's namespace names."""
-        return owner_class(model, fn, self.namespaces)
+        """owner_class with the project's namespace names, memoised on the function (rules ask it of every
+        call site's caller); the memo keeps the namespace set it was worked out with."""
+        if fn is None:
+            return ""
+        memo = fn.memos()
+        hit = memo.get("_owner")
+        if hit is None or hit[0] is not self.namespaces:
+            hit = memo["_owner"] = (self.namespaces, owner_class(model, fn, self.namespaces))
+        return hit[1]
 
 
 _INDEX: list = [(), None]   # (the models it was built from, the Index): one run at a time

@@ -35,6 +35,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
+_WAIT_OR_UNLOCK = frozenset(WAIT_CALLS | set(WAIT_BY_ARGUMENT) | UNLOCK_CALLS)   # names _holds_nothing looks at
 DEFAULT_DEPTH = 8                  # 2.6.0 stops changing at 5; the fork PR's out-of-memory path needs 8 (docs/lockgraph.md)
 CHAINS_PER_ACQUISITION = 10       # call chains kept per reached acquisition (PyTorch 2.6.0: at most 9)
 WORK_BUDGET = 5_000_000            # steps of the call walk (PyTorch 2.6.0 MPS tree: 1,031); then calls are not followed
@@ -680,7 +681,8 @@ class _Extractor:
                 return False
             if any(region.kind != "call_once" for region in scope.locks):
                 return False
-            if any(self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver) for call in scope.calls):
+            if any(call.name in _WAIT_OR_UNLOCK and (self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver))
+                   for call in scope.calls):
                 return False
         return True
 

@@ -320,11 +320,11 @@ def defaults_of(ts: Types, fn: Scope) -> dict[int, str]:
 
 
 def _class_bases(model: FileModel, cls: Scope) -> set[str]:
-    toks = model.tokens
+    texts = model.tokens.texts      # the column: no Token made per look
     k = cls.first_token - 2
     header: list[str] = []
-    while k >= 0 and toks[k].text not in (";", "}", "{", "class", "struct"):
-        header.append(toks[k].text)
+    while k >= 0 and texts[k] not in (";", "}", "{", "class", "struct"):
+        header.append(texts[k])
         k -= 1
     header.reverse()
     if ":" not in header:

@@ -435,19 +435,17 @@ def _build(models: list[FileModel]) -> Index:
 
 def _class_bases(model: FileModel, cls: Scope) -> set[str]:
     """Base classes from `class X : public A, B {` (tokens before the body)."""
-    toks = model.tokens
+    texts, kinds = model.tokens.texts, model.tokens.kinds    # columns: no Token made per look
     i = cls.first_token - 1
     out: set[str] = set()
     k = i - 1
-    header: list[Token] = []
-    while k >= 0 and toks[k].text not in (";", "}", "{") and toks[k].text not in ("class", "struct"):
-        header.append(toks[k])
+    while k >= 0 and texts[k] not in (";", "}", "{") and texts[k] not in ("class", "struct"):
         k -= 1
-    header.reverse()
-    if ":" in [t.text for t in header]:
-        after = header[[t.text for t in header].index(":") + 1:]
-        names = [t.text for t in after if t.kind == "IDENT" and t.text not in ("public", "private", "protected", "virtual")]
-        out.update(n for n in names)
+    header = range(k + 1, i)        # the tokens between the previous statement and the '{'
+    colon = next((h for h in header if texts[h] == ":"), None)
+    if colon is not None:
+        out.update(texts[h] for h in range(colon + 1, i) if kinds[h] == "IDENT"
+                   and texts[h] not in ("public", "private", "protected", "virtual"))
     return out
 
 

@@ -133,7 +133,16 @@ class _Extractor:
         self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
         # resolve() looks functions up by a call's name: only functions so named somewhere are indexed
         # (generated files define 10^5 functions nothing calls); simple_name's cache is left to those
-        called = {call.name for model in models for scope in model.scopes() for call in scope.calls}
+        called: set[str] = set()
+        # files in which nothing is locked, queued, waited for or unlocked (most generated ones): every context
+        # there that is not a completion handler holds nothing (see _holds_nothing), with no walk of its scopes
+        self._quiet: set[int] = set()
+        for model in models:
+            names = {call.name for scope in model.scopes() for call in scope.calls}
+            called |= names
+            if names.isdisjoint(_WAIT_OR_UNLOCK) and \
+                    not any(scope.locks or (scope.kind == "dispatch" and scope.queue) for scope in model.scopes()):
+                self._quiet.add(id(model))
         for model in models:
             for scope in model.scopes("function"):
                 if scope.name:
@@ -608,6 +617,8 @@ class _Extractor:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
                 for callee in self.callees(fn.model, event):
                     reached = _unsaturated(self.summary(callee, depth - 1, inner_waits), event, seen)
+                    if not reached:
+                        continue     # the callee takes nothing (most do): nothing to see through this call
                     self.work += len(reached)
                     for item in self._through(fn.model, fn.scope, event, callee, reached):
                         keep(item)
@@ -676,6 +687,8 @@ class _Extractor:
         (A caller holding a lock still works out its events, through summary.)"""
         if (root.kind == "dispatch" and root.queue) or self._runs_as(model, root) == HANDLER:
             return False
+        if id(model) in self._quiet:
+            return True
         for scope in self._context_scopes(model, root):
             if scope is not root and scope.kind == "dispatch" and scope.queue:
                 return False

@@ -337,7 +337,10 @@ class FileModel:
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""
-        return (call for scope in self.scopes() for call in scope.calls)
+        every = self.__dict__.get("_calls")
+        if every is None:   # kept like _scopes: several rules go through every call of every file
+            every = self.__dict__["_calls"] = [call for scope in self.scopes() for call in scope.calls]
+        return iter(every)
 
     def scope_at(self, line: int) -> Scope:
         """The innermost scope containing `line`."""

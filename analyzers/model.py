@@ -348,7 +348,11 @@ class FileModel:
         while True:
             kids = scope.children
             if len(kids) < BISECT_CHILDREN:
-                inner = next((c for c in kids if c.contains_line(line)), None)
+                inner = None
+                for c in kids:      # contains_line inlined: rules look up the scope of every access
+                    if c.line <= line <= c.end_line:
+                        inner = c
+                        break
             else:
                 inner = self._child_at(scope, line)
             if inner is None:

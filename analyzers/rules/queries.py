@@ -628,10 +628,14 @@ def is_ctor_or_dtor(model: FileModel, fn: Scope | None) -> bool:
     """Constructors and destructors: the object is not shared with other threads yet / any more."""
     if fn is None:
         return False
-    parts = fn.name.split("::")
-    cls = next((c.name.split("::")[-1] for c in fn.ancestors() if c.kind == "class"), "")
-    owner = cls or (parts[-2] if len(parts) >= 2 else "")
-    return bool(owner) and parts[-1].lstrip("~") == owner
+    memo = fn.memos()       # asked of every function and of every call site's caller
+    hit = memo.get("_ctor_or_dtor")
+    if hit is None:
+        parts = fn.name.split("::")
+        cls = next((c.name.split("::")[-1] for c in fn.ancestors() if c.kind == "class"), "")
+        owner = cls or (parts[-2] if len(parts) >= 2 else "")
+        hit = memo["_ctor_or_dtor"] = bool(owner) and parts[-1].lstrip("~") == owner
+    return hit
 
 
 def caller_context(models: list[FileModel]) -> dict[str, str]:

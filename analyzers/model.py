@@ -326,7 +326,11 @@ class FileModel:
         every = self.__dict__.get("_scopes")
         if every is None:   # a finished model does not change, and rules walk it many times
             every = self.__dict__["_scopes"] = list(self.root.walk())
-            self.__dict__["_scopes_of"] = {}
+            # the lists of one kind, in one pass (most asks are for one kind; a pass per kind cost more)
+            single: dict[tuple[str, ...], list[Scope]] = {}
+            for s in every:
+                single.setdefault((s.kind,), []).append(s)
+            self.__dict__["_scopes_of"] = single
         if not kinds:
             return iter(every)
         of = self.__dict__["_scopes_of"]

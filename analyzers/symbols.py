@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -256,6 +257,9 @@ def return_type(model: FileModel, fn: Scope) -> str:
     return "" if not text or text in ("~",) or text.startswith("<") else text
 
 
+_CLASS_MARKS = frozenset({"{", "(", "[", "}", ")", "]", ";", ":"})     # what _declared_methods acts on
+
+
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
@@ -264,10 +268,11 @@ def _declared_methods(model: FileModel):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
-        depth, i, start = 0, cls.first_token, cls.first_token
+        depth, start = 0, cls.first_token
         n = len(texts)
         end = min(cls.last_token, n)
-        while i < end:
+        # only brackets, ';' and ':' change anything below: those picked out in C, not every token in Python
+        for i in compress(range(start, end), map(_CLASS_MARKS.__contains__, texts[start:end])):
             t = texts[i]
             if t in ("{", "(", "["):
                 depth += 1
@@ -286,7 +291,6 @@ def _declared_methods(model: FileModel):
                 start = i + 1
             elif depth == 0 and t == "}":
                 start = i + 1
-            i += 1
 
 
 def _defaults(texts: list[str]) -> dict[int, str]:

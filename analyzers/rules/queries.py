@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
+from typing import Container
 
 from analyzers.hierarchy import load_hierarchy
 from analyzers.symbols import lineage
@@ -237,11 +239,13 @@ def used_names(model: FileModel, scope: Scope) -> list[Token]:
     return [toks[i] for i in used_name_indices(model, scope)]
 
 
-def used_name_indices(model: FileModel, scope: Scope) -> list[int]:
-    """The token indices of used_names."""
+def used_name_indices(model: FileModel, scope: Scope, among: Container[str] | None = None) -> list[int]:
+    """The token indices of used_names; only of the names in `among` when given (picked out in C first: a
+    rule asking for a class's members need not test every token of a body in Python)."""
     texts, kinds = model.tokens.texts, model.tokens.kinds
     out = []
-    for i in range(scope.first_token, min(scope.last_token, len(texts))):
+    lo, hi = scope.first_token, min(scope.last_token, len(texts))
+    for i in range(lo, hi) if among is None else compress(range(lo, hi), map(among.__contains__, texts[lo:hi])):
         if kinds[i] != "IDENT":
             continue
         prev = texts[i - 1] if i > 0 else ""

@@ -38,7 +38,7 @@ def _accesses(model: FileModel, idx: Index, fn: Scope, cls: str):
     toks = model.tokens
     texts = toks.texts
     names = idx.members.get(cls, {})
-    for k in used_name_indices(model, fn):
+    for k in used_name_indices(model, fn, names):
         member = names.get(texts[k])
         if member is None or member.static or MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type):
             continue

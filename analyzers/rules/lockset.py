@@ -436,7 +436,10 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     tables = Tables(models, idx, symbols.types(models))
     caller_ctx = caller_context(models)
     thread_local = _thread_locals(models)
-    initialisers = {short_name(fn.name) for model in models for fn in model.scopes("function")
+    # functions that run a once-initialisation; only files with a call_once region have any (most have none)
+    initialisers = {short_name(fn.name) for model in models
+                    if any(r.kind == "call_once" for s in model.scopes() for r in s.locks)
+                    for fn in model.scopes("function")
                     if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
     names = set(idx.statics) | {name for members in idx.members.values() for name in members}
     slots: list = []

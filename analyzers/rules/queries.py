@@ -432,10 +432,16 @@ def _build(models: list[FileModel]) -> Index:
                 idx.bases.setdefault(scope.name.split("::")[-1], set()).update(bases)
         for fn in model.scopes("function"):
             idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
+        calls = idx.calls     # every call of the tree passes here: no setdefault and list per call
         for call in model.calls():
-            if call.scope is not None and call.scope.kind in ("class", "namespace", "file"):
+            scope = call.scope
+            if scope is not None and scope.kind in ("class", "namespace", "file"):
                 continue   # not run by a function: class-body macros/initializers, `T& f(args);` at namespace scope
-            idx.calls.setdefault(call.name, []).append((model, call))
+            sites = calls.get(call.name)
+            if sites is None:
+                calls[call.name] = [(model, call)]
+            else:
+                sites.append((model, call))
     return idx
 
 

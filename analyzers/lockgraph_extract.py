@@ -35,6 +35,7 @@ WAIT_BY_ARGUMENT = {"synchronize": "COMMIT_AND_WAIT"}   # these wait only when a
 DISPATCH_WRAPPERS = {"dispatch_sync_with_rethrow"}        # their block is already a dispatch scope at the caller
 UNLOCK_CALLS = {"unlock", "unlock_shared"}
 LOCK_CALLS = {"lock", "lock_shared"}
+_WAIT_OR_UNLOCK = frozenset(WAIT_CALLS | set(WAIT_BY_ARGUMENT) | UNLOCK_CALLS)   # names _holds_nothing looks at
 DEFAULT_DEPTH = 8                  # 2.6.0 stops changing at 5; the fork PR's out-of-memory path needs 8 (docs/lockgraph.md)
 CHAINS_PER_ACQUISITION = 10       # call chains kept per reached acquisition (PyTorch 2.6.0: at most 9)
 WORK_BUDGET = 5_000_000            # steps of the call walk (PyTorch 2.6.0 MPS tree: 1,031); then calls are not followed
@@ -132,7 +133,16 @@ class _Extractor:
         self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
         # resolve() looks functions up by a call's name: only functions so named somewhere are indexed
         # (generated files define 10^5 functions nothing calls); simple_name's cache is left to those
-        called = {call.name for model in models for scope in model.scopes() for call in scope.calls}
+        called: set[str] = set()
+        # files in which nothing is locked, queued, waited for or unlocked (most generated ones): every context
+        # there that is not a completion handler holds nothing (see _holds_nothing), with no walk of its scopes
+        self._quiet: set[int] = set()
+        for model in models:
+            names = {call.name for scope in model.scopes() for call in scope.calls}
+            called |= names
+            if names.isdisjoint(_WAIT_OR_UNLOCK) and \
+                    not any(scope.locks or (scope.kind == "dispatch" and scope.queue) for scope in model.scopes()):
+                self._quiet.add(id(model))
         for model in models:
             for scope in model.scopes("function"):
                 if scope.name:
@@ -607,6 +617,8 @@ class _Extractor:
                 inner_waits = waits and event.call.name not in WAIT_BY_ARGUMENT
                 for callee in self.callees(fn.model, event):
                     reached = _unsaturated(self.summary(callee, depth - 1, inner_waits), event, seen)
+                    if not reached:
+                        continue     # the callee takes nothing (most do): nothing to see through this call
                     self.work += len(reached)
                     for item in self._through(fn.model, fn.scope, event, callee, reached):
                         keep(item)
@@ -675,12 +687,15 @@ class _Extractor:
         (A caller holding a lock still works out its events, through summary.)"""
         if (root.kind == "dispatch" and root.queue) or self._runs_as(model, root) == HANDLER:
             return False
+        if id(model) in self._quiet:
+            return True
         for scope in self._context_scopes(model, root):
             if scope is not root and scope.kind == "dispatch" and scope.queue:
                 return False
             if any(region.kind != "call_once" for region in scope.locks):
                 return False
-            if any(self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver) for call in scope.calls):
+            if any(call.name in _WAIT_OR_UNLOCK and (self._waits(call) or (call.name in UNLOCK_CALLS and call.receiver))
+                   for call in scope.calls):
                 return False
         return True
 

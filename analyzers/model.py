@@ -101,6 +101,19 @@ class Tokens:
     def __setstate__(self, state: tuple) -> None:
         self.kinds, self.texts, self.lines, self.cols = state
 
+    def indices(self, text: str, lo: int = 0, hi: int | None = None) -> list[int]:
+        """Indices of the tokens spelled `text` in [lo, hi), ascending: list.index scans in C, where a Python
+        test of every token in a range costs a bytecode loop (rules look for a few words in every body)."""
+        texts, out = self.texts, []
+        hi = len(texts) if hi is None else max(hi, 0)    # a negative end is empty, not counted from the end
+        try:
+            i = texts.index(text, lo, hi)
+            while True:
+                out.append(i)
+                i = texts.index(text, i + 1, hi)
+        except ValueError:
+            return out
+
     def at(self, line: int, col: int = 1) -> int:
         """Index of the first token at or after (line, col) (tokens are in source order)."""
         lo = bisect_left(self.lines, line)
@@ -114,10 +127,12 @@ BISECT_CHILDREN = 16   # scope_at searches children by bisection from this many 
 
 def closing(tokens: list[Token], i: int) -> int:
     """Index of the token closing the bracket at tokens[i] (len(tokens) when unbalanced)."""
-    opener, depth = tokens[i].text, 0
+    # the texts column of a Tokens (a Token made per step was most of the cost); a list of Tokens as it is
+    texts = tokens.texts if isinstance(tokens, Tokens) else _TextsOf(tokens)
+    opener, depth = texts[i], 0
     closer = BRACKETS[opener]
-    for j in range(i, len(tokens)):
-        t = tokens[j].text
+    for j in range(i, len(texts)):
+        t = texts[j]
         if t == opener:
             depth += 1
         elif t == closer:
@@ -125,6 +140,21 @@ def closing(tokens: list[Token], i: int) -> int:
             if depth == 0:
                 return j
     return len(tokens)
+
+
+class _TextsOf:
+    """The token texts of a list of Tokens, read where asked (closing's loop over a plain list)."""
+
+    __slots__ = ("tokens",)
+
+    def __init__(self, tokens: list[Token]):
+        self.tokens = tokens
+
+    def __getitem__(self, i: int) -> str:
+        return self.tokens[i].text
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass(slots=True)
@@ -302,7 +332,11 @@ class FileModel:
         every = self.__dict__.get("_scopes")
         if every is None:   # a finished model does not change, and rules walk it many times
             every = self.__dict__["_scopes"] = list(self.root.walk())
-            self.__dict__["_scopes_of"] = {}
+            # the lists of one kind, in one pass (most asks are for one kind; a pass per kind cost more)
+            single: dict[tuple[str, ...], list[Scope]] = {}
+            for s in every:
+                single.setdefault((s.kind,), []).append(s)
+            self.__dict__["_scopes_of"] = single
         if not kinds:
             return iter(every)
         of = self.__dict__["_scopes_of"]
@@ -313,7 +347,10 @@ class FileModel:
 
     def calls(self) -> Iterator[Call]:
         """Every call in the file."""
-        return (call for scope in self.scopes() for call in scope.calls)
+        every = self.__dict__.get("_calls")
+        if every is None:   # kept like _scopes: several rules go through every call of every file
+            every = self.__dict__["_calls"] = [call for scope in self.scopes() for call in scope.calls]
+        return iter(every)
 
     def scope_at(self, line: int) -> Scope:
         """The innermost scope containing `line`."""
@@ -321,7 +358,11 @@ class FileModel:
         while True:
             kids = scope.children
             if len(kids) < BISECT_CHILDREN:
-                inner = next((c for c in kids if c.contains_line(line)), None)
+                inner = None
+                for c in kids:      # contains_line inlined: rules look up the scope of every access
+                    if c.line <= line <= c.end_line:
+                        inner = c
+                        break
             else:
                 inner = self._child_at(scope, line)
             if inner is None:

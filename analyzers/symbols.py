@@ -10,11 +10,10 @@ back to their name heuristics and count the miss (`Types.misses`).
 
 from __future__ import annotations
 
-import bisect
 import re
-from array import array
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
 
@@ -189,22 +188,27 @@ def _build(models: list[FileModel]) -> Types:
 
 def _aliases(model: FileModel) -> dict[str, str]:
     """`using A = T;` and `typedef T A;` outside functions."""
-    toks, out = model.tokens, {}
-    texts = toks.texts
-    for i in [k for k in range(len(texts) - 3) if texts[k] == "using" or texts[k] == "typedef"]:
-        t = toks[i]
-        if t.text == "using" and toks[i + 1].kind == "IDENT" and toks[i + 2].text == "=":
-            j = i + 3
-            while j < len(toks) and toks[j].text != ";":
-                j += 1
-            out[toks[i + 1].text] = " ".join(x.text for x in toks[i + 3:j])
-        elif t.text == "typedef":
-            j = i + 1
-            while j < len(toks) and toks[j].text != ";":
-                j += 1
-            if j - 1 > i + 1 and toks[j - 1].kind == "IDENT":
-                out[toks[j - 1].text] = " ".join(x.text for x in toks[i + 1:j - 1])
+    texts, kinds, out = model.tokens.texts, model.tokens.kinds, {}
+    end = max(len(texts) - 3, 0)       # room for `using A =` after the keyword
+    # the two keywords found by a C scan (Tokens.indices) rather than a Python test of every token
+    starts = sorted(model.tokens.indices("using", 0, end) + model.tokens.indices("typedef", 0, end))
+    for i in starts:
+        if texts[i] == "using" and kinds[i + 1] == "IDENT" and texts[i + 2] == "=":
+            j = _next_semicolon(texts, i + 3)
+            out[texts[i + 1]] = " ".join(texts[i + 3:j])
+        elif texts[i] == "typedef":
+            j = _next_semicolon(texts, i + 1)
+            if j - 1 > i + 1 and kinds[j - 1] == "IDENT":
+                out[texts[j - 1]] = " ".join(texts[i + 1:j - 1])
     return out
+
+
+def _next_semicolon(texts: list[str], i: int) -> int:
+    """The index of the first ';' at or after i (len(texts) when none)."""
+    try:
+        return texts.index(";", i)
+    except ValueError:
+        return len(texts)
 
 
 def _simple(name: str) -> str:
@@ -253,6 +257,9 @@ def return_type(model: FileModel, fn: Scope) -> str:
     return "" if not text or text in ("~",) or text.startswith("<") else text
 
 
+_CLASS_MARKS = frozenset({"{", "(", "[", "}", ")", "]", ";", ":"})     # what _declared_methods acts on
+
+
 def _declared_methods(model: FileModel):
     """(return type, 'Class::name') of method declarations without a body in class scopes."""
     toks = model.tokens
@@ -261,10 +268,11 @@ def _declared_methods(model: FileModel):
         if cls.objc or not cls.name:
             continue
         short = cls.name.split("::")[-1]
-        depth, i, start = 0, cls.first_token, cls.first_token
+        depth, start = 0, cls.first_token
         n = len(texts)
         end = min(cls.last_token, n)
-        while i < end:
+        # only brackets, ';' and ':' change anything below: those picked out in C, not every token in Python
+        for i in compress(range(start, end), map(_CLASS_MARKS.__contains__, texts[start:end])):
             t = texts[i]
             if t in ("{", "(", "["):
                 depth += 1
@@ -283,7 +291,6 @@ def _declared_methods(model: FileModel):
                         ret = []
                     yield " ".join(ret), f"{short}::{texts[j]}", _defaults(texts[j + 2:i])
                 start = i + 1
-            i += 1
 
 
 def _defaults(texts: list[str]) -> dict[int, str]:
@@ -317,11 +324,11 @@ def defaults_of(ts: Types, fn: Scope) -> dict[int, str]:
 
 
 def _class_bases(model: FileModel, cls: Scope) -> set[str]:
-    toks = model.tokens
+    texts = model.tokens.texts      # the column: no Token made per look
     k = cls.first_token - 2
     header: list[str] = []
-    while k >= 0 and toks[k].text not in (";", "}", "{", "class", "struct"):
-        header.append(toks[k].text)
+    while k >= 0 and texts[k] not in (";", "}", "{", "class", "struct"):
+        header.append(texts[k])
         k -= 1
     header.reverse()
     if ":" not in header:
@@ -402,15 +409,13 @@ def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
 
 def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Local | None:
     """The declaration of `name` in `fn` (the last one before token `before`), or its parameter; None if
-    neither. Looks only at the places the name occurs (a per-file index), not at the whole body."""
+    neither. Looks only at the places the name occurs in the body (found by a C scan), not at every token."""
     memo = fn.memos().setdefault("_find", {})
     key = (name, before)
     if key not in memo:
         found = next((p for p in parameters(model, fn) if p.name == name), None)
-        positions = _names(model).get(name, ())
-        lo = bisect.bisect_left(positions, fn.first_token)
-        hi = bisect.bisect_left(positions, min(fn.last_token, before) if before >= 0 else fn.last_token)
-        for i in positions[lo:hi]:
+        end = min(fn.last_token, before) if before >= 0 else fn.last_token
+        for i in model.tokens.indices(name, fn.first_token, max(end, fn.first_token)):
             local = _declared_at(model, fn, i)
             if local is not None:
                 found = local
@@ -418,18 +423,41 @@ def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Loca
     return memo[key]
 
 
-def _names(model: FileModel) -> dict[str, array]:
-    """Identifier -> token indices, memoised on the model."""
-    index = model.__dict__.get("_sym_names")
-    if index is None:
-        lists: dict[str, list[int]] = {}
-        for i, (k, t) in enumerate(zip(model.tokens.kinds, model.tokens.texts)):
-            if k == "IDENT":
-                lists.setdefault(t, []).append(i)
-        # kept for the whole run: int arrays take 4 bytes an occurrence where a list of ints takes ~36
-        index = {t: array("i", positions) for t, positions in lists.items()}
-        model.__dict__["_sym_names"] = index
-    return index
+class FunctionLocals:
+    """locals_of(model, ts, fn) as a lookup by name, each name worked out when first asked: callers that ask
+    for a few names per function (lockset: the member names it meets) need not scan every body token."""
+
+    __slots__ = ("model", "fn", "found")
+
+    def __init__(self, model: FileModel, fn: Scope):
+        self.model, self.fn = model, fn
+        self.found: dict[str, Local | None] = {}
+
+    def get(self, name: str, default: Local | None = None) -> Local | None:
+        """The local or parameter `name` (the last declaration in the body wins, as in locals_of), or `default`."""
+        found = self.found
+        if name in found:
+            hit = found[name]
+        else:
+            model, fn = self.model, self.fn
+            texts = model.tokens.texts
+            hit = None
+            for i in model.tokens.indices(name, fn.first_token, min(fn.last_token, len(texts)) - 1):
+                if texts[i + 1] in _DECLARATOR_END:
+                    hit = _declared_at(model, fn, i) or hit
+            if hit is None:      # locals_of's table starts from the parameters (the last of a name wins)
+                hit = next((p for p in reversed(parameters(model, fn)) if p.name == name), None)
+            found[name] = hit
+        return default if hit is None else hit
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __getitem__(self, name: str) -> Local:
+        hit = self.get(name)
+        if hit is None:
+            raise KeyError(name)
+        return hit
 
 
 _DECLARATOR_END = frozenset({"=", ";", "{", ":", "(", ",", "[", ")"})    # what follows a declared name

@@ -61,7 +61,7 @@ class Here:
     model: FileModel
     fn: Scope
     owner: str             # the class of the function ('' for free functions)
-    local: dict            # symbols.locals_of the function: its parameters and locals, with their types
+    local: symbols.FunctionLocals   # the function's parameters and locals by name, with their types
     memo: dict = field(default_factory=dict)   # lock expressions and receiver chains already resolved here
 
 
@@ -385,7 +385,7 @@ def _here(tables: Tables, model: FileModel, fn: Scope) -> Here:
     here = fn.memos().get("_lockset_here")
     if here is None or here.idx is not tables.idx:
         here = Here(tables.idx, tables.types, model, fn, tables.idx.owner(model, fn),
-                    symbols.locals_of(model, tables.types, fn))
+                    symbols.FunctionLocals(model, fn))
         fn.memos()["_lockset_here"] = here
     return here
 
@@ -436,7 +436,10 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     tables = Tables(models, idx, symbols.types(models))
     caller_ctx = caller_context(models)
     thread_local = _thread_locals(models)
-    initialisers = {short_name(fn.name) for model in models for fn in model.scopes("function")
+    # functions that run a once-initialisation; only files with a call_once region have any (most have none)
+    initialisers = {short_name(fn.name) for model in models
+                    if any(r.kind == "call_once" for s in model.scopes() for r in s.locks)
+                    for fn in model.scopes("function")
                     if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
     names = set(idx.statics) | {name for members in idx.members.values() for name in members}
     slots: list = []
@@ -532,12 +535,13 @@ class _Body:
 
     def later(self, names: set[str], only: set[str] | None) -> list[Access]:
         """The accesses of a body in a file with no lock, in order; only to names in `only` unless it is None."""
-        if only is not None and not only:
-            return []
         toks, statics, fn = self.model.tokens, self.statics, self.fn
         texts, kinds = toks.texts, toks.kinds
+        end = min(fn.last_token, len(toks))
+        if only is not None and only.isdisjoint(texts[fn.first_token:end]):
+            return []       # none of the names asked for occurs in the body (most bodies): a set test in C
         out = []
-        for i in range(fn.first_token, min(fn.last_token, len(toks))):
+        for i in range(fn.first_token, end):
             if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
                 continue
             if only is None or texts[i] in only:

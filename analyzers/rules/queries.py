@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
+from typing import Container
 
 from analyzers.hierarchy import load_hierarchy
 from analyzers.symbols import lineage
@@ -150,7 +152,7 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
     return cached
 
 
-_MAY_REQUIRE = re.compile(r"REQUIRE|requires_|locks_required")   # a part of every name REQUIRES matches
+_MAY_REQUIRE = ("REQUIRE", "requires_", "locks_required")   # a part of every name REQUIRES matches
 
 
 def spells_requires(model: FileModel) -> bool:
@@ -159,7 +161,9 @@ def spells_requires(model: FileModel) -> bool:
     if hit is None:
         texts = model.tokens.texts
         # one search of the joined texts first: most files have none, and a set of their texts costs more
-        hit = model.__dict__["_requires_spelled"] = bool(_MAY_REQUIRE.search("\n".join(texts))) and \
+        joined = "\n".join(texts)
+        # substring tests (a fast search in C) where a regex alternation walked the text character by character
+        hit = model.__dict__["_requires_spelled"] = any(part in joined for part in _MAY_REQUIRE) and \
             any(REQUIRES.match(t) for t in set(texts))
     return hit
 
@@ -235,11 +239,13 @@ def used_names(model: FileModel, scope: Scope) -> list[Token]:
     return [toks[i] for i in used_name_indices(model, scope)]
 
 
-def used_name_indices(model: FileModel, scope: Scope) -> list[int]:
-    """The token indices of used_names."""
+def used_name_indices(model: FileModel, scope: Scope, among: Container[str] | None = None) -> list[int]:
+    """The token indices of used_names; only of the names in `among` when given (picked out in C first: a
+    rule asking for a class's members need not test every token of a body in Python)."""
     texts, kinds = model.tokens.texts, model.tokens.kinds
     out = []
-    for i in range(scope.first_token, min(scope.last_token, len(texts))):
+    lo, hi = scope.first_token, min(scope.last_token, len(texts))
+    for i in range(lo, hi) if among is None else compress(range(lo, hi), map(among.__contains__, texts[lo:hi])):
         if kinds[i] != "IDENT":
             continue
         prev = texts[i - 1] if i > 0 else ""
@@ -267,37 +273,34 @@ class Decl:
 def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
     """Local declarations (`T& x`, `T* x`, `T x = ...`, params) in tokens [start, end); last one wins."""
     toks = model.tokens
-    texts, kinds = toks.texts, toks.kinds
+    texts, kinds = toks.texts, toks.kinds      # columns: a Token made per look was most of the cost
     decls: dict[str, Decl] = {}
     for i in range(max(start, 1), min(end, len(toks) - 1)):
         if kinds[i] != "IDENT" or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
             continue
-        t = toks[i]
-        if toks[i + 1].text == ":" and toks[i - 1].text not in ("*", "&", "&&"):
+        nxt, prev = texts[i + 1], texts[i - 1]
+        if nxt == ":" and prev not in ("*", "&", "&&"):
             continue   # a label or a selector part
-        if toks[i + 1].text == "(" and not (toks[i - 1].kind == "IDENT" and toks[i - 1].text not in _NOT_TYPES
-                                            or toks[i - 1].text in ("*", "&", "&&", ">")):
+        if nxt == "(" and not (kinds[i - 1] == "IDENT" and prev not in _NOT_TYPES
+                               or prev in ("*", "&", "&&", ">")):
             continue   # a call, not `T name(args)`
-        prev = toks[i - 1]
         j = i - 1
         kind = "value"
-        if prev.text in ("*", "&", "&&"):
-            kind = "ptr" if prev.text == "*" else "ref"
-            while j > 0 and toks[j].text in ("*", "&", "&&", "const"):
+        if prev in ("*", "&", "&&"):
+            kind = "ptr" if prev == "*" else "ref"
+            while j > 0 and texts[j] in ("*", "&", "&&", "const"):
                 j -= 1
-        typ = toks[j]
-        if not (typ.kind == "IDENT" and typ.text not in _NOT_TYPES) and typ.text != ">":
+        typ, typ_kind = texts[j], kinds[j]
+        if not (typ_kind == "IDENT" and typ not in _NOT_TYPES) and typ != ">":
             continue
-        if kind == "value" and (typ.text == ">" or toks[j - 1].text in ("return", "new", "case", "goto")):
-            if typ.text != ">":
+        if kind == "value" and (typ == ">" or texts[j - 1] in ("return", "new", "case", "goto")):
+            if typ != ">":
                 continue
-        if kind == "value" and typ.kind == "IDENT" and toks[j - 1].text in (".", "->"):
+        if kind == "value" and typ_kind == "IDENT" and texts[j - 1] in (".", "->"):
             continue
-        type_name = _type_name(toks, j)
-        lead = _statement_start(toks, j, start)
-        static = any(tok.text == "static" for tok in toks[lead:j + 1])
-        blockq = any(tok.text == "__block" for tok in toks[lead:j + 1])
-        decls[t.text] = Decl(t.text, kind, type_name, t.line, static, blockq)
+        type_name = _type_name(texts, j)
+        head = texts[_statement_start(texts, j, start):j + 1]
+        decls[texts[i]] = Decl(texts[i], kind, type_name, toks.lines[i], "static" in head, "__block" in head)
     return decls
 
 
@@ -306,28 +309,28 @@ _NOT_TYPES = frozenset({"return", "if", "else", "while", "for", "switch", "case"
                         "public", "private", "protected", "template", "typename", "class", "struct", "enum"})
 
 
-def _type_name(toks: list[Token], j: int) -> str:
+def _type_name(texts: list[str], j: int) -> str:
     """The base type identifier of a declaration ending at token j ('>' walks back over template args)."""
-    if toks[j].text == ">":
+    if texts[j] == ">":
         depth = 0
         k = j
         while k > 0:
-            if toks[k].text == ">":
+            if texts[k] == ">":
                 depth += 1
-            elif toks[k].text == "<":
+            elif texts[k] == "<":
                 depth -= 1
                 if depth == 0:
-                    return toks[k - 1].text + "<" + " ".join(x.text for x in toks[k + 1:j]) + ">"
-            elif toks[k].text in (";", "{", "}"):
+                    return texts[k - 1] + "<" + " ".join(texts[k + 1:j]) + ">"
+            elif texts[k] in (";", "{", "}"):
                 break
             k -= 1
         return ""
-    return toks[j].text
+    return texts[j]
 
 
-def _statement_start(toks: list[Token], j: int, floor: int) -> int:
+def _statement_start(texts: list[str], j: int, floor: int) -> int:
     k = j
-    while k > floor and toks[k - 1].text not in (";", "{", "}", "(", ","):
+    while k > floor and texts[k - 1] not in (";", "{", "}", "(", ","):
         k -= 1
     return k
 
@@ -382,12 +385,19 @@ class Index:
             self.by_class = {}
             for name, defs in self.functions.items():
                 for model, fn in defs:
-                    self.by_class.setdefault(owner_class(model, fn, self.namespaces), set()).add(name)
+                    self.by_class.setdefault(self.owner(model, fn), set()).add(name)
         return self.by_class.get(cls, set())
 
     def owner(self, model: FileModel, fn: Scope | None) -> str:
-        """owner_class with the project's namespace names."""
-        return owner_class(model, fn, self.namespaces)
+        """owner_class with the project's namespace names, memoised on the function (rules ask it of every
+        call site's caller); the memo keeps the namespace set it was worked out with."""
+        if fn is None:
+            return ""
+        memo = fn.memos()
+        hit = memo.get("_owner")
+        if hit is None or hit[0] is not self.namespaces:
+            hit = memo["_owner"] = (self.namespaces, owner_class(model, fn, self.namespaces))
+        return hit[1]
 
 
 _INDEX: list = [(), None]   # (the models it was built from, the Index): one run at a time
@@ -422,28 +432,32 @@ def _build(models: list[FileModel]) -> Index:
                 idx.bases.setdefault(scope.name.split("::")[-1], set()).update(bases)
         for fn in model.scopes("function"):
             idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
+        calls = idx.calls     # every call of the tree passes here: no setdefault and list per call
         for call in model.calls():
-            if call.scope is not None and call.scope.kind in ("class", "namespace", "file"):
+            scope = call.scope
+            if scope is not None and scope.kind in ("class", "namespace", "file"):
                 continue   # not run by a function: class-body macros/initializers, `T& f(args);` at namespace scope
-            idx.calls.setdefault(call.name, []).append((model, call))
+            sites = calls.get(call.name)
+            if sites is None:
+                calls[call.name] = [(model, call)]
+            else:
+                sites.append((model, call))
     return idx
 
 
 def _class_bases(model: FileModel, cls: Scope) -> set[str]:
     """Base classes from `class X : public A, B {` (tokens before the body)."""
-    toks = model.tokens
+    texts, kinds = model.tokens.texts, model.tokens.kinds    # columns: no Token made per look
     i = cls.first_token - 1
     out: set[str] = set()
     k = i - 1
-    header: list[Token] = []
-    while k >= 0 and toks[k].text not in (";", "}", "{") and toks[k].text not in ("class", "struct"):
-        header.append(toks[k])
+    while k >= 0 and texts[k] not in (";", "}", "{") and texts[k] not in ("class", "struct"):
         k -= 1
-    header.reverse()
-    if ":" in [t.text for t in header]:
-        after = header[[t.text for t in header].index(":") + 1:]
-        names = [t.text for t in after if t.kind == "IDENT" and t.text not in ("public", "private", "protected", "virtual")]
-        out.update(n for n in names)
+    header = range(k + 1, i)        # the tokens between the previous statement and the '{'
+    colon = next((h for h in header if texts[h] == ":"), None)
+    if colon is not None:
+        out.update(texts[h] for h in range(colon + 1, i) if kinds[h] == "IDENT"
+                   and texts[h] not in ("public", "private", "protected", "virtual"))
     return out
 
 
@@ -466,6 +480,8 @@ def callback_scopes(idx: Index) -> set[str]:
         found: set[str] = set()
         for defs in idx.functions.values():
             for model, fn in defs:
+                if next(model.scopes("dispatch"), None) is None:
+                    continue    # no dispatch in the whole file (most files): no walk of the function
                 called = {c.name for s in fn.walk() if s.kind == "dispatch" and is_stream_queue(s.queue)
                           for c in s.all_calls() if not c.receiver}
                 if called and called & {p.name for p in symbols.parameters(model, fn)}:
@@ -622,10 +638,14 @@ def is_ctor_or_dtor(model: FileModel, fn: Scope | None) -> bool:
     """Constructors and destructors: the object is not shared with other threads yet / any more."""
     if fn is None:
         return False
-    parts = fn.name.split("::")
-    cls = next((c.name.split("::")[-1] for c in fn.ancestors() if c.kind == "class"), "")
-    owner = cls or (parts[-2] if len(parts) >= 2 else "")
-    return bool(owner) and parts[-1].lstrip("~") == owner
+    memo = fn.memos()       # asked of every function and of every call site's caller
+    hit = memo.get("_ctor_or_dtor")
+    if hit is None:
+        parts = fn.name.split("::")
+        cls = next((c.name.split("::")[-1] for c in fn.ancestors() if c.kind == "class"), "")
+        owner = cls or (parts[-2] if len(parts) >= 2 else "")
+        hit = memo["_ctor_or_dtor"] = bool(owner) and parts[-1].lstrip("~") == owner
+    return hit
 
 
 def caller_context(models: list[FileModel]) -> dict[str, str]:

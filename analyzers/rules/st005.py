@@ -14,10 +14,13 @@ EXITS = re.compile(r"^(return|throw|TORCH_CHECK\w*|TORCH_INTERNAL_ASSERT\w*|AT_E
                    r"C10_THROW_ERROR|TORCH_ERROR)$")
 
 
+_LOCK_UNLOCK = ("lock", "unlock")
+
+
 def _manual(fn: Scope) -> list[Call]:
     """lock()/unlock() calls on mutexes (not on guard objects) in a function, in source order."""
     guards = {r.var for s in fn.walk() for r in s.locks if r.var}
-    calls = [c for c in fn.all_calls() if c.name in ("lock", "unlock") and c.receiver and not c.objc
+    calls = [c for c in fn.all_calls() if c.name in _LOCK_UNLOCK and c.receiver and not c.objc
              and c.receiver not in guards and c.scope is not None and _same_body(c.scope, fn)]
     return sorted(calls, key=lambda c: (c.line, c.col))
 
@@ -67,6 +70,8 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Pair manual lock()/unlock() along each function body."""
     idx = index(models)
     for model in models:
+        if not any(c.name in _LOCK_UNLOCK for c in model.calls()):
+            continue     # no lock()/unlock() anywhere in the file (most files): no function of it to pair
         for fn in model.scopes("function"):
             calls = _manual(fn)
             if not calls:

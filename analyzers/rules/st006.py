@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Scope, Token, closing
+from analyzers.model import FileModel, Scope, Tokens, closing
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, index, is_special_member,
                                      is_stream_class, protected_at, short_name, token_index)
@@ -16,11 +16,11 @@ STATIC_NAME = re.compile(r"^(s_|g_|_instance|instance_|_?shared)\w*|\w*_instance
 MEMBER_NAME = re.compile(r"^(m_\w+|_[a-z]\w*|[a-z]\w*_)$")
 
 
-def _null_test(toks: list[Token], start: int, end: int) -> str:
+def _null_test(toks: Tokens, start: int, end: int) -> str:
     """The variable an `if (...)` condition tests for null: `!x`, `x == nullptr`, `nullptr == x`, `C10_UNLIKELY(!x)`."""
-    texts = [t.text for t in toks[start:end] if t.text not in ("C10_UNLIKELY", "C10_LIKELY", "__builtin_expect")]
+    texts = [t for t in toks.texts[start:end] if t not in ("C10_UNLIKELY", "C10_LIKELY", "__builtin_expect")]
     texts = [t for t in texts if t not in ("(", ")")]
-    if len(texts) == 2 and texts[0] == "!" and toks[start].kind != "STRING":
+    if len(texts) == 2 and texts[0] == "!" and toks.kinds[start] != "STRING":
         return texts[1]
     if len(texts) == 3 and texts[1] == "==":
         if texts[2] in NULLS:
@@ -30,11 +30,12 @@ def _null_test(toks: list[Token], start: int, end: int) -> str:
     return ""
 
 
-def _assigns(toks: list[Token], start: int, end: int, name: str) -> int | None:
+def _assigns(toks: Tokens, start: int, end: int, name: str) -> int | None:
     """The token index of `name = ...` / `name.reset(...)` inside [start, end)."""
-    for i in range(start, min(end, len(toks) - 2)):
-        if toks[i].text == name and toks[i - 1].text not in (".", "->", "::"):
-            if toks[i + 1].text == "=" or (toks[i + 1].text == "." and toks[i + 2].text in ("reset", "emplace")):
+    texts = toks.texts
+    for i in toks.indices(name, start, min(end, len(toks) - 2)):
+        if texts[i - 1] not in (".", "->", "::"):
+            if texts[i + 1] == "=" or (texts[i + 1] == "." and texts[i + 2] in ("reset", "emplace")):
                 return i
     return None
 
@@ -42,20 +43,22 @@ def _assigns(toks: list[Token], start: int, end: int, name: str) -> int | None:
 SHARED_GETTER = re.compile(r"^(shared|default|current|standard|main)[A-Z]\w*$")
 
 
-def _shared_getter(toks: list[Token], i: int) -> bool:
+def _shared_getter(toks: Tokens, i: int) -> bool:
     """`x = [MTLCaptureManager sharedCaptureManager];` (x at token i): caching a process-wide object's getter
     (no +1, nothing created), so two threads that both run it store the same pointer."""
-    if i + 5 >= len(toks) or toks[i + 1].text != "=" or toks[i + 2].text != "[":
+    texts = toks.texts
+    if i + 5 >= len(texts) or texts[i + 1] != "=" or texts[i + 2] != "[":
         return False
-    return toks[i + 3].kind == "IDENT" and bool(SHARED_GETTER.match(toks[i + 4].text)) and toks[i + 5].text == "]"
+    return toks.kinds[i + 3] == "IDENT" and bool(SHARED_GETTER.match(texts[i + 4])) and texts[i + 5] == "]"
 
 
 def lazy_inits(model: FileModel, fn: Scope):
     """(name, test token, assignment token) for each check-then-create in a function body."""
     toks = model.tokens
     texts = toks.texts
-    for i in range(fn.first_token, min(fn.last_token, len(toks)) - 1):
-        if texts[i] != "if" or texts[i + 1] != "(":
+    # the `if`s found by a C scan: a Python test of every body token was most of the rule's time
+    for i in toks.indices("if", fn.first_token, min(fn.last_token, len(toks)) - 1):
+        if texts[i + 1] != "(":
             continue
         j = closing(toks, i + 1)
         name = _null_test(toks, i + 2, j)
@@ -64,24 +67,26 @@ def lazy_inits(model: FileModel, fn: Scope):
         body_end = _statement_end(toks, j + 1)
         assign = _assigns(toks, j + 1, body_end, name)
         if assign is not None and not _shared_getter(toks, assign):
-            yield name, toks[i + 2 if toks[i + 2].text != "(" else i + 3], toks[assign], toks[i]
+            yield name, toks[i + 2 if texts[i + 2] != "(" else i + 3], toks[assign], toks[i]
 
 
-def _statement_end(toks: list[Token], k: int) -> int:
+def _statement_end(toks: Tokens, k: int) -> int:
     """End of the statement starting at k (a `{...}` block or up to `;`)."""
-    if k < len(toks) and toks[k].text == "{":
+    texts = toks.texts
+    if k < len(texts) and texts[k] == "{":
         depth = 0
-        for m in range(k, len(toks)):
-            if toks[m].text == "{":
+        for m in range(k, len(texts)):
+            if texts[m] == "{":
                 depth += 1
-            elif toks[m].text == "}":
+            elif texts[m] == "}":
                 depth -= 1
                 if depth == 0:
                     return m
-        return len(toks)
-    while k < len(toks) and toks[k].text != ";":
-        k += 1
-    return k
+        return len(texts)
+    try:
+        return texts.index(";", k) if k < len(texts) else k
+    except ValueError:
+        return len(texts)
 
 
 def _kind(model: FileModel, idx: Index, fn: Scope, name: str) -> str:
@@ -114,9 +119,10 @@ def _per_thread(model: FileModel, idx: Index, fn: Scope, name: str) -> bool:
 def _defined_out_of_line(model: FileModel, name: str) -> bool:
     """`T Class::name = ...;` at namespace scope: the definition of a static data member."""
     toks = model.tokens
-    for i in range(2, len(toks) - 1):
-        if toks[i].text == name and toks[i - 1].text == "::" and toks[i + 1].text in ("=", ";", "{"):
-            if model.scope_at(toks[i].line).kind in ("file", "namespace"):
+    texts = toks.texts
+    for i in toks.indices(name, 2, len(toks) - 1):
+        if texts[i - 1] == "::" and texts[i + 1] in ("=", ";", "{"):
+            if model.scope_at(toks.lines[i]).kind in ("file", "namespace"):
                 return True
     return False
 

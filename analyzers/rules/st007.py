@@ -38,7 +38,7 @@ def _accesses(model: FileModel, idx: Index, fn: Scope, cls: str):
     toks = model.tokens
     texts = toks.texts
     names = idx.members.get(cls, {})
-    for k in used_name_indices(model, fn):
+    for k in used_name_indices(model, fn, names):
         member = names.get(texts[k])
         if member is None or member.static or MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type):
             continue
@@ -86,7 +86,12 @@ def _once(model: FileModel, idx: Index, fn: Scope, cls: str, scope: Scope, tok: 
 
 
 def _runs_once(idx: Index, name: str) -> bool:
-    return any(c.name in ONCE for _, fn in idx.functions.get(name, ()) for c in fn.all_calls())
+    """Whether some definition of `name` calls a once-initialisation, memoised on the run's index (asked
+    at every read after such a call)."""
+    memo = idx.__dict__.setdefault("_st007_runs_once", {})
+    if name not in memo:
+        memo[name] = any(c.name in ONCE for _, fn in idx.functions.get(name, ()) for c in fn.all_calls())
+    return memo[name]
 
 
 def _filled_once(models: list[FileModel], idx: Index, model: FileModel, fn: Scope, cls: str, name: str,

@@ -506,7 +506,12 @@ def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
     """A local's type, with `auto` worked out from its initializer on first use."""
     if local.auto is None:
         return local.type
-    resolved = fn.memos().setdefault("_auto", {})
+    # per run's type tables: the gate's two revisions share unchanged files' models, not their tables
+    memo = fn.memos()
+    held = memo.get("_auto")
+    if held is None or held[0] is not ts:
+        held = memo["_auto"] = (ts, {})
+    resolved = held[1]
     if local.name not in resolved:
         resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
         resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type

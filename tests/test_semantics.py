@@ -521,3 +521,13 @@ def test_a_method_declared_after_an_inline_one_keeps_its_return_type():
     assert ts.returns_of("Alloc", "pool") == "Pool *"
     assert ts.defaults.get("Alloc::pool") == {0: "0"}
     assert ts.returns_of("Alloc", "size") == "int"
+
+
+def test_an_auto_local_is_typed_again_with_another_run_s_type_tables():
+    # the gate's base and head runs share the models of unchanged files; a header's return type may change
+    use = parse_text("void use(Pool& p) {\n  auto x = p.get();\n  x->m = 1;\n}\n", "use.mm")
+    fn = next(use.scopes("function"))
+    for cls in ("Alpha", "Beta"):
+        header = parse_text(f"class {cls} {{ public: int m; }};\nclass Pool {{ public: {cls}* get(); }};\n", "pool.h")
+        ts = symbols.types([header, use])
+        assert symbols.local_type(use, ts, fn, symbols.find_local(use, fn, "x")) == f"{cls} *"

@@ -167,10 +167,14 @@ class _Extractor:
 
     # -- contexts ---------------------------------------------------------------------------------
 
-    def contexts(self) -> Iterator[tuple[FileModel, Scope]]:
-        """Every context root: functions, and blocks/lambdas/dispatches that run on their own."""
+    def contexts(self, busy: bool = False) -> Iterator[tuple[FileModel, Scope]]:
+        """Every context root: functions, and blocks/lambdas/dispatches that run on their own. With `busy`,
+        not the functions of quiet files (no handler among them): they hold nothing (see _holds_nothing)."""
         for model in self.models:
+            quiet = busy and id(model) in self._quiet
             for scope in model.scopes():
+                if quiet and scope.kind == "function" and not scope.handler:
+                    continue
                 if self._is_root(model, scope) and not self._in_wrapper(scope):
                     yield model, scope
 
@@ -658,7 +662,7 @@ class _Extractor:
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
-        for model, root in self.contexts():
+        for model, root in self.contexts(busy=True):
             if self._holds_nothing(model, root):
                 continue     # none of its events is an acquisition or holds a lock: most code, left unworked
             seen: dict[tuple, int] = defaultdict(int)

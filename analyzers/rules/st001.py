@@ -12,9 +12,12 @@ from analyzers.rules.queries import (STREAM_FETCH, STREAM_MUTATE, anchor_of, cal
                                      sync_waits, unreachable)
 
 
+_STREAM_CALLS = STREAM_FETCH | STREAM_MUTATE | {"synchronize"}
+
+
 def _touches_stream(call: Call) -> str:
     """'a' for fetching the encoder/command buffer, 'b' for ending/committing, '' otherwise."""
-    if not through_stream(call):
+    if call.name not in _STREAM_CALLS or not through_stream(call):   # the name first: asked of every call
         return ""
     if call.name in STREAM_FETCH:
         return "a"

@@ -67,22 +67,20 @@ def _shared_classes(models: list[FileModel], idx: Index) -> set[str]:
 ONCE = frozenset({"call_once", "dispatch_once", "c10_call_once"})
 
 
-def _once(model: FileModel, idx: Index, fn: Scope, cls: str, scope: Scope, tok: Token, write: bool) -> bool:
+def _once(model: FileModel, idx: Index, fn: Scope, cls: str, scope: Scope, tok: Token, write: bool,
+          first: dict) -> bool:
     """One-time initialisation: inside a call_once body, or a read after this function passed a call_once
     (its own, or in a method of the class it calls first, `ensureInitialized()`), which orders it after the
-    one write."""
+    one write. `first` keeps, per function of this run, where its first such call is (asked at every read)."""
     if any(r.kind == "call_once" for r in model.held_locks(scope, tok.line)):
         return True
     if write:
         return False
-    for call in fn.all_calls():
-        if call.line > tok.line or (call.line == tok.line and call.col >= tok.col):
-            continue
-        if call.name in ONCE:
-            return True
-        if call.receiver in ("", "this") and call.name in idx.methods(cls) and _runs_once(idx, call.name):
-            return True
-    return False
+    if id(fn) not in first:
+        first[id(fn)] = min(((c.line, c.col) for c in fn.all_calls() if c.name in ONCE or (
+            c.receiver in ("", "this") and c.name in idx.methods(cls) and _runs_once(idx, c.name))), default=None)
+    at = first[id(fn)]
+    return at is not None and at < (tok.line, tok.col)
 
 
 def _runs_once(idx: Index, name: str) -> bool:
@@ -131,6 +129,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     shared = _shared_classes(models, idx)
     locked_writes: dict[tuple[str, str], tuple[FileModel, Token, str]] = {}
     unlocked: list[tuple[FileModel, Scope, str, Member, Token, bool]] = []
+    once_at: dict[int, tuple[int, int] | None] = {}    # id of a function (alive for this run) -> see _once
     for model in models:
         for fn in model.scopes("function"):
             cls = idx.owner(model, fn)
@@ -148,7 +147,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                         lock = regions[-1].lock if regions else "the lock its callers hold"
                         locked_writes.setdefault((cls, member.name), (model, tok, lock))
                     continue
-                if _once(model, idx, fn, cls, scope, tok, write):
+                if _once(model, idx, fn, cls, scope, tok, write, once_at):
                     continue
                 if member.name not in seen or write:
                     seen.add(member.name)

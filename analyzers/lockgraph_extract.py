@@ -735,12 +735,12 @@ def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEF
     return found
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=65536)     # bounded: a long-lived process (the gate, an editor) sees ever new names
 def _without_templates(callee: str) -> str:
     return _TEMPLATE_ARGS.sub("", callee).lstrip(":")
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=65536)
 def simple_name(qualified: str) -> str:
     """Last component of a qualified name; the class of an ObjC method name '-[Class sel:]'."""
     m = _OBJC_METHOD.fullmatch(qualified)

@@ -164,6 +164,18 @@ def test_busy_machine_gets_one_process(monkeypatch):
     assert cores.idle_cores() == 2
 
 
+def test_a_short_window_is_waited_for_not_replaced_by_the_load_average(monkeypatch):
+    from analyzers import cores
+    monkeypatch.setattr(cores, "allowed", lambda: {0, 1})
+    monkeypatch.setattr(cores, "_START", (1000, 2000))
+    samples = iter([(1000 + 1, 2000 + 2), (1000 + 3, 2000 + 6), (1000 + 50, 2000 + 100)])   # short, short, idle
+    monkeypatch.setattr(cores, "_sample", lambda cpus: next(samples))
+    monkeypatch.setattr(cores.os, "getloadavg", lambda: (1.9, 0, 0))    # our own earlier runs, a minute's worth
+    slept = []
+    monkeypatch.setattr(cores.time, "sleep", slept.append)
+    assert cores.idle_cores() == 2 and slept == [cores.WAIT, cores.WAIT]
+
+
 def test_the_real_sample_sees_this_busy_process():
     from analyzers import cores
     start = cores._sample(cores.allowed())

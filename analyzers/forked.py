@@ -117,5 +117,7 @@ def map_shared(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
             for other in children[n + 1:]:
                 other.stop()
             raise
-        results.update((k, pickle.loads(blob)) for k, blob in done.items())
+        for k in list(done):     # each pickle dropped once unpickled: not all of them next to all results
+            results[k] = pickle.loads(done.pop(k))
+        del done
     return [results[n] for n in range(len(items))]

@@ -18,7 +18,6 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
-from importlib import import_module
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -92,16 +91,13 @@ def file_keys(files: list[tuple[Path, str]]) -> list[str]:
 
 
 def parse_all(files: list[tuple[Path, str]], jobs: int | None = None, cache: bool = True,
-              keys: list[str] | None = None, meanwhile: Callable[[], object] | None = None) -> list[FileModel]:
-    """Models of `files` (path, rel) in order: from the cache or parsed (in parallel when many).
-
-    `meanwhile` runs in this process while the forked workers start on the files."""
-    return [model for model, _ in per_file(files, None, jobs, cache, keys, meanwhile)]
+              keys: list[str] | None = None) -> list[FileModel]:
+    """Models of `files` (path, rel) in order: from the cache or parsed (in parallel when many)."""
+    return [model for model, _ in per_file(files, None, jobs, cache, keys)]
 
 
 def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | None, jobs: int | None = None,
-             cache: bool = True, keys: list[str] | None = None,
-             meanwhile: Callable[[], object] | None = None, facts: str = "",
+             cache: bool = True, keys: list[str] | None = None, facts: str = "",
              need_model: bool = True) -> list[tuple[FileModel | None, T | None]]:
     """(model, then(model)) for each file in order, each computed where the model is loaded or parsed:
     this process and forked children share the files (biggest first), so per-file work is spread too.
@@ -114,14 +110,13 @@ def per_file(files: list[tuple[Path, str]], then: Callable[[FileModel], T] | Non
     todo = [n for n, hit in enumerate(hits) if hit is None]
     out: list = [(None, hit) for hit in hits]
     for n, result in zip(todo, _load_or_parse([files[n] for n in todo], [keys[n] for n in todo], then, jobs,
-                                              cache, meanwhile, facts)):
+                                              cache, facts)):
         out[n] = result
     return out
 
 
 def _load_or_parse(files: list[tuple[Path, str]], keys: list[str], then: Callable[[FileModel], T] | None,
-                   jobs: int | None, cache: bool, meanwhile: Callable[[], object] | None,
-                   facts: str) -> list[tuple[FileModel, T | None]]:
+                   jobs: int | None, cache: bool, facts: str) -> list[tuple[FileModel, T | None]]:
     """per_file's files whose model is needed: the cached ones loaded here, those to parse spread over
     this process and forked children when there is enough of them (a cached model would only travel
     twice: unpickled in a child, pickled back)."""
@@ -134,8 +129,6 @@ def _load_or_parse(files: list[tuple[Path, str]], keys: list[str], then: Callabl
                and forked.available() else 1)
     out: list = [None] * len(work)
     if workers == 1:
-        if meanwhile is not None:
-            meanwhile()
         for n in range(len(work)):
             out[n] = _file_job(work[n], then)
         return out
@@ -145,8 +138,6 @@ def _load_or_parse(files: list[tuple[Path, str]], keys: list[str], then: Callabl
     parse.sort(key=lambda n: -_size(files[n][0]))    # biggest first: the last file anyone takes is a small one
 
     def here() -> None:
-        if meanwhile is not None:
-            meanwhile()
         for n in cached:
             out[n] = _file_job(work[n], then)
     for n, result in zip(parse, forked.map_shared(lambda n: _file_job(work[n], then), parse, workers, here)):
@@ -371,14 +362,12 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
 def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Rule], ctx: RuleContext,
                   rules_key: str, jobs: int | None, cache: bool) -> list[tuple[FileModel, list[Finding]]]:
     """(model, file-rule findings) of every file: from the last run where the file and the rules are
-    the same, else computed by per_file (networkx and the like imported meanwhile)."""
+    the same, else computed by per_file."""
     file_rules = [rule for rule in rules if rule.kind == "file"]
     done = [_LAST_FILES.get((k, rules_key)) if k else None for k in keys]
     todo = [n for n, result in enumerate(done) if result is None]
     fresh = per_file([files[n] for n in todo], lambda model: _file_findings(model, file_rules, ctx),
-                     jobs, cache, [keys[n] for n in todo],
-                     meanwhile=lambda: [import_module(m) for r in rules for m in r.needs],
-                     facts=f"file-rules:{rules_key}")
+                     jobs, cache, [keys[n] for n in todo], facts=f"file-rules:{rules_key}")
     for n, result in zip(todo, fresh):
         done[n] = result
     _LAST_FILES.clear()

@@ -140,8 +140,7 @@ class _Extractor:
         for model in models:
             names = {call.name for scope in model.scopes() for call in scope.calls}
             called |= names
-            if names.isdisjoint(_WAIT_OR_UNLOCK) and \
-                    not any(scope.locks or (scope.kind == "dispatch" and scope.queue) for scope in model.scopes()):
+            if names.isdisjoint(_WAIT_OR_UNLOCK) and not any(scope.takes_lock() for scope in model.scopes()):
                 self._quiet.add(id(model))
         for model in models:
             for scope in model.scopes("function"):
@@ -167,11 +166,11 @@ class _Extractor:
 
     # -- contexts ---------------------------------------------------------------------------------
 
-    def contexts(self, busy: bool = False) -> Iterator[tuple[FileModel, Scope]]:
-        """Every context root: functions, and blocks/lambdas/dispatches that run on their own. With `busy`,
-        not the functions of quiet files (no handler among them): they hold nothing (see _holds_nothing)."""
+    def contexts(self) -> Iterator[tuple[FileModel, Scope]]:
+        """Every context root: functions, and blocks/lambdas/dispatches that run on their own; not the
+        functions of quiet files (no handler among them): they hold nothing (see _holds_nothing)."""
         for model in self.models:
-            quiet = busy and id(model) in self._quiet
+            quiet = id(model) in self._quiet
             for scope in model.scopes():
                 if quiet and scope.kind == "function" and not scope.handler:
                     continue
@@ -662,7 +661,7 @@ class _Extractor:
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
-        for model, root in self.contexts(busy=True):
+        for model, root in self.contexts():
             if self._holds_nothing(model, root):
                 continue     # none of its events is an acquisition or holds a lock: most code, left unworked
             seen: dict[tuple, int] = defaultdict(int)

@@ -125,10 +125,9 @@ BRACKETS = {"(": ")", "[": "]", "{": "}"}
 BISECT_CHILDREN = 16   # scope_at searches children by bisection from this many on
 
 
-def closing(tokens: list[Token], i: int) -> int:
+def closing(tokens: Tokens, i: int) -> int:
     """Index of the token closing the bracket at tokens[i] (len(tokens) when unbalanced)."""
-    # the texts column of a Tokens (a Token made per step was most of the cost); a list of Tokens as it is
-    texts = tokens.texts if isinstance(tokens, Tokens) else _TextsOf(tokens)
+    texts = tokens.texts      # the column: a Token made per step was most of the cost
     opener, depth = texts[i], 0
     closer = BRACKETS[opener]
     for j in range(i, len(texts)):
@@ -140,21 +139,6 @@ def closing(tokens: list[Token], i: int) -> int:
             if depth == 0:
                 return j
     return len(tokens)
-
-
-class _TextsOf:
-    """The token texts of a list of Tokens, read where asked (closing's loop over a plain list)."""
-
-    __slots__ = ("tokens",)
-
-    def __init__(self, tokens: list[Token]):
-        self.tokens = tokens
-
-    def __getitem__(self, i: int) -> str:
-        return self.tokens[i].text
-
-    def __len__(self) -> int:
-        return len(self.tokens)
 
 
 @dataclass(slots=True)
@@ -272,6 +256,10 @@ class Scope:
         if self.kind in kinds:
             return self
         return next((s for s in self.ancestors() if s.kind in kinds), None)
+
+    def takes_lock(self) -> bool:
+        """Whether a lock region opens here or this is a dispatch onto a queue (something is held inside)."""
+        return bool(self.locks) or (self.kind == "dispatch" and bool(self.queue))
 
     def function(self) -> "Scope | None":
         """The enclosing named function or method (blocks and lambdas are not functions)."""

@@ -390,23 +390,6 @@ def parameters(model: FileModel, fn: Scope) -> list[Local]:
     return out
 
 
-def locals_of(model: FileModel, ts: Types, fn: Scope) -> dict[str, Local]:
-    """Parameters and locals of a function (later declarations of a name win), memoised on the scope."""
-    cached = fn.memos().get("_locals")
-    if cached is not None:
-        return cached
-    table = {p.name: p for p in parameters(model, fn)}
-    texts, kinds = model.tokens.texts, model.tokens.kinds
-    for i in range(fn.first_token, min(fn.last_token, len(texts)) - 1):
-        if kinds[i] != "IDENT" or texts[i + 1] not in _DECLARATOR_END:
-            continue      # _declared_at's own first test, without a call per token
-        local = _declared_at(model, fn, i)
-        if local is not None:
-            table[local.name] = local
-    fn.memos()["_locals"] = table
-    return table
-
-
 def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Local | None:
     """The declaration of `name` in `fn` (the last one before token `before`), or its parameter; None if
     neither. Looks only at the places the name occurs in the body (found by a C scan), not at every token."""
@@ -424,30 +407,18 @@ def find_local(model: FileModel, fn: Scope, name: str, before: int = -1) -> Loca
 
 
 class FunctionLocals:
-    """locals_of(model, ts, fn) as a lookup by name, each name worked out when first asked: callers that ask
-    for a few names per function (lockset: the member names it meets) need not scan every body token."""
+    """A function's parameters and locals as a mapping by name, each name looked up when first asked
+    (find_local): callers that ask for a few names per function (lockset: the member names it meets)
+    need not scan every body token."""
 
-    __slots__ = ("model", "fn", "found")
+    __slots__ = ("model", "fn")
 
     def __init__(self, model: FileModel, fn: Scope):
         self.model, self.fn = model, fn
-        self.found: dict[str, Local | None] = {}
 
     def get(self, name: str, default: Local | None = None) -> Local | None:
-        """The local or parameter `name` (the last declaration in the body wins, as in locals_of), or `default`."""
-        found = self.found
-        if name in found:
-            hit = found[name]
-        else:
-            model, fn = self.model, self.fn
-            texts = model.tokens.texts
-            hit = None
-            for i in model.tokens.indices(name, fn.first_token, min(fn.last_token, len(texts)) - 1):
-                if texts[i + 1] in _DECLARATOR_END:
-                    hit = _declared_at(model, fn, i) or hit
-            if hit is None:      # locals_of's table starts from the parameters (the last of a name wins)
-                hit = next((p for p in reversed(parameters(model, fn)) if p.name == name), None)
-            found[name] = hit
+        """The local or parameter `name` (the last declaration in the body wins), or `default`."""
+        hit = find_local(self.model, self.fn, name)
         return default if hit is None else hit
 
     def __contains__(self, name: str) -> bool:

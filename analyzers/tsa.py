@@ -254,13 +254,6 @@ class Found:
     end: int             # one past its last token
 
 
-def _columns(tokens: list[Token] | Tokens) -> tuple[list[str], list[str]]:
-    """(kinds, texts) of the tokens: a model's own columns, or built from a list of Tokens."""
-    if isinstance(tokens, Tokens):
-        return tokens.kinds, tokens.texts
-    return [t.kind for t in tokens], [t.text for t in tokens]
-
-
 def _closers(texts: list[str]) -> list[int]:
     """For each opening bracket, the index of the bracket of its type closing it (len(tokens) when none):
     `model.closing` for every token in one pass (calling it per `[[` was quadratic on `[[[[…`)."""
@@ -305,11 +298,11 @@ def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wante
         i += 1
 
 
-def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[Found]:
+def find_annotations(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> list[Found]:
     """Every annotation in a code-token stream, in order; the whole attribute's token span for each."""
     prefixes = tuple(prefixes)
     found: list[Found] = []
-    kinds, texts = _columns(tokens)      # the columns: this looks at every token of every file
+    kinds, texts = tokens.kinds, tokens.texts      # the columns: this looks at every token of every file
     i, n = 0, len(texts)
     close_of = _closers(texts)
     while i < n:
@@ -344,9 +337,9 @@ def find_annotations(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREF
     return found
 
 
-def count_definitions(tokens: list[Token], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> int:
+def count_definitions(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> int:
     """`#define`s of TSA macros (they declare spellings; they are not uses)."""
-    kinds, texts = _columns(tokens)
+    kinds, texts = tokens.kinds, tokens.texts
     return sum(1 for k, t in zip(kinds, texts) if k == "PREPROC" and (m := _DEFINE.match(t))
                and macro_kind(m.group(1), prefixes))
 
@@ -421,7 +414,7 @@ class _ClassHead:
     line: int
 
 
-def _containers(tokens: list[Token], in_skip: list[bool]) -> tuple[list[str], list[bool], list[_ClassHead]]:
+def _containers(tokens: Tokens, in_skip: list[bool]) -> tuple[list[str], list[bool], list[_ClassHead]]:
     """Per token: the qualified class it is declared in ('' outside classes) and whether it sits in a body
     (function, initializer, enum); plus every class defined. Computed from the tokens because attribute
     macros in class heads (`class CAPABILITY("mutex") Mutex {`) are exactly where TSA lives."""
@@ -438,7 +431,7 @@ def _containers(tokens: list[Token], in_skip: list[bool]) -> tuple[list[str], li
         return ("::".join(n for k, n in stack if k in ("ns", "class") and n) if inner == "class" else "",
                 inner == "body")
 
-    kinds, texts = _columns(tokens)
+    kinds, texts = tokens.kinds, tokens.texts
     for i, (kind, text) in enumerate(zip(kinds, texts)):
         owners.append(owner)
         bodies.append(body)

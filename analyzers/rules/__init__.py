@@ -34,7 +34,6 @@ class Rule:
     check: Callable[..., Iterable[Finding]]
     module: str
     memo: str = ""               # one of MEMOS
-    needs: tuple[str, ...] = ()  # slow-to-import modules it uses (imported ahead while files are parsed)
 
 
 REGISTRY: dict[str, Rule] = {}
@@ -44,14 +43,14 @@ REGISTRY: dict[str, Rule] = {}
 MEMOS = ("lockgraph", "callers", "queues", "index", "")
 
 
-def _register(family: str, kind: str, memo: str = "", needs: tuple[str, ...] = ()) -> Callable:
+def _register(family: str, kind: str, memo: str = "") -> Callable:
     def decorator(fn: Callable[..., Iterable[Finding]]) -> Callable[..., Iterable[Finding]]:
         if memo not in MEMOS:
             raise ValueError(f"rule family {family}: unknown memo {memo!r} (one of {', '.join(MEMOS)})")
         existing = REGISTRY.get(family)
         if existing is not None and existing.module != fn.__module__:
             raise ValueError(f"rule family {family} registered twice ({existing.module}, {fn.__module__})")
-        REGISTRY[family] = Rule(family, kind, fn, fn.__module__, memo, tuple(needs))
+        REGISTRY[family] = Rule(family, kind, fn, fn.__module__, memo)
         return fn
     return decorator
 
@@ -61,9 +60,9 @@ def file_rule(family: str) -> Callable:
     return _register(family, "file")
 
 
-def project_rule(family: str, memo: str = "index", needs: tuple[str, ...] = ()) -> Callable:
+def project_rule(family: str, memo: str = "index") -> Callable:
     """Register `check(models, ctx)` for one ST family (facts across all scanned files)."""
-    return _register(family, "project", memo, needs)
+    return _register(family, "project", memo)
 
 
 @lru_cache(maxsize=1)

@@ -481,11 +481,11 @@ def _locking_functions(model: FileModel) -> set[int] | None:
     (held_at and _queues look no further out than the enclosing function). None when the file has none
     of those anywhere, not even outside functions."""
     annotated = spells_requires(model)
-    if not annotated and not any(s.locks or s.kind == "dispatch" and s.queue for s in model.scopes()):
+    if not annotated and not any(s.takes_lock() for s in model.scopes()):
         return None
     out = set()
     for fn in model.scopes("function"):
-        if any(s.locks or s.kind == "dispatch" and s.queue for s in fn.walk()) or \
+        if any(s.takes_lock() for s in fn.walk()) or \
                 annotated and requires_lock(model, fn):
             out.add(id(fn))
     return out

@@ -244,6 +244,18 @@ def cached_run(name: str, options: object, paths: list[Path], root: Path,
     return _whole_run(_kind(name, options), _discover(paths, root, exclude, limits, skipped), cache, run)
 
 
+def files_run(name: str, options: object, paths: list[Path], root: Path,
+              compute: Callable[[list[tuple[Path, str]], list[str], str], tuple[T, list[Diagnostic]]],
+              exclude: tuple[str, ...] = (), cache: bool = True, limits: InputLimits = InputLimits(),
+              skipped: list[Diagnostic] | None = None) -> tuple[T, list[Diagnostic], int]:
+    """(result, diagnostics, number of files) of compute(files, their keys, the pass's kind) over the files
+    under `paths`, from the whole-run cache when nothing changed (a pass that keeps its own per-file state)."""
+    def run(files: list[tuple[Path, str]], keys: list[str]) -> tuple[T, list[Diagnostic], int]:
+        return (*compute(files, keys, kind), len(files))
+    kind = _kind(name, options)
+    return _whole_run(kind, _discover(paths, root, exclude, limits, skipped), cache, run)
+
+
 def _kind(name: str, options: object) -> str:
     """A pass's name and options, as part of cache keys."""
     return f"{name}:{json.dumps(options, sort_keys=True, default=str)}"

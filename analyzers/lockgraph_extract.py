@@ -20,7 +20,7 @@ from typing import Iterator
 from analyzers.hierarchy import Hierarchy
 from analyzers.model import Call, FileModel, Member, Scope
 from analyzers.parse import ESCAPING_CALLS, HANDLER_NAMES
-from analyzers import callpaths, symbols
+from analyzers import callpaths, depends, symbols
 
 _WORD = re.compile(r"\w+")
 _MEMBER = re.compile(r"(this->)?\w+")
@@ -119,38 +119,67 @@ _Reached = tuple[_Event, tuple[Site, ...], frozenset[str], "str | None", frozens
 SPECIFIC_CALLS = frozenset({"dispatch_get_specific", "dispatch_queue_get_specific"})
 
 
-class _Extractor:
-    """Walks every context of the scanned models and follows calls between them."""
+@dataclass
+class LockFacts:
+    """What one file adds to the lock graph's tables (plain data: cached per file)."""
 
-    def __init__(self, models: list[FileModel], hierarchy: Hierarchy, depth: int):
-        self.models = models
+    path: str
+    functions: list[tuple[str, int]]     # (qualified name, scope ordinal) of the named function scopes
+    called: set[str]                     # names of the calls anywhere in the file
+    members: list[Member]
+    quiet: bool                          # nothing locked, queued, waited for or unlocked in the whole file
+
+
+def lock_facts(model: FileModel) -> LockFacts:
+    """The lock-graph facts of one file."""
+    scopes = list(model.scopes())
+    called = {call.name for scope in scopes for call in scope.calls}
+    quiet = called.isdisjoint(_WAIT_OR_UNLOCK) and not any(scope.takes_lock() for scope in scopes)
+    functions = [(scope.name, n) for n, scope in enumerate(scopes) if scope.kind == "function" and scope.name]
+    return LockFacts(model.path, functions, called, list(model.members), quiet)
+
+
+class _Extractor:
+    """Walks the contexts of the files in focus and follows calls between every file's functions.
+
+    Built from each file's LockFacts; a model is loaded (`load(path)`) when its functions are first
+    walked. Every table lookup is noted (analyzers.depends), so each file's contexts come with the keys
+    they read (`units`)."""
+
+    def __init__(self, facts: list[LockFacts], load, hierarchy: Hierarchy, depth: int,
+                 types: symbols.Types, focus: list[str] | None = None):
+        self.facts = facts
+        self.load = load
+        self.focus = [f.path for f in facts] if focus is None else focus
         self.hierarchy = hierarchy
         self.depth = depth
         gpu = next((lock for lock in hierarchy.locks if lock.kind == "gpu"), None)
         self.gpu = gpu.name if gpu else GPU_WAIT
-        self.functions: dict[str, list[_Fn]] = defaultdict(list)     # qualified name -> definitions
-        self.by_simple: dict[str, set[str]] = defaultdict(set)       # simple name -> qualified names
-        self.members: dict[str, list[Member]] = defaultdict(list)   # member name -> declarations
+        self.functions: dict[str, list[tuple[str, int]]] = defaultdict(list)   # qualified name -> definitions
+        table = _NotedDefault if depends.on() else lambda ns, factory: defaultdict(factory)
+        self.by_simple: dict[str, set[str]] = table("lgfn", set)       # simple name -> qualified names
+        self.members: dict[str, list[Member]] = table("lgmem", list)   # member name -> declarations
+        self.deps: dict = {}                    # memo key -> the keys its value was worked out from
+        self.units: dict[str, frozenset] = {}   # path -> the keys its contexts read
+        self._fns: dict[tuple[str, int], _Fn] = {}
         # resolve() looks functions up by a call's name: only functions so named somewhere are indexed
         # (generated files define 10^5 functions nothing calls); simple_name's cache is left to those
-        called: set[str] = set()
+        called: set[str] = set().union(*(f.called for f in facts)) if facts else set()
         # files in which nothing is locked, queued, waited for or unlocked (most generated ones): every context
         # there that is not a completion handler holds nothing (see _holds_nothing), with no walk of its scopes
-        self._quiet: set[int] = set()
-        for model in models:
-            names = {call.name for scope in model.scopes() for call in scope.calls}
-            called |= names
-            if names.isdisjoint(_WAIT_OR_UNLOCK) and not any(scope.takes_lock() for scope in model.scopes()):
-                self._quiet.add(id(model))
-        for model in models:
-            for scope in model.scopes("function"):
-                if scope.name:
-                    simple = simple_name.__wrapped__(scope.name)
-                    if simple in called:
-                        self.functions[scope.name].append(_Fn(model, scope))
-                        self.by_simple[simple].add(scope.name)
-            for member in model.members:
-                self.members[member.name].append(member)
+        self._quiet: set[str] = {f.path for f in facts if f.quiet}
+        for f in facts:
+            for name, ordinal in f.functions:
+                simple = simple_name.__wrapped__(name)
+                if simple in called:
+                    self.functions[name].append((f.path, ordinal))
+                    dict.__getitem__(self.by_simple, simple).add(name) if dict.__contains__(self.by_simple, simple) \
+                        else dict.__setitem__(self.by_simple, simple, {name})
+            for member in f.members:
+                if dict.__contains__(self.members, member.name):
+                    dict.__getitem__(self.members, member.name).append(member)
+                else:
+                    dict.__setitem__(self.members, member.name, [member])
         self._runs: dict[int, str] = {}
         self._forwards: dict[int, str] = {}
         self._events: dict[int, list[_Event]] = {}
@@ -158,7 +187,7 @@ class _Extractor:
         self._region_index: dict[int, tuple[list, list, list]] = {}
         self.work, self.budget, self.truncated = 0, WORK_BUDGET, False
         self._unlocks: dict[int, dict[int, list[tuple[int, str]]]] = {}
-        self.types = symbols.types(models)
+        self.types = types
         self._handoffs: dict[tuple[int, str], str] = {}
         self._sites: dict[str, list[tuple[FileModel, Scope, Call]]] | None = None
         self._backwards: dict[str, list[str]] = {}       # simple name -> its qualified names reversed, sorted
@@ -166,16 +195,15 @@ class _Extractor:
 
     # -- contexts ---------------------------------------------------------------------------------
 
-    def contexts(self) -> Iterator[tuple[FileModel, Scope]]:
-        """Every context root: functions, and blocks/lambdas/dispatches that run on their own; not the
-        functions of quiet files (no handler among them): they hold nothing (see _holds_nothing)."""
-        for model in self.models:
-            quiet = id(model) in self._quiet
-            for scope in model.scopes():
-                if quiet and scope.kind == "function" and not scope.handler:
-                    continue
-                if self._is_root(model, scope) and not self._in_wrapper(scope):
-                    yield model, scope
+    def _roots(self, model: FileModel) -> Iterator[Scope]:
+        """The context roots of one file: functions, and blocks/lambdas/dispatches that run on their own;
+        not the functions of a quiet file (no handler among them): they hold nothing (see _holds_nothing)."""
+        quiet = model.path in self._quiet
+        for scope in model.scopes():
+            if quiet and scope.kind == "function" and not scope.handler:
+                continue
+            if self._is_root(model, scope) and not self._in_wrapper(scope):
+                yield scope
 
     def _is_root(self, model: FileModel, scope: Scope) -> bool:
         return scope.kind == "function" or self._runs_as(model, scope) != INLINE
@@ -188,7 +216,17 @@ class _Extractor:
     def _runs_as(self, model: FileModel, scope: Scope) -> str:
         """INLINE, ESCAPING or HANDLER for a block, lambda or dispatch scope (INLINE for anything else)."""
         if id(scope) in self._runs:
+            depends.note_all(self.deps.get(("runs", id(scope))))
             return self._runs[id(scope)]
+        depends.open_frame()
+        try:
+            runs = self._runs_as_fresh(model, scope)
+        finally:
+            depends.close_into(self.deps, ("runs", id(scope)))
+        self._runs[id(scope)] = runs
+        return runs
+
+    def _runs_as_fresh(self, model: FileModel, scope: Scope) -> str:
         runs = INLINE
         if scope.handler:
             runs = HANDLER
@@ -202,7 +240,6 @@ class _Extractor:
                 # a C++ wrapper that hands its block on, e.g. MPSEvent::notifyLocked -> notifyListener:block:
                 kinds = {self._forwarding(fn) for fn in self.resolve(model, scope.parent, call)}
                 runs = HANDLER if HANDLER in kinds else ESCAPING if ESCAPING in kinds else INLINE
-        self._runs[id(scope)] = runs
         return runs
 
     @staticmethod
@@ -246,7 +283,18 @@ class _Extractor:
     def events(self, model: FileModel, root: Scope) -> list[_Event]:
         """Locks taken, GPU waits and resolvable calls in one context, each with what is held there."""
         if id(root) in self._events:
+            depends.note_all(self.deps.get(("events", id(root))))
             return self._events[id(root)]
+        depends.open_frame()
+        try:
+            out = self._events_fresh(model, root)
+        finally:
+            depends.close_into(self.deps, ("events", id(root)))
+        if out:
+            self._events[id(root)] = out
+        return out
+
+    def _events_fresh(self, model: FileModel, root: Scope) -> list[_Event]:
         scopes = list(self._context_scopes(model, root))
         if not any(s.locks or s.calls or s.children for s in scopes):
             return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
@@ -291,7 +339,6 @@ class _Extractor:
                 # resolved when first followed (most calls are never followed: nothing is held there)
                 if self._resolvable(call):
                     add(call.line, call.col, scope, token=call.token, callees=None, call=call, where=scope)
-        self._events[id(root)] = out
         return out
 
     def _held(self, model: FileModel, scope: Scope, at: tuple[int, int], root: Scope,
@@ -453,8 +500,11 @@ class _Extractor:
         if param is None or depth == 0:
             return ""
         key = (id(fn), expr)
-        if key not in self._handoffs:
+        if key in self._handoffs:
+            depends.note_all(self.deps.get(("handoff", key)))
+        else:
             self._handoffs[key] = ""          # recursion guard
+            depends.open_frame()
             names = set()
             for cmodel, cscope, call in self._call_sites(simple_name(fn.name)):
                 if param.index >= len(call.args) or not any(f.scope is fn for f in self.resolve(cmodel, cscope, call)):
@@ -463,6 +513,7 @@ class _Extractor:
                 names.add(self._guard_lock(cmodel, cscope, arg, call.line, depth - 1))
             names.discard("")
             self._handoffs[key] = names.pop() if len(names) == 1 else ""
+            depends.close_into(self.deps, ("handoff", key))
         return self._handoffs[key]
 
     def _guard_lock(self, model: FileModel, scope: Scope, var: str, line: int, depth: int) -> str:
@@ -478,13 +529,14 @@ class _Extractor:
         return self._handoff(model, scope, var, depth)
 
     def _call_sites(self, name: str) -> list[tuple[FileModel, Scope, Call]]:
+        depends.note(("call", name))
         if self._sites is None:
-            self._sites = defaultdict(list)
-            for model in self.models:
-                for scope in model.scopes():
-                    for call in scope.calls:
-                        self._sites[call.name].append((model, scope, call))
-        return self._sites.get(name, [])
+            self._sites = {}
+        if name not in self._sites:
+            self._sites[name] = [(model, scope, call) for f in self.facts if name in f.called
+                                 for model in (self.load(f.path),) for scope in model.scopes()
+                                 for call in scope.calls if call.name == name]
+        return self._sites[name]
 
     @staticmethod
     def _waits(call: Call) -> bool:
@@ -503,7 +555,13 @@ class _Extractor:
     def callees(self, model: FileModel, event: _Event) -> tuple[_Fn, ...]:
         """The definitions a call event reaches, resolved on first use."""
         if event.callees is None:
-            event.callees = self.resolve(model, event.where, event.call)
+            depends.open_frame()
+            try:
+                event.callees = self.resolve(model, event.where, event.call)
+            finally:
+                depends.close_into(self.deps, ("callees", id(event)))
+        else:
+            depends.note_all(self.deps.get(("callees", id(event))))
         return event.callees
 
     def resolve(self, model: FileModel, scope: Scope, call: Call) -> tuple[_Fn, ...]:
@@ -529,11 +587,20 @@ class _Extractor:
                 names = self._ending(call.name, f"{cls}::{call.name}")
                 if not names:   # an interface's virtual method: the overriders in the classes deriving from it
                     names = self._overriders(call.name, cls)
-        return tuple(fn for q in names for fn in self.functions[q])
+        return tuple(self._fn(ref) for q in names for ref in self.functions[q])
+
+    def _fn(self, ref: tuple[str, int]) -> _Fn:
+        """The definition a (path, scope ordinal) names, its model loaded on first use."""
+        fn = self._fns.get(ref)
+        if fn is None:
+            model = self.load(ref[0])
+            fn = self._fns[ref] = _Fn(model, symbols.scope_at(model, ref[1]))
+        return fn
 
     def _ending(self, name: str, suffix: str) -> list[str]:
         """The qualified names of simple name `name` that end with `suffix`, sorted: a bisect in the reversed
         names (a scan of every namesake per call grew with the tree: `operator()` has hundreds)."""
+        depends.note(("lgfn", name))
         backwards = self._backwards.get(name)
         if backwards is None:
             backwards = self._backwards[name] = sorted(q[::-1] for q in self.by_simple[name])
@@ -547,6 +614,7 @@ class _Extractor:
 
     def _overriders(self, name: str, cls: str) -> list[str]:
         """The qualified names of `name` defined in classes deriving from `cls`, sorted."""
+        depends.note(("lgfn", name))
         owners = self._owners.get(name)
         if owners is None:
             owners = self._owners[name] = defaultdict(list)
@@ -567,12 +635,17 @@ class _Extractor:
                     self._subclasses[base].append(sub)
         if cls not in self._derived_memo:
             out, todo = set(), [cls]
+            keys = set()
             while todo:
-                for sub in self._subclasses.get(todo.pop(), ()):
+                c = todo.pop()
+                keys.add(("tderived", c))
+                for sub in self._subclasses.get(c, ()):
                     if sub not in out:
                         out.add(sub)
                         todo.append(sub)
             self._derived_memo[cls] = out
+            self.deps[("derived", cls)] = frozenset(keys)
+        depends.note_all(self.deps[("derived", cls)])
         return self._derived_memo[cls]
 
     def _receiver_class(self, model: FileModel, scope: Scope, receiver: str) -> str | None:
@@ -595,8 +668,18 @@ class _Extractor:
         fan-out^depth (a function calling itself 12 times: 12^6 chains)."""
         key = (id(fn.scope), depth, waits)
         if key in self._summaries:
+            depends.note_all(self.deps.get(("summary", key)))
             return self._summaries[key]
         self._summaries[key] = []      # recursion guard
+        depends.open_frame()
+        try:
+            out = self._summary_fresh(fn, depth, waits)
+        finally:
+            depends.close_into(self.deps, ("summary", key))
+        self._summaries[key] = out
+        return out
+
+    def _summary_fresh(self, fn: _Fn, depth: int, waits: bool) -> list[_Reached]:
         out: list[_Reached] = []
         chains: dict[tuple, int] = defaultdict(int)      # chains kept per reached acquisition
         seen: dict[tuple, int] = defaultdict(int)        # the same before rebinding (see _unsaturated)
@@ -625,7 +708,6 @@ class _Extractor:
                     self.work += len(reached)
                     for item in self._through(fn.model, fn.scope, event, callee, reached):
                         keep(item)
-        self._summaries[key] = out
         return out
 
     def _through(self, model: FileModel, scope: Scope, event: _Event, callee: _Fn,
@@ -661,28 +743,44 @@ class _Extractor:
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
-        for model, root in self.contexts():
-            if self._holds_nothing(model, root):
-                continue     # none of its events is an acquisition or holds a lock: most code, left unworked
-            seen: dict[tuple, int] = defaultdict(int)
-            for event in self.events(model, root):
-                if event.call is None:
-                    if self._feasible(model, root, event.conds):
-                        yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
-                elif event.held and self.depth > 0:
-                    # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
-                    waits = event.call.name not in WAIT_BY_ARGUMENT
-                    for callee in self.callees(model, event):
-                        reached = self._through(model, root, event, callee,
-                                                _unsaturated(self.summary(callee, self.depth, waits), event, seen))
-                        for inner, via, dropped, obj, conds in reached:
-                            outer = tuple(h for h in event.held if h.lock not in dropped)
-                            if _reentrant(inner, obj, outer):
-                                continue     # runs inline on the queue it is already on / re-locks the caller's guard
-                            if outer and self._feasible(model, root, conds):
-                                yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
-                                                  inner.kind, inner.alias, via)
+        for path, found in self.by_file().items():
+            yield from found
 
+    def by_file(self) -> dict[str, list[Acquisition]]:
+        """The acquisitions of each file in focus, in file order; the keys each file's contexts (and the
+        finding of them) read go to `units`."""
+        out: dict[str, list[Acquisition]] = {}
+        for path in self.focus:
+            model = self.load(path)
+            depends.open_frame()
+            try:
+                out[path] = [a for root in self._roots(model) for a in self._acquired(model, root)]
+            finally:
+                self.units[path] = depends.close_frame()
+        return out
+
+    def _acquired(self, model: FileModel, root: Scope) -> Iterator[Acquisition]:
+        """A context's acquisitions: its own, and those reached through calls while something is held."""
+        if self._holds_nothing(model, root):
+            return       # none of its events is an acquisition or holds a lock: most code, left unworked
+        seen: dict[tuple, int] = defaultdict(int)
+        for event in self.events(model, root):
+            if event.call is None:
+                if self._feasible(model, root, event.conds):
+                    yield Acquisition(event.lock, event.site, event.held, event.shared, event.kind, event.alias)
+            elif event.held and self.depth > 0:
+                # synchronize(x) waits only for x == COMMIT_AND_WAIT, which the call itself says
+                waits = event.call.name not in WAIT_BY_ARGUMENT
+                for callee in self.callees(model, event):
+                    reached = self._through(model, root, event, callee,
+                                            _unsaturated(self.summary(callee, self.depth, waits), event, seen))
+                    for inner, via, dropped, obj, conds in reached:
+                        outer = tuple(h for h in event.held if h.lock not in dropped)
+                        if _reentrant(inner, obj, outer):
+                            continue     # runs inline on the queue it is already on / re-locks the caller's guard
+                        if outer and self._feasible(model, root, conds):
+                            yield Acquisition(inner.lock, inner.site, outer + inner.held, inner.shared,
+                                              inner.kind, inner.alias, via)
 
     def _holds_nothing(self, model: FileModel, root: Scope) -> bool:
         """Whether a context runs with nothing held (no handler, no queue's block), takes no lock, enters no
@@ -690,7 +788,7 @@ class _Extractor:
         (A caller holding a lock still works out its events, through summary.)"""
         if (root.kind == "dispatch" and root.queue) or self._runs_as(model, root) == HANDLER:
             return False
-        if id(model) in self._quiet:
+        if model.path in self._quiet:
             return True
         for scope in self._context_scopes(model, root):
             if scope is not root and scope.kind == "dispatch" and scope.queue:
@@ -701,6 +799,26 @@ class _Extractor:
                    for call in scope.calls):
                 return False
         return True
+
+
+class _NotedDefault(defaultdict):
+    """A defaultdict whose lookups are noted (analyzers.depends) under (ns, key)."""
+
+    def __init__(self, ns: str, factory):
+        super().__init__(factory)
+        self.ns = ns
+
+    def get(self, key, default=None):
+        depends.note((self.ns, key))
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key):
+        depends.note((self.ns, key))
+        return defaultdict.__getitem__(self, key)
+
+    def __contains__(self, key):
+        depends.note((self.ns, key))
+        return dict.__contains__(self, key)
 
 
 def _unsaturated(reached: list[_Reached], event: _Event, seen: dict[tuple, int]) -> list[_Reached]:
@@ -726,7 +844,9 @@ def acquisitions(models: list[FileModel], hierarchy: Hierarchy, depth: int = DEF
     """All lock acquisitions in the models with what is held at each (calls followed `depth` levels).
 
     When the call walk exceeds WORK_BUDGET steps, deeper calls are no longer followed (said on stderr)."""
-    extractor = _Extractor(models, hierarchy, depth)
+    by_path = {m.path: m for m in models}
+    extractor = _Extractor([lock_facts(m) for m in models], by_path.__getitem__, hierarchy, depth,
+                           symbols.types(models))
     found = list(extractor.acquisitions())
     if extractor.truncated:
         print(f"warning: lock graph: the call walk stopped following calls after {WORK_BUDGET} steps; "

@@ -16,6 +16,29 @@ from functools import lru_cache
 from itertools import compress
 
 from analyzers.model import FileModel, Member, Scope, Token
+from analyzers import depends
+
+
+class _Noted(dict):
+    """A table whose lookups are noted (analyzers.depends) under (ns, key)."""
+
+    __slots__ = ("ns",)
+
+    def __init__(self, ns: str):
+        super().__init__()
+        self.ns = ns
+
+    def get(self, key, default=None):
+        depends.note((self.ns, key))
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key):
+        depends.note((self.ns, key))
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key):
+        depends.note((self.ns, key))
+        return dict.__contains__(self, key)
 
 _SPECIFIERS = frozenset({"const", "volatile", "mutable", "static", "inline", "constexpr", "thread_local",
                          "extern", "virtual", "explicit", "struct", "class", "typename", "__block", "register",
@@ -88,27 +111,70 @@ def element(type_text: str) -> str:
 
 class _Returns:
     """'Class::method' / 'function' -> return type text: the first definition or declaration (in file order)
-    that has one. Definitions' heads are read on the first ask for their name (most are never asked)."""
+    that has one. Definitions' heads are read on the first ask for their name (most are never asked);
+    a definition is (path, scope ordinal), its model found by `load(path)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, load=None) -> None:
         self.found: dict[str, str] = {}
-        self.pending: dict[str, list] = {}     # name -> (model, function) or a declared type text, in order
+        self.pending: dict[str, list] = {}     # name -> (path, ordinal) or a declared type text, in order
+        self.load = load
 
-    def add(self, name: str, source: "tuple[FileModel, Scope] | str") -> None:
-        """A definition (model, function scope) or a declaration's type text for `name`."""
+    def add(self, name: str, source: "tuple[str, int] | str") -> None:
+        """A definition (path, ordinal of its function scope) or a declaration's type text for `name`."""
         if name not in self.found:
             self.pending.setdefault(name, []).append(source)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The return type of `name`, or `default`."""
+        depends.note(("tr", name))
+        depends.note(("classes",))      # where a method is filed ('C::m' or 'm') depends on every class
         hit = self.found.get(name)
         if hit is None and name in self.pending:
             for source in self.pending.pop(name):
-                hit = source if isinstance(source, str) else return_type(*source)
+                if isinstance(source, str):
+                    hit = source
+                else:
+                    model = self.load(source[0])
+                    hit = return_type(model, scope_at(model, source[1]))
                 if hit:
                     break
             self.found[name] = hit = hit or ""
         return hit if hit else default
+
+
+def scope_at(model: FileModel, ordinal: int) -> Scope:
+    """The scope with this position in model.scopes() (a stable id within one version of a file)."""
+    model.scopes()          # fills the model's list of scopes on first use
+    return model.__dict__["_scopes"][ordinal]
+
+
+@dataclass
+class TypeFacts:
+    """What one file adds to the type tables (plain data: cached per file, combined by types_from)."""
+
+    path: str
+    members: list[Member]                       # in file order
+    bases: list[tuple[str, set[str]]]           # (class short name, its bases)
+    classes: set[str]                           # short names of classes declared (members' owners too)
+    functions: list[tuple[str, str, int]]       # (owner class short name or '', simple name, scope ordinal)
+    declared: list[tuple[str, str, dict]]       # (return type, 'Class::name', defaults) of declarations
+    aliases: dict[str, str]
+
+
+def type_facts(model: FileModel) -> TypeFacts:
+    """The type-table facts of one file."""
+    bases = []
+    classes = {m.owner.split("::")[-1] for m in model.members if m.owner}
+    for cls in model.scopes("class"):
+        found = _class_bases(model, cls)
+        if found:
+            bases.append((cls.name.split("::")[-1], found))
+        if cls.name:
+            classes.add(cls.name.split("::")[-1])
+    functions = [(class_of(fn).split("::")[-1], _simple(fn.name), n) for n, fn in enumerate(model.scopes())
+                 if fn.kind == "function"]
+    return TypeFacts(model.path, list(model.members), bases, classes, functions, list(_declared_methods(model)),
+                     _aliases(model))
 
 
 @dataclass
@@ -121,6 +187,7 @@ class Types:
     globals: dict[str, Member] = field(default_factory=dict)   # namespace-scope and static variables
     aliases: dict[str, str] = field(default_factory=dict)      # `using MPSEventPtr = std::unique_ptr<MPSEvent>;`
     defaults: dict[str, dict[int, str]] = field(default_factory=dict)   # 'Class::method' -> {index: default}
+    typed_deps: dict = field(default_factory=dict, repr=False, compare=False)
     misses: int = 0                                            # expressions no table could follow
     # type_of per (function, expression): rules ask for the same receivers at every call through them
     typed: dict = field(default_factory=dict, repr=False, compare=False)
@@ -152,37 +219,40 @@ def types(models: list[FileModel]) -> Types:
     """The type tables of this list of models (built once per run, identity-checked like queries.index)."""
     built_from, hit = _TYPES
     if hit is None or len(built_from) != len(models) or any(a is not b for a, b in zip(built_from, models)):
-        hit = _build(models)
+        by_path = {m.path: m for m in models}
+        hit = types_from([type_facts(m) for m in models], by_path.__getitem__)
         _TYPES[:] = [tuple(models), hit]
     return hit
 
 
-def _build(models: list[FileModel]) -> Types:
-    ts = Types()
-    for model in models:
-        for m in model.members:
+def types_from(facts: list[TypeFacts], load) -> Types:
+    """The type tables of files with these facts, in file order; `load(path)` gives a file's model when a
+    definition's return type is first asked for."""
+    # while lookups are noted (analyzers.depends), so are those of these tables
+    table = _Noted if depends.on() else lambda ns: {}
+    ts = Types(members=table("tm"), bases=table("tb"), returns=_Returns(load), globals=table("tg"),
+               aliases=table("ta"), defaults=table("td"))
+    members, globs, bases = ts.members, ts.globals, ts.bases
+    for f in facts:
+        for m in f.members:
             if m.owner:
-                ts.members.setdefault(m.owner.split("::")[-1], {}).setdefault(m.name, m)
+                dict.setdefault(members, m.owner.split("::")[-1], {}).setdefault(m.name, m)
             elif m.static and not m.function:
-                ts.globals.setdefault(m.name, m)
-        for cls in model.scopes("class"):
-            bases = _class_bases(model, cls)
-            if bases:
-                ts.bases.setdefault(cls.name.split("::")[-1], set()).update(bases)
-    classes = set(ts.members) | {c.name.split("::")[-1] for m in models for c in m.scopes("class") if c.name}
+                dict.setdefault(globs, m.name, m)
+        for cls, found in f.bases:
+            dict.setdefault(bases, cls, set()).update(found)
+    classes = set().union(*(f.classes for f in facts)) if facts else set()
     returns = ts.returns
-    for model in models:
-        for fn in model.scopes("function"):
-            owner = class_of(fn).split("::")[-1]
+    for f in facts:
+        for owner, simple, ordinal in f.functions:
             # `at::mps::getCurrentMPSStream` is a free function of a namespace, not a method
-            key = f"{owner}::{_simple(fn.name)}" if owner in classes else _simple(fn.name)
-            returns.add(key, (model, fn))
-        for typ, name, defaults in _declared_methods(model):
+            returns.add(f"{owner}::{simple}" if owner in classes else simple, (f.path, ordinal))
+        for typ, name, defaults in f.declared:
             if typ:
                 returns.add(name, typ)
             if defaults:
-                ts.defaults.setdefault(name, defaults)
-        ts.aliases.update(_aliases(model))
+                dict.setdefault(ts.defaults, name, defaults)
+        dict.update(ts.aliases, f.aliases)
     return ts
 
 
@@ -481,11 +551,17 @@ def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
     memo = fn.memos()
     held = memo.get("_auto")
     if held is None or held[0] is not ts:
-        held = memo["_auto"] = (ts, {})
-    resolved = held[1]
+        held = memo["_auto"] = (ts, {}, {})
+    resolved, deps = held[1], held[2]        # deps: the table keys each type was worked out from
     if local.name not in resolved:
         resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
-        resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type
+        depends.open_frame()
+        try:
+            resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type
+        finally:
+            depends.close_into(deps, local.name)
+    else:
+        depends.note_all(deps.get(local.name))
     return resolved[local.name]
 
 
@@ -568,7 +644,13 @@ def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int
     key = (id(fn), expr)        # the function itself is kept with the answer: an id alone could be reused
     hit = ts.typed.get(key)
     if hit is None or hit[0] is not fn:
-        hit = ts.typed[key] = (fn, _type_of(model, ts, fn, expr, _declared))
+        depends.open_frame()
+        try:
+            hit = ts.typed[key] = (fn, _type_of(model, ts, fn, expr, _declared))
+        finally:
+            depends.close_into(ts.typed_deps, key)
+    else:
+        depends.note_all(ts.typed_deps.get(key))
     return hit[1]
 
 

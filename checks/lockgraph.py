@@ -9,7 +9,7 @@ from analyzers.discover import InputLimits
 from analyzers.findings import Report
 from analyzers.hierarchy import DEFAULT_PATH, REPO_FILE, find_hierarchy, load_hierarchy
 from analyzers.catalogue import load_catalogue
-from analyzers.lockgraph import DEFAULT_DEPTH, LockGraph, build_graph, findings
+from analyzers.lockgraph import DEFAULT_DEPTH, LockGraph, findings, graph_from
 from analyzers.lockgraph_render import RENDERERS, as_dict, png
 from analyzers.reporters import render
 from checks import cli, inputs
@@ -54,16 +54,19 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
             cache: bool = True) -> tuple[LockGraph, Report]:
     """Parse the sources, build the graph and the report (used by the CLI and the tests); the graph
     comes from the whole-run cache when no source, option or analyzer changed."""
-    from analyzers.engine import cached_run
+    from analyzers import lockgraph_incremental
+    from analyzers.engine import files_run
 
     # a repository that declares its own locks (a fork) is judged by its file, else by ours
     hierarchy_path = hierarchy_path or find_hierarchy(root) or DEFAULT_PATH
     hierarchy = load_hierarchy(hierarchy_path)
     skipped: list = []
     options = {"hierarchy": hierarchy_path.read_text(encoding="utf-8", errors="replace"), "depth": depth}
-    graph, diagnostics, files = cached_run("lockgraph", options, paths, root,
-                                           lambda models: build_graph(models, hierarchy, depth),
-                                           cache=cache, limits=limits, skipped=skipped)
+    def compute(found: list, keys: list[str], kind: str) -> tuple[LockGraph, list]:
+        acqs, diagnostics = lockgraph_incremental.acquisitions(found, keys, hierarchy, depth, kind, cache)
+        return graph_from(acqs, hierarchy), diagnostics
+    graph, diagnostics, files = files_run("lockgraph", options, paths, root, compute, cache=cache, limits=limits,
+                                          skipped=skipped)
     inputs.require_files(files, ", ".join(map(str, paths)))
     checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
     report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),

@@ -1,0 +1,67 @@
+"""What a computation read from the project-wide tables: keys noted in nested frames.
+
+Only while `recording()` is on. A frame is opened around a unit of work (one file's contexts) and around
+each memoised value; a table lookup notes its key in the innermost frame; a closed frame's keys also
+count for the frame around it, and a memo hit adds the keys its value was worked out from. An edit then
+redoes the units that read a key some changed file provides differently (analyzers.lockgraph_incremental).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+FRAMES: list[set] = []
+EMPTY: frozenset = frozenset()
+_ON = [False]
+
+
+@contextmanager
+def recording() -> Iterator[None]:
+    """Note lookups in frames while the block runs (off elsewhere: frames cost time and memory)."""
+    _ON[0] = True
+    try:
+        yield
+    finally:
+        _ON[0] = False
+        FRAMES.clear()
+
+
+def on() -> bool:
+    """Whether lookups are being noted."""
+    return _ON[0]
+
+
+def note(key: tuple) -> None:
+    """Record that the current computation read `key`."""
+    if FRAMES:
+        FRAMES[-1].add(key)
+
+
+def note_all(keys: frozenset | None) -> None:
+    """Record the keys a memoised value was worked out from."""
+    if FRAMES and keys:
+        FRAMES[-1].update(keys)
+
+
+def open_frame() -> None:
+    """Start collecting the keys of one unit or memoised value."""
+    if _ON[0]:
+        FRAMES.append(set())
+
+
+def close_frame() -> frozenset:
+    """The keys of the innermost frame, closed; they also count for the frame around it."""
+    if not _ON[0]:
+        return EMPTY
+    keys = frozenset(FRAMES.pop())
+    if FRAMES:
+        FRAMES[-1].update(keys)
+    return keys
+
+
+def close_into(deps: dict, key: object) -> None:
+    """Close the innermost frame and keep its keys as deps[key] (nothing kept when there are none)."""
+    keys = close_frame()
+    if keys:
+        deps[key] = keys

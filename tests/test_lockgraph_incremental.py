@@ -1,0 +1,124 @@
+"""The lock graph after a one-file edit (analyzers.lockgraph_incremental): the same graph as a run from
+scratch, with only the files whose contexts read something the edit changed walked again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analyzers import depends, engine, lockgraph_incremental
+from analyzers.discover import InputLimits
+from analyzers.hierarchy import load_hierarchy
+from analyzers.lockgraph import DEFAULT_DEPTH
+from analyzers.lockgraph_render import as_dict
+from checks.lockgraph import analyse
+from checks.sources import CORPUS_DIR, MPS_SUBDIRS
+from tests.corpus_tree import mps_dirs
+
+EDIT = b"\nstatic int mps_verify_edit(int x) {\n  return x + 1;\n}\n"
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch) -> Path:
+    """A copy of the 2.6.0 MPS tree (its two folders under aten/src/ATen) with a cache of its own."""
+    mps_dirs()
+    for sub in MPS_SUBDIRS:
+        shutil.copytree(CORPUS_DIR / sub, tmp_path / sub)
+    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "aten" / "src" / "ATen"
+
+
+def graph(root: Path, cache: bool = True) -> tuple[dict, list]:
+    """The lock graph and its findings as `checks.lockgraph` makes them."""
+    graph_, report = analyse([root / "mps", root / "native" / "mps"], root, cache=cache)
+    return as_dict(graph_), [(f.rule, f.path, f.line, f.message) for f in report.findings]
+
+
+def acquisitions(root: Path, cache: bool = True) -> list:
+    """Every acquisition the graph is built from (a finer test than the graph, which keeps one site an edge)."""
+    files = engine._discover([root / "mps", root / "native" / "mps"], root, (), InputLimits(), None)
+    return lockgraph_incremental.acquisitions(files, engine.file_keys(files), load_hierarchy(), DEFAULT_DEPTH,
+                                              "test", cache)[0]
+
+
+def edited(root: Path, rel: str, change) -> tuple:
+    """(the acquisitions after the edit with the cache of the run before, the files that run walked, the
+    acquisitions from scratch)."""
+    path = root / rel
+    path.write_bytes(change(path.read_bytes()))
+    after = acquisitions(root)
+    return after, lockgraph_incremental.LAST["walked"], acquisitions(root, cache=False)
+
+
+def drop_first(needle: bytes):
+    def change(text: bytes) -> bytes:
+        lines = text.split(b"\n")
+        hit = next(i for i, line in enumerate(lines) if needle in line)
+        return b"\n".join(lines[:hit] + lines[hit + 1:])
+    return change
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("rel, change", [
+    ("native/mps/OperationUtils.mm", lambda text: text + EDIT),                  # a new function
+    ("mps/MPSStream.mm", lambda text: b"// one more line\n" + text),               # every line moves
+    ("mps/MPSAllocator.mm", drop_first(b"std::lock_guard")),                       # a lock gone
+    ("mps/MPSStream.h", drop_first(b"_serialQueue = nullptr")),                     # a member gone
+], ids=["new-function", "lines-move", "lock-gone", "member-gone"])
+def test_an_edit_gives_what_a_run_from_scratch_gives(tree, rel, change):
+    before = acquisitions(tree)
+    assert lockgraph_incremental.LAST["walked"] == lockgraph_incremental.LAST["files"]
+    files = lockgraph_incremental.LAST["files"]
+    after, walked, scratch = edited(tree, rel, change)
+    assert after == scratch
+    assert after != before or rel.endswith("OperationUtils.mm")
+    assert 1 <= walked < files / 2, (walked, files)
+
+
+@pytest.mark.corpus
+def test_the_command_after_an_edit(tree):
+    graph(tree)
+    path = tree / "mps" / "MPSAllocator.mm"
+    path.write_bytes(drop_first(b"std::lock_guard")(path.read_bytes()))
+    assert graph(tree) == graph(tree, cache=False)
+    assert lockgraph_incremental.LAST["walked"] == lockgraph_incremental.LAST["files"]   # the run from scratch
+
+
+@pytest.mark.corpus
+def test_without_the_keys_a_stale_graph_would_come_back(tree, monkeypatch):
+    """The check above can fail: if lookups noted nothing, an edit would re-walk only the edited file and
+    the files that reach MPSStream.mm's functions would keep their old lines."""
+    monkeypatch.setattr(depends, "note", lambda key: None)
+    acquisitions(tree)
+    after, walked, scratch = edited(tree, "mps/MPSStream.mm", lambda text: b"// one more line\n" + text)
+    assert walked == 1 and after != scratch
+
+
+@pytest.mark.corpus
+def test_nothing_changed_and_a_file_back_as_it_was(tree):
+    before = graph(tree)
+    path = tree / "mps" / "MPSEvent.mm"
+    text = path.read_bytes()
+    path.write_bytes(b"// one more line\n" + text)
+    graph(tree)
+    path.write_bytes(text)
+    assert graph(tree) == before
+
+
+def test_frames_pass_keys_out_and_only_while_recording():
+    deps: dict = {}
+    with depends.recording():
+        depends.open_frame()
+        depends.note(("a", 1))
+        depends.open_frame()
+        depends.note(("b", 2))
+        depends.close_into(deps, "memo")
+        depends.open_frame()
+        depends.note_all(deps["memo"])        # a memo hit brings the keys of its value
+        assert depends.close_frame() == {("b", 2)}
+        assert depends.close_frame() == {("a", 1), ("b", 2)}
+    depends.open_frame()
+    depends.note(("c", 3))
+    assert depends.FRAMES == [] and depends.close_frame() == depends.EMPTY

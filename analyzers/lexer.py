@@ -11,12 +11,13 @@ in the same pass: the first live branch of each #if chain is kept, `#if 0` branc
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from analyzers.cache import cache_root
+from analyzers.cache import cache_root, parser_version
 from analyzers.model import Token, Tokens
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
@@ -73,7 +74,25 @@ def _lark_terminals() -> list:
 @lru_cache(maxsize=1)
 def scanner() -> re.Pattern[str]:
     """The compiled alternation of all grammar terminals, one named group per terminal."""
-    return re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in _lark_terminals()))
+    return re.compile(_scanner_text())
+
+
+def _scanner_text() -> str:
+    """The alternation's text, kept in the cache folder by the parser's version (grammar and lexer): making
+    it takes Lark, whose import and reading of the grammar were ~35 ms of every run that parses a file."""
+    kept = cache_root() / f"scanner-{parser_version()}.txt"
+    try:
+        return kept.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    text = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in _lark_terminals())
+    try:
+        fresh = kept.with_suffix(f".{os.getpid()}.tmp")
+        fresh.write_text(text, encoding="utf-8")
+        fresh.replace(kept)           # whole or not at all, for a concurrent run
+    except OSError:
+        pass    # read-only: made again next time
+    return text
 
 
 def _is_zero(expr: str) -> bool:

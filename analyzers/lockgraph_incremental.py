@@ -1,11 +1,11 @@
 """The lock graph re-run after an edit: only the files whose contexts read something that changed.
 
-Each file's facts are cached with its model: the lock-graph and type-table facts the project-wide tables
-are built from, and what the file *provides* to those tables (table key -> a digest of its part there,
-positions included). A run keeps, for the tree it analysed, every file's acquisitions and the keys its
-contexts read (analyzers.depends). The next run over that tree with the same options walks again only
-the files that changed and the files whose keys a changed file provides differently (before or after
-the edit), loading just the models those walks reach; every other file's acquisitions are reused.
+A run keeps, for the tree it analysed (its state, one cache entry): each file's facts, the lock-graph and
+type-table facts the project-wide tables are built from; and each file's acquisitions with the keys its
+contexts read (analyzers.depends). The next run over that tree with the same options parses the files
+that changed, works out what each provides to the tables before and after (table key -> a digest of its
+part there, positions included), and walks again only those files and the files that read a key whose
+digest differs, loading just the models the walks reach; every other file's acquisitions are reused.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ class FileFacts:
 
 @dataclass
 class _State:
-    """The last run over a tree: its files' keys and each file's acquisitions with the keys they read."""
+    """The last run over a tree: its files' keys and facts, each file's acquisitions with the keys they read."""
 
     keys: dict[str, str]
+    facts: dict[str, FileFacts]
     units: dict[str, tuple[list[Acquisition], frozenset]]
     truncated: bool
 
@@ -117,9 +118,14 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
     """All acquisitions of the files, and their diagnostics: reused from the last run over the same files
     where nothing they read changed."""
     store = ParseCache(enabled=cache)
-    facts_kind = f"{kind}:facts"
-    done = engine.per_file(files, file_facts, jobs, cache, keys, facts=facts_kind, need_model=False)
-    loaded = {model.path: model for model, _ in done if model is not None}
+    state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rel for _, rel in files))
+    state = store.get(state_key) if all(keys) else None
+    state = state if isinstance(state, _State) else None
+    current = {rel: k for (_, rel), k in zip(files, keys)}
+    kept = {rel: state.facts[rel] for rel, k in current.items() if state.keys.get(rel) == k} if state else {}
+    todo = [n for n, (_, rel) in enumerate(files) if rel not in kept]
+    done = engine.per_file([files[n] for n in todo], file_facts, jobs, cache, [keys[n] for n in todo])
+    loaded = {model.path: model for model, _ in done}
     where = {rel: (path, k) for (path, rel), k in zip(files, keys)}
 
     def load(rel: str) -> FileModel:
@@ -129,37 +135,36 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             model = loaded[rel] = engine._file_job((str(path), rel, k, cache, ""), None)[0]
         return model
 
+    fresh_facts = {model.path: value for model, value in done}
     facts: list[FileFacts] = []
     diagnostics: list[Diagnostic] = []
-    for model, value in done:
+    for _, rel in files:
+        value = kept[rel] if rel in kept else fresh_facts.get(rel)
         if value is None:               # the facts failed for this file: its model says why
-            diagnostics.extend(model.diagnostics if model is not None else ())
+            diagnostics.extend(loaded[rel].diagnostics if rel in loaded else ())
         else:
             facts.append(value)
             diagnostics.extend(value.diagnostics)
-    state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rel for _, rel in files))
-    state = store.get(state_key) if all(keys) else None
     order = [f.lock.path for f in facts]
-    current = {rel: k for (_, rel), k in zip(files, keys)}
-    invalid = _invalid(state, current, load, store) if isinstance(state, _State) else None
+    invalid = _invalid(state, current, load, store) if state else None
     focus = None if invalid is None else [p for p in order if p in invalid]
     with depends.recording():
         extractor = _Extractor([f.lock for f in facts], load, hierarchy, depth,
                                symbols.types_from([f.types for f in facts], load), focus)
-        fresh = extractor.by_file()
-    LAST.update(files=len(order), walked=len(fresh))
+        walked = extractor.by_file()
+    LAST.update(files=len(order), walked=len(walked))
     if extractor.truncated:
         print(f"warning: lock graph: the call walk stopped following calls after {WORK_BUDGET} steps; "
               f"lock orders through deeper calls may be missing", file=sys.stderr)
     units = {}
     for path in order:
-        if path in fresh:
-            if fresh[path] or extractor.units[path]:      # else it changes only with the file itself
-                units[path] = (fresh[path], extractor.units[path])
+        if path in walked:
+            if walked[path] or extractor.units[path]:      # else it changes only with the file itself
+                units[path] = (walked[path], extractor.units[path])
         elif invalid is not None and path not in invalid and path in state.units:
             units[path] = state.units[path]
     if all(keys) and not engine.incomplete(diagnostics):
-        store.put(state_key, _State(current, units, extractor.truncated))
+        store.put(state_key, _State(current, {f.lock.path: f for f in facts}, units, extractor.truncated))
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 

@@ -4,6 +4,7 @@ scratch, with only the files whose contexts read something the edit changed walk
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from analyzers.lockgraph_render import as_dict
 from checks.lockgraph import analyse
 from checks.sources import CORPUS_DIR, MPS_SUBDIRS
 from tests.corpus_tree import mps_dirs
+from tests.fork_bundle import clone_fork
 
 EDIT = b"\nstatic int mps_verify_edit(int x) {\n  return x + 1;\n}\n"
 
@@ -122,3 +124,50 @@ def test_frames_pass_keys_out_and_only_while_recording():
     depends.open_frame()
     depends.note(("c", 3))
     assert depends.FRAMES == [] and depends.close_frame() == depends.EMPTY
+
+
+def _fork_edits(tmp_path: Path, monkeypatch) -> tuple[Path, list[tuple[str, bytes]]]:
+    """The fork PR's base tree, and each file the PR changes with its head version."""
+    repo = clone_fork(tmp_path / "fork")
+    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    git = ["git", "-C", str(repo)]
+    changed = subprocess.run([*git, "diff", "--name-only", "HEAD~1", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    heads = [(rel, subprocess.run([*git, "show", f"HEAD:{rel}"], capture_output=True, check=True).stdout)
+             for rel in changed]
+    subprocess.run([*git, "checkout", "-q", "HEAD~1"], check=True, capture_output=True)
+    return repo, heads
+
+
+def _fork_acquisitions(repo: Path, cache: bool = True) -> list:
+    files = engine._discover([repo / "aten"], repo, (), InputLimits(), None)
+    return lockgraph_incremental.acquisitions(files, engine.file_keys(files), load_hierarchy(), DEFAULT_DEPTH,
+                                              "test", cache)[0]
+
+
+def _replay(tmp_path: Path, monkeypatch, every: int) -> list[int]:
+    """Each (every n-th) file of the fork PR as a one-file edit of the base tree: the same acquisitions as
+    a run from scratch; the files each edit walked again."""
+    repo, heads = _fork_edits(tmp_path, monkeypatch)
+    base = _fork_acquisitions(repo)
+    walked = []
+    for rel, head in heads[::every]:
+        path = repo / rel
+        text = path.read_bytes()
+        path.write_bytes(head)
+        after = _fork_acquisitions(repo)
+        walked.append(lockgraph_incremental.LAST["walked"])
+        assert after == _fork_acquisitions(repo, cache=False), rel
+        path.write_bytes(text)
+        assert _fork_acquisitions(repo) == base, rel
+    return walked
+
+
+@pytest.mark.corpus
+def test_files_of_the_fork_pr_as_one_file_edits(tmp_path, monkeypatch):
+    _replay(tmp_path, monkeypatch, every=6)
+
+
+@pytest.mark.slow
+def test_every_file_of_the_fork_pr_as_a_one_file_edit(tmp_path, monkeypatch):
+    _replay(tmp_path, monkeypatch, every=1)

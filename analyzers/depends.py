@@ -8,6 +8,7 @@ redoes the units that read a key some changed file provides differently (analyze
 
 from __future__ import annotations
 
+from collections import defaultdict
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -65,3 +66,30 @@ def close_into(deps: dict, key: object) -> None:
     keys = close_frame()
     if keys:
         deps[key] = keys
+
+
+class Noted(defaultdict):
+    """A table whose lookups (get, [], in) are noted under (ns, key)."""
+
+    def __init__(self, ns: str, factory=None):
+        super().__init__(factory)
+        self.ns = ns
+
+    def get(self, key, default=None):
+        note((self.ns, key))
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key):
+        note((self.ns, key))
+        return defaultdict.__getitem__(self, key)
+
+    def __contains__(self, key):
+        note((self.ns, key))
+        return dict.__contains__(self, key)
+
+
+def table(ns: str, factory=None) -> dict:
+    """A Noted table while recording, else a plain one (a dict, or a defaultdict of `factory`)."""
+    if _ON[0]:
+        return Noted(ns, factory)
+    return defaultdict(factory) if factory is not None else {}

@@ -156,9 +156,6 @@ class _Extractor:
         gpu = next((lock for lock in hierarchy.locks if lock.kind == "gpu"), None)
         self.gpu = gpu.name if gpu else GPU_WAIT
         self.functions: dict[str, list[tuple[str, int]]] = defaultdict(list)   # qualified name -> definitions
-        table = _NotedDefault if depends.on() else lambda ns, factory: defaultdict(factory)
-        self.by_simple: dict[str, set[str]] = table("lgfn", set)       # simple name -> qualified names
-        self.members: dict[str, list[Member]] = table("lgmem", list)   # member name -> declarations
         self.deps: dict = {}                    # memo key -> the keys its value was worked out from
         self.units: dict[str, frozenset] = {}   # path -> the keys its contexts read
         self._fns: dict[tuple[str, int], _Fn] = {}
@@ -168,18 +165,20 @@ class _Extractor:
         # files in which nothing is locked, queued, waited for or unlocked (most generated ones): every context
         # there that is not a completion handler holds nothing (see _holds_nothing), with no walk of its scopes
         self._quiet: set[str] = {f.path for f in facts if f.quiet}
+        by_simple: dict[str, set[str]] = defaultdict(set)
+        members: dict[str, list[Member]] = defaultdict(list)
         for f in facts:
             for name, ordinal in f.functions:
                 simple = simple_name.__wrapped__(name)
                 if simple in called:
                     self.functions[name].append((f.path, ordinal))
-                    dict.__getitem__(self.by_simple, simple).add(name) if dict.__contains__(self.by_simple, simple) \
-                        else dict.__setitem__(self.by_simple, simple, {name})
+                    by_simple[simple].add(name)
             for member in f.members:
-                if dict.__contains__(self.members, member.name):
-                    dict.__getitem__(self.members, member.name).append(member)
-                else:
-                    dict.__setitem__(self.members, member.name, [member])
+                members[member.name].append(member)
+        self.by_simple: dict[str, set[str]] = depends.table("lgfn", set)       # simple name -> qualified names
+        self.by_simple.update(by_simple)
+        self.members: dict[str, list[Member]] = depends.table("lgmem", list)   # member name -> declarations
+        self.members.update(members)
         self._runs: dict[int, str] = {}
         self._forwards: dict[int, str] = {}
         self._events: dict[int, list[_Event]] = {}
@@ -287,17 +286,15 @@ class _Extractor:
             return self._events[id(root)]
         depends.open_frame()
         try:
-            out = self._events_fresh(model, root)
+            scopes = list(self._context_scopes(model, root))
+            if not any(s.locks or s.calls or s.children for s in scopes):
+                return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
+            out = self._events[id(root)] = self._events_of(model, root, scopes)
         finally:
             depends.close_into(self.deps, ("events", id(root)))
-        if out:
-            self._events[id(root)] = out
         return out
 
-    def _events_fresh(self, model: FileModel, root: Scope) -> list[_Event]:
-        scopes = list(self._context_scopes(model, root))
-        if not any(s.locks or s.calls or s.children for s in scopes):
-            return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
+    def _events_of(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[_Event]:
         site = Site(model.path, root.line, self._context_name(model, root))
         entry: tuple[Held, ...] = ()
         if self._runs_as(model, root) == HANDLER:
@@ -743,7 +740,7 @@ class _Extractor:
 
     def acquisitions(self) -> Iterator[Acquisition]:
         """Direct acquisitions, and those reached through calls while something is held."""
-        for path, found in self.by_file().items():
+        for found in self.by_file().values():
             yield from found
 
     def by_file(self) -> dict[str, list[Acquisition]]:
@@ -799,26 +796,6 @@ class _Extractor:
                    for call in scope.calls):
                 return False
         return True
-
-
-class _NotedDefault(defaultdict):
-    """A defaultdict whose lookups are noted (analyzers.depends) under (ns, key)."""
-
-    def __init__(self, ns: str, factory):
-        super().__init__(factory)
-        self.ns = ns
-
-    def get(self, key, default=None):
-        depends.note((self.ns, key))
-        return dict.get(self, key, default)
-
-    def __getitem__(self, key):
-        depends.note((self.ns, key))
-        return defaultdict.__getitem__(self, key)
-
-    def __contains__(self, key):
-        depends.note((self.ns, key))
-        return dict.__contains__(self, key)
 
 
 def _unsaturated(reached: list[_Reached], event: _Event, seen: dict[tuple, int]) -> list[_Reached]:

@@ -19,27 +19,6 @@ from analyzers.model import FileModel, Member, Scope, Token
 from analyzers import depends
 
 
-class _Noted(dict):
-    """A table whose lookups are noted (analyzers.depends) under (ns, key)."""
-
-    __slots__ = ("ns",)
-
-    def __init__(self, ns: str):
-        super().__init__()
-        self.ns = ns
-
-    def get(self, key, default=None):
-        depends.note((self.ns, key))
-        return dict.get(self, key, default)
-
-    def __getitem__(self, key):
-        depends.note((self.ns, key))
-        return dict.__getitem__(self, key)
-
-    def __contains__(self, key):
-        depends.note((self.ns, key))
-        return dict.__contains__(self, key)
-
 _SPECIFIERS = frozenset({"const", "volatile", "mutable", "static", "inline", "constexpr", "thread_local",
                          "extern", "virtual", "explicit", "struct", "class", "typename", "__block", "register",
                          "__strong", "__weak", "__unsafe_unretained", "nonnull", "_Nonnull", "_Nullable",
@@ -229,9 +208,8 @@ def types_from(facts: list[TypeFacts], load) -> Types:
     """The type tables of files with these facts, in file order; `load(path)` gives a file's model when a
     definition's return type is first asked for."""
     # while lookups are noted (analyzers.depends), so are those of these tables
-    table = _Noted if depends.on() else lambda ns: {}
-    ts = Types(members=table("tm"), bases=table("tb"), returns=_Returns(load), globals=table("tg"),
-               aliases=table("ta"), defaults=table("td"))
+    ts = Types(members=depends.table("tm"), bases=depends.table("tb"), returns=_Returns(load),
+               globals=depends.table("tg"), aliases=depends.table("ta"), defaults=depends.table("td"))
     members, globs, bases = ts.members, ts.globals, ts.bases
     for f in facts:
         for m in f.members:

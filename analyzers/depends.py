@@ -15,6 +15,7 @@ from typing import Iterator
 FRAMES: list[set] = []
 EMPTY: frozenset = frozenset()
 _ON = [False]
+_SHARED: dict[frozenset, frozenset] = {}
 
 
 @contextmanager
@@ -26,6 +27,7 @@ def recording() -> Iterator[None]:
     finally:
         _ON[0] = False
         FRAMES.clear()
+        _SHARED.clear()
 
 
 def on() -> bool:
@@ -56,6 +58,7 @@ def close_frame() -> frozenset:
     if not _ON[0]:
         return EMPTY
     keys = frozenset(FRAMES.pop())
+    keys = _SHARED.setdefault(keys, keys)     # many memoised values read the same keys: one set for them all
     if FRAMES:
         FRAMES[-1].update(keys)
     return keys

@@ -3,6 +3,7 @@ scratch, with only the files whose contexts read something the edit changed walk
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,3 +172,35 @@ def test_files_of_the_fork_pr_as_one_file_edits(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_every_file_of_the_fork_pr_as_a_one_file_edit(tmp_path, monkeypatch):
     _replay(tmp_path, monkeypatch, every=1)
+
+
+def _random_edits(tree: Path, edits: int, seed: int) -> None:
+    """Edits of one to three files at a time (a line dropped, doubled or moved), one after another: after
+    each, the same acquisitions as a run from scratch."""
+    rng = random.Random(seed)
+    paths = sorted(p for p in tree.rglob("*") if p.suffix in (".mm", ".h")
+                   and any(w in p.read_text(errors="replace") for w in ("lock", "dispatch", "mutex")))
+    acquisitions(tree)
+    for n in range(edits):
+        for path in rng.sample(paths, rng.randint(1, 3)):
+            lines = path.read_text(errors="replace").split("\n")
+            k = rng.randrange(len(lines))
+            how = rng.choice(["drop", "double", "move"])
+            if how == "drop":
+                del lines[k]
+            elif how == "double":
+                lines.insert(k, lines[k])
+            else:
+                lines.insert(rng.randrange(len(lines)), lines.pop(k))
+            path.write_text("\n".join(lines))
+        assert acquisitions(tree) == acquisitions(tree, cache=False), n
+
+
+@pytest.mark.corpus
+def test_random_edits(tree):
+    _random_edits(tree, edits=8, seed=1)
+
+
+@pytest.mark.slow
+def test_many_random_edits(tree):
+    _random_edits(tree, edits=60, seed=2)

@@ -190,6 +190,11 @@ def _file_job(job: tuple[str, str, str, bool, str], then: Callable[[FileModel], 
     return model, value
 
 
+def model_of(path: Path, rel: str, key_: str, cache: bool = True) -> FileModel:
+    """One file's model: from the cache, else parsed (and cached)."""
+    return _file_job((str(path), rel, key_, cache, ""), None)[0]
+
+
 def load_models(paths: list[Path], root: Path, exclude: tuple[str, ...] = (), jobs: int | None = None,
                 cache: bool = True, limits: InputLimits = InputLimits(),
                 skipped: list[Diagnostic] | None = None) -> list[FileModel]:

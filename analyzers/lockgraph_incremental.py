@@ -28,7 +28,7 @@ LAST = {"files": 0, "walked": 0}      # the last run's files and the files it wa
 
 @dataclass
 class FileFacts:
-    """One file's part of a lock-graph run (cached per file)."""
+    """One file's part of a lock-graph run (kept in the state, so an unchanged file is never loaded)."""
 
     lock: LockFacts
     types: symbols.TypeFacts
@@ -132,7 +132,7 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
         model = loaded.get(rel)
         if model is None:
             path, k = where[rel]
-            model = loaded[rel] = engine._file_job((str(path), rel, k, cache, ""), None)[0]
+            model = loaded[rel] = engine.model_of(path, rel, k, cache)
         return model
 
     fresh_facts = {model.path: value for model, value in done}

@@ -4,22 +4,25 @@ A run keeps, for the tree it analysed (its state, one cache entry): each file's 
 type-table facts the project-wide tables are built from; and each file's acquisitions with the keys its
 contexts read (analyzers.depends). The next run over that tree with the same options parses the files
 that changed, works out what each provides to the tables before and after (table key -> a digest of its
-part there, positions included), and walks again only those files and the files that read a key whose
-digest differs, loading just the models the walks reach; every other file's acquisitions are reused.
+part there, lines counted from the function's first), and walks again only those files and the files that
+read a key whose digest differs, loading just the models the walks reach; every other file's acquisitions
+are reused, their lines in a changed file moved where the edit moved them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from analyzers import depends, engine, symbols
 from analyzers.cache import ParseCache
 from analyzers.findings import Diagnostic
 from analyzers.hierarchy import Hierarchy
-from analyzers.lockgraph_extract import WORK_BUDGET, Acquisition, LockFacts, _Extractor, lock_facts, simple_name
+from analyzers.lockgraph_extract import (WORK_BUDGET, Acquisition, LockFacts, Site, _Extractor, lock_facts,
+                                        simple_name)
 from analyzers.model import FileModel, Scope
 
 STATE = "lockgraph-state-"
@@ -67,33 +70,36 @@ def provides(model: FileModel) -> dict[tuple, str]:
     bodies: dict[int, str] = {}
 
     def body(fn: Scope) -> str:
-        """A function as read through the tables: its tokens from the head on, where it sits, its names."""
+        """A function as read through the tables: its tokens from the head on with their lines counted from
+        its first (lines that only move are mapped, see relocated), its names."""
         hit = bodies.get(id(fn))
         if hit is None:
             a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
             outer = tuple((s.kind, s.name) for s in fn.ancestors())
-            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, outer, fn.line, fn.col, fn.end_line,
-                                           "\0".join(toks.texts[a:b]), toks.lines[a:b].tobytes(),
+            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, outer, fn.col, fn.end_line - fn.line,
+                                           "\0".join(toks.texts[a:b]), [line - fn.line for line in toks.lines[a:b]],
                                            toks.cols[a:b].tobytes())
         return hit
 
     called: set[str] = set()
     for scope in model.scopes():
         fn = scope.function()
-        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.line, scope.end_line)
+        first = (fn or scope).line
+        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
         for call in scope.calls:
             called.add(call.name)
-            add(("call", call.name), (where, call.line, call.col, call.callee, call.receiver, call.args))
+            add(("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver, call.args))
         if scope.kind == "function" and scope.name:
             add(("lgfn", simple_name(scope.name)), body(scope))
     for name in called:
         add(("lgfn", name), "called")
     for m in model.members:
-        add(("lgmem", m.name), repr(m))
+        part = repr(replace(m, line=0, col=0))      # where a member is declared is no part of an acquisition
+        add(("lgmem", m.name), part)
         if m.owner:
-            add(("tm", m.owner.split("::")[-1]), repr(m))
+            add(("tm", m.owner.split("::")[-1]), part)
         elif m.static and not m.function:
-            add(("tg", m.name), repr(m))
+            add(("tg", m.name), part)
     for cls, bases in types.bases:
         add(("tb", cls), sorted(bases))
         for base in bases:
@@ -146,7 +152,16 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             facts.append(value)
             diagnostics.extend(value.diagnostics)
     order = [f.lock.path for f in facts]
-    invalid = _invalid(state, current, load, store) if state else None
+    invalid, moved = _invalid(state, current, load, store) if state else (None, {})
+    kept_units = {}
+    if invalid is not None:
+        for path, unit in state.units.items():
+            if path not in invalid and path in current:
+                unit = relocated(unit, moved)
+                if unit is None:
+                    invalid.add(path)        # it names a line the edit changed: walked again
+                else:
+                    kept_units[path] = unit
     focus = None if invalid is None else [p for p in order if p in invalid]
     with depends.recording():
         extractor = _Extractor([f.lock for f in facts], load, hierarchy, depth,
@@ -161,27 +176,68 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
         if path in walked:
             if walked[path] or extractor.units[path]:      # else it changes only with the file itself
                 units[path] = (walked[path], extractor.units[path])
-        elif invalid is not None and path not in invalid and path in state.units:
-            units[path] = state.units[path]
+        elif path in kept_units:
+            units[path] = kept_units[path]
     if all(keys) and not engine.incomplete(diagnostics):
         store.put(state_key, _State(current, {f.lock.path: f for f in facts}, units, extractor.truncated))
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 
-def _invalid(state: _State, current: dict[str, str], load, store: ParseCache) -> set[str] | None:
+def _invalid(state: _State, current: dict[str, str], load,
+             store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
     """The files to walk again: those that changed and those that read a key a changed file provides
-    differently; None when the last run cannot tell (it stopped its call walk early, or a changed
-    file's earlier model is gone from the cache)."""
+    differently (None when the last run cannot tell: it stopped its call walk early, or a changed file's
+    earlier model is gone from the cache); and for each changed file, where its unchanged lines went."""
     if state.truncated or set(current) != set(state.keys):
-        return None
+        return None, {}
     changed = {p for p, k in current.items() if state.keys.get(p) != k}
-    if not changed:
-        return set()
     keys: set[tuple] = set()
+    moved: dict[str, dict[int, int]] = {}
     for path in changed:
         before = store.get(state.keys[path])
         if not isinstance(before, FileModel):
-            return None
-        old, new = provides(before), provides(load(path))
+            return None, {}
+        after = load(path)
+        old, new = provides(before), provides(after)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}
+        moved[path] = line_map(before, after)
+    return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}, moved
+
+
+def line_map(before: FileModel, after: FileModel) -> dict[int, int]:
+    """Old line -> new line for the lines whose tokens an edit left as they were (in a stretch of such lines)."""
+    def rows(model: FileModel) -> tuple[list[int], list[tuple[str, ...]]]:
+        numbers: list[int] = []
+        texts: list[tuple[str, ...]] = []
+        for line, text in zip(model.tokens.lines, model.tokens.texts):
+            if numbers and numbers[-1] == line:
+                texts[-1] += (text,)
+            else:
+                numbers.append(line)
+                texts.append((text,))
+        return numbers, texts
+    (old_lines, old_rows), (new_lines, new_rows) = rows(before), rows(after)
+    out: dict[int, int] = {}
+    for a, b, size in SequenceMatcher(None, old_rows, new_rows, autojunk=False).get_matching_blocks():
+        for i in range(size):
+            out[old_lines[a + i]] = new_lines[b + i]
+    return out
+
+
+def relocated(unit: tuple[list[Acquisition], frozenset], moved: dict[str, dict[int, int]]):
+    """A unit's acquisitions with the lines of changed files moved where they went; None when one of them
+    names a line that is not there any more."""
+    if not moved:
+        return unit
+    acqs, read = unit
+
+    def site(s: Site) -> Site:
+        lines = moved.get(s.path)
+        if lines is None:
+            return s
+        return Site(s.path, lines[s.line], s.function)      # KeyError: a changed line
+    try:
+        return [replace(a, site=site(a.site), held=tuple(replace(h, site=site(h.site)) for h in a.held),
+                        via=tuple(site(v) for v in a.via)) for a in acqs], read
+    except KeyError:
+        return None

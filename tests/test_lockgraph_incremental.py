@@ -69,7 +69,10 @@ def drop_first(needle: bytes):
     ("mps/MPSStream.mm", lambda text: b"// one more line\n" + text),               # every line moves
     ("mps/MPSAllocator.mm", drop_first(b"std::lock_guard")),                       # a lock gone
     ("mps/MPSStream.h", drop_first(b"_serialQueue = nullptr")),                     # a member gone
-], ids=["new-function", "lines-move", "lock-gone", "member-gone"])
+    ("mps/MPSAllocator.mm", lambda text: text.replace(                              # a lock more
+        b"bool MPSHeapAllocatorImpl::release_cached_buffers() {",
+        b"bool MPSHeapAllocatorImpl::release_cached_buffers() { std::lock_guard<std::mutex> extra(m_extra);")),
+], ids=["new-function", "lines-move", "lock-gone", "member-gone", "lock-added"])
 def test_an_edit_gives_what_a_run_from_scratch_gives(tree, rel, change):
     before = acquisitions(tree)
     assert lockgraph_incremental.LAST["walked"] == lockgraph_incremental.LAST["files"]
@@ -91,12 +94,24 @@ def test_the_command_after_an_edit(tree):
 
 @pytest.mark.corpus
 def test_without_the_keys_a_stale_graph_would_come_back(tree, monkeypatch):
-    """The check above can fail: if lookups noted nothing, an edit would re-walk only the edited file and
-    the files that reach MPSStream.mm's functions would keep their old lines."""
+    """The check above can fail: if lookups noted nothing, a lock added to release_cached_buffers() would
+    re-walk only MPSAllocator.mm, and BinaryKernel.mm, whose stream-queue block reaches that function,
+    would miss the new acquisition."""
     monkeypatch.setattr(depends, "note", lambda key: None)
     acquisitions(tree)
-    after, walked, scratch = edited(tree, "mps/MPSStream.mm", lambda text: b"// one more line\n" + text)
+    head = b"bool MPSHeapAllocatorImpl::release_cached_buffers() {"
+    after, walked, scratch = edited(tree, "mps/MPSAllocator.mm", lambda text: text.replace(
+        head, head + b" std::lock_guard<std::mutex> extra(m_extra_mutex);"))
     assert walked == 1 and after != scratch
+
+
+@pytest.mark.corpus
+def test_lines_that_only_moved_are_moved_not_walked(tree):
+    """A line put above MPSStream.mm moves every line of it: the files whose acquisitions pass through
+    MPSStream.mm keep them, with the lines moved, and are not walked again."""
+    acquisitions(tree)
+    after, walked, scratch = edited(tree, "mps/MPSStream.mm", lambda text: b"// one more line\n" + text)
+    assert after == scratch and walked == 1
 
 
 @pytest.mark.corpus

@@ -584,6 +584,8 @@ class _Extractor:
                 names = self._ending(call.name, f"{cls}::{call.name}")
                 if not names:   # an interface's virtual method: the overriders in the classes deriving from it
                     names = self._overriders(call.name, cls)
+        for q in names:
+            depends.note(("lgdef", q))      # the definitions themselves (the names alone are "lgfn")
         return tuple(self._fn(ref) for q in names for ref in self.functions[q])
 
     def _fn(self, ref: tuple[str, int]) -> _Fn:

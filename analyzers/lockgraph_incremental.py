@@ -59,7 +59,9 @@ def _digest(*parts: object) -> str:
 
 def provides(model: FileModel) -> dict[tuple, str]:
     """Every table key the file contributes to, with a digest of what it contributes (the keys are those
-    the lock graph and the type tables note, analyzers.depends)."""
+    the lock graph and the type tables note, analyzers.depends). Two keys depend on the whole tree and are
+    compared there instead (see _invalid): whether a name is called anywhere ("lgfn"), and the set of
+    classes ("classes")."""
     types = symbols.type_facts(model)
     out: dict[tuple, list] = {}
 
@@ -81,18 +83,15 @@ def provides(model: FileModel) -> dict[tuple, str]:
                                            toks.cols[a:b].tobytes())
         return hit
 
-    called: set[str] = set()
     for scope in model.scopes():
         fn = scope.function()
         first = (fn or scope).line
         where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
         for call in scope.calls:
-            called.add(call.name)
             add(("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver, call.args))
         if scope.kind == "function" and scope.name:
-            add(("lgfn", simple_name(scope.name)), body(scope))
-    for name in called:
-        add(("lgfn", name), "called")
+            add(("lgfn", simple_name(scope.name)), scope.name)      # the names a call may resolve to
+            add(("lgdef", scope.name), body(scope))                   # what resolving to one reads
     for m in model.members:
         part = repr(replace(m, line=0, col=0))      # where a member is declared is no part of an acquisition
         add(("lgmem", m.name), part)
@@ -106,7 +105,7 @@ def provides(model: FileModel) -> dict[tuple, str]:
             add(("tderived", base), cls)
     functions = list(model.scopes())
     for owner, simple, ordinal in types.functions:
-        part = body(functions[ordinal])
+        part = symbols.return_type(model, functions[ordinal])    # what the type tables read of a definition
         add(("tr", simple), part)      # where a method is filed depends on the classes of the whole tree
         if owner:
             add(("tr", f"{owner}::{simple}"), part)
@@ -115,7 +114,6 @@ def provides(model: FileModel) -> dict[tuple, str]:
         add(("td", name), sorted(defaults.items()))
     for alias, target in types.aliases.items():
         add(("ta", alias), target)
-    add(("classes",), sorted(types.classes))
     return {key: _digest(parts) for key, parts in out.items()}
 
 
@@ -152,7 +150,8 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             facts.append(value)
             diagnostics.extend(value.diagnostics)
     order = [f.lock.path for f in facts]
-    invalid, moved = _invalid(state, current, load, store) if state else (None, {})
+    now = {f.lock.path: f for f in facts}
+    invalid, moved = _invalid(state, current, now, load, store) if state else (None, {})
     kept_units = {}
     if invalid is not None:
         for path, unit in state.units.items():
@@ -179,11 +178,11 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
         elif path in kept_units:
             units[path] = kept_units[path]
     if all(keys) and not engine.incomplete(diagnostics):
-        store.put(state_key, _State(current, {f.lock.path: f for f in facts}, units, extractor.truncated))
+        store.put(state_key, _State(current, now, units, extractor.truncated))
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 
-def _invalid(state: _State, current: dict[str, str], load,
+def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], load,
              store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
     """The files to walk again: those that changed and those that read a key a changed file provides
     differently (None when the last run cannot tell: it stopped its call walk early, or a changed file's
@@ -201,7 +200,24 @@ def _invalid(state: _State, current: dict[str, str], load,
         old, new = provides(before), provides(after)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         moved[path] = line_map(before, after)
+    keys.update(_tree_wide(state.facts, now, changed))
     return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}, moved
+
+
+def _tree_wide(before: dict[str, FileFacts], after: dict[str, FileFacts], changed: set[str]) -> set[tuple]:
+    """The tree-wide keys an edit changes: a name called somewhere before and nowhere after or the other
+    way round, and the set of classes."""
+    if any(path not in before or path not in after for path in changed):
+        return {("classes",)} | {("lgfn", name) for f in (*before.values(), *after.values()) for name in f.lock.called}
+    others = [f for path, f in after.items() if path not in changed]
+    flipped = set().union(*(before[p].lock.called ^ after[p].lock.called for p in changed))
+    out = {("lgfn", name) for name in flipped
+           if any(name in before[p].lock.called for p in changed) != any(name in after[p].lock.called for p in changed)
+           and not any(name in f.lock.called for f in others)}
+    classes = set().union(*(before[p].types.classes ^ after[p].types.classes for p in changed))
+    if any(not any(c in f.types.classes for f in others) for c in classes):
+        out.add(("classes",))
+    return out
 
 
 def line_map(before: FileModel, after: FileModel) -> dict[int, int]:

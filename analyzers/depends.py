@@ -64,6 +64,20 @@ def close_frame() -> frozenset:
     return keys
 
 
+def worked_out(deps: dict, key: object, compute):
+    """compute(), in a frame of its own whose keys are kept as deps[key]: what a memoised value read."""
+    open_frame()
+    try:
+        return compute()
+    finally:
+        close_into(deps, key)
+
+
+def recall(deps: dict, key: object) -> None:
+    """A memo hit: the keys its value was worked out from count for the current frame too."""
+    note_all(deps.get(key))
+
+
 def close_into(deps: dict, key: object) -> None:
     """Close the innermost frame and keep its keys as deps[key] (nothing kept when there are none)."""
     keys = close_frame()

@@ -243,10 +243,10 @@ def cached_run(name: str, options: object, paths: list[Path], root: Path,
                skipped: list[Diagnostic] | None = None) -> tuple[T, list[Diagnostic], int]:
     """(compute(models), the models' diagnostics, number of files) for the files under `paths`, from the
     whole-run cache when no file, option (`options`, JSON-able) or analyzer source changed since."""
-    def run(files: list[tuple[Path, str]], keys: list[str]) -> tuple[T, list[Diagnostic], int]:
+    def over_models(files: list[tuple[Path, str]], keys: list[str], kind: str) -> tuple[T, list[Diagnostic]]:
         models = parse_all(files, jobs, cache, keys)
-        return compute(models), [d for m in models for d in m.diagnostics], len(models)
-    return _whole_run(_kind(name, options), _discover(paths, root, exclude, limits, skipped), cache, run)
+        return compute(models), [d for m in models for d in m.diagnostics]
+    return files_run(name, options, paths, root, over_models, exclude, cache, limits, skipped)
 
 
 def files_run(name: str, options: object, paths: list[Path], root: Path,

@@ -215,14 +215,10 @@ class _Extractor:
     def _runs_as(self, model: FileModel, scope: Scope) -> str:
         """INLINE, ESCAPING or HANDLER for a block, lambda or dispatch scope (INLINE for anything else)."""
         if id(scope) in self._runs:
-            depends.note_all(self.deps.get(("runs", id(scope))))
+            depends.recall(self.deps, ("runs", id(scope)))
             return self._runs[id(scope)]
-        depends.open_frame()
-        try:
-            runs = self._runs_as_fresh(model, scope)
-        finally:
-            depends.close_into(self.deps, ("runs", id(scope)))
-        self._runs[id(scope)] = runs
+        runs = self._runs[id(scope)] = depends.worked_out(self.deps, ("runs", id(scope)),
+                                                          lambda: self._runs_as_fresh(model, scope))
         return runs
 
     def _runs_as_fresh(self, model: FileModel, scope: Scope) -> str:
@@ -282,19 +278,18 @@ class _Extractor:
     def events(self, model: FileModel, root: Scope) -> list[_Event]:
         """Locks taken, GPU waits and resolvable calls in one context, each with what is held there."""
         if id(root) in self._events:
-            depends.note_all(self.deps.get(("events", id(root))))
+            depends.recall(self.deps, ("events", id(root)))
             return self._events[id(root)]
-        depends.open_frame()
-        try:
-            scopes = list(self._context_scopes(model, root))
-            if not any(s.locks or s.calls or s.children for s in scopes):
-                return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
-            out = self._events[id(root)] = self._events_of(model, root, scopes)
-        finally:
-            depends.close_into(self.deps, ("events", id(root)))
+        out = depends.worked_out(self.deps, ("events", id(root)), lambda: self._events_of(model, root))
+        if out is None:
+            return []      # no lock, call or dispatch: nothing to record (most small functions; not memoised)
+        self._events[id(root)] = out
         return out
 
-    def _events_of(self, model: FileModel, root: Scope, scopes: list[Scope]) -> list[_Event]:
+    def _events_of(self, model: FileModel, root: Scope) -> list[_Event] | None:
+        scopes = list(self._context_scopes(model, root))
+        if not any(s.locks or s.calls or s.children for s in scopes):
+            return None
         site = Site(model.path, root.line, self._context_name(model, root))
         entry: tuple[Held, ...] = ()
         if self._runs_as(model, root) == HANDLER:
@@ -498,20 +493,23 @@ class _Extractor:
             return ""
         key = (id(fn), expr)
         if key in self._handoffs:
-            depends.note_all(self.deps.get(("handoff", key)))
+            depends.recall(self.deps, ("handoff", key))
         else:
             self._handoffs[key] = ""          # recursion guard
-            depends.open_frame()
-            names = set()
-            for cmodel, cscope, call in self._call_sites(simple_name(fn.name)):
-                if param.index >= len(call.args) or not any(f.scope is fn for f in self.resolve(cmodel, cscope, call)):
-                    continue
-                arg = call.args[param.index].replace(" ", "")
-                names.add(self._guard_lock(cmodel, cscope, arg, call.line, depth - 1))
-            names.discard("")
-            self._handoffs[key] = names.pop() if len(names) == 1 else ""
-            depends.close_into(self.deps, ("handoff", key))
+            self._handoffs[key] = depends.worked_out(self.deps, ("handoff", key),
+                                                     lambda: self._passed_guard(fn, param.index, depth))
         return self._handoffs[key]
+
+    def _passed_guard(self, fn: Scope, index: int, depth: int) -> str:
+        """The one lock whose guard every call site of `fn` passes as argument `index` ('' if not one)."""
+        names = set()
+        for cmodel, cscope, call in self._call_sites(simple_name(fn.name)):
+            if index >= len(call.args) or not any(f.scope is fn for f in self.resolve(cmodel, cscope, call)):
+                continue
+            arg = call.args[index].replace(" ", "")
+            names.add(self._guard_lock(cmodel, cscope, arg, call.line, depth - 1))
+        names.discard("")
+        return names.pop() if len(names) == 1 else ""
 
     def _guard_lock(self, model: FileModel, scope: Scope, var: str, line: int, depth: int) -> str:
         """The lock a guard variable holds at a call site (through the caller's own guard parameter too)."""
@@ -552,13 +550,10 @@ class _Extractor:
     def callees(self, model: FileModel, event: _Event) -> tuple[_Fn, ...]:
         """The definitions a call event reaches, resolved on first use."""
         if event.callees is None:
-            depends.open_frame()
-            try:
-                event.callees = self.resolve(model, event.where, event.call)
-            finally:
-                depends.close_into(self.deps, ("callees", id(event)))
+            event.callees = depends.worked_out(self.deps, ("callees", id(event)),
+                                               lambda: self.resolve(model, event.where, event.call))
         else:
-            depends.note_all(self.deps.get(("callees", id(event))))
+            depends.recall(self.deps, ("callees", id(event)))
         return event.callees
 
     def resolve(self, model: FileModel, scope: Scope, call: Call) -> tuple[_Fn, ...]:
@@ -644,7 +639,7 @@ class _Extractor:
                         todo.append(sub)
             self._derived_memo[cls] = out
             self.deps[("derived", cls)] = frozenset(keys)
-        depends.note_all(self.deps[("derived", cls)])
+        depends.recall(self.deps, ("derived", cls))
         return self._derived_memo[cls]
 
     def _receiver_class(self, model: FileModel, scope: Scope, receiver: str) -> str | None:
@@ -667,15 +662,11 @@ class _Extractor:
         fan-out^depth (a function calling itself 12 times: 12^6 chains)."""
         key = (id(fn.scope), depth, waits)
         if key in self._summaries:
-            depends.note_all(self.deps.get(("summary", key)))
+            depends.recall(self.deps, ("summary", key))
             return self._summaries[key]
         self._summaries[key] = []      # recursion guard
-        depends.open_frame()
-        try:
-            out = self._summary_fresh(fn, depth, waits)
-        finally:
-            depends.close_into(self.deps, ("summary", key))
-        self._summaries[key] = out
+        out = self._summaries[key] = depends.worked_out(self.deps, ("summary", key),
+                                                        lambda: self._summary_fresh(fn, depth, waits))
         return out
 
     def _summary_fresh(self, fn: _Fn, depth: int, waits: bool) -> list[_Reached]:

@@ -57,12 +57,11 @@ def _digest(*parts: object) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
-def provides(model: FileModel) -> dict[tuple, str]:
+def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
     """Every table key the file contributes to, with a digest of what it contributes (the keys are those
-    the lock graph and the type tables note, analyzers.depends). Two keys depend on the whole tree and are
-    compared there instead (see _invalid): whether a name is called anywhere ("lgfn"), and the set of
-    classes ("classes")."""
-    types = symbols.type_facts(model)
+    the lock graph and the type tables note, analyzers.depends); `types` is the file's TypeFacts. Two keys
+    depend on the whole tree and are compared there instead (see _invalid): whether a name is called
+    anywhere ("lgfn"), and the set of classes ("classes")."""
     out: dict[tuple, list] = {}
 
     def add(key: tuple, part: object) -> None:
@@ -186,7 +185,8 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
              store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
     """The files to walk again: those that changed and those that read a key a changed file provides
     differently (None when the last run cannot tell: it stopped its call walk early, or a changed file's
-    earlier model is gone from the cache); and for each changed file, where its unchanged lines went."""
+    earlier model or either version's facts are missing); and for each changed file, where its unchanged
+    lines went."""
     if state.truncated or set(current) != set(state.keys):
         return None, {}
     changed = {p for p, k in current.items() if state.keys.get(p) != k}
@@ -194,10 +194,10 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
     moved: dict[str, dict[int, int]] = {}
     for path in changed:
         before = store.get(state.keys[path])
-        if not isinstance(before, FileModel):
+        if not isinstance(before, FileModel) or path not in state.facts or path not in now:
             return None, {}
         after = load(path)
-        old, new = provides(before), provides(after)
+        old, new = provides(before, state.facts[path].types), provides(after, now[path].types)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         moved[path] = line_map(before, after)
     keys.update(_tree_wide(state.facts, now, changed))
@@ -206,9 +206,7 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
 
 def _tree_wide(before: dict[str, FileFacts], after: dict[str, FileFacts], changed: set[str]) -> set[tuple]:
     """The tree-wide keys an edit changes: a name called somewhere before and nowhere after or the other
-    way round, and the set of classes."""
-    if any(path not in before or path not in after for path in changed):
-        return {("classes",)} | {("lgfn", name) for f in (*before.values(), *after.values()) for name in f.lock.called}
+    way round, and the set of classes (every changed file has facts in both)."""
     others = [f for path, f in after.items() if path not in changed]
     flipped = set().union(*(before[p].lock.called ^ after[p].lock.called for p in changed))
     out = {("lgfn", name) for name in flipped

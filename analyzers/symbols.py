@@ -533,13 +533,10 @@ def local_type(model: FileModel, ts: Types, fn: Scope, local: Local) -> str:
     resolved, deps = held[1], held[2]        # deps: the table keys each type was worked out from
     if local.name not in resolved:
         resolved[local.name] = local.type          # a recursion guard: `auto x = f(x)`
-        depends.open_frame()
-        try:
-            resolved[local.name] = _auto_type(model, ts, fn, *local.auto) or local.type
-        finally:
-            depends.close_into(deps, local.name)
+        resolved[local.name] = depends.worked_out(
+            deps, local.name, lambda: _auto_type(model, ts, fn, *local.auto) or local.type)
     else:
-        depends.note_all(deps.get(local.name))
+        depends.recall(deps, local.name)
     return resolved[local.name]
 
 
@@ -622,13 +619,10 @@ def type_of(model: FileModel, ts: Types, scope: Scope, expr: str, _declared: int
     key = (id(fn), expr)        # the function itself is kept with the answer: an id alone could be reused
     hit = ts.typed.get(key)
     if hit is None or hit[0] is not fn:
-        depends.open_frame()
-        try:
-            hit = ts.typed[key] = (fn, _type_of(model, ts, fn, expr, _declared))
-        finally:
-            depends.close_into(ts.typed_deps, key)
+        hit = ts.typed[key] = (fn, depends.worked_out(ts.typed_deps, key,
+                                                      lambda: _type_of(model, ts, fn, expr, _declared)))
     else:
-        depends.note_all(ts.typed_deps.get(key))
+        depends.recall(ts.typed_deps, key)
     return hit[1]
 
 

@@ -74,15 +74,7 @@ def _statement_end(toks: Tokens, k: int) -> int:
     """End of the statement starting at k (a `{...}` block or up to `;`)."""
     texts = toks.texts
     if k < len(texts) and texts[k] == "{":
-        depth = 0
-        for m in range(k, len(texts)):
-            if texts[m] == "{":
-                depth += 1
-            elif texts[m] == "}":
-                depth -= 1
-                if depth == 0:
-                    return m
-        return len(texts)
+        return closing(toks, k)
     try:
         return texts.index(";", k) if k < len(texts) else k
     except ValueError:

@@ -6,6 +6,12 @@ sources and grammar, so any change to input or parser misses; entries are pickle
 Entries are zlib-compressed (level 1): a pickled model is ~5x its source, compressed ~1x, and
 compressing costs less than writing the difference (measured on 5 MB of 2.6.0 source: 26 MB -> 5.7 MB,
 0.16 s CPU to compress, 0.07 s to decompress).
+
+Content addressing means an edit leaves the old entries behind (the edited file's old model, the old
+whole-run results), so the folder is trimmed (`trim`, run by every command at most once an hour): files
+unused for $MPS_VERIFY_CACHE_MAX_DAYS (default 30) go, then the least recently used until it is under
+$MPS_VERIFY_CACHE_MAX_MB (default 1024). A hit marks its entry used (its mtime, refreshed at most once an
+hour).
 """
 
 from __future__ import annotations
@@ -14,15 +20,23 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 import zlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from mpsverify_base import __version__
+from mpsverify_base.errors import UsageError
 from mpsverify_base.paths import REPO_ROOT
 
 MAGIC = b"mvz1"      # entry format: compressed pickle (an entry without it is a miss)
 PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
+MAX_MB_ENV, MAX_DAYS_ENV = "MPS_VERIFY_CACHE_MAX_MB", "MPS_VERIFY_CACHE_MAX_DAYS"
+DEFAULT_MAX_MB, DEFAULT_MAX_DAYS = 1024, 30
+USED_EVERY_S = 3600      # a hit refreshes its entry's mtime when that is older: one utime an hour at most
+TRIM_EVERY_S = 3600      # trim() looks at the folder at most this often (the stamp's mtime says when)
+STAMP = ".trimmed"
 
 
 def cache_root() -> Path:
@@ -72,8 +86,10 @@ class ParseCache:
         if not self.enabled:
             return None
         try:
-            with open(self._path(k), "rb") as fh:
+            path = self._path(k)
+            with open(path, "rb") as fh:
                 blob = fh.read()
+                mark_used(path, fh)
             if not blob.startswith(MAGIC):
                 return None
             return pickle.loads(zlib.decompress(memoryview(blob)[len(MAGIC):]))
@@ -97,3 +113,90 @@ class ParseCache:
                 os.unlink(tmp)
             except (OSError, UnboundLocalError):
                 pass
+
+
+def mark_used(path: Path | str, fh) -> None:
+    """Refresh the mtime of a cache file just read through `fh` when it is older than USED_EVERY_S
+    (trim() removes the least recently used first)."""
+    try:
+        if time.time() - os.fstat(fh.fileno()).st_mtime > USED_EVERY_S:
+            os.utime(path)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class Trimmed:
+    """What one trim found and did."""
+
+    files: int          # cache files before
+    size: int           # their bytes before
+    removed: int
+    freed: int
+
+
+def limits() -> tuple[int, float]:
+    """(most bytes, most seconds unused) the cache may keep, from $MPS_VERIFY_CACHE_MAX_MB/_MAX_DAYS."""
+    out = []
+    for env, default, unit in ((MAX_MB_ENV, DEFAULT_MAX_MB, 2 ** 20), (MAX_DAYS_ENV, DEFAULT_MAX_DAYS, 86400)):
+        text = os.environ.get(env, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = -1
+        if not value >= 0:
+            raise UsageError(f"{env}={text!r}: expected a number >= 0")
+        out.append(value * unit)
+    return int(out[0]), out[1]
+
+
+def trim(root: Path | None = None, max_bytes: int | None = None, max_age_s: float | None = None,
+         force: bool = False, now: float | None = None) -> Trimmed | None:
+    """Remove cache files unused for `max_age_s`, then the least recently used until the folder holds at
+    most 80% of `max_bytes` (defaults: limits()). At most once per TRIM_EVERY_S unless `force`; None when
+    not due or there is no cache folder."""
+    default_bytes, default_age = limits()      # a bad setting is an error on every run, due or not
+    max_bytes = default_bytes if max_bytes is None else max_bytes
+    max_age_s = default_age if max_age_s is None else max_age_s
+    root = cache_root() if root is None else root
+    now = time.time() if now is None else now
+    stamp = root / STAMP
+    try:
+        if not force and now - stamp.stat().st_mtime < TRIM_EVERY_S:
+            return None
+        stamp.touch()
+    except FileNotFoundError:
+        if not root.is_dir():
+            return None
+        stamp.touch()
+    except OSError:
+        return None                     # a read-only cache is never written, so never grows
+    files = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue                # removed meanwhile by another run
+            if name == STAMP:
+                continue
+            if name.startswith(".tmp-") and now - st.st_mtime > USED_EVERY_S:
+                files.append((0.0, st.st_size, path))     # half-written by a run that died: never used
+            else:
+                files.append((st.st_mtime, st.st_size, path))
+    size = sum(f[1] for f in files)
+    files.sort()                        # least recently used first
+    keep, removed, freed = size, 0, 0
+    target = 0.8 * max_bytes if size > max_bytes else max_bytes   # over the limit: room for a few runs
+    for used, nbytes, path in files:
+        if now - used <= max_age_s and keep <= target:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        keep -= nbytes
+        removed += 1
+        freed += nbytes
+    return Trimmed(len(files), size, removed, freed)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from analyzers.cache import cache_root, parser_version
+from analyzers.cache import cache_root, mark_used, parser_version
 from analyzers.model import Token, Tokens
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
@@ -82,7 +82,10 @@ def _scanner_text() -> str:
     it takes Lark, whose import and reading of the grammar were ~35 ms of every run that parses a file."""
     kept = cache_root() / f"scanner-{parser_version()}.txt"
     try:
-        return kept.read_text(encoding="utf-8")
+        with open(kept, encoding="utf-8") as fh:
+            text = fh.read()
+            mark_used(kept, fh)
+        return text
     except OSError:
         pass
     text = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in _lark_terminals())

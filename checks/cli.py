@@ -62,7 +62,11 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, 
         os.environ["MPS_VERIFY_DEBUG"] = "1"
     prog = Path(sys.argv[0]).stem if argv is None else "mps-verify"
     try:
-        return int(main(args))
+        code = int(main(args))
+        if argv is None:        # a command of its own, not a call from a test or another command
+            from analyzers.cache import trim
+            trim()
+        return code
     except CliError as exc:
         if debug:
             traceback.print_exc()

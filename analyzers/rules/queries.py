@@ -564,7 +564,7 @@ def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
     return found
 
 
-def _fixpoint(idx: Index, classify) -> dict[str, str]:
+def _fixpoint(idx: Index, classify, order=None) -> dict[str, str]:
     """Function short name -> context kind, for functions all of whose call sites have a context.
     `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
     site inherits its caller's context. Settled depth first through the callers a function inherits from:
@@ -573,7 +573,9 @@ def _fixpoint(idx: Index, classify) -> dict[str, str]:
     # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
     objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
     kinds: dict[str, str | None] = {}      # name -> its kind ('' for none); _OPEN while being settled
-    for name in idx.functions:
+    # in any `order` (tests): a function of a cycle is only ever settled while the cycle is open, so it
+    # comes out with no context whichever of the cycle goes first
+    for name in idx.functions if order is None else order:
         if name not in kinds:
             _settle(idx, name, objc, classify, kinds)
     return {name: kind for name, kind in kinds.items() if kind}
@@ -621,15 +623,20 @@ def queue_context(models: list[FileModel]) -> set[str]:
     """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
     idx = index(models)
     if idx.queue_ctx is None:
-        empty: set[str] = set()
-
-        def classify(model: FileModel, call: Call):
-            if on_stream_queue(idx, model, call.scope, empty):
-                return "queue"
-            fn = call.scope.function()
-            return ("via", short_name(fn.name)) if fn is not None and escaping_root(call.scope) is None else ""
-        idx.queue_ctx = set(_fixpoint(idx, classify))
+        idx.queue_ctx = set(_fixpoint(idx, _queue_kind(idx)))
     return idx.queue_ctx
+
+
+def _queue_kind(idx: Index):
+    """A call site's own queue context ('queue', '') or ('via', caller short name)."""
+    empty: set[str] = set()
+
+    def classify(model: FileModel, call: Call):
+        if on_stream_queue(idx, model, call.scope, empty):
+            return "queue"
+        fn = call.scope.function()
+        return ("via", short_name(fn.name)) if fn is not None and escaping_root(call.scope) is None else ""
+    return classify
 
 
 # -- caller context (interprocedural) -------------------------------------------------------------
@@ -653,17 +660,20 @@ def caller_context(models: list[FileModel]) -> dict[str, str]:
     (or such functions), 'lock' when all hold a mutex (or are such functions). Short name -> kind."""
     idx = index(models)
     if idx.caller_ctx is None:
-        def classify(model: FileModel, call: Call):
-            if held(model, call.scope, call.line):
-                return "lock"
-            if escaping_root(call.scope) is not None:
-                return ""
-            fn = call.scope.function()
-            if is_ctor_or_dtor(model, fn):
-                return "init"
-            return ("via", short_name(fn.name)) if fn is not None else ""
-        idx.caller_ctx = _fixpoint(idx, classify)
+        idx.caller_ctx = _fixpoint(idx, _caller_kind)
     return idx.caller_ctx
+
+
+def _caller_kind(model: FileModel, call: Call):
+    """A call site's own caller context ('lock', 'init', '') or ('via', caller short name)."""
+    if held(model, call.scope, call.line):
+        return "lock"
+    if escaping_root(call.scope) is not None:
+        return ""
+    fn = call.scope.function()
+    if is_ctor_or_dtor(model, fn):
+        return "init"
+    return ("via", short_name(fn.name)) if fn is not None else ""
 
 
 def protected_at(model: FileModel, scope: Scope, line: int, ctx: dict[str, str]) -> str:

@@ -41,3 +41,32 @@ def test_contexts_are_the_same_in_every_settling_order():
         got = (queries._fixpoint(idx, queries._caller_kind, order),
                queries._fixpoint(idx, queries._queue_kind(idx), order))
         assert got == expected, (seed, order)
+
+
+# f() is called from g() (no lock) and from h() under L; g() only from f(): asked first, g() used to come
+# out held under L, asked after f() with no constraint at all (f()'s walk had kept g()'s half-done summary)
+CYCLE = """
+#include <mutex>
+struct S {
+  std::mutex L;
+  int v;
+  void f() { g(); v = 1; }
+  void g() { f(); v = 2; }
+  void h() { std::lock_guard<std::mutex> lk(L); f(); }
+};
+"""
+
+
+def test_entry_locks_are_the_same_in_every_asking_order():
+    from analyzers import symbols
+    from analyzers.rules import lockset
+    model = parse_text(CYCLE, "s.cpp")
+    idx, types = queries.index([model]), symbols.types([model])
+    seen = set()
+    for order in (["g", "f", "h"], ["f", "g", "h"], ["h", "f", "g"]):
+        tables = lockset.Tables([model], idx, types)
+        got = {name: lockset._entry(tables, name) for name in order}
+        seen.add(tuple(sorted(got.items(), key=lambda kv: kv[0])))
+    assert len(seen) == 1
+    (only,) = seen
+    assert dict(only)["g"] and dict(only)["g"] == dict(only)["f"]      # both entered under L only

@@ -49,7 +49,9 @@ class Tables:
     models: list[FileModel]
     idx: Index
     types: symbols.Types
-    entries: dict = field(default_factory=dict)   # function short name -> entry locks (or _OPEN)
+    entries: dict = field(default_factory=dict)   # function short name -> entry locks
+    open: dict = field(default_factory=dict)      # function short name -> its depth while being summarised
+    low: list = field(default_factory=lambda: [0])   # the shallowest open summary the current one met
 
 
 @dataclass
@@ -343,40 +345,47 @@ def entry_locks(tables: Tables, fn: Scope) -> frozenset[str] | None:
     return _entry(tables, short_name(fn.name))
 
 
-_OPEN = object()    # a summary being computed: a recursive call adds no new way in
-
-
 def _entry(tables: Tables, name: str) -> frozenset[str] | None:
-    memo, idx = tables.entries, tables.idx
-    hit = memo.get(name)
-    if hit is _OPEN:
-        return None
+    memo, idx, opened = tables.entries, tables.idx, tables.open
     if name in memo:
-        return hit
-    memo[name] = _OPEN
-    owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
-    result: frozenset[str] | None = None
-    called = False
-    # sites judged as the walk reaches them: it mostly stops at the first caller holding nothing, and
-    # judging every site first (a receiver's type each) cost as much as a function's callers are many
-    for model, call in idx.calls.get(name, []):
-        if not _may_call(tables, model, call, name, owners):
-            continue
-        called = True
-        here = _here(tables, model, call.scope.function())
-        held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
-        held_here |= _queues(here, call.scope)
-        if escaping_root(call.scope) is None:
-            outer = _entry(tables, short_name(here.fn.name))
-            if outer is None:
-                continue            # no constraint from this site
-            held_here |= outer
-        result = frozenset(held_here) if result is None else result & held_here
-        if not result:
-            break
-    if not called:
-        result = NO_LOCKS           # no caller known: an entry point
-    memo[name] = result
+        return memo[name]
+    depth = opened.get(name)
+    if depth is not None:       # a recursive way in adds no constraint
+        tables.low[0] = min(tables.low[0], depth)
+        return None
+    depth = opened[name] = len(opened)
+    outer_low, tables.low[0] = tables.low[0], depth
+    try:
+        owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
+        result: frozenset[str] | None = None
+        called = False
+        # sites judged as the walk reaches them: it mostly stops at the first caller holding nothing, and
+        # judging every site first (a receiver's type each) cost as much as a function's callers are many
+        for model, call in idx.calls.get(name, []):
+            if not _may_call(tables, model, call, name, owners):
+                continue
+            called = True
+            here = _here(tables, model, call.scope.function())
+            held_here = {lock_identity(here, r.lock) for r in held_at(model, call.scope, call.line)}
+            held_here |= _queues(here, call.scope)
+            if escaping_root(call.scope) is None:
+                outer = _entry(tables, short_name(here.fn.name))
+                if outer is None:
+                    continue            # no constraint from this site
+                held_here |= outer
+            result = frozenset(held_here) if result is None else result & held_here
+            if not result:
+                break
+        if not called:
+            result = NO_LOCKS           # no caller known: an entry point
+    finally:
+        del opened[name]
+    low = tables.low[0]
+    # kept only when no summary still open further out was skipped on the way: one that was would make
+    # the result depend on which function was asked first
+    if low >= depth:
+        memo[name] = result
+    tables.low[0] = min(outer_low, low)
     return result
 
 

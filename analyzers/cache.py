@@ -106,13 +106,29 @@ class ParseCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1))
+                fh.write(MAGIC)
+                sink = _Deflating(fh)       # pickled into the compressor frame by frame: never whole in memory
+                pickle.dump(value, sink, protocol=pickle.HIGHEST_PROTOCOL)
+                sink.close()
             os.replace(tmp, path)
         except OSError:
             try:
                 os.unlink(tmp)
             except (OSError, UnboundLocalError):
                 pass
+
+
+class _Deflating:
+    """A file-like sink that zlib-compresses (level 1) what is written into `fh`."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.z = fh, zlib.compressobj(1)
+
+    def write(self, data) -> None:
+        self.fh.write(self.z.compress(data))
+
+    def close(self) -> None:
+        self.fh.write(self.z.flush())
 
 
 def mark_used(path: Path | str, fh) -> None:

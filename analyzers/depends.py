@@ -20,14 +20,17 @@ _SHARED: dict[frozenset, frozenset] = {}
 
 @contextmanager
 def recording() -> Iterator[None]:
-    """Note lookups in frames while the block runs (off elsewhere: frames cost time and memory)."""
+    """Note lookups in frames while the block runs (off elsewhere: frames cost time and memory). Nested
+    (the lock graph's own recording inside a structural run's), the outer block goes on recording."""
+    outer = _ON[0]
     _ON[0] = True
     try:
         yield
     finally:
-        _ON[0] = False
-        FRAMES.clear()
-        _SHARED.clear()
+        _ON[0] = outer
+        if not outer:
+            FRAMES.clear()
+            _SHARED.clear()
 
 
 def on() -> bool:
@@ -71,6 +74,16 @@ def worked_out(deps: dict, key: object, compute):
         return compute()
     finally:
         close_into(deps, key)
+
+
+def memoised(memo: dict, deps: dict, key: object, compute):
+    """memo[key], worked out by compute() in a frame of its own the first time; either way the keys it was
+    worked out from count for the current frame (a memo shared by the files of a run)."""
+    if key in memo:
+        note_all(deps.get(key))
+        return memo[key]
+    value = memo[key] = worked_out(deps, key, compute)
+    return value
 
 
 def recall(deps: dict, key: object) -> None:

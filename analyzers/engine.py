@@ -24,14 +24,14 @@ from typing import Callable, TypeVar
 from analyzers import baseline as baseline_file
 from analyzers import cores, crossref
 from analyzers import forked
-from analyzers import suppress, symbols
+from analyzers import suppress
 from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
 from analyzers.discover import InputLimits, discover_all, relative
 from analyzers.findings import Diagnostic, Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
 from analyzers.model import FileModel, Scope
-from analyzers.rules import MEMOS, Rule, RuleContext, load_rules, rules_version
+from analyzers.rules import Rule, RuleContext, load_rules, rules_version
 from mpsverify_base.provenance import tool_info
 
 T = TypeVar("T")
@@ -297,28 +297,6 @@ def selected_rules(entries: list[Entry]) -> list[Rule]:
     return [rule for family, rule in load_rules().items() if family in families]
 
 
-def project_findings(models: list[FileModel], rules: list[Rule], ctx: RuleContext,
-                     jobs: int | None = None, failures: list[Diagnostic] | None = None,
-                     size: int = PARALLEL_MIN_BYTES) -> list[Finding]:
-    """Findings of the project rules among `rules`. Rules sharing a memo (Rule.memo) run together;
-    with more than one idle core and `size` bytes of source or more (or `jobs` asked for) the groups are
-    shared out, costliest first, to this process and forked children. A rule that raises adds an
-    `internal` diagnostic to `failures` instead."""
-    groups: dict[str, list[Rule]] = {}
-    for rule in sorted(rules, key=lambda r: MEMOS.index(r.memo)):
-        if rule.kind == "project":
-            groups.setdefault(rule.memo, []).append(rule)
-    parts = list(groups.values())
-    big = jobs is not None or size >= PARALLEL_MIN_BYTES
-    workers = _jobs(jobs, len(models)) if len(models) >= PARALLEL_MIN_FILES and big and forked.available() else 1
-    found = forked.map_shared(lambda part: [x for rule in part for x in _guarded(rule, models, ctx)], parts,
-                              min(workers, len(parts)))
-    flat = [x for part in found for x in part]
-    if failures is not None:
-        failures.extend(x for x in flat if isinstance(x, Diagnostic))
-    return [x for x in flat if isinstance(x, Finding)]
-
-
 def _guarded(rule: Rule, models: list[FileModel], ctx: RuleContext) -> list:
     """A project rule's findings, or one `internal` diagnostic when it raised (the other rules still run)."""
     try:
@@ -355,18 +333,23 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             rules = selected_rules(entries)      # imported before forking: the children have them
-            done = _file_results(files, keys, rules, ctx, _run_key([], entries, settings), jobs, cache)
-            models = [model for model, _ in done]
-            failures: list[Diagnostic] = []
-            size = sum(_size(path) for path, _ in files)
-            findings = [f for _, found in done for f in found or ()] + project_findings(models, rules, ctx, jobs,
-                                                                                         failures, size)
-            findings = suppress.apply(_selected(findings, entries), models, ctx, {e.check.id for e in entries})
+            from analyzers import structural_incremental
+            kind = _run_key([], entries, settings)
+            done = _file_results(files, keys, rules, ctx, kind, jobs, cache)
+            loaded = {model.path: model for model, _ in done if model is not None}
+            facts = [value[1] if value is not None else None for _, value in done]
+            # how lock expressions were named (a note for people; the gate, which prints its own summary,
+            # skips it) comes with the project rules, file by file
+            project, failures, counts, marked = structural_incremental.run(
+                files, keys, facts, loaded, rules, ctx, kind, cache, naming, f"file-rules:{kind}", jobs,
+                sum(_size(path) for path, _ in files))
+            findings = [f for _, value in done if value is not None for f in value[0]] + project
+            findings = suppress.apply(_selected(findings, entries), marked, ctx, {e.check.id for e in entries})
             findings = crossref.merge(findings)
-        analysed = [d for m in models for d in m.diagnostics] + failures
-        nfiles = len(models)
-        # how lock expressions were named (a note for people; the gate, which prints its own summary, skips it)
-        naming = symbols.coverage(models) if naming else {}
+        analysed = [d for model, value in done
+                    for d in (value[1].diagnostics if value is not None else model.diagnostics)] + failures
+        nfiles = len(done)
+        naming = counts if naming else {}
         if all(keys) and not incomplete(analysed):
             store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles, "types": naming})
     diagnostics = skipped + analysed
@@ -377,19 +360,23 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
 
 
 def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Rule], ctx: RuleContext,
-                  rules_key: str, jobs: int | None, cache: bool) -> list[tuple[FileModel, list[Finding]]]:
-    """(model, file-rule findings) of every file: from the last run where the file and the rules are
-    the same, else computed by per_file."""
+                  rules_key: str, jobs: int | None, cache: bool) -> list[tuple[FileModel | None, tuple | None]]:
+    """(model, (file-rule findings, the file's facts for the project rules)) of every file: from the last
+    run where the file and the rules are the same, else computed by per_file. The model is None where the
+    cache had the rest (it is loaded only if a project rule needs it); the pair is None where the file
+    could not be checked (its model's diagnostics say why)."""
+    from analyzers.structural_incremental import file_facts
     file_rules = [rule for rule in rules if rule.kind == "file"]
     done = [_LAST_FILES.get((k, rules_key)) if k else None for k in keys]
     todo = [n for n, result in enumerate(done) if result is None]
-    fresh = per_file([files[n] for n in todo], lambda model: _file_findings(model, file_rules, ctx),
-                     jobs, cache, [keys[n] for n in todo], facts=f"file-rules:{rules_key}")
+    fresh = per_file([files[n] for n in todo], lambda model: (_file_findings(model, file_rules, ctx),
+                                                              file_facts(model)),
+                     jobs, cache, [keys[n] for n in todo], facts=f"file-rules:{rules_key}", need_model=False)
     for n, result in zip(todo, fresh):
         done[n] = result
     _LAST_FILES.clear()
-    _LAST_FILES.update(((k, rules_key), result) for k, result in zip(keys, done)
-                       if k and not incomplete(result[0].diagnostics))     # a failure is retried next time
+    _LAST_FILES.update(((k, rules_key), (None, value)) for k, (_, value) in zip(keys, done)
+                       if k and value is not None and not incomplete(value[1].diagnostics))   # failures: retried
     return done
 
 

@@ -98,6 +98,13 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
             add(("tm", m.owner.split("::")[-1]), part)
         elif m.static and not m.function:
             add(("tg", m.name), part)
+    type_keys(model, types, add)
+    return {key: _digest(parts) for key, parts in out.items()}
+
+
+def type_keys(model: FileModel, types: symbols.TypeFacts, add) -> None:
+    """add(key, part) for what the file gives the type tables' bases, derived classes, return types,
+    defaults and aliases (its members: see provides)."""
     for cls, bases in types.bases:
         add(("tb", cls), sorted(bases))
         for base in bases:
@@ -113,22 +120,30 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
         add(("td", name), sorted(defaults.items()))
     for alias, target in types.aliases.items():
         add(("ta", alias), target)
-    return {key: _digest(parts) for key, parts in out.items()}
 
 
 def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hierarchy, depth: int, kind: str,
-                 cache: bool, jobs: int | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
+                 cache: bool, jobs: int | None = None, models: dict[str, FileModel] | None = None,
+                 given: dict[str, FileFacts] | None = None, before: dict[str, FileFacts] | None = None,
+                 types: symbols.Types | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
     """All acquisitions of the files, and their diagnostics: reused from the last run over the same files
-    where nothing they read changed."""
+    where nothing they read changed. `models`: those the caller has loaded already, by path; `given`:
+    every file's facts, worked out and kept by the caller (then the state keeps none, and `before` has
+    the earlier facts of the files that changed since the last run; `types`: the type tables it built from
+    them)."""
     store = ParseCache(enabled=cache)
     state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rel for _, rel in files))
     state = store.get(state_key) if all(keys) else None
     state = state if isinstance(state, _State) else None
     current = {rel: k for (_, rel), k in zip(files, keys)}
-    kept = {rel: state.facts[rel] for rel, k in current.items() if state.keys.get(rel) == k} if state else {}
-    todo = [n for n, (_, rel) in enumerate(files) if rel not in kept]
+    kept = {rel: state.facts[rel] for rel, k in current.items()
+            if state.keys.get(rel) == k and rel in state.facts} if state else {}
+    have, given = models or {}, given or {}
+    kept.update((rel, given[rel]) for rel in current if rel not in kept and rel in given)
+    todo = [n for n, (_, rel) in enumerate(files) if rel not in kept and rel not in have]
     done = engine.per_file([files[n] for n in todo], file_facts, jobs, cache, [keys[n] for n in todo])
-    loaded = {model.path: model for model, _ in done}
+    done += [(have[rel], file_facts(have[rel])) for _, rel in files if rel not in kept and rel in have]
+    loaded = {**have, **{model.path: model for model, _ in done}}
     where = {rel: (path, k) for (path, rel), k in zip(files, keys)}
 
     def load(rel: str) -> FileModel:
@@ -150,7 +165,8 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             diagnostics.extend(value.diagnostics)
     order = [f.lock.path for f in facts]
     now = {f.lock.path: f for f in facts}
-    invalid, moved = _invalid(state, current, now, load, store) if state else (None, {})
+    earlier = {**state.facts, **(before or {})} if state else {}
+    invalid, moved = _invalid(state, current, now, earlier, load, store) if state else (None, {})
     kept_units = {}
     if invalid is not None:
         for path, unit in state.units.items():
@@ -163,7 +179,7 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
     focus = None if invalid is None else [p for p in order if p in invalid]
     with depends.recording():
         extractor = _Extractor([f.lock for f in facts], load, hierarchy, depth,
-                               symbols.types_from([f.types for f in facts], load), focus)
+                               types or symbols.types_from([f.types for f in facts], load), focus)
         walked = extractor.by_file()
     LAST.update(files=len(order), walked=len(walked))
     if extractor.truncated:
@@ -177,12 +193,12 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
         elif path in kept_units:
             units[path] = kept_units[path]
     if all(keys) and not engine.incomplete(diagnostics):
-        store.put(state_key, _State(current, now, units, extractor.truncated))
+        store.put(state_key, _State(current, {} if given else now, units, extractor.truncated))
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 
-def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], load,
-             store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
+def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], earlier: dict[str, FileFacts],
+             load, store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
     """The files to walk again: those that changed and those that read a key a changed file provides
     differently (None when the last run cannot tell: it stopped its call walk early, or a changed file's
     earlier model or either version's facts are missing); and for each changed file, where its unchanged
@@ -194,13 +210,13 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
     moved: dict[str, dict[int, int]] = {}
     for path in changed:
         before = store.get(state.keys[path])
-        if not isinstance(before, FileModel) or path not in state.facts or path not in now:
+        if not isinstance(before, FileModel) or path not in earlier or path not in now:
             return None, {}
         after = load(path)
-        old, new = provides(before, state.facts[path].types), provides(after, now[path].types)
+        old, new = provides(before, earlier[path].types), provides(after, now[path].types)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         moved[path] = line_map(before, after)
-    keys.update(_tree_wide(state.facts, now, changed))
+    keys.update(_tree_wide(earlier, now, changed))
     return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}, moved
 
 

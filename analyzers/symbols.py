@@ -756,16 +756,24 @@ def coverage(models: list[FileModel]) -> dict[str, int]:
     """How the lock expressions of a run were named: by their declaring class (`typed`), or as written
     because a receiver's type is unknown (`as_written`; the name heuristics apply there)."""
     ts = types(models)
-    typed = as_written = 0
+    total = {"typed": 0, "as_written": 0}
     for model in models:
-        for scope in model.scopes():
-            for region in scope.locks:
-                if region.kind == "call_once" or not re.search(r"->|\.|^(m_|_)\w+$|\w+_$", region.lock):
-                    continue
-                if guard_parameter(model, scope.function(), region.lock):
-                    continue
-                if member_of(model, ts, scope, region.lock) is not None:
-                    typed += 1
-                else:
-                    as_written += 1
+        for what, n in coverage_of(model, ts).items():
+            total[what] += n
+    return total
+
+
+def coverage_of(model: FileModel, ts: Types) -> dict[str, int]:
+    """coverage() of one file, with the run's type tables."""
+    typed = as_written = 0
+    for scope in model.scopes():
+        for region in scope.locks:
+            if region.kind == "call_once" or not re.search(r"->|\.|^(m_|_)\w+$|\w+_$", region.lock):
+                continue
+            if guard_parameter(model, scope.function(), region.lock):
+                continue
+            if member_of(model, ts, scope, region.lock) is not None:
+                typed += 1
+            else:
+                as_written += 1
     return {"typed": typed, "as_written": as_written}

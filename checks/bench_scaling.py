@@ -9,9 +9,7 @@ an empty cache:
   warm        again, nothing changed
   edit        after appending a function to one MPS file (the edit a developer makes between runs)
   lockgraph / tsa   cold, warm and edit of `checks.lockgraph` and `checks.tsa`
-and the size of the cache the cold run left. For this checkout also the *edit floor*: in one process with
-the cache warm, loading every model and running the project rules twice (the second time with every memo
-kept), which is what any re-run that still loads every model and runs the rules' loops costs at least. Then single generated files (checks.shapes: many functions,
+and the size of the cache the cold run left. Then single generated files (checks.shapes: many functions,
 a class of many methods, one huge function, a table, ObjC sends, raw strings) through a cold
 `checks.structural --jobs 1`: at 1 and 4 MB with this checkout, at 1 MB with the previous design (its
 class shape was quadratic: 4 MB took 400 s). Writes .mps-verify/bench/scaling.json.
@@ -19,8 +17,6 @@ class shape was quadratic: 4 MB took 400 s). Writes .mps-verify/bench/scaling.js
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import shutil
@@ -28,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from checks import cli
@@ -102,41 +97,8 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repea
     run("structural")                          # .pyc files and the grammar cache, as any first use
     reps = [_one_pass(run, fresh, cache, edited, original) for _ in range(repeat)]
     out = _medians(reps)
-    if code == REPO_ROOT:
-        run("structural")                      # the cache warm again, for the floor
-        proc = subprocess.run([sys.executable, "-m", "checks.bench_scaling", "--floor", *targets], env=env, cwd=code,
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise cli.UsageError(f"edit floor measurement failed: {proc.stderr.strip()[-300:]}")
-        out["floor"] = json.loads(proc.stdout)
     fresh()
     return out
-
-
-def edit_floor(targets: list[str]) -> dict:
-    """Seconds, in this process with the cache warm: loading every model, the project rules, the project
-    rules again with every memo they built kept (scope memos, type tables, index, lock graph caches)."""
-    from analyzers import engine
-    from analyzers.catalogue import load_catalogue, select
-    from analyzers.discover import common_root
-    from analyzers.rules import RuleContext, load_rules
-
-    paths = [Path(t) for t in targets]
-    root = common_root(paths)
-    entries = select(load_catalogue(), None)
-    ctx = RuleContext({e.check.id: e.check for e in entries}, root, {})
-    rules = [r for r in load_rules().values() if r.kind == "project"]
-
-    def timed(fn) -> float:
-        start = time.perf_counter()
-        with engine.paused_gc():
-            fn()
-        return time.perf_counter() - start
-    models: list = []
-    load = timed(lambda: models.extend(engine.load_models(paths, root)))
-    rules_once = timed(lambda: [list(r.check(models, ctx)) for r in rules])
-    rules_kept = timed(lambda: [list(r.check(models, ctx)) for r in rules])
-    return {"load": load, "project_rules": rules_once, "project_rules_memos_kept": rules_kept}
 
 
 def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes) -> dict:
@@ -260,12 +222,6 @@ def _rows(e: dict, mb: float, designs: list[str]) -> list:
         ("tsa cold s", lambda d: d["tsa"]["cold"]["wall"]),
         ("  warm", lambda d: d["tsa"]["warm"]["wall"]),
         ("  edit / cold", lambda d: d["tsa"]["edit"]["wall"] / d["tsa"]["cold"]["wall"]),
-        ("edit floor: load models s", lambda d: d.get("floor", {}).get("load", 0.0)),
-        ("  project rules s (1 process)", lambda d: d.get("floor", {}).get("project_rules", 0.0)),
-        ("  again, memos kept s", lambda d: d.get("floor", {}).get("project_rules_memos_kept", 0.0)),
-        ("  (warm + load + kept) / cold", lambda d: (d[s]["warm"]["wall"] + d["floor"]["load"]
-                                                     + d["floor"]["project_rules_memos_kept"]) / d[s]["cold"]["wall"]
-         if "floor" in d else 0.0),
         ("cache / source size", lambda d: d[s]["cache_bytes"] / (mb * 1e6)),
         ("peak RSS MiB per MB (cold)", lambda d: max(d[s]["cold"]["rss_mib"], d[s]["cold_jobs1"]["rss_mib"]) / mb),
     ]
@@ -280,11 +236,7 @@ def main(argv: list[str]) -> int:
                    help=f"subsets to measure, in MB (default {','.join(map(str, SCALING_MB))})")
     p.add_argument("--repeat", type=int, default=1, help="passes per input and design (median reported; default 1)")
     p.add_argument("--output", type=Path, default=OUT, help=f"JSON result (default {OUT.relative_to(REPO_ROOT)})")
-    p.add_argument("--floor", nargs="+", metavar="DIR", help=argparse.SUPPRESS)   # one input's edit floor, as JSON
     args = p.parse_args(argv)
-    if args.floor:
-        print(json.dumps(edit_floor(args.floor)))
-        return 0
     try:
         sizes = tuple(int(x) for x in args.sizes.split(",") if x)
     except ValueError as exc:

@@ -28,3 +28,17 @@ def clone_fork(dest: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(BUNDLE), str(dest), "-b", "master"], check=True,
                    capture_output=True, timeout=120)
     return dest
+
+
+def base_and_heads(dest: Path) -> tuple[Path, list[tuple[str, bytes]]]:
+    """The fork PR cloned into dest and checked out at its base, and each file the PR changes with its head
+    version (or skip the test, as clone_fork)."""
+    repo = clone_fork(dest)
+    git = ["git", "-C", str(repo)]
+    changed = subprocess.run([*git, "diff", "--name-only", "HEAD~1", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    heads = [(rel, subprocess.run([*git, "show", f"HEAD:{rel}"], capture_output=True, check=True).stdout)
+             for rel in changed]
+    subprocess.run([*git, "checkout", "-q", "HEAD~1"], check=True, capture_output=True)
+    return repo, heads
+

@@ -262,14 +262,3 @@ def test_a_run_without_the_naming_note_does_not_stand_for_one_with_it(tmp_path):
     assert engine.analyze([tree], tree, naming=False).extra["types"] == {}
     engine._LAST_FILES.clear()
     assert engine.analyze([tree], tree).extra["types"] != {}
-
-
-def test_edit_floor_loads_every_model_and_runs_the_project_rules_twice(tmp_path, monkeypatch):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "A.mm").write_bytes((STRUCT / "ST.001.a_flag.mm").read_bytes())
-    loaded = []
-    real = engine.load_models
-    monkeypatch.setattr(engine, "load_models", lambda *a, **k: loaded.append(1) or real(*a, **k))
-    floor = bench_scaling.edit_floor([str(tmp_path / "src")])
-    assert loaded == [1] and set(floor) == {"load", "project_rules", "project_rules_memos_kept"}
-    assert all(v > 0 for v in floor.values())

@@ -4,8 +4,6 @@ scratch, with only the files whose contexts read something the edit changed walk
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,8 @@ from analyzers.hierarchy import load_hierarchy
 from analyzers.lockgraph import DEFAULT_DEPTH
 from analyzers.lockgraph_render import as_dict
 from checks.lockgraph import analyse
-from checks.sources import CORPUS_DIR, MPS_SUBDIRS
-from tests.corpus_tree import mps_dirs
-from tests.fork_bundle import clone_fork
+from tests.corpus_tree import edit_randomly, mps_copy
+from tests.fork_bundle import base_and_heads
 
 EDIT = b"\nstatic int mps_verify_edit(int x) {\n  return x + 1;\n}\n"
 
@@ -26,11 +23,7 @@ EDIT = b"\nstatic int mps_verify_edit(int x) {\n  return x + 1;\n}\n"
 @pytest.fixture
 def tree(tmp_path, monkeypatch) -> Path:
     """A copy of the 2.6.0 MPS tree (its two folders under aten/src/ATen) with a cache of its own."""
-    mps_dirs()
-    for sub in MPS_SUBDIRS:
-        shutil.copytree(CORPUS_DIR / sub, tmp_path / sub)
-    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "aten" / "src" / "ATen"
+    return mps_copy(tmp_path, monkeypatch)
 
 
 def graph(root: Path, cache: bool = True) -> tuple[dict, list]:
@@ -144,15 +137,8 @@ def test_frames_pass_keys_out_and_only_while_recording():
 
 def _fork_edits(tmp_path: Path, monkeypatch) -> tuple[Path, list[tuple[str, bytes]]]:
     """The fork PR's base tree, and each file the PR changes with its head version."""
-    repo = clone_fork(tmp_path / "fork")
     monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
-    git = ["git", "-C", str(repo)]
-    changed = subprocess.run([*git, "diff", "--name-only", "HEAD~1", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.split()
-    heads = [(rel, subprocess.run([*git, "show", f"HEAD:{rel}"], capture_output=True, check=True).stdout)
-             for rel in changed]
-    subprocess.run([*git, "checkout", "-q", "HEAD~1"], check=True, capture_output=True)
-    return repo, heads
+    return base_and_heads(tmp_path / "fork")
 
 
 def _fork_acquisitions(repo: Path, cache: bool = True) -> list:
@@ -197,17 +183,7 @@ def _random_edits(tree: Path, edits: int, seed: int) -> None:
                    and any(w in p.read_text(errors="replace") for w in ("lock", "dispatch", "mutex")))
     acquisitions(tree)
     for n in range(edits):
-        for path in rng.sample(paths, rng.randint(1, 3)):
-            lines = path.read_text(errors="replace").split("\n")
-            k = rng.randrange(len(lines))
-            how = rng.choice(["drop", "double", "move"])
-            if how == "drop":
-                del lines[k]
-            elif how == "double":
-                lines.insert(k, lines[k])
-            else:
-                lines.insert(rng.randrange(len(lines)), lines.pop(k))
-            path.write_text("\n".join(lines))
+        edit_randomly(rng, paths)
         assert acquisitions(tree) == acquisitions(tree, cache=False), n
 
 

@@ -41,6 +41,7 @@ def _graph(rnd: random.Random) -> Index:
         idx.calls[name] = [(None, SimpleNamespace(
             kind=("via", rnd.choice([*names, "elsewhere"])) if rnd.random() < 0.6 else rnd.choice(KINDS),
             objc=rnd.random() < 0.1, scope=object())) for _ in range(rnd.randint(1, 4))]
+    idx.objc = {name for name in names if name.startswith(("-[", "+["))}   # as index_from keeps them
     return idx
 
 

@@ -3,10 +3,10 @@
     @file_rule("ST.004")      def check(model: FileModel, ctx: RuleContext) -> Iterable[Finding]
     @project_rule("ST.009")   def check(models: list[FileModel], ctx: RuleContext) -> Iterable[Finding]
 
-File rules see one file at a time; project rules see every scanned file (cross-file facts). Every
-module of this package is imported by `load_rules()`; the decorators fill the registry. A rule's
-`memo` names the per-run memo it builds and shares with other rules (the queries index, the lock
-graph): rules sharing one memo run in the same process when the engine spreads rules over cores.
+File rules see one file at a time; project rules read every scanned file's facts through the run's
+tables (the queries index, the type tables) and are given the files to report on one at a time
+(analyzers/structural_incremental.py), so that an edit re-runs them for the files it can change. Every
+module of this package is imported by `load_rules()`; the decorators fill the registry.
 """
 
 from __future__ import annotations
@@ -33,24 +33,17 @@ class Rule:
     kind: str                    # file | project
     check: Callable[..., Iterable[Finding]]
     module: str
-    memo: str = ""               # one of MEMOS
 
 
 REGISTRY: dict[str, Rule] = {}
-# The memos project rules build and share, costliest first (measured on the 2.6.0 tree: the lock graph
-# ~0.2 s, caller contexts ~0.14 s, queue contexts ~0.06 s, the bare queries index ~0.02 s): the engine
-# hands groups out in this order, so that the last group anyone takes is a small one.
-MEMOS = ("lockgraph", "callers", "queues", "index", "")
 
 
-def _register(family: str, kind: str, memo: str = "") -> Callable:
+def _register(family: str, kind: str) -> Callable:
     def decorator(fn: Callable[..., Iterable[Finding]]) -> Callable[..., Iterable[Finding]]:
-        if memo not in MEMOS:
-            raise ValueError(f"rule family {family}: unknown memo {memo!r} (one of {', '.join(MEMOS)})")
         existing = REGISTRY.get(family)
         if existing is not None and existing.module != fn.__module__:
             raise ValueError(f"rule family {family} registered twice ({existing.module}, {fn.__module__})")
-        REGISTRY[family] = Rule(family, kind, fn, fn.__module__, memo)
+        REGISTRY[family] = Rule(family, kind, fn, fn.__module__)
         return fn
     return decorator
 
@@ -60,9 +53,9 @@ def file_rule(family: str) -> Callable:
     return _register(family, "file")
 
 
-def project_rule(family: str, memo: str = "index") -> Callable:
+def project_rule(family: str) -> Callable:
     """Register `check(models, ctx)` for one ST family (facts across all scanned files)."""
-    return _register(family, "project", memo)
+    return _register(family, "project")
 
 
 @lru_cache(maxsize=1)
@@ -93,11 +86,15 @@ class RuleContext:
     def finding(self, check_id: str, model: FileModel, line: int, col: int, message: str, anchor: str = "",
                 related: Iterable[Related] = (), scope: Scope | None = None) -> Finding:
         """A Finding with the catalogue severity and the enclosing function's qualified name."""
+        where = scope if scope is not None else model.scope_at(line)
+        fn = where.function()
+        return self.finding_in(check_id, model.path, fn.name if fn is not None else "", line, col, message,
+                               anchor, related)
+
+    def finding_in(self, check_id: str, path: str, function: str, line: int, col: int, message: str,
+                   anchor: str = "", related: Iterable[Related] = ()) -> Finding:
+        """A Finding in `function` of `path` (a rule that keeps plain data, no model, between files)."""
         check = self.checks.get(check_id)
         if check is None:
             raise ValueError(f"rule emitted {check_id}, which is not in the catalogue")
-        where = scope if scope is not None else model.scope_at(line)
-        fn = where.function()
-        function = fn.name if fn is not None else ""
-        return Finding(check_id, check.severity, model.path, line, col, message, function, anchor,
-                       tuple(related))
+        return Finding(check_id, check.severity, path, line, col, message, function, anchor, tuple(related))

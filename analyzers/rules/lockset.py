@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analyzers import symbols
+from analyzers import depends, symbols
 from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
 from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index,
                                      is_ctor_or_dtor, is_objc_type, lock_class, requires_lock, short_name,
-                                     spells_requires, token_index)
+                                     over, spells_requires, token_index, types)
 
 ANY_LOCK = "*"            # a lock is held but its name is not known (a lock parameter, a *Locked helper)
 NO_LOCKS: frozenset[str] = frozenset()   # shared: each frozenset() is a new 216-byte object
@@ -38,8 +38,9 @@ class Access:
     text: str                  # the access as written: 'pool.available_size'
     context: str               # '' | 'completion handler' | 'async block' | 'queue <q>' (where it runs)
     entry: frozenset[str] | None  # locks every caller holds (entry_locks); None: unconstrained
-    model: FileModel = field(repr=False, compare=False)
-    scope: Scope = field(repr=False, compare=False)
+    path: str                  # the file
+    function: str              # the enclosing function's qualified name ('' at file scope)
+    fn_line: int = 0           # and its line: (path, function, fn_line) is one function
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Tables:
     idx: Index
     types: symbols.Types
     entries: dict = field(default_factory=dict)   # function short name -> entry locks
+    deps: dict = field(default_factory=dict)      # what each of those read (analyzers.depends)
     open: dict = field(default_factory=dict)      # function short name -> its depth while being summarised
     low: list = field(default_factory=lambda: [0])   # the shallowest open summary the current one met
 
@@ -65,6 +67,7 @@ class Here:
     owner: str             # the class of the function ('' for free functions)
     local: symbols.FunctionLocals   # the function's parameters and locals by name, with their types
     memo: dict = field(default_factory=dict)   # lock expressions and receiver chains already resolved here
+    deps: dict = field(default_factory=dict)   # what each of those read (analyzers.depends)
 
 
 # -- identities: what a lock and a field are, typed where the symbol table can, by name otherwise ----
@@ -73,10 +76,7 @@ def lock_identity(here: Here, expr: str) -> str:
     """The name of the lock an expression denotes: the hierarchy class if declared, else 'Class::member' of
     the class declaring it (symbols.member_of, else the declared types of the chain it is reached through),
     else the expression (array subscripts dropped: an array of mutexes is one class of locks)."""
-    key = ("lock", expr)
-    if key not in here.memo:
-        here.memo[key] = _lock_identity(here, expr)
-    return here.memo[key]
+    return depends.memoised(here.memo, here.deps, ("lock", expr), lambda: _lock_identity(here, expr))
 
 
 def _lock_identity(here: Here, expr: str) -> str:
@@ -153,11 +153,10 @@ def field_identity(here: Here, toks: list[Token], i: int, statics: dict) -> tupl
 
 def _receiver_class(here: Here, chain: list[str]) -> str:
     """The class of a receiver chain: symbols.type_of, else the declared types along it; memoised."""
-    key = ("recv", tuple(chain))
-    if key not in here.memo:
+    def compute() -> str:
         typed = symbols.type_of(here.model, here.types, here.fn, "->".join(chain)) if chain else None
-        here.memo[key] = symbols.bare(typed) if typed else chain_class(here.idx, here.owner, chain, here.local)
-    return here.memo[key]
+        return symbols.bare(typed) if typed else chain_class(here.idx, here.owner, chain, here.local)
+    return depends.memoised(here.memo, here.deps, ("recv", tuple(chain)), compute)
 
 
 def _field_name(member: Member, static_class: str, name: str) -> str:
@@ -268,11 +267,12 @@ def is_write(toks: list[Token], i: int) -> bool:
     return False
 
 
-def _skipped(member: Member | None, thread_local: set[int]) -> bool:
-    """Members no race can involve: locks, atomics, constants, references, thread_local statics."""
+def _skipped(member: Member | None) -> bool:
+    """Members no race can involve: locks, atomics, constants, references, thread_local statics (the
+    parser's flag: one copy per thread, never shared)."""
     if member is None:
         return True
-    return bool(MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type)) or id(member) in thread_local
+    return bool(MUTEX_TYPE.search(member.type) or IMMUTABLE.search(member.type)) or member.thread_local
 
 
 def _context(scope: Scope) -> str:
@@ -348,6 +348,7 @@ def entry_locks(tables: Tables, fn: Scope) -> frozenset[str] | None:
 def _entry(tables: Tables, name: str) -> frozenset[str] | None:
     memo, idx, opened = tables.entries, tables.idx, tables.open
     if name in memo:
+        depends.recall(tables.deps, name)
         return memo[name]
     depth = opened.get(name)
     if depth is not None:       # a recursive way in adds no constraint
@@ -355,6 +356,7 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
         return None
     depth = opened[name] = len(opened)
     outer_low, tables.low[0] = tables.low[0], depth
+    depends.open_frame()
     try:
         owners = {idx.owner(m, f) for m, f in idx.functions.get(name, ())}
         result: frozenset[str] | None = None
@@ -378,6 +380,9 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
                 break
         if not called:
             result = NO_LOCKS           # no caller known: an entry point
+    except BaseException:
+        depends.close_frame()
+        raise
     finally:
         del opened[name]
     low = tables.low[0]
@@ -385,6 +390,9 @@ def _entry(tables: Tables, name: str) -> frozenset[str] | None:
     # the result depend on which function was asked first
     if low >= depth:
         memo[name] = result
+        depends.close_into(tables.deps, name)
+    else:
+        depends.close_frame()
     tables.low[0] = min(outer_low, low)
     return result
 
@@ -427,58 +435,86 @@ def _once_line(model: FileModel, fn: Scope, initialisers: set[str]) -> int | Non
     return min(lines) if lines else None
 
 
-def _thread_locals(models: list[FileModel]) -> set[int]:
-    out = set()
-    for model in models:
-        for m in model.members:
-            if m.thread_local:               # the parser's flag: one copy per thread, never shared
-                out.add(id(m))
-    return out
-
-
 def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
     """Every access to a member or global in a function body of the scanned files (constructors,
     destructors and code only they reach are left out: no other thread sees the object yet).
 
     With `every` False, only the accesses of fields that some access holds a lock for (what ST.015 compares)."""
-    idx = index(models)
-    tables = Tables(models, idx, symbols.types(models))
-    caller_ctx = caller_context(models)
-    thread_local = _thread_locals(models)
-    # functions that run a once-initialisation; only files with a call_once region have any (most have none)
-    initialisers = {short_name(fn.name) for model in models
-                    if any(r.kind == "call_once" for s in model.scopes() for r in s.locks)
-                    for fn in model.scopes("function")
-                    if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
-    names = set(idx.statics) | {name for members in idx.members.values() for name in members}
+    with over(models):
+        tables = Tables(models, index(models), types(models))
+        names = access_names(tables.idx)
+        initialisers = set().union(*(once_functions(model) for model in models))
+        per_file = [file_slots(tables, model, names, initialisers) for model in models]
+        # An access where no lock can be held only matters to ST.015 for a field some other access holds a
+        # lock for: without `every`, the rest are never worked out (most of the code, in generated files).
+        locked = set().union(*(locked_fields(slots) for slots in per_file))
+        return [a for slots in per_file for a in resolved(slots, names, None if every else locked)]
+
+
+def access_names(idx: Index) -> set[str]:
+    """The names an access can be of: every member and static of the tree."""
+    return set(idx.statics) | {name for members in idx.members.values() for name in members}
+
+
+def once_functions(model: FileModel) -> set[str]:
+    """Short names of this file's functions that run a once-initialisation (most files have none)."""
+    if not any(r.kind == "call_once" for s in model.scopes() for r in s.locks):
+        return set()
+    return {short_name(fn.name) for fn in model.scopes("function")
+            if any(r.kind == "call_once" for s in fn.walk() for r in s.locks)}
+
+
+def file_slots(tables: Tables, model: FileModel, names: set[str], initialisers: set[str]) -> list:
+    """One file's accesses in order: an Access, or one that waits until it is known whether its field is
+    locked anywhere (see resolved)."""
+    caller_ctx = caller_context([model])
+    file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
+                             else f"::{m.name}", m)
+                    for m in model.members if m.static and not m.owner and not m.function}
+    locking = _locking_functions(model)
+    local_statics: dict[str, list[Member]] = {}     # m.function -> members, in declaration order
+    for m in model.members:
+        local_statics.setdefault(m.function, []).append(m)
     slots: list = []
-    for model in models:
-        file_statics = {m.name: (f"{model.path}::{m.name}" if not model.path.endswith((".h", ".hpp"))
-                                 else f"::{m.name}", m)
-                        for m in model.members if m.static and not m.owner and not m.function}
-        locking = _locking_functions(model)
-        local_statics: dict[str, list[Member]] = {}     # m.function -> members, in declaration order
-        for m in model.members:
-            local_statics.setdefault(m.function, []).append(m)
-        for fn in model.scopes("function"):
-            if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
-                continue
-            statics = file_statics
-            if fn.name in local_statics:     # a copy only where the function adds its own
-                statics = dict(file_statics)
-                statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in local_statics[fn.name]})
-            body = _Body(tables, model, fn, statics, thread_local, initialisers)
-            slots += body.slots(names, locking)
-    # An access where no lock can be held only matters to ST.015 for a field some other access holds a lock
-    # for: without `every`, the rest are never worked out (most of the code, in generated files).
-    locked = {a.field.rsplit("::", 1)[-1] for a in slots if isinstance(a, Access) and a.locks}
+    for fn in model.scopes("function"):
+        if is_ctor_or_dtor(model, fn) or caller_ctx.get(short_name(fn.name)) == "init":
+            continue
+        statics = file_statics
+        if fn.name in local_statics:     # a copy only where the function adds its own
+            statics = dict(file_statics)
+            statics.update({m.name: (f"{fn.name}()::{m.name}", m) for m in local_statics[fn.name]})
+        slots += _Body(tables, model, fn, statics, initialisers).slots(names, locking)
+    return slots
+
+
+def locked_fields(slots: list) -> set[str]:
+    """The field names (last part) some access among `slots` holds a lock for."""
+    return {a.field.rsplit("::", 1)[-1] for a in slots if isinstance(a, Access) and a.locks}
+
+
+def waiting(slots: list, names: set[str]) -> frozenset[str]:
+    """The names the accesses among `slots` that wait (see resolved) can be of."""
+    out: set[str] = set()
+    for slot in slots:
+        if isinstance(slot, _Body):
+            texts, fn = slot.model.tokens.texts, slot.fn
+            out.update(t for t in set(texts[fn.first_token:min(fn.last_token, len(texts))])
+                       if t in names or t in slot.statics)
+        elif not isinstance(slot, Access):
+            out.add(slot[0].model.tokens.texts[slot[1]])
+    return frozenset(out)
+
+
+def resolved(slots: list, names: set[str], only: set[str] | None) -> list[Access]:
+    """The accesses among `slots`, in order; those that waited only where their name is in `only`
+    (all of them when it is None)."""
     out: list[Access] = []
     for slot in slots:
         if isinstance(slot, Access):
             out.append(slot)
         elif isinstance(slot, _Body):
-            out += slot.later(names, None if every else locked)
-        elif every or slot[0].model.tokens.texts[slot[1]] in locked:
+            out += slot.later(names, only)
+        elif only is None or slot[0].model.tokens.texts[slot[1]] in only:
             access = slot[0].access(slot[1], slot[2])
             if access is not None:
                 out.append(access)
@@ -503,13 +539,12 @@ def _locking_functions(model: FileModel) -> set[int] | None:
 class _Body:
     """The accesses in one function body; what they need (locals, entry locks) is worked out on first use."""
 
-    __slots__ = ("tables", "model", "fn", "statics", "thread_local", "initialisers", "here", "entry", "asked",
+    __slots__ = ("tables", "model", "fn", "statics", "initialisers", "here", "entry", "asked",
                  "inherited", "once")
 
-    def __init__(self, tables: Tables, model: FileModel, fn: Scope, statics: dict, thread_local: set[int],
-                 initialisers: set[str]):
+    def __init__(self, tables: Tables, model: FileModel, fn: Scope, statics: dict, initialisers: set[str]):
         self.tables, self.model, self.fn, self.statics = tables, model, fn, statics
-        self.thread_local, self.initialisers = thread_local, initialisers
+        self.initialisers = initialisers
         self.here: Here | None = None
         self.entry: frozenset[str] | None = NO_LOCKS
         self.asked = False     # entry_locks asked
@@ -574,7 +609,7 @@ class _Body:
             self.once = _once_line(model, fn, self.initialisers)
         here = self.here
         hit = field_identity(here, toks, i, self.statics)
-        if hit is None or _skipped(hit[2], self.thread_local):
+        if hit is None or _skipped(hit[2]):
             return None
         ident, via, _ = hit
         tok = toks[i]
@@ -586,8 +621,10 @@ class _Body:
         locks = {lock_identity(here, r.lock) for r in regions} | _queues(here, scope)
         outer = escaping_root(scope) is None
         text = "".join(t.text for t in toks[i - 2:i + 1]) if via == "receiver" else tok.text
+        where = scope.function()
         return Access(ident, via, write, frozenset(locks) | (self.inherited if outer else NO_LOCKS), tok, text,
-                      _context(scope), self.entry if outer else NO_LOCKS, model, scope)
+                      _context(scope), self.entry if outer else NO_LOCKS, model.path,
+                      where.name if where is not None else "", where.line if where is not None else 0)
 
 
 def _scope_of(model: FileModel, i: int) -> Scope:

@@ -1,21 +1,25 @@
 """Queries over the code model shared by the ST rules: what a call does, where it runs, what a name is.
 
 Everything here is read-only over `analyzers.model`; the rule modules (st0NN.py) combine these into
-findings. The project-wide `Index` (members per class, call sites per function name) is built once per
-analyzer run, so rules can resolve a member declared in a header and used in a .mm.
+findings. The project-wide `Index` (members per class, call sites per function name; analyzers/rules/index.py)
+is built once per analyzer run, so rules can resolve a member declared in a header and used in a .mm.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress
+from itertools import compress, islice
 from typing import Container
 
+from analyzers import depends
 from analyzers.hierarchy import load_hierarchy
-from analyzers.symbols import lineage
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token
+from analyzers.rules.index import (_ACTIVE, Index, IndexFacts, class_bases, index_from, namespaces_of, owner_from,
+                                   owner_hint, short_name, types)
+from analyzers.rules import index as _tables
+from analyzers.model import Call, FileModel, LockRegion, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
 
@@ -170,33 +174,11 @@ def spells_requires(model: FileModel) -> bool:
 
 # -- names -----------------------------------------------------------------------------------------
 
-def short_name(qualified: str) -> str:
-    """'at::mps::MPSStream::commit' -> 'commit'; '-[Foo bar:]' -> 'bar:'."""
-    if qualified.startswith(("-[", "+[")):
-        return qualified[2:-1].split(" ", 1)[-1]
-    return qualified.split("::")[-1]
-
-
 def owner_class(model: FileModel, fn: Scope | None, namespaces: frozenset[str] = frozenset()) -> str:
     """The class a function belongs to (declared inside it, or `Class::method` out of line), or ''."""
     if fn is None:
         return ""
-    cls = next((s for s in fn.ancestors() if s.kind == "class"), None)
-    if cls is not None:
-        return cls.name.split("::")[-1]
-    if fn.name.startswith(("-[", "+[")):
-        return fn.name[2:].split(" ", 1)[0]
-    parts = fn.name.split("::")
-    if len(parts) >= 2 and parts[-2] not in (namespaces or _namespaces(model)):
-        return parts[-2]
-    return ""
-
-
-def _namespaces(model: FileModel) -> frozenset[str]:
-    names: set[str] = set()
-    for scope in model.scopes("namespace"):
-        names.update(scope.name.split("::"))
-    return frozenset(names)
+    return owner_from(owner_hint(fn), namespaces or namespaces_of(model))
 
 
 def is_special_member(fn: Scope, cls: str) -> bool:
@@ -353,122 +335,15 @@ def macro_calls(model: FileModel, scope: Scope, pattern: re.Pattern[str]) -> lis
             and i + 1 < len(toks) and texts[i + 1] == "("]
 
 
-# -- the project index -----------------------------------------------------------------------------
-
-@dataclass
-class Index:
-    """Facts across every scanned file: class members, function definitions, call sites by name."""
-
-    members: dict[str, dict[str, Member]] = field(default_factory=dict)      # class -> name -> member
-    statics: dict[str, Member] = field(default_factory=dict)                 # namespace-scope/static vars
-    functions: dict[str, list[tuple[FileModel, Scope]]] = field(default_factory=dict)   # short name -> defs
-    calls: dict[str, list[tuple[FileModel, Call]]] = field(default_factory=dict)        # short name -> sites
-    namespaces: frozenset[str] = frozenset()
-    bases: dict[str, set[str]] = field(default_factory=dict)                 # class -> base classes
-    paths: dict[int, str] = field(default_factory=dict)                      # id(member) -> file path
-    queue_ctx: set[str] | None = None        # memo of queue_context()
-    by_class: dict[str, set[str]] | None = None   # memo of methods()
-    caller_ctx: dict[str, str] | None = None  # memo of caller_context()
-    callback_cls: set[str] | None = None      # memo of callback_scopes()
-
-    def path_of(self, member: Member) -> str:
-        """The file that declares a member."""
-        return self.paths.get(id(member), "")
-
-    def member(self, cls: str, name: str) -> Member | None:
-        """A member of `cls` (or one of its bases) called `name`."""
-        return next((hit for c in lineage(self.bases, cls) if (hit := self.members.get(c, {}).get(name))), None)
-
-    def methods(self, cls: str) -> set[str]:
-        """Short names of functions defined as methods of `cls`."""
-        if self.by_class is None:
-            self.by_class = {}
-            for name, defs in self.functions.items():
-                for model, fn in defs:
-                    self.by_class.setdefault(self.owner(model, fn), set()).add(name)
-        return self.by_class.get(cls, set())
-
-    def owner(self, model: FileModel, fn: Scope | None) -> str:
-        """owner_class with the project's namespace names, memoised on the function (rules ask it of every
-        call site's caller); the memo keeps the namespace set it was worked out with."""
-        if fn is None:
-            return ""
-        memo = fn.memos()
-        hit = memo.get("_owner")
-        if hit is None or hit[0] is not self.namespaces:
-            hit = memo["_owner"] = (self.namespaces, owner_class(model, fn, self.namespaces))
-        return hit[1]
-
-
-_INDEX: list = [(), None]   # (the models it was built from, the Index): one run at a time
-
-
-def index(models: list[FileModel]) -> Index:
-    """The project index for this list of models (built once per run; identity-checked, not id()-keyed,
-    so a later run whose objects reuse freed ids never sees a stale index)."""
-    built_from, hit = _INDEX
-    if hit is None or len(built_from) != len(models) or any(a is not b for a, b in zip(built_from, models)):
-        hit = _build(models)
-        _INDEX[:] = [tuple(models), hit]
-    return hit
-
-
-def _build(models: list[FileModel]) -> Index:
-    idx = Index()
-    ns: set[str] = set()
-    for model in models:
-        ns |= _namespaces(model)
-    idx.namespaces = frozenset(ns)
-    for model in models:
-        for m in model.members:
-            idx.paths[id(m)] = model.path
-            if m.owner:
-                idx.members.setdefault(m.owner.split("::")[-1], {})[m.name] = m
-            elif m.static and not m.function:
-                idx.statics[m.name] = m
-        for scope in model.scopes("class"):
-            bases = _class_bases(model, scope)
-            if bases:
-                idx.bases.setdefault(scope.name.split("::")[-1], set()).update(bases)
-        for fn in model.scopes("function"):
-            idx.functions.setdefault(short_name(fn.name), []).append((model, fn))
-        calls = idx.calls     # every call of the tree passes here: no setdefault and list per call
-        for call in model.calls():
-            scope = call.scope
-            if scope is not None and scope.kind in ("class", "namespace", "file"):
-                continue   # not run by a function: class-body macros/initializers, `T& f(args);` at namespace scope
-            sites = calls.get(call.name)
-            if sites is None:
-                calls[call.name] = [(model, call)]
-            else:
-                sites.append((model, call))
-    return idx
-
-
-def _class_bases(model: FileModel, cls: Scope) -> set[str]:
-    """Base classes from `class X : public A, B {` (tokens before the body)."""
-    texts, kinds = model.tokens.texts, model.tokens.kinds    # columns: no Token made per look
-    i = cls.first_token - 1
-    out: set[str] = set()
-    k = i - 1
-    while k >= 0 and texts[k] not in (";", "}", "{") and texts[k] not in ("class", "struct"):
-        k -= 1
-    header = range(k + 1, i)        # the tokens between the previous statement and the '{'
-    colon = next((h for h in header if texts[h] == ":"), None)
-    if colon is not None:
-        out.update(texts[h] for h in range(colon + 1, i) if kinds[h] == "IDENT"
-                   and texts[h] not in ("public", "private", "protected", "virtual"))
-    return out
-
-
 # -- queue context (interprocedural) ---------------------------------------------------------------
 
+def _runs_on_queue(idx: Index, name: str, owner: str, qctx: set[str]) -> bool:
+    return name.endswith("Locked") or is_stream_class(owner) or name in qctx \
+        or (name not in idx.calls and owner in callback_scopes(idx))
+
+
 def _fn_on_queue(idx: Index, model: FileModel, fn: Scope | None, qctx: set[str]) -> bool:
-    if fn is None:
-        return False
-    name = short_name(fn.name)
-    return name.endswith("Locked") or is_stream_class(idx.owner(model, fn)) or name in qctx \
-        or (name not in idx.calls and idx.owner(model, fn) in callback_scopes(idx))
+    return fn is not None and _runs_on_queue(idx, short_name(fn.name), idx.owner(model, fn), qctx)
 
 
 def callback_scopes(idx: Index) -> set[str]:
@@ -476,29 +351,70 @@ def callback_scopes(idx: Index) -> set[str]:
     (`runCommandBlock(std::function<void()> run)` -> `dispatch_sync(queue, ^{ run(); })`): their methods that
     nothing in the tree calls are the API that callable uses, on the queue."""
     if idx.callback_cls is None:
-        from analyzers import symbols
-        found: set[str] = set()
-        for defs in idx.functions.values():
-            for model, fn in defs:
-                if next(model.scopes("dispatch"), None) is None:
-                    continue    # no dispatch in the whole file (most files): no walk of the function
-                called = {c.name for s in fn.walk() if s.kind == "dispatch" and is_stream_queue(s.queue)
-                          for c in s.all_calls() if not c.receiver}
-                if called and called & {p.name for p in symbols.parameters(model, fn)}:
-                    found.add(idx.owner(model, fn))
-        idx.callback_cls = found - {""}
+        idx.callback_cls = {owner_from(hint, idx.namespaces) for hint in idx.callbacks} - {""}
     return idx.callback_cls
+
+
+def _callbacks(model: FileModel) -> list[tuple[str, str]]:
+    """owner_hint of this file's functions that run a callable parameter inside a stream-queue dispatch."""
+    from analyzers import symbols
+    if next(model.scopes("dispatch"), None) is None:
+        return []       # no dispatch in the whole file (most files): no walk of its functions
+    out = []
+    for fn in model.scopes("function"):
+        called = {c.name for s in fn.walk() if s.kind == "dispatch" and is_stream_queue(s.queue)
+                  for c in s.all_calls() if not c.receiver}
+        if called and called & {p.name for p in symbols.parameters(model, fn)}:
+            out.append(owner_hint(fn))
+    return out
+
+
+_INDEX: list = [(), None]   # (the models it was built from, the Index): one run at a time
+
+
+def index(models: list[FileModel]) -> Index:
+    """The project index for this list of models (built once per run; identity-checked, not id()-keyed,
+    so a later run whose objects reuse freed ids never sees a stale index), or the active project's
+    (analyzers/rules/index.py, `active`)."""
+    if _ACTIVE[0] is not None:
+        return _ACTIVE[0].index
+    built_from, hit = _INDEX
+    if hit is None or len(built_from) != len(models) or any(a is not b for a, b in zip(built_from, models)):
+        by_path = {m.path: m for m in models}
+        hit = index_from([index_facts(m) for m in models], by_path.__getitem__)
+        _INDEX[:] = [tuple(models), hit]
+    return hit
+
+
+def index_facts(model: FileModel) -> IndexFacts:
+    """What one file adds to the project index."""
+    bases = []
+    for scope in model.scopes("class"):
+        found = class_bases(model, scope)
+        if found:
+            bases.append((scope.name.split("::")[-1], found))
+    functions, objc = [], set()
+    for n, scope in enumerate(model.scopes()):
+        if scope.kind == "function":
+            functions.append((short_name(scope.name), n, owner_hint(scope)))
+            if scope.name.startswith(("-[", "+[")):
+                objc.add(functions[-1][0])
+    # class-body macros/initializers and `T& f(args);` at namespace scope are not run by a function
+    run = [(n, call.name) for n, call in enumerate(model.calls())
+           if call.scope is not None and call.scope.kind not in ("class", "namespace", "file")]
+    return IndexFacts(model.path, namespaces_of(model), list(model.members), bases, functions, objc,
+                      [name for _, name in run], array("i", [n for n, _ in run]), _callbacks(model))
 
 
 def serialises_itself(idx: Index, name: str) -> bool:
     """Whether every stream-class definition of method `name` enters the stream queue itself (dispatch_sync
     onto it, behind a re-entrancy check or not): its callers need not wrap the call."""
-    memo = idx.__dict__.setdefault("_serialising", {})
-    if name not in memo:
+    def compute() -> bool:
         defs = [fn for model, fn in idx.functions.get(name, ()) if is_stream_class(idx.owner(model, fn))]
-        memo[name] = bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
-                                            and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
-    return memo[name]
+        return bool(defs) and all(any(s.kind == "dispatch" and s.dispatch.startswith("dispatch_sync")
+                                      and is_stream_queue(s.queue) for s in fn.walk()) for fn in defs)
+    return depends.memoised(idx.__dict__.setdefault("_serialising", {}),
+                            idx.__dict__.setdefault("_serialising_deps", {}), name, compute)
 
 
 def on_stream_queue(idx: Index, model: FileModel, scope: Scope, qctx: set[str]) -> bool:
@@ -525,7 +441,7 @@ def unreachable(models: list[FileModel], model: FileModel, scope: Scope, token: 
         return True
     if not conds or fn is None:
         return False
-    idx, ts = index(models), symbols.types(models)
+    idx, ts = index(models), types(models)
     cls = idx.owner(model, fn)
     sites = []
     for m, c in idx.calls.get(short_name(fn.name), ()):
@@ -565,29 +481,69 @@ def transitive_functions(model: FileModel, site_of) -> dict[str, object]:
 
 
 def _fixpoint(idx: Index, classify, order=None) -> dict[str, str]:
-    """Function short name -> context kind, for functions all of whose call sites have a context.
-    `classify(model, call)` gives a site's own kind ('' for none) or ('via', caller short name) when the
-    site inherits its caller's context. Settled depth first through the callers a function inherits from:
-    the first site without a context decides, and the function's other sites need no classifying (most
-    functions have one; classifying every site of every function grew with the call sites per name)."""
-    # an ObjC message `[manager stopCapture]` is no call site of a C++ function `stopCapture()`
-    objc = {name for name, defs in idx.functions.items() if any(fn.name.startswith(("-[", "+[")) for _, fn in defs)}
-    kinds: dict[str, str | None] = {}      # name -> its kind ('' for none); _OPEN while being settled
-    # in any `order` (tests): a function of a cycle is only ever settled while the cycle is open, so it
-    # comes out with no context whichever of the cycle goes first
-    for name in idx.functions if order is None else order:
-        if name not in kinds:
-            _settle(idx, name, objc, classify, kinds)
-    return {name: kind for name, kind in kinds.items() if kind}
+    """Function short name -> context kind, for the functions all of whose call sites have a context: each
+    name asked of a Settled in `order` (the index's by default; any order gives the same, see Settled)."""
+    settled = Settled(idx, classify)
+    return {name: kind for name in (idx.functions if order is None else order) if (kind := settled.get(name))}
+
+
+class Settled:
+    """Function short name -> context kind ('' for none), each name settled when first asked, depth first
+    through the callers it inherits from. `classify(model, call)` gives a site's own kind ('' for none) or
+    ('via', caller short name) when the site inherits its caller's context; the first site without a
+    context decides, so a function's other sites need no classifying (most functions have one). A function
+    of a cycle is only ever settled while the cycle is open, which counts as no context, so the answers do
+    not depend on the order names are asked in. What the settling read is kept per name, and noted again
+    whenever the name is asked (analyzers.depends)."""
+
+    def __init__(self, idx: Index, classify):
+        self.idx, self.classify, self.kinds, self.deps = idx, classify, {}, {}
+
+    def get(self, name: str, default=None):
+        """The context kind of `name` (`default` when it has none)."""
+        kinds = self.kinds
+        if name in kinds:
+            depends.recall(self.deps, name)
+        elif depends.on():
+            before = len(kinds)
+            depends.open_frame()
+            try:
+                self._settle(name)
+            finally:
+                keys = depends.close_frame()
+                # the names settled now are the last ones in: each is kept with what the settling read
+                for settled in islice(reversed(kinds), len(kinds) - before):
+                    self.deps[settled] = keys
+        else:
+            self._settle(name)
+        return kinds.get(name) or default
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self.get(name))
+
+    def _settle(self, name: str) -> None:
+        if name in self.idx.functions:
+            _settle(self.idx, name, self.idx.objc, self.classify, self.kinds, self.deps)
+        else:
+            self.kinds[name] = ""
+
+    def kept(self, kinds: dict[str, str], deps: dict, changed: set[tuple]) -> None:
+        """Take the names of an earlier run over the same tree whose settling read none of `changed`."""
+        for name, kind in kinds.items():
+            read = deps.get(name, depends.EMPTY)
+            if name not in self.kinds and read.isdisjoint(changed):
+                self.kinds[name], self.deps[name] = kind, read
 
 
 _OPEN = None      # a function being settled: a caller chain back to it is a cycle, which never has a context
 _END = object()   # a function's sites are all classified
 
 
-def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, str | None]) -> None:
+def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, str | None],
+            deps: dict | None = None) -> None:
     """Settle `name` and the callers it inherits from, with a stack (call chains can be deep): a function's
-    kind is the least of its sites' ('init' only when all are), '' when any site has none."""
+    kind is the least of its sites' ('init' only when all are), '' when any site has none. With `deps`
+    (what each settled name read, analyzers.depends), a caller settled before counts with its keys."""
     stack = [(name, _sites(idx, name, objc), set())]
     kinds[name] = _OPEN
     done: str | None = None                # the kind of the caller settled last, for the function below it
@@ -604,6 +560,8 @@ def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, st
                     kinds[caller] = _OPEN
                     stack.append((caller, _sites(idx, caller, objc), set()))
                     continue
+                if deps is not None and kinds.get(caller) is not _OPEN:
+                    depends.recall(deps, caller)
                 kind = kinds.get(caller) or ""      # settled, or in progress (a cycle), or unknown
         if kind and kind is not _END:
             own.add(kind)
@@ -616,14 +574,14 @@ def _settle(idx: Index, name: str, objc: set[str], classify, kinds: dict[str, st
 def _sites(idx: Index, name: str, objc: set[str]):
     """The call sites of `name` that can run it (an ObjC send only when some definition is an ObjC method)."""
     internal = name in objc
-    return ((m, c) for m, c in idx.calls.get(name, ()) if c.scope is not None and (not c.objc or internal))
+    return ((m, c) for m, c in idx.calls.get(name, ()) if not c.objc or internal)
 
 
 def queue_context(models: list[FileModel]) -> set[str]:
     """Short names of functions whose every call site (in the scanned files) is on a stream queue."""
     idx = index(models)
     if idx.queue_ctx is None:
-        idx.queue_ctx = set(_fixpoint(idx, _queue_kind(idx)))
+        idx.queue_ctx = Settled(idx, _queue_kind(idx))
     return idx.queue_ctx
 
 
@@ -660,7 +618,7 @@ def caller_context(models: list[FileModel]) -> dict[str, str]:
     (or such functions), 'lock' when all hold a mutex (or are such functions). Short name -> kind."""
     idx = index(models)
     if idx.caller_ctx is None:
-        idx.caller_ctx = _fixpoint(idx, _caller_kind)
+        idx.caller_ctx = Settled(idx, _caller_kind)
     return idx.caller_ctx
 
 
@@ -686,3 +644,9 @@ def protected_at(model: FileModel, scope: Scope, line: int, ctx: dict[str, str])
     if is_ctor_or_dtor(model, fn):
         return "init"
     return ctx.get(short_name(fn.name), "") if fn is not None else ""
+
+
+def over(models: list[FileModel]):
+    """A block in which index() and types() answer with the tables of `models` (analyzers/rules/index.py)."""
+    return _tables.over(models, index)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from analyzers import depends
 from analyzers.findings import Finding, Related
 from analyzers.model import Call, FileModel
 from analyzers.rules import project_rule
@@ -26,20 +27,11 @@ def _touches_stream(call: Call) -> str:
     return ""
 
 
-@project_rule("ST.001", memo="queues")
+@project_rule("ST.001")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Stream-state calls and *Locked stream helpers reached from a caller thread."""
     idx = index(models)
     qctx = queue_context(models)
-    locked = {}   # short name -> (model, fn, the stream call inside) of *Locked functions touching the stream
-    for name, defs in idx.functions.items():
-        if not name.endswith("Locked"):
-            continue
-        for model, fn in defs:
-            inner = next((c for c in fn.all_calls() if _touches_stream(c) and not serialises_itself(idx, c.name)),
-                         None)
-            if inner is not None:
-                locked[name] = (model, fn, inner)
     for model in models:
         for call in model.calls():
             if call.scope is None:
@@ -47,7 +39,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             kind = _touches_stream(call)
             if kind and serialises_itself(idx, call.name):
                 continue   # the stream method enters its own queue (the fork's re-entrant synchronize)
-            if not kind and call.name not in locked:
+            if not kind and not (call.name.endswith("Locked") and _locked_def(idx, call.name)):
                 continue
             if on_stream_queue(idx, model, call.scope, qctx) or unreachable(models, model, call.scope, call.token):
                 continue
@@ -65,7 +57,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                                   f"call it inside dispatch_sync({call.receiver}->queue(), ^{{...}})",
                                   anchor=anchor_of(label), scope=call.scope)
             elif not call.objc:
-                dmodel, dfn, inner = locked[call.name]
+                dmodel, dfn, inner = _locked_def(idx, call.name)
                 yield ctx.finding("ST.001.c", model, call.line, call.col,
                                   f"{call.callee}() requires the stream queue (it calls {call_label(inner)}) "
                                   f"but is called outside it in {fname}",
@@ -73,3 +65,18 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
                                   related=(Related(dmodel.path, inner.line,
                                                    f"{short_name(dfn.name)} touches {call_label(inner)} here"),),
                                   scope=call.scope)
+
+
+def _locked_def(idx, name: str):
+    """(model, definition, the stream call inside) of the last definition of the *Locked function `name`
+    that touches the stream, or None; memoised per name on the run's index, with what it read."""
+    def compute():
+        hit = None
+        for model, fn in idx.functions.get(name, ()):
+            inner = next((c for c in fn.all_calls() if _touches_stream(c) and not serialises_itself(idx, c.name)),
+                         None)
+            if inner is not None:
+                hit = (model, fn, inner)
+        return hit
+    return depends.memoised(idx.__dict__.setdefault("_st001_locked", {}),
+                            idx.__dict__.setdefault("_st001_deps", {}), name, compute)

@@ -40,7 +40,7 @@ def _one_stream(idx) -> bool:
     return bool(defs) and all([c.name for c in fn.all_calls()] == ["getDefaultMPSStream"] for _, fn in defs)
 
 
-@project_rule("ST.002", memo="queues")
+@project_rule("ST.002")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Commit-and-wait off the stream queue (a) and waits on the default stream (b)."""
     idx = index(models)

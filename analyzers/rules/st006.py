@@ -119,7 +119,7 @@ def _defined_out_of_line(model: FileModel, name: str) -> bool:
     return False
 
 
-@project_rule("ST.006", memo="callers")
+@project_rule("ST.006")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Check-then-create with no lock, no queue and no call_once."""
     idx = index(models)

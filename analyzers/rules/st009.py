@@ -11,7 +11,7 @@ from analyzers.model import FileModel
 from analyzers.rules import project_rule
 
 
-@project_rule("ST.009", memo="lockgraph")
+@project_rule("ST.009")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Build the lock-order graph over every scanned file and report ST.009.a/b/c (against the
     repository's own hierarchy when the run's settings carry one)."""

@@ -52,24 +52,27 @@ def _may_alias(held: frozenset[str], protect: frozenset[str]) -> bool:
 
 
 def _where(a: Access) -> str:
-    fn = a.scope.function()
-    name = short_name(fn.name) if fn is not None else "file scope"
+    name = short_name(a.function) if a.function else "file scope"
     return f"in {name}" + (f" ({a.context})" if a.context else "")
 
 
 def _looked_up_under_lock(a: Access, accs: list[Access]) -> bool:
     """The same `obj->field` is also touched under a lock in this function: the object was found under the
     lock and is used after it (ST.013.b's pattern, and often an object this thread now owns)."""
-    fn = a.scope.function()
-    return any(b is not a and b.locks and b.text == a.text and b.model is a.model and b.scope.function() is fn
-               for b in accs)
+    return any(b is not a and b.locks and b.text == a.text and b.path == a.path and b.function == a.function
+               and b.fn_line == a.fn_line for b in accs)
 
 
-@project_rule("ST.015", memo="callers")
+@project_rule("ST.015")
 def check(models: list[FileModel], ctx) -> Iterable[Finding]:
     """Compare each field's accesses with the lock that protects its writes (or, failing that, its reads)."""
+    return compare(accesses(models, every=False), ctx)
+
+
+def compare(accs: list[Access], ctx) -> Iterable[Finding]:
+    """ST.015's findings from the accesses of every file, in file order (the fields some access locks)."""
     by_field: dict[str, list[Access]] = {}
-    for a in accesses(models, every=False):
+    for a in accs:
         by_field.setdefault(a.field, []).append(a)
     reported: set[tuple[str, str, str]] = set()
     for field_id, accs in by_field.items():
@@ -84,8 +87,7 @@ def check(models: list[FileModel], ctx) -> Iterable[Finding]:
             if a.entry is None or ANY_LOCK in held or held & protect or _may_alias(held, protect) or \
                     setter and not a.write:
                 continue
-            fn = a.scope.function()
-            key = (a.model.path, fn.name if fn is not None else "", field_id)   # one per function and field
+            key = (a.path, a.function, field_id)   # one per function and field
             if key in reported or (not a.locks and a.via == "receiver" and _looked_up_under_lock(a, accs)):
                 continue
             reported.add(key)
@@ -103,10 +105,9 @@ def _finding(ctx, rule: str, a: Access, witness: Access, lock: str, held_by: int
     kind = "reads" if setter else "writes"
     share = (f"{held_by} of {locked} locked {kind} hold" if held_by < locked else
              f"all {locked} locked {kind} hold" if locked > 1 else f"its one locked {kind[:-1]} holds")
-    return ctx.finding(rule, a.model, a.token.line, a.token.col,
-                       f"{a.field} is {verb} {how} {_where(a)}; {share} {lock}",
-                       anchor=anchor_of(a.field, "not under " + lock),
-                       related=(Related(witness.model.path, witness.token.line,
-                                        f"{a.field} {'read' if setter else 'written'} under {lock} {_where(witness)}",
-                                        witness.token.col),),
-                       scope=a.scope)
+    return ctx.finding_in(rule, a.path, a.function, a.token.line, a.token.col,
+                          f"{a.field} is {verb} {how} {_where(a)}; {share} {lock}",
+                          anchor=anchor_of(a.field, "not under " + lock),
+                          related=(Related(witness.path, witness.token.line,
+                                           f"{a.field} {'read' if setter else 'written'} under {lock} "
+                                           f"{_where(witness)}", witness.token.col),))

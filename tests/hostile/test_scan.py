@@ -37,7 +37,7 @@ def failing_rule(monkeypatch):
             raise RuntimeError("injected failure")
         return original.check(model, ctx)
 
-    monkeypatch.setitem(REGISTRY, "ST.004", Rule("ST.004", "file", check, original.module, original.memo))
+    monkeypatch.setitem(REGISTRY, "ST.004", Rule("ST.004", "file", check, original.module))
     load_rules.cache_clear()
     engine._LAST_FILES.clear()      # results of earlier runs were computed by the real rule
     yield

@@ -1,0 +1,403 @@
+"""The structural run's project rules file by file, and after an edit only for the files it can change.
+
+Each file's project findings are worked out against the tables of the whole tree (the index and the type
+tables, built from every file's facts; a model is loaded when a rule first reaches one of its functions or
+call sites), while the lookups are noted (analyzers.depends): the file's findings come with the keys they
+read. A run keeps, for the tree and options it analysed (its state, one cache entry), each file's findings
+with their keys, and the memoised contexts and entry locks with theirs (the facts stay in the per-file
+cache). The next run works out what each changed file gives to each key before and after (a digest), and
+works out again only the changed files and the files that read a key whose digest differs; a change to
+something the whole tree shares and no key stands for (its namespaces, classes, ObjC methods, callback
+classes, member names, once-initialisers) redoes every file. The rules that compare files (TREE_RULES)
+keep a part per file, as plain data, and join the parts on every run; ST.009 goes through the lock
+graph's own state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from analyzers import depends, engine, forked, suppress, symbols
+from analyzers.cache import ParseCache
+from analyzers.findings import Diagnostic, Finding
+from analyzers.lockgraph_extract import LockFacts, lock_facts
+from analyzers.lockgraph_incremental import type_keys
+from analyzers.model import FileModel, Scope
+from analyzers.rules import Rule, RuleContext
+from analyzers.rules.index import IndexFacts, Project, active, index_from, owner_from, short_name
+from analyzers.rules import lockset, st007, st010
+from analyzers.rules.queries import caller_context, index_facts, queue_context
+from analyzers.rules.st015 import compare as st015_compare
+
+STATE = "structural-state-"
+TREE_RULES = frozenset({"ST.007", "ST.009", "ST.010", "ST.015"})
+# rules that compare the files: each file's part (plain data, worked out with the file) and what the parts
+# of every file, in file order, give (the rest of TREE_RULES is below: ST.009, ST.015)
+SPLIT = {"ST.007": (st007.split, st007.joined), "ST.010": (st010.split, st010.joined)}
+LAST = {"files": 0, "redone": 0}     # the last run's files and the files it worked out again (tests, benchmarks)
+
+
+@dataclass
+class FileFacts:
+    """What one file gives the tables the project rules read (kept per file; no model needed)."""
+
+    index: IndexFacts
+    types: symbols.TypeFacts
+    marks: bool                 # suppression markers in the file (suppress.apply reads its model)
+    diagnostics: list[Diagnostic]
+    once: set[str]              # functions running a once-initialisation (lockset.once_functions)
+    lock: LockFacts             # for the lock graph (ST.009)
+
+
+def file_facts(model: FileModel) -> FileFacts:
+    """The facts of one file (after its file rules ran: their failures are among its diagnostics); the
+    index and the type tables share its Member objects."""
+    index = index_facts(model)
+    types = symbols.type_facts(model)
+    types.members = index.members
+    return FileFacts(index, types, bool(suppress.suppressions(model)), list(model.diagnostics),
+                     lockset.once_functions(model), lock_facts(model))
+
+
+@dataclass
+class Unit:
+    """One file's part of a run: its project findings, the keys they read, how its locks were named, its
+    part of the rules that compare files (SPLIT)."""
+
+    findings: list
+    read: frozenset
+    naming: dict
+    parts: dict = field(default_factory=dict)       # family -> this file's part of a rule that compares files
+
+
+@dataclass
+class LockSets:
+    """One file's part of ST.015: the keys it read, the fields it locks, the names of its accesses that
+    wait for the fields every file locks, those of them that were locked somewhere, its accesses then."""
+
+    read: frozenset
+    locked: set
+    waiting: frozenset
+    used: frozenset
+    accesses: list
+
+
+@dataclass
+class _State:
+    """The last run over a tree: its files' keys, each file's Unit, what the whole tree shared. The files'
+    facts are not kept here: the per-file pass caches them under each file's key (`facts_name`)."""
+
+    keys: dict[str, str]
+    units: dict[str, Unit]
+    lock_sets: dict[str, LockSets]
+    tree: tuple
+    contexts: dict[str, tuple[dict, dict]]      # caller, queue: the names settled, what each read
+    entries: tuple[dict, dict]                  # ST.015's entry locks by function name, what each read
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+
+def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> dict[tuple, str]:
+    """Every table key the file contributes to, with a digest of what it contributes: a definition or a
+    call site as its whole function (absolute lines: findings quote lines of other files), members as
+    declared."""
+    out: dict[tuple, list] = defaultdict(list)
+    toks = model.tokens
+    bodies: dict[int, str] = {}
+
+    def body(fn: Scope) -> str:
+        hit = bodies.get(id(fn))
+        if hit is None:
+            a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
+            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, tuple((s.kind, s.name) for s in fn.ancestors()),
+                                           fn.line, fn.col, fn.end_line, "\0".join(toks.texts[a:b]),
+                                           toks.lines[a:b].tobytes(), toks.cols[a:b].tobytes())
+        return hit
+
+    for scope in model.scopes():
+        fn = scope.function()
+        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.line, scope.end_line)
+        for call in scope.calls:
+            out[("call", call.name)].append((where, call.line, call.col, call.callee, call.receiver, call.args,
+                                             call.objc))
+        if scope.kind == "function":
+            out[("fn", short_name(scope.name))].append(body(scope))
+    for m in facts.index.members:
+        if m.owner:
+            out[("im", m.owner.split("::")[-1])].append(repr(m))
+            out[("tm", m.owner.split("::")[-1])].append(repr(m))
+        elif m.static and not m.function:
+            out[("is", m.name)].append(repr(m))
+            out[("tg", m.name)].append(repr(m))
+    for cls, bases in facts.index.bases:
+        out[("ib", cls)].append(sorted(bases))
+    for name, _, hint in facts.index.functions:
+        out[("methods", owner_from(hint, namespaces))].append(name)
+    type_keys(model, facts.types, lambda key, part: out[key].append(part))
+    return {key: _digest(parts) for key, parts in out.items()}
+
+
+def _tree(facts: list[FileFacts], names: set[str]) -> tuple:
+    """What the whole tree shares and no key stands for: a change to it redoes every file. `names`: those
+    of every member and static (lockset.access_names). The once-initialisers come last."""
+    return (frozenset().union(*(f.index.namespaces for f in facts)),
+            frozenset().union(*(f.index.objc for f in facts)),
+            frozenset(h for f in facts for h in f.index.callbacks),
+            frozenset().union(*(f.types.classes for f in facts)),
+            frozenset(names), frozenset().union(*(f.once for f in facts)))
+
+
+def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | None],
+        loaded: dict[str, FileModel], rules: list[Rule], ctx: RuleContext, kind: str, cache: bool,
+        naming: bool, facts_name: str, jobs: int | None = None,
+        size: int = 0) -> tuple[list[Finding], list[Diagnostic], dict[str, int], list[FileModel]]:
+    """The project rules' findings over `files` (facts[i] of files[i], None where the file could not be
+    analysed; the per-file pass caches (file findings, facts) as `facts_name`); also the failures, the
+    naming counts and the models of the files with suppression markers. The files to work out are shared
+    with forked children when they are many (`jobs`, `size`: as engine.per_file decides)."""
+    store = ParseCache(enabled=cache)
+    rels = [rel for _, rel in files]
+    state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rels))
+    state = store.get(state_key) if cache and all(keys) else None
+    state = state if isinstance(state, _State) else None
+    where = {rel: (path, k) for (path, rel), k in zip(files, keys)}
+    now = {rel: f for rel, f in zip(rels, facts) if f is not None}
+    order = [rel for rel in rels if rel in now]
+
+    def load(rel: str) -> FileModel:
+        model = loaded.get(rel)
+        if model is None:
+            path, k = where[rel]
+            model = loaded[rel] = engine.model_of(path, rel, k, cache)
+            model.members = now[rel].index.members    # the objects the tables hold (cached apart)
+        return model
+
+    for rel, model in loaded.items():
+        if rel in now:
+            model.members = now[rel].index.members
+    families = {r.family for r in rules if r.kind == "project"}
+    failures: list[Diagnostic] = []
+    found: list[Finding] = []
+    with depends.recording():
+        project = Project(index_from([now[r].index for r in order], load),
+                          symbols.types_from([now[r].types for r in order], load))
+        names = lockset.access_names(project.index)
+        tree = _tree([now[r] for r in order], names)
+        current = {rel: k for rel, k in zip(rels, keys)}
+        changed = _changed(state, current, now, tree, project.index.namespaces, load, store, facts_name) \
+            if state else None
+
+        def kept(parts: dict) -> dict:
+            return {rel: part for rel, part in parts.items() if rel in now and rel not in changed
+                    and part.read.isdisjoint(changed.keys)} if changed is not None else {}
+        units, lock_sets = kept(state.units) if state else {}, kept(state.lock_sets) if state else {}
+        work = _Work(project, names, set(tree[-1]), ctx, [r for r in rules if r.kind == "project"
+                                                        and r.family not in TREE_RULES], families, load)
+        with active(project):
+            contexts = {"caller": caller_context([]), "queue": queue_context([])}
+        work.tables = lockset.Tables([], project.index, project.types)
+        if changed is not None:
+            for what, settled in contexts.items():
+                settled.kept(*state.contexts[what], changed.keys)
+            for name, entry in state.entries[0].items():
+                read = state.entries[1].get(name, depends.EMPTY)
+                if read.isdisjoint(changed.keys):
+                    work.tables.entries[name], work.tables.deps[name] = entry, read
+        focus = [rel for rel in order if rel not in units]
+        # the lock graph and ST.015 go first, each a whole that one process works out, then file by file
+        items = ([("lock order",)] if "ST.009" in families else []) + \
+                ([("lock sets",)] if "ST.015" in families else []) + focus
+        workers = engine._jobs(jobs, len(focus)) if len(focus) >= engine.PARALLEL_MIN_FILES and (
+            jobs is not None or size >= engine.PARALLEL_MIN_BYTES) and forked.available() else 1
+
+        def one(item):
+            if item == ("lock order",):
+                return _lock_order(files, keys, loaded, now, changed.before if changed else {}, project.types,
+                                   ctx, cache)
+            with active(project):
+                if item == ("lock sets",):
+                    return work.lock_sets(order, lock_sets)
+                return work.unit(item)
+        entries: tuple[dict, dict] = ({}, {})
+        for item, (result, trouble) in zip(items, forked.map_shared(one, items, min(workers, len(items)))):
+            failures.extend(trouble)
+            if item == ("lock order",):
+                found.extend(result)
+            elif item == ("lock sets",):
+                lock_sets, more, entries = result
+                found.extend(more)
+            else:
+                units[item], learned = result
+                for what, (kinds, deps) in learned.items():      # what a forked child settled
+                    contexts[what].kept(kinds, deps, set())
+        with active(project):
+            for family, (_, joined) in SPLIT.items():
+                if family in families:
+                    try:
+                        found.extend(joined([units[rel].parts[family] for rel in order
+                                             if family in units[rel].parts], ctx))
+                    except Exception as exc:            # noqa: BLE001 -- as engine._guarded
+                        failures.append(engine.failure("", f"rule {family}", exc))
+    LAST.update(files=len(order), redone=len(focus))
+    if cache and all(keys) and not failures and len(now) == len(rels):
+        store.put(state_key, _State(current, units, lock_sets, tree,
+                                    {what: (settled.kinds, settled.deps) for what, settled in contexts.items()},
+                                    entries))
+    findings = [x for rel in order for x in units[rel].findings] + found
+    counts: dict[str, int] = defaultdict(int)
+    for rel in order:
+        for what, n in units[rel].naming.items():
+            counts[what] += n
+    marked = [load(rel) for rel in order if now[rel].marks]
+    return findings, failures, dict(counts) if naming else {}, marked
+
+
+@dataclass
+class _Work:
+    """What working out one file needs: the run's tables and settings."""
+
+    project: Project
+    names: set[str]              # lockset.access_names
+    initialisers: set[str]       # lockset.once_functions of every file
+    ctx: RuleContext
+    per_file: list[Rule]         # the project rules that work file by file
+    families: set[str]           # every project rule's family
+    load: object                 # rel -> its model
+    tables: lockset.Tables | None = None     # one for the run: its summaries serve every file
+
+    def unit(self, rel: str) -> tuple[tuple[Unit, dict], list[Diagnostic]]:
+        """One file's Unit, the keys it read noted, and the contexts it settled; and any failures."""
+        model, ctx = self.load(rel), self.ctx
+        settled = {"caller": caller_context([]), "queue": queue_context([])}
+        before = {what: len(s.kinds) for what, s in settled.items()}
+        depends.open_frame()
+        try:
+            got = [x for rule in self.per_file for x in engine._guarded(rule, [model], ctx)]
+            parts = {}
+            for family, (split, _) in SPLIT.items():
+                if family in self.families:
+                    try:
+                        done, parts[family] = split(model, ctx)
+                        got += done
+                    except Exception as exc:     # noqa: BLE001 -- as engine._guarded
+                        got.append(engine.failure(rel, f"rule {family}", exc))
+            # worked out whether asked for or not: one state serves runs with the note and without
+            counts = symbols.coverage_of(model, self.project.types)
+        finally:
+            read = depends.close_frame()
+        learned = {}
+        for what, s in settled.items():
+            names = list(islice(reversed(s.kinds), len(s.kinds) - before[what]))
+            learned[what] = ({n: s.kinds[n] for n in names}, {n: s.deps[n] for n in names if n in s.deps})
+        return (Unit([x for x in got if isinstance(x, Finding)], read, counts, parts), learned), \
+            [x for x in got if isinstance(x, Diagnostic)]
+
+    def lock_sets(self, order: list[str], kept: dict[str, LockSets]) -> tuple[tuple[dict, list, tuple], list]:
+        """ST.015 over the tree: each file's accesses (those kept from the last run where nothing they read
+        changed), the ones that wait worked out once every file's locked fields are known (again only where
+        those of its names changed), then compared. ((every file's part, the findings, the entry locks worked
+        out with what each read), failures)."""
+        failures: list[Diagnostic] = []
+        parts, slots_of = dict(kept), {}
+        for rel in order:
+            if rel in parts:
+                continue
+            depends.open_frame()
+            try:
+                slots = slots_of[rel] = self._slots(self.load(rel), failures)
+            finally:
+                read = depends.close_frame()
+            # what needs no other file now; the accesses that wait are worked out below
+            parts[rel] = LockSets(read, lockset.locked_fields(slots), lockset.waiting(slots, self.names),
+                                  frozenset(), [a for a in slots if isinstance(a, lockset.Access)])
+        locked = set().union(*(parts[rel].locked for rel in order))
+        for rel in order:
+            part = parts[rel]
+            used = frozenset(locked & part.waiting)
+            if used == part.used:
+                continue
+            depends.open_frame()
+            try:
+                slots = slots_of.get(rel)
+                if slots is None:         # kept from the last run: worked out again
+                    slots = self._slots(self.load(rel), failures)
+                accesses = lockset.resolved(slots, self.names, locked)
+            finally:
+                read = part.read | depends.close_frame()
+            parts[rel] = LockSets(read, part.locked, part.waiting, used, accesses)
+        try:
+            found = list(st015_compare([a for rel in order for a in parts[rel].accesses], self.ctx))
+        except Exception as exc:            # noqa: BLE001 -- as engine._guarded
+            failures.append(engine.failure("", "rule ST.015", exc))
+            found = []
+        return (parts, found, (self.tables.entries, self.tables.deps)), failures
+
+    def _slots(self, model: FileModel, failures: list) -> list:
+        try:
+            return lockset.file_slots(self.tables, model, self.names, self.initialisers)
+        except Exception as exc:                       # noqa: BLE001 -- as engine._guarded
+            failures.append(engine.failure(model.path, "rule ST.015", exc))
+            return []
+
+
+@dataclass
+class _Changes:
+    """The files an edit changed, the keys they give differently, and their facts before."""
+
+    files: set[str]
+    keys: set[tuple]
+    before: dict[str, FileFacts]
+
+    def __contains__(self, rel: str) -> bool:
+        return rel in self.files
+
+
+def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], tree: tuple,
+             namespaces: frozenset[str], load, store: ParseCache, facts_name: str) -> _Changes | None:
+    """The files that changed and the keys they give differently; None (every file is worked out again)
+    when the tree's files or what it shares changed, or a changed file's earlier model or facts are gone."""
+    if set(current) != set(state.keys) or tree != state.tree or set(now) != set(state.units):
+        return None
+    changed = {rel for rel, k in current.items() if state.keys[rel] != k}
+    keys: set[tuple] = set()
+    earlier: dict[str, FileFacts] = {}
+    for rel in changed:
+        before = store.get(state.keys[rel])
+        was = store.get(engine.facts_key(state.keys[rel], facts_name))
+        if not isinstance(before, FileModel) or not isinstance(was, tuple) or not isinstance(was[1], FileFacts):
+            return None
+        earlier[rel] = was[1]
+        old = provides(before, was[1], namespaces)
+        new = provides(load(rel), now[rel], namespaces)
+        keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return _Changes(changed, keys, earlier)
+
+
+def _lock_order(files: list[tuple[Path, str]], keys: list[str], loaded: dict[str, FileModel],
+                facts: dict[str, FileFacts], before: dict[str, FileFacts], types: symbols.Types,
+                ctx: RuleContext, cache: bool) -> tuple[list[Finding], list[Diagnostic]]:
+    """ST.009's findings: the lock graph of the tree, through the lock graph's own state (shared with
+    `checks.lockgraph` on the same tree and hierarchy), from the facts and models at hand."""
+    from analyzers import lockgraph_incremental
+    from analyzers.hierarchy import DEFAULT_PATH, SETTING, for_settings
+    from analyzers.lockgraph import findings, graph_from
+    from analyzers.lockgraph_extract import DEFAULT_DEPTH
+    try:
+        hierarchy = for_settings(ctx.settings)
+        text = ctx.settings.get(SETTING) or DEFAULT_PATH.read_text(encoding="utf-8", errors="replace")
+        kind = engine._kind("lockgraph", {"hierarchy": text, "depth": DEFAULT_DEPTH})
+        def lock(f: FileFacts):
+            return lockgraph_incremental.FileFacts(f.lock, f.types, f.diagnostics)
+        acqs, _ = lockgraph_incremental.acquisitions(
+            files, keys, hierarchy, DEFAULT_DEPTH, kind + ":structural", cache, models=loaded,
+            given={rel: lock(f) for rel, f in facts.items()}, before={rel: lock(f) for rel, f in before.items()},
+            types=types)
+        return findings(graph_from(acqs, hierarchy)), []
+    except Exception as exc:                       # noqa: BLE001 -- as engine._guarded: the other rules still run
+        return [], [engine.failure("", "rule ST.009", exc)]

@@ -8,9 +8,9 @@ with their keys, and the memoised contexts and entry locks with theirs (the fact
 cache). The next run works out what each changed file gives to each key before and after (a digest), and
 works out again only the changed files and the files that read a key whose digest differs; a change to
 something the whole tree shares and no key stands for (its namespaces, classes, ObjC methods, callback
-classes, member names, once-initialisers) redoes every file. The rules that compare files (TREE_RULES)
-keep a part per file, as plain data, and join the parts on every run; ST.009 goes through the lock
-graph's own state.
+classes) redoes every file, and one to what only ST.015 reads that way (member names, once-initialisers)
+redoes ST.015 for every file. The rules that compare files (TREE_RULES) keep a part per file, as plain
+data, and join the parts on every run; ST.009 goes through the lock graph's own state.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class _State:
     units: dict[str, Unit]
     lock_sets: dict[str, LockSets]
     tree: tuple
+    lock_tree: tuple                            # what ST.015 reads of the whole tree (_lock_tree)
     contexts: dict[str, tuple[dict, dict]]      # caller, queue: the names settled, what each read
     entries: tuple[dict, dict]                  # ST.015's entry locks by function name, what each read
 
@@ -143,14 +144,18 @@ def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> 
     return {key: _digest(parts) for key, parts in out.items()}
 
 
-def _tree(facts: list[FileFacts], names: set[str]) -> tuple:
-    """What the whole tree shares and no key stands for: a change to it redoes every file. `names`: those
-    of every member and static (lockset.access_names). The once-initialisers come last."""
+def _tree(facts: list[FileFacts]) -> tuple:
+    """What the whole tree shares and no key stands for: a change to it redoes every file."""
     return (frozenset().union(*(f.index.namespaces for f in facts)),
             frozenset().union(*(f.index.objc for f in facts)),
             frozenset(h for f in facts for h in f.index.callbacks),
-            frozenset().union(*(f.types.classes for f in facts)),
-            frozenset(names), frozenset().union(*(f.once for f in facts)))
+            frozenset().union(*(f.types.classes for f in facts)))
+
+
+def _lock_tree(facts: list[FileFacts], names: set[str]) -> tuple:
+    """What ST.015 alone reads of the whole tree: the names of every member and static
+    (lockset.access_names) and the once-initialisers; a change to it redoes ST.015 for every file."""
+    return frozenset(names), frozenset().union(*(f.once for f in facts))
 
 
 def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | None],
@@ -188,7 +193,7 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
         project = Project(index_from([now[r].index for r in order], load),
                           symbols.types_from([now[r].types for r in order], load))
         names = lockset.access_names(project.index)
-        tree = _tree([now[r] for r in order], names)
+        tree, lock_tree = _tree([now[r] for r in order]), _lock_tree([now[r] for r in order], names)
         current = {rel: k for rel, k in zip(rels, keys)}
         changed = _changed(state, current, now, tree, project.index.namespaces, load, store, facts_name) \
             if state else None
@@ -196,8 +201,9 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
         def kept(parts: dict) -> dict:
             return {rel: part for rel, part in parts.items() if rel in now and rel not in changed
                     and part.read.isdisjoint(changed.keys)} if changed is not None else {}
-        units, lock_sets = kept(state.units) if state else {}, kept(state.lock_sets) if state else {}
-        work = _Work(project, names, set(tree[-1]), ctx, [r for r in rules if r.kind == "project"
+        units = kept(state.units) if state else {}
+        lock_sets = kept(state.lock_sets) if state and lock_tree == state.lock_tree else {}
+        work = _Work(project, names, set(lock_tree[1]), ctx, [r for r in rules if r.kind == "project"
                                                         and r.family not in TREE_RULES], families, load)
         with active(project):
             contexts = {"caller": caller_context([]), "queue": queue_context([])}
@@ -246,7 +252,7 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
                         failures.append(engine.failure("", f"rule {family}", exc))
     LAST.update(files=len(order), redone=len(focus))
     if cache and all(keys) and not failures and len(now) == len(rels):
-        store.put(state_key, _State(current, units, lock_sets, tree,
+        store.put(state_key, _State(current, units, lock_sets, tree, lock_tree,
                                     {what: (settled.kinds, settled.deps) for what, settled in contexts.items()},
                                     entries))
     findings = [x for rel in order for x in units[rel].findings] + found

@@ -335,13 +335,14 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             rules = selected_rules(entries)      # imported before forking: the children have them
             from analyzers import structural_incremental
             kind = _run_key([], entries, settings)
-            done = _file_results(files, keys, rules, ctx, kind, jobs, cache)
+            facts_name = f"file-rules:{kind}"     # the per-file pass's cache entries, for both of its readers
+            done = _file_results(files, keys, rules, ctx, kind, facts_name, jobs, cache)
             loaded = {model.path: model for model, _ in done if model is not None}
             facts = [value[1] if value is not None else None for _, value in done]
             # how lock expressions were named (a note for people; the gate, which prints its own summary,
             # skips it) comes with the project rules, file by file
             project, failures, counts, marked = structural_incremental.run(
-                files, keys, facts, loaded, rules, ctx, kind, cache, naming, f"file-rules:{kind}", jobs,
+                files, keys, facts, loaded, rules, ctx, kind, cache, naming, facts_name, jobs,
                 sum(_size(path) for path, _ in files))
             findings = [f for _, value in done if value is not None for f in value[0]] + project
             findings = suppress.apply(_selected(findings, entries), marked, ctx, {e.check.id for e in entries})
@@ -360,7 +361,8 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
 
 
 def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Rule], ctx: RuleContext,
-                  rules_key: str, jobs: int | None, cache: bool) -> list[tuple[FileModel | None, tuple | None]]:
+                  rules_key: str, facts_name: str, jobs: int | None,
+                  cache: bool) -> list[tuple[FileModel | None, tuple | None]]:
     """(model, (file-rule findings, the file's facts for the project rules)) of every file: from the last
     run where the file and the rules are the same, else computed by per_file. The model is None where the
     cache had the rest (it is loaded only if a project rule needs it); the pair is None where the file
@@ -371,7 +373,7 @@ def _file_results(files: list[tuple[Path, str]], keys: list[str], rules: list[Ru
     todo = [n for n, result in enumerate(done) if result is None]
     fresh = per_file([files[n] for n in todo], lambda model: (_file_findings(model, file_rules, ctx),
                                                               file_facts(model)),
-                     jobs, cache, [keys[n] for n in todo], facts=f"file-rules:{rules_key}", need_model=False)
+                     jobs, cache, [keys[n] for n in todo], facts=facts_name, need_model=False)
     for n, result in zip(todo, fresh):
         done[n] = result
     _LAST_FILES.clear()

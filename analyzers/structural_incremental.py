@@ -206,8 +206,8 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
         work = _Work(project, names, set(lock_tree[1]), ctx, [r for r in rules if r.kind == "project"
                                                         and r.family not in TREE_RULES], families, load)
         with active(project):
-            contexts = {"caller": caller_context([]), "queue": queue_context([])}
-        work.tables = lockset.Tables([], project.index, project.types)
+            contexts = _contexts()
+        work.tables = lockset.Tables(project.index, project.types)
         if changed is not None:
             for what, settled in contexts.items():
                 settled.kept(*state.contexts[what], changed.keys)
@@ -245,11 +245,8 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
         with active(project):
             for family, (_, joined) in SPLIT.items():
                 if family in families:
-                    try:
-                        found.extend(joined([units[rel].parts[family] for rel in order
-                                             if family in units[rel].parts], ctx))
-                    except Exception as exc:            # noqa: BLE001 -- as engine._guarded
-                        failures.append(engine.failure("", f"rule {family}", exc))
+                    found.extend(_guarded(family, "", failures, [], lambda: list(joined(
+                        [units[rel].parts[family] for rel in order if family in units[rel].parts], ctx))))
     LAST.update(files=len(order), redone=len(focus))
     if cache and all(keys) and not failures and len(now) == len(rels):
         store.put(state_key, _State(current, units, lock_sets, tree, lock_tree,
@@ -280,7 +277,7 @@ class _Work:
     def unit(self, rel: str) -> tuple[tuple[Unit, dict], list[Diagnostic]]:
         """One file's Unit, the keys it read noted, and the contexts it settled; and any failures."""
         model, ctx = self.load(rel), self.ctx
-        settled = {"caller": caller_context([]), "queue": queue_context([])}
+        settled = _contexts()
         before = {what: len(s.kinds) for what, s in settled.items()}
         depends.open_frame()
         try:
@@ -288,11 +285,10 @@ class _Work:
             parts = {}
             for family, (split, _) in SPLIT.items():
                 if family in self.families:
-                    try:
-                        done, parts[family] = split(model, ctx)
-                        got += done
-                    except Exception as exc:     # noqa: BLE001 -- as engine._guarded
-                        got.append(engine.failure(rel, f"rule {family}", exc))
+                    done = _guarded(family, rel, got, None, lambda: split(model, ctx))
+                    if done is not None:
+                        got += done[0]
+                        parts[family] = done[1]
             # worked out whether asked for or not: one state serves runs with the note and without
             counts = symbols.coverage_of(model, self.project.types)
         finally:
@@ -337,19 +333,13 @@ class _Work:
             finally:
                 read = part.read | depends.close_frame()
             parts[rel] = LockSets(read, part.locked, part.waiting, used, accesses)
-        try:
-            found = list(st015_compare([a for rel in order for a in parts[rel].accesses], self.ctx))
-        except Exception as exc:            # noqa: BLE001 -- as engine._guarded
-            failures.append(engine.failure("", "rule ST.015", exc))
-            found = []
+        found = _guarded("ST.015", "", failures, [],
+                         lambda: list(st015_compare([a for rel in order for a in parts[rel].accesses], self.ctx)))
         return (parts, found, (self.tables.entries, self.tables.deps)), failures
 
     def _slots(self, model: FileModel, failures: list) -> list:
-        try:
-            return lockset.file_slots(self.tables, model, self.names, self.initialisers)
-        except Exception as exc:                       # noqa: BLE001 -- as engine._guarded
-            failures.append(engine.failure(model.path, "rule ST.015", exc))
-            return []
+        return _guarded("ST.015", model.path, failures, [],
+                        lambda: lockset.file_slots(self.tables, model, self.names, self.initialisers))
 
 
 @dataclass
@@ -388,13 +378,13 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
 def _lock_order(files: list[tuple[Path, str]], keys: list[str], loaded: dict[str, FileModel],
                 facts: dict[str, FileFacts], before: dict[str, FileFacts], types: symbols.Types,
                 ctx: RuleContext, cache: bool) -> tuple[list[Finding], list[Diagnostic]]:
-    """ST.009's findings: the lock graph of the tree, through the lock graph's own state (shared with
-    `checks.lockgraph` on the same tree and hierarchy), from the facts and models at hand."""
+    """ST.009's findings: the lock graph of the tree, through the lock graph's incremental state (one of its
+    own, without facts: this run has them), from the facts, models and type tables at hand."""
     from analyzers import lockgraph_incremental
     from analyzers.hierarchy import DEFAULT_PATH, SETTING, for_settings
     from analyzers.lockgraph import findings, graph_from
     from analyzers.lockgraph_extract import DEFAULT_DEPTH
-    try:
+    def graph() -> list[Finding]:
         hierarchy = for_settings(ctx.settings)
         text = ctx.settings.get(SETTING) or DEFAULT_PATH.read_text(encoding="utf-8", errors="replace")
         kind = engine._kind("lockgraph", {"hierarchy": text, "depth": DEFAULT_DEPTH})
@@ -404,6 +394,21 @@ def _lock_order(files: list[tuple[Path, str]], keys: list[str], loaded: dict[str
             files, keys, hierarchy, DEFAULT_DEPTH, kind + ":structural", cache, models=loaded,
             given={rel: lock(f) for rel, f in facts.items()}, before={rel: lock(f) for rel, f in before.items()},
             types=types)
-        return findings(graph_from(acqs, hierarchy)), []
-    except Exception as exc:                       # noqa: BLE001 -- as engine._guarded: the other rules still run
-        return [], [engine.failure("", "rule ST.009", exc)]
+        return findings(graph_from(acqs, hierarchy))
+    failures: list[Diagnostic] = []
+    return _guarded("ST.009", "", failures, [], graph), failures
+
+
+def _contexts() -> dict:
+    """The run's caller and queue contexts (queries.Settled, on the active project's index)."""
+    return {"caller": caller_context([]), "queue": queue_context([])}
+
+
+def _guarded(family: str, path: str, failures: list, default, compute):
+    """compute(), or `default` and an `internal` diagnostic in `failures` when it raised (as
+    engine._guarded: one rule's failure never stops the others)."""
+    try:
+        return compute()
+    except Exception as exc:                       # noqa: BLE001 -- reported as a diagnostic
+        failures.append(engine.failure(path, f"rule {family}", exc))
+        return default

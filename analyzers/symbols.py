@@ -752,19 +752,10 @@ def tokens_text(toks: list[Token]) -> str:
     return "".join(t.text for t in toks)
 
 
-def coverage(models: list[FileModel]) -> dict[str, int]:
-    """How the lock expressions of a run were named: by their declaring class (`typed`), or as written
-    because a receiver's type is unknown (`as_written`; the name heuristics apply there)."""
-    ts = types(models)
-    total = {"typed": 0, "as_written": 0}
-    for model in models:
-        for what, n in coverage_of(model, ts).items():
-            total[what] += n
-    return total
-
-
 def coverage_of(model: FileModel, ts: Types) -> dict[str, int]:
-    """coverage() of one file, with the run's type tables."""
+    """How the lock expressions of one file were named, with the run's type tables: by their declaring
+    class (`typed`), or as written because a receiver's type is unknown (`as_written`; the name heuristics
+    apply there)."""
     typed = as_written = 0
     for scope in model.scopes():
         for region in scope.locks:

@@ -64,7 +64,7 @@ def test_entry_locks_are_the_same_in_every_asking_order():
     idx, types = queries.index([model]), symbols.types([model])
     seen = set()
     for order in (["g", "f", "h"], ["f", "g", "h"], ["h", "f", "g"]):
-        tables = lockset.Tables([model], idx, types)
+        tables = lockset.Tables(idx, types)
         got = {name: lockset._entry(tables, name) for name in order}
         seen.add(tuple(sorted(got.items(), key=lambda kv: kv[0])))
     assert len(seen) == 1

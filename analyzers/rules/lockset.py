@@ -45,9 +45,8 @@ class Access:
 
 @dataclass
 class Tables:
-    """The run's tables, built once: the models, the queries index, the symbol table, summaries."""
+    """The run's tables, built once: the queries index, the symbol table, summaries."""
 
-    models: list[FileModel]
     idx: Index
     types: symbols.Types
     entries: dict = field(default_factory=dict)   # function short name -> entry locks
@@ -441,7 +440,7 @@ def accesses(models: list[FileModel], every: bool = True) -> list[Access]:
 
     With `every` False, only the accesses of fields that some access holds a lock for (what ST.015 compares)."""
     with over(models):
-        tables = Tables(models, index(models), types(models))
+        tables = Tables(index(models), types(models))
         names = access_names(tables.idx)
         initialisers = set().union(*(once_functions(model) for model in models))
         per_file = [file_slots(tables, model, names, initialisers) for model in models]

@@ -44,12 +44,18 @@ def _sample(cpus: set[int]) -> tuple[int, int] | None:
     return (idle, total) if total else None
 
 
-_START = _sample(allowed())
+def _own() -> float:
+    """CPU seconds of this process and of its children that have ended (forked workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+_START, _OWN = _sample(allowed()), _own()
 
 
 def idle_cores() -> int:
-    """Cores this process may use that nothing else is using (at least 1): this process counts as
-    one busy core of the window, the rest of the busy time is other work."""
+    """Cores this process may use that nothing else is using (at least 1): the busy time of the window
+    less this process's own and its ended workers' (at least one core: it ran) is other work."""
     cpus = allowed()
     now = _sample(cpus)
     # A command that decides soon after its imports (checks.tsa) has too short a window: wait for one
@@ -61,8 +67,12 @@ def idle_cores() -> int:
         time.sleep(WAIT)
         now = _sample(cpus)
     if _START is not None and now is not None and now[1] - _START[1] >= MIN_WINDOW:
-        busy = len(cpus) * (1 - (now[0] - _START[0]) / (now[1] - _START[1]))
-        others = max(0.0, busy - 1)
+        window = now[1] - _START[1]
+        busy = len(cpus) * (1 - (now[0] - _START[0]) / window)
+        # jiffies are 1/100 s on every CPU: the window's wall time is window / (100 * CPUs); a parse spread
+        # over forked workers made the busy time ours, and the next decision gave one process
+        own = (_own() - _OWN) * 100 * len(cpus) / window
+        others = max(0.0, busy - max(1.0, own))
         return max(1, min(len(cpus), len(cpus) - round(others)))
     try:
         load = os.getloadavg()[0]

@@ -178,4 +178,4 @@ def lex(text: str) -> Lexed:
         if "\n" in value:
             line += value.count("\n")
             line_start = start + value.rindex("\n") + 1
-    return Lexed(tokens, comments, cond.finish())
+    return Lexed(tokens.compact(), comments, cond.finish())

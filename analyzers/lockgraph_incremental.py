@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Callable
 
 from analyzers import depends, engine, symbols
 from analyzers.cache import ParseCache
@@ -123,14 +124,14 @@ def type_keys(model: FileModel, types: symbols.TypeFacts, add) -> None:
 
 
 def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hierarchy, depth: int, kind: str,
-                 cache: bool, jobs: int | None = None, models: dict[str, FileModel] | None = None,
-                 given: dict[str, FileFacts] | None = None, before: dict[str, FileFacts] | None = None,
-                 types: symbols.Types | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
+                 cache: bool, jobs: int | None = None, given: dict[str, FileFacts] | None = None,
+                 before: dict[str, FileFacts] | None = None, types: symbols.Types | None = None,
+                 load_model: Callable[[str], FileModel] | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
     """All acquisitions of the files, and their diagnostics: reused from the last run over the same files
-    where nothing they read changed. `models`: those the caller has loaded already, by path; `given`:
-    every file's facts, worked out and kept by the caller (then the state keeps none, and `before` has
-    the earlier facts of the files that changed since the last run; `types`: the type tables it built from
-    them)."""
+    where nothing they read changed. `given`: every file's facts, worked out and kept by the caller (then
+    the state keeps none, and `before` has the earlier facts of the files that changed since the last run;
+    `types`: the type tables it built from them; `load_model`: its loader, so that no model is loaded
+    twice)."""
     store = ParseCache(enabled=cache)
     state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rel for _, rel in files))
     state = store.get(state_key) if all(keys) else None
@@ -138,19 +139,18 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
     current = {rel: k for (_, rel), k in zip(files, keys)}
     kept = {rel: state.facts[rel] for rel, k in current.items()
             if state.keys.get(rel) == k and rel in state.facts} if state else {}
-    have, given = models or {}, given or {}
+    given = given or {}
     kept.update((rel, given[rel]) for rel in current if rel not in kept and rel in given)
-    todo = [n for n, (_, rel) in enumerate(files) if rel not in kept and rel not in have]
+    todo = [n for n, (_, rel) in enumerate(files) if rel not in kept]
     done = engine.per_file([files[n] for n in todo], file_facts, jobs, cache, [keys[n] for n in todo])
-    done += [(have[rel], file_facts(have[rel])) for _, rel in files if rel not in kept and rel in have]
-    loaded = {**have, **{model.path: model for model, _ in done}}
+    loaded = {model.path: model for model, _ in done}
     where = {rel: (path, k) for (path, rel), k in zip(files, keys)}
 
     def load(rel: str) -> FileModel:
         model = loaded.get(rel)
         if model is None:
             path, k = where[rel]
-            model = loaded[rel] = engine.model_of(path, rel, k, cache)
+            model = loaded[rel] = load_model(rel) if load_model else engine.model_of(path, rel, k, cache)
         return model
 
     fresh_facts = {model.path: value for model, value in done}

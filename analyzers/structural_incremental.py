@@ -224,7 +224,7 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
 
         def one(item):
             if item == ("lock order",):
-                return _lock_order(files, keys, loaded, now, changed.before if changed else {}, project.types,
+                return _lock_order(files, keys, load, now, changed.before if changed else {}, project.types,
                                    ctx, cache)
             with active(project):
                 if item == ("lock sets",):
@@ -375,7 +375,7 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
     return _Changes(changed, keys, earlier)
 
 
-def _lock_order(files: list[tuple[Path, str]], keys: list[str], loaded: dict[str, FileModel],
+def _lock_order(files: list[tuple[Path, str]], keys: list[str], load,
                 facts: dict[str, FileFacts], before: dict[str, FileFacts], types: symbols.Types,
                 ctx: RuleContext, cache: bool) -> tuple[list[Finding], list[Diagnostic]]:
     """ST.009's findings: the lock graph of the tree, through the lock graph's incremental state (one of its
@@ -391,7 +391,7 @@ def _lock_order(files: list[tuple[Path, str]], keys: list[str], loaded: dict[str
         def lock(f: FileFacts):
             return lockgraph_incremental.FileFacts(f.lock, f.types, f.diagnostics)
         acqs, _ = lockgraph_incremental.acquisitions(
-            files, keys, hierarchy, DEFAULT_DEPTH, kind + ":structural", cache, models=loaded,
+            files, keys, hierarchy, DEFAULT_DEPTH, kind + ":structural", cache, load_model=load,
             given={rel: lock(f) for rel, f in facts.items()}, before={rel: lock(f) for rel, f in before.items()},
             types=types)
         return findings(graph_from(acqs, hierarchy))

@@ -49,7 +49,9 @@ def read_input(path: Path, what: str, limit: int | None = None) -> bytes:
         raise UsageError(f"{what} {path}: {info.st_size} bytes, over the {limit}-byte limit")
     try:
         with path.open("rb") as fh:
-            return fh.read(limit + 1)
+            # read(limit + 1) would allocate the whole limit (16 MiB) for every small file first
+            data = fh.read(min(info.st_size, limit) + 1)
+            return data + fh.read(limit + 1 - len(data)) if len(data) > info.st_size else data
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
 

@@ -151,8 +151,13 @@ def test_busy_machine_gets_one_process(monkeypatch):
     from analyzers import cores
     monkeypatch.setattr(cores, "allowed", lambda: {0, 1})
     monkeypatch.setattr(cores, "_START", (1000, 2000))
+    monkeypatch.setattr(cores, "_OWN", 10.0)
+    monkeypatch.setattr(cores, "_own", lambda: 10.0 + 0.3)     # the window is 0.5 s (100 jiffies, 2 CPUs)
     monkeypatch.setattr(cores, "_sample", lambda cpus: (1000 + 1, 2000 + 100))    # both cores busy
     assert cores.idle_cores() == 1 and engine._jobs(None, 1000) == 1
+    monkeypatch.setattr(cores, "_own", lambda: 10.0 + 1.0)     # ... by this process and a forked worker
+    assert cores.idle_cores() == 2
+    monkeypatch.setattr(cores, "_own", lambda: 10.0 + 0.3)
     monkeypatch.setattr(cores, "_sample", lambda cpus: (1000 + 50, 2000 + 100))   # only this process
     assert cores.idle_cores() == 2 and engine._jobs(None, 1000) == 2
     assert engine._jobs(3, 1000) == 3                   # asked for: as asked

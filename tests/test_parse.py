@@ -381,3 +381,15 @@ def test_raii_guards_of_other_libraries_are_lock_regions():
     assert got == {"a": [("mu_", "guard", "l", 4, 6)], "b": [("mu_", "guard", "guard", 8, 10)],
                    "c": [("other_mu_", "guard", "lock", 12, 14)],
                    "d": []}     # DeviceGuard / StreamGuard over a device or stream are not locks
+
+
+# ---- token columns ------------------------------------------------------------------------------
+
+def test_token_lines_and_columns_take_two_bytes_where_they_fit():
+    from analyzers.lexer import lex
+    short = lex("int f() {\n  return g(1);\n}\n").tokens
+    assert (short.lines.typecode, short.cols.typecode) == ("H", "H")
+    assert short[4] == ("PUNCT", "{", 1, 9) and list(short.lines) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3]
+    wide = lex(" " * 70_000 + "int x;\n" + "\n" * 3 + "int y;\n").tokens     # a column over 65535
+    assert wide.cols.typecode == "i" and wide.lines.typecode == "H"
+    assert wide[0] == ("IDENT", "int", 1, 70_001) and wide[-1] == ("PUNCT", ";", 5, 6)

@@ -16,16 +16,17 @@ data, and join the parts on every run; ST.009 goes through the lock graph's own 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 from analyzers import depends, engine, forked, suppress, symbols
 from analyzers.cache import ParseCache
-from analyzers.findings import Diagnostic, Finding
+from analyzers.findings import Diagnostic, Finding, Related
 from analyzers.lockgraph_extract import LockFacts, lock_facts
-from analyzers.lockgraph_incremental import type_keys
+from analyzers.lockgraph_incremental import line_map, type_keys
 from analyzers.model import FileModel, Scope
 from analyzers.rules import Rule, RuleContext
 from analyzers.rules.index import IndexFacts, Project, active, index_from, owner_from, short_name
@@ -106,8 +107,8 @@ def _digest(*parts: object) -> str:
 
 def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> dict[tuple, str]:
     """Every table key the file contributes to, with a digest of what it contributes: a definition or a
-    call site as its whole function (absolute lines: findings quote lines of other files), members as
-    declared."""
+    call site as its whole function with lines counted from its first, members as declared but where (what
+    only moved keeps its digest; the kept findings that quote its lines are moved, see _relocated)."""
     out: dict[tuple, list] = defaultdict(list)
     toks = model.tokens
     bodies: dict[int, str] = {}
@@ -117,25 +118,27 @@ def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> 
         if hit is None:
             a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
             hit = bodies[id(fn)] = _digest(fn.name, fn.kind, tuple((s.kind, s.name) for s in fn.ancestors()),
-                                           fn.line, fn.col, fn.end_line, "\0".join(toks.texts[a:b]),
-                                           toks.lines[a:b].tobytes(), toks.cols[a:b].tobytes())
+                                           fn.col, fn.end_line - fn.line, "\0".join(toks.texts[a:b]),
+                                           [line - fn.line for line in toks.lines[a:b]], toks.cols[a:b].tobytes())
         return hit
 
     for scope in model.scopes():
         fn = scope.function()
-        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.line, scope.end_line)
+        first = (fn or scope).line
+        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
         for call in scope.calls:
-            out[("call", call.name)].append((where, call.line, call.col, call.callee, call.receiver, call.args,
-                                             call.objc))
+            out[("call", call.name)].append((where, call.line - first, call.col, call.callee, call.receiver,
+                                             call.args, call.objc))
         if scope.kind == "function":
             out[("fn", short_name(scope.name))].append(body(scope))
     for m in facts.index.members:
+        part = repr(replace(m, line=0, col=0))      # a declaration that only moved: see _relocated
         if m.owner:
-            out[("im", m.owner.split("::")[-1])].append(repr(m))
-            out[("tm", m.owner.split("::")[-1])].append(repr(m))
+            out[("im", m.owner.split("::")[-1])].append(part)
+            out[("tm", m.owner.split("::")[-1])].append(part)
         elif m.static and not m.function:
-            out[("is", m.name)].append(repr(m))
-            out[("tg", m.name)].append(repr(m))
+            out[("is", m.name)].append(part)
+            out[("tg", m.name)].append(part)
     for cls, bases in facts.index.bases:
         out[("ib", cls)].append(sorted(bases))
     for name, _, hint in facts.index.functions:
@@ -145,11 +148,19 @@ def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> 
 
 
 def _tree(facts: list[FileFacts]) -> tuple:
-    """What the whole tree shares and no key stands for: a change to it redoes every file."""
+    """What the whole tree shares and no key stands for (a change to it redoes every file), and last the
+    classes (a change to them changes the keys of the definitions it files elsewhere, see _filed)."""
     return (frozenset().union(*(f.index.namespaces for f in facts)),
             frozenset().union(*(f.index.objc for f in facts)),
             frozenset(h for f in facts for h in f.index.callbacks),
             frozenset().union(*(f.types.classes for f in facts)))
+
+
+def _filed(classes: frozenset[str], facts: list[FileFacts]) -> set[tuple]:
+    """The return-type keys of the methods of `classes` (symbols.types_from files `C::f` under its class only
+    when C is a class of the tree): the keys a class that came or went changes."""
+    return {key for f in facts for owner, simple, _ in f.types.functions if owner in classes
+            for key in (("tr", simple), ("tr", f"{owner}::{simple}"))}
 
 
 def _lock_tree(facts: list[FileFacts], names: set[str]) -> tuple:
@@ -197,11 +208,14 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
         current = {rel: k for rel, k in zip(rels, keys)}
         changed = _changed(state, current, now, tree, project.index.namespaces, load, store, facts_name) \
             if state else None
+        if changed is not None and tree[-1] != state.tree[-1]:
+            changed.keys |= _filed(tree[-1] ^ state.tree[-1], [*now.values(), *changed.before.values()])
 
         def kept(parts: dict) -> dict:
             return {rel: part for rel, part in parts.items() if rel in now and rel not in changed
                     and part.read.isdisjoint(changed.keys)} if changed is not None else {}
-        units = kept(state.units) if state else {}
+        units = {rel: moved for rel, unit in kept(state.units).items()
+                 if (moved := _relocated(unit, changed)) is not None} if state else {}
         lock_sets = kept(state.lock_sets) if state and lock_tree == state.lock_tree else {}
         work = _Work(project, names, set(lock_tree[1]), ctx, [r for r in rules if r.kind == "project"
                                                         and r.family not in TREE_RULES], families, load)
@@ -344,11 +358,15 @@ class _Work:
 
 @dataclass
 class _Changes:
-    """The files an edit changed, the keys they give differently, and their facts before."""
+    """The files an edit changed, the keys they give differently, their facts before; of those whose
+    unchanged lines moved, every key they give before or after and where those lines went
+    (lockgraph_incremental.line_map)."""
 
     files: set[str]
     keys: set[tuple]
     before: dict[str, FileFacts]
+    given: set[tuple]
+    moved: dict[str, dict[int, int]]
 
     def __contains__(self, rel: str) -> bool:
         return rel in self.files
@@ -358,11 +376,13 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
              namespaces: frozenset[str], load, store: ParseCache, facts_name: str) -> _Changes | None:
     """The files that changed and the keys they give differently; None (every file is worked out again)
     when the tree's files or what it shares changed, or a changed file's earlier model or facts are gone."""
-    if set(current) != set(state.keys) or tree != state.tree or set(now) != set(state.units):
+    if set(current) != set(state.keys) or tree[:-1] != state.tree[:-1] or set(now) != set(state.units):
         return None
     changed = {rel for rel, k in current.items() if state.keys[rel] != k}
     keys: set[tuple] = set()
+    given: set[tuple] = set()
     earlier: dict[str, FileFacts] = {}
+    moved: dict[str, dict[int, int]] = {}
     for rel in changed:
         before = store.get(state.keys[rel])
         was = store.get(engine.facts_key(state.keys[rel], facts_name))
@@ -372,7 +392,36 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
         old = provides(before, was[1], namespaces)
         new = provides(load(rel), now[rel], namespaces)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return _Changes(changed, keys, earlier)
+        lines = line_map(before, load(rel))
+        if any(a != b for a, b in lines.items()):     # the kept files' findings may quote lines that moved
+            moved[rel] = lines
+            given.update(old.keys() | new.keys())
+    return _Changes(changed, keys, earlier, given, moved)
+
+
+_QUOTES_LINE = re.compile(r"\bline \d")
+
+
+def _relocated(unit: Unit, changes: _Changes) -> Unit | None:
+    """A kept file's Unit with the lines its findings give of changed files moved where the edit moved
+    them; None (worked out again) when one of those lines is gone, or when a unit that read something a
+    changed file gives quotes a line in its text (which file's, its text does not say)."""
+    if unit.read.isdisjoint(changes.given):
+        return unit
+    texts = [t for f in unit.findings for t in (f.message, *f.details, *(r.message for r in f.related),
+                                                *(r.message for flow in f.flows for r in flow))]
+    if any(_QUOTES_LINE.search(t) for t in texts):
+        return None
+
+    def where(r: Related) -> Related:
+        lines = changes.moved.get(r.path)
+        return r if lines is None else replace(r, line=lines[r.line])     # KeyError: a changed line
+    try:
+        findings = [replace(f, related=tuple(map(where, f.related)),
+                            flows=tuple(tuple(map(where, flow)) for flow in f.flows)) for f in unit.findings]
+    except KeyError:
+        return None
+    return replace(unit, findings=findings)
 
 
 def _lock_order(files: list[tuple[Path, str]], keys: list[str], load,

@@ -108,6 +108,55 @@ def test_without_the_keys_a_stale_report_would_come_back(tmp_path, monkeypatch):
     assert not [f for f in report(tmp_path, paths=[tmp_path])[0] if f[0] == "ST.006.a"]
 
 
+# recordLocked() (a.mm) touches the stream; record() (b.mm) calls it outside the queue: ST.001.c in b.mm
+# with a related location in a.mm
+LOCKED_DEF = b"""namespace at::mps {
+
+void MPSEvent::recordLocked(bool syncEvent) {
+  m_stream->endKernelCoalescing();
+}
+
+} // namespace at::mps
+"""
+LOCKED_USE = b"""namespace at::mps {
+
+void MPSEvent::record(bool needsLock, bool syncEvent) {
+  if (!needsLock) {
+    recordLocked(syncEvent);
+  }
+}
+
+} // namespace at::mps
+"""
+
+
+def test_a_file_whose_findings_quote_moved_lines_keeps_them_moved(tmp_path, monkeypatch):
+    """Lines put before recordLocked() move it without changing it: b.mm is not worked out again, and its
+    finding's related location in a.mm moves with the definition (kept as it was, it would be wrong)."""
+    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "a.mm").write_bytes(LOCKED_DEF)
+    (tmp_path / "b.mm").write_bytes(LOCKED_USE)
+    before = report(tmp_path, paths=[tmp_path])[0]
+    assert [(f[0], f[1], f[7][0].path, f[7][0].line) for f in before] == [("ST.001.c", "b.mm", "a.mm", 4)]
+    (tmp_path / "a.mm").write_bytes(b"// one more line\n// and another\n" + LOCKED_DEF)
+    after = report(tmp_path, paths=[tmp_path])
+    assert structural_incremental.LAST["redone"] == 1
+    assert [f[7][0].line for f in after[0]] == [6]
+    assert after == report(tmp_path, cache=False, paths=[tmp_path])
+
+
+@pytest.mark.corpus
+def test_a_class_that_comes_redoes_only_the_files_reading_its_methods(tree):
+    """A new class files `C::f` definitions under their class (symbols.types_from): the keys of those
+    definitions change, not every file's."""
+    report(tree)
+    path = tree / "mps/MPSStream.h"
+    path.write_bytes(path.read_bytes() + b"\nnamespace at::mps { class MPSVerifyNewClass { int x; }; }\n")
+    after, redone = report(tree), structural_incremental.LAST["redone"]
+    assert after == report(tree, cache=False)
+    assert redone < structural_incremental.LAST["files"]
+
+
 @pytest.mark.corpus
 def test_what_the_whole_tree_shares_redoes_every_file(tree):
     report(tree)

@@ -166,8 +166,8 @@ def split(model: FileModel, ctx) -> tuple[list[Finding], tuple]:
                 seen.add(member.name)
                 container = write and bool(CONTAINER.search(member.type))
                 where = scope.function()
-                unlocked.append((model.path, fn.name, cls, member.name, member.type, idx.path_of(member),
-                                 member.line, tok.line, tok.col, write, where.name if where else "",
+                unlocked.append((model.path, fn.name, cls, member.name, member.type, tok.line, tok.col, write,
+                                 where.name if where else "",
                                  container and _filled_by_ctor(idx, model, fn, cls, member.name, tok),
                                  _has_mutex(idx, cls)))
     return [], (locked_writes, unlocked, _static_types(model), _emptied(model))
@@ -184,8 +184,7 @@ def joined(parts: list[tuple], ctx) -> Iterable[Finding]:
     emptied = set().union(*(p[3] for p in parts)) if parts else set()
     reported: set[tuple[str, str, str]] = set()
     for _, unlocked, _, _ in parts:
-        for (path, fn_name, cls, name, mtype, mpath, mline, line, col, write, function, filled,
-             has_mutex) in unlocked:
+        for (path, fn_name, cls, name, mtype, line, col, write, function, filled, has_mutex) in unlocked:
             key = (path, fn_name, name)
             if key in reported:
                 continue
@@ -201,7 +200,11 @@ def joined(parts: list[tuple], ctx) -> Iterable[Finding]:
                                      related=(Related(wpath, wline, f"written under {lock} here"),))
             elif write and cls in shared and CONTAINER.search(mtype) and not (filled and name not in emptied):
                 reported.add(key)
+                # where it is declared, looked up now: a part keeps no line of another file (a header's
+                # member that only moved leaves the parts of the files using it as they were)
+                member = idx.members.get(cls, {}).get(name)
                 yield ctx.finding_in("ST.007.b", path, function, line, col,
                                      f"{fname} mutates the container {cls}::{name} with no lock, and {cls} has a "
                                      f"static (shared) instance", anchor=anchor_of(name, "shared container"),
-                                     related=(Related(mpath, mline, f"{name} declared here"),))
+                                     related=(Related(idx.path_of(member), member.line, f"{name} declared here"),)
+                                     if member else ())

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers.findings import SEVERITIES, Check
-from mpsverify_base.config import read_yaml
+from analyzers.cache import parsed_yaml
+from mpsverify_base.config import read_text
 from mpsverify_base.errors import UsageError
 from mpsverify_base.paths import REPO_ROOT
 
@@ -81,9 +82,10 @@ def _entry(raw: object, n: int, base: Path, where: str) -> Entry:
     return Entry(check, family, {k: base / v for k, v in fixtures.items()})
 
 
-def load_catalogue(path: Path = CATALOGUE_PATH, base: Path = REPO_ROOT) -> list[Entry]:
-    """Catalogue entries (validated) followed by the built-in ST.000 suppression checks."""
-    data = read_yaml(path, "catalogue")
+def load_catalogue(path: Path = CATALOGUE_PATH, base: Path = REPO_ROOT, cache: bool = False) -> list[Entry]:
+    """Catalogue entries (validated) followed by the built-in ST.000 suppression checks (the parsed YAML
+    kept in the cache when `cache`)."""
+    data = parsed_yaml(read_text(path, "catalogue"), str(path), cache)
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
         raise UsageError(f"{path}: expected a mapping with a 'checks' list")
     entries = [_entry(raw, n, base, path.name) for n, raw in enumerate(data["checks"])]

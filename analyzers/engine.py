@@ -318,7 +318,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
 
     Files that could not be analysed, wholly or in part, have `internal` diagnostics (see incomplete())."""
     root = Path(root).resolve()
-    entries = select(load_catalogue(catalogue) if catalogue else load_catalogue(), rules)
+    entries = select(load_catalogue(catalogue, cache=cache) if catalogue else load_catalogue(cache=cache), rules)
     prints = baseline_file.load(baseline) if baseline else None
     skipped: list[Diagnostic] = []
     files = _discover(paths, root, exclude, limits, skipped)

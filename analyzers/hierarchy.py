@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from mpsverify_base.config import parse_yaml, read_text, read_yaml
+from analyzers.cache import parsed_yaml
+from mpsverify_base.config import read_text
 from mpsverify_base.errors import UsageError
 from mpsverify_base.paths import LOCK_HIERARCHY
 
@@ -97,15 +98,16 @@ class Hierarchy:
         return b.level < a.level
 
 
-def load_hierarchy(path: Path = DEFAULT_PATH) -> Hierarchy:
-    """Read and validate the hierarchy file; any problem is a one-line UsageError."""
-    return parse_hierarchy(read_yaml(path, "lock hierarchy"), path)
+def load_hierarchy(path: Path = DEFAULT_PATH, cache: bool = False) -> Hierarchy:
+    """Read and validate the hierarchy file (the parsed YAML kept in the cache when `cache`); any problem is
+    a one-line UsageError."""
+    return parse_hierarchy(parsed_yaml(read_text(path, "lock hierarchy"), str(path), cache), path)
 
 
 @lru_cache(maxsize=8)
 def hierarchy_from_text(text: str, source: str = REPO_FILE) -> Hierarchy:
     """A hierarchy from YAML text (a revision's file, carried in the analyzer settings)."""
-    return parse_hierarchy(parse_yaml(text, source), source)     # no alias bombs, bounded nesting
+    return parse_hierarchy(parsed_yaml(text, source), source)     # no alias bombs, bounded nesting
 
 
 def find_hierarchy(start: Path) -> Path | None:
@@ -135,11 +137,12 @@ def repository_settings(start: Path) -> dict:
     return text_settings(read_text(path, "lock hierarchy"), str(path))    # a regular file of bounded size
 
 
-def for_settings(settings: dict) -> Hierarchy:
+def for_settings(settings: dict, cache: bool = False) -> Hierarchy:
     """The hierarchy a structural run uses: the YAML text in settings[SETTING] (a repository's own
-    file), else ours."""
+    file), else ours (its parse kept in the cache when `cache`)."""
     text = settings.get(SETTING)
-    return hierarchy_from_text(text, settings.get(SETTING + "_source", REPO_FILE)) if text else load_hierarchy()
+    return hierarchy_from_text(text, settings.get(SETTING + "_source", REPO_FILE)) if text \
+        else load_hierarchy(cache=cache)
 
 
 def parse_hierarchy(data, path) -> Hierarchy:

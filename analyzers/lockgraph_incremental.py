@@ -126,12 +126,14 @@ def type_keys(model: FileModel, types: symbols.TypeFacts, add) -> None:
 def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hierarchy, depth: int, kind: str,
                  cache: bool, jobs: int | None = None, given: dict[str, FileFacts] | None = None,
                  before: dict[str, FileFacts] | None = None, types: symbols.Types | None = None,
-                 load_model: Callable[[str], FileModel] | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
+                 load_model: Callable[[str], FileModel] | None = None,
+                 earlier: tuple[dict, dict] | None = None) -> tuple[list[Acquisition], list[Diagnostic]]:
     """All acquisitions of the files, and their diagnostics: reused from the last run over the same files
     where nothing they read changed. `given`: every file's facts, worked out and kept by the caller (then
     the state keeps none, and `before` has the earlier facts of the files that changed since the last run;
     `types`: the type tables it built from them; `load_model`: its loader, so that no model is loaded
-    twice)."""
+    twice; `earlier`: models before an edit and line maps from them to now, by the file keys before, where
+    the caller has them)."""
     store = ParseCache(enabled=cache)
     state_key = STATE + _digest(kind, engine.analyzer_version(), sorted(rel for _, rel in files))
     state = store.get(state_key) if all(keys) else None
@@ -165,8 +167,8 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             diagnostics.extend(value.diagnostics)
     order = [f.lock.path for f in facts]
     now = {f.lock.path: f for f in facts}
-    earlier = {**state.facts, **(before or {})} if state else {}
-    invalid, moved = _invalid(state, current, now, earlier, load, store) if state else (None, {})
+    before_facts = {**state.facts, **(before or {})} if state else {}
+    invalid, moved = _invalid(state, current, now, before_facts, load, store, earlier) if state else (None, {})
     kept_units = {}
     if invalid is not None:
         for path, unit in state.units.items():
@@ -198,7 +200,8 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
 
 
 def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], earlier: dict[str, FileFacts],
-             load, store: ParseCache) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
+             load, store: ParseCache, known: tuple[dict, dict] | None = None
+             ) -> tuple[set[str] | None, dict[str, dict[int, int]]]:
     """The files to walk again: those that changed and those that read a key a changed file provides
     differently (None when the last run cannot tell: it stopped its call walk early, or a changed file's
     earlier model or either version's facts are missing); and for each changed file, where its unchanged
@@ -208,14 +211,16 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
     changed = {p for p, k in current.items() if state.keys.get(p) != k}
     keys: set[tuple] = set()
     moved: dict[str, dict[int, int]] = {}
+    models, maps = known or ({}, {})
     for path in changed:
-        before = store.get(state.keys[path])
+        was = state.keys[path]
+        before = models.get(was) or store.get(was)
         if not isinstance(before, FileModel) or path not in earlier or path not in now:
             return None, {}
         after = load(path)
         old, new = provides(before, earlier[path].types), provides(after, now[path].types)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        moved[path] = line_map(before, after)
+        moved[path] = maps[was] if was in maps else line_map(before, after)
     keys.update(_tree_wide(earlier, now, changed))
     return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}, moved
 

@@ -238,8 +238,7 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
 
         def one(item):
             if item == ("lock order",):
-                return _lock_order(files, keys, load, now, changed.before if changed else {}, project.types,
-                                   ctx, cache)
+                return _lock_order(files, keys, load, now, changed, project.types, ctx, cache)
             with active(project):
                 if item == ("lock sets",):
                     return work.lock_sets(order, lock_sets)
@@ -249,11 +248,12 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
             failures.extend(trouble)
             if item == ("lock order",):
                 found.extend(result)
-            elif item == ("lock sets",):
-                lock_sets, more, entries = result
-                found.extend(more)
             else:
-                units[item], learned = result
+                if item == ("lock sets",):
+                    (lock_sets, more, entries), learned = result
+                    found.extend(more)
+                else:
+                    units[item], learned = result
                 for what, (kinds, deps) in learned.items():      # what a forked child settled
                     contexts[what].kept(kinds, deps, set())
         with active(project):
@@ -291,8 +291,7 @@ class _Work:
     def unit(self, rel: str) -> tuple[tuple[Unit, dict], list[Diagnostic]]:
         """One file's Unit, the keys it read noted, and the contexts it settled; and any failures."""
         model, ctx = self.load(rel), self.ctx
-        settled = _contexts()
-        before = {what: len(s.kinds) for what, s in settled.items()}
+        learned = _settling()
         depends.open_frame()
         try:
             got = [x for rule in self.per_file for x in engine._guarded(rule, [model], ctx)]
@@ -307,19 +306,16 @@ class _Work:
             counts = symbols.coverage_of(model, self.project.types)
         finally:
             read = depends.close_frame()
-        learned = {}
-        for what, s in settled.items():
-            names = list(islice(reversed(s.kinds), len(s.kinds) - before[what]))
-            learned[what] = ({n: s.kinds[n] for n in names}, {n: s.deps[n] for n in names if n in s.deps})
-        return (Unit([x for x in got if isinstance(x, Finding)], read, counts, parts), learned), \
+        return (Unit([x for x in got if isinstance(x, Finding)], read, counts, parts), learned()), \
             [x for x in got if isinstance(x, Diagnostic)]
 
-    def lock_sets(self, order: list[str], kept: dict[str, LockSets]) -> tuple[tuple[dict, list, tuple], list]:
+    def lock_sets(self, order: list[str], kept: dict[str, LockSets]) -> tuple[tuple[tuple, dict], list]:
         """ST.015 over the tree: each file's accesses (those kept from the last run where nothing they read
         changed), the ones that wait worked out once every file's locked fields are known (again only where
-        those of its names changed), then compared. ((every file's part, the findings, the entry locks worked
-        out with what each read), failures)."""
+        those of its names changed), then compared. (((every file's part, the findings, the entry locks worked
+        out with what each read), the contexts it settled), failures)."""
         failures: list[Diagnostic] = []
+        learned = _settling()
         parts, slots_of = dict(kept), {}
         for rel in order:
             if rel in parts:
@@ -349,7 +345,7 @@ class _Work:
             parts[rel] = LockSets(read, part.locked, part.waiting, used, accesses)
         found = _guarded("ST.015", "", failures, [],
                          lambda: list(st015_compare([a for rel in order for a in parts[rel].accesses], self.ctx)))
-        return (parts, found, (self.tables.entries, self.tables.deps)), failures
+        return ((parts, found, (self.tables.entries, self.tables.deps)), learned()), failures
 
     def _slots(self, model: FileModel, failures: list) -> list:
         return _guarded("ST.015", model.path, failures, [],
@@ -367,6 +363,9 @@ class _Changes:
     before: dict[str, FileFacts]
     given: set[tuple]
     moved: dict[str, dict[int, int]]
+    models: dict[str, FileModel]            # their models before, by their key before
+    lines: dict[str, dict[int, int]]        # line_map of each, moved or not, by the same key (the lock
+                                            # graph's run reuses both where its state has that key too)
 
     def __contains__(self, rel: str) -> bool:
         return rel in self.files
@@ -383,20 +382,22 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
     given: set[tuple] = set()
     earlier: dict[str, FileFacts] = {}
     moved: dict[str, dict[int, int]] = {}
+    models: dict[str, FileModel] = {}
+    maps: dict[str, dict[int, int]] = {}
     for rel in changed:
         before = store.get(state.keys[rel])
         was = store.get(engine.facts_key(state.keys[rel], facts_name))
         if not isinstance(before, FileModel) or not isinstance(was, tuple) or not isinstance(was[1], FileFacts):
             return None
-        earlier[rel] = was[1]
+        earlier[rel], models[state.keys[rel]] = was[1], before
         old = provides(before, was[1], namespaces)
         new = provides(load(rel), now[rel], namespaces)
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        lines = line_map(before, load(rel))
+        lines = maps[state.keys[rel]] = line_map(before, load(rel))
         if any(a != b for a, b in lines.items()):     # the kept files' findings may quote lines that moved
             moved[rel] = lines
             given.update(old.keys() | new.keys())
-    return _Changes(changed, keys, earlier, given, moved)
+    return _Changes(changed, keys, earlier, given, moved, models, maps)
 
 
 _QUOTES_LINE = re.compile(r"\bline \d")
@@ -424,9 +425,9 @@ def _relocated(unit: Unit, changes: _Changes) -> Unit | None:
     return replace(unit, findings=findings)
 
 
-def _lock_order(files: list[tuple[Path, str]], keys: list[str], load,
-                facts: dict[str, FileFacts], before: dict[str, FileFacts], types: symbols.Types,
-                ctx: RuleContext, cache: bool) -> tuple[list[Finding], list[Diagnostic]]:
+def _lock_order(files: list[tuple[Path, str]], keys: list[str], load, facts: dict[str, FileFacts],
+                changed: _Changes | None, types: symbols.Types, ctx: RuleContext,
+                cache: bool) -> tuple[list[Finding], list[Diagnostic]]:
     """ST.009's findings: the lock graph of the tree, through the lock graph's incremental state (one of its
     own, without facts: this run has them), from the facts, models and type tables at hand."""
     from analyzers import lockgraph_incremental
@@ -434,15 +435,16 @@ def _lock_order(files: list[tuple[Path, str]], keys: list[str], load,
     from analyzers.lockgraph import findings, graph_from
     from analyzers.lockgraph_extract import DEFAULT_DEPTH
     def graph() -> list[Finding]:
-        hierarchy = for_settings(ctx.settings)
+        hierarchy = for_settings(ctx.settings, cache)
         text = ctx.settings.get(SETTING) or DEFAULT_PATH.read_text(encoding="utf-8", errors="replace")
         kind = engine._kind("lockgraph", {"hierarchy": text, "depth": DEFAULT_DEPTH})
         def lock(f: FileFacts):
             return lockgraph_incremental.FileFacts(f.lock, f.types, f.diagnostics)
         acqs, _ = lockgraph_incremental.acquisitions(
             files, keys, hierarchy, DEFAULT_DEPTH, kind + ":structural", cache, load_model=load,
-            given={rel: lock(f) for rel, f in facts.items()}, before={rel: lock(f) for rel, f in before.items()},
-            types=types)
+            given={rel: lock(f) for rel, f in facts.items()},
+            before={rel: lock(f) for rel, f in changed.before.items()} if changed else {}, types=types,
+            earlier=(changed.models, changed.lines) if changed else None)
         return findings(graph_from(acqs, hierarchy))
     failures: list[Diagnostic] = []
     return _guarded("ST.009", "", failures, [], graph), failures
@@ -451,6 +453,21 @@ def _lock_order(files: list[tuple[Path, str]], keys: list[str], load,
 def _contexts() -> dict:
     """The run's caller and queue contexts (queries.Settled, on the active project's index)."""
     return {"caller": caller_context([]), "queue": queue_context([])}
+
+
+def _settling():
+    """A function giving the contexts settled from now on, {kind: (names' kinds, what each read)}: a forked
+    child sends them back with its results, so that the state keeps them."""
+    settled = _contexts()
+    before = {what: len(s.kinds) for what, s in settled.items()}
+
+    def learned() -> dict:
+        out = {}
+        for what, s in settled.items():
+            names = list(islice(reversed(s.kinds), len(s.kinds) - before[what]))
+            out[what] = ({n: s.kinds[n] for n in names}, {n: s.deps[n] for n in names if n in s.deps})
+        return out
+    return learned
 
 
 def _guarded(family: str, path: str, failures: list, default, compute):

@@ -59,7 +59,7 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
 
     # a repository that declares its own locks (a fork) is judged by its file, else by ours
     hierarchy_path = hierarchy_path or find_hierarchy(root) or DEFAULT_PATH
-    hierarchy = load_hierarchy(hierarchy_path)
+    hierarchy = load_hierarchy(hierarchy_path, cache=cache)
     skipped: list = []
     options = {"hierarchy": hierarchy_path.read_text(encoding="utf-8", errors="replace"), "depth": depth}
     def compute(found: list, keys: list[str], kind: str) -> tuple[LockGraph, list]:
@@ -68,7 +68,7 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
     graph, diagnostics, files = files_run("lockgraph", options, paths, root, compute, cache=cache, limits=limits,
                                           skipped=skipped)
     inputs.require_files(files, ", ".join(map(str, paths)))
-    checks = [e.check for e in load_catalogue() if e.family == "ST.009"]
+    checks = [e.check for e in load_catalogue(cache=cache) if e.family == "ST.009"]
     report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
                     diagnostics=skipped + diagnostics, files=files,
                     extra={"graph": as_dict(graph), "hierarchy": str(hierarchy_path)})

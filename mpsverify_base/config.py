@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import stat
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mpsverify_base.errors import UsageError
 
 CONFIG_NAMES = ("mps-verify.yaml", "mps-verify.yml", "pyproject.toml")
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: about 10x faster when present
 MAX_INPUT_BYTES = 16 * 1024 * 1024     # config-like inputs (settings, baselines, hierarchies) larger are refused
 MAX_YAML_NODES = 200_000               # nodes after expanding aliases: a billion-laughs document has ~10^9
 MAX_NESTING = 64                       # mappings/lists inside each other (real settings: 3)
@@ -66,20 +62,23 @@ def read_text(path: Path, what: str) -> str:
 
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML safely: no tags, no alias expansion beyond MAX_YAML_NODES, nesting up to MAX_NESTING."""
+    import yaml      # here: a run whose YAML inputs are all cached (analyzers.cache.parsed) never needs it (~10 ms)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)     # libyaml: about 10x faster when present
     try:
-        node = yaml.compose(text, Loader=SAFE_LOADER)
+        node = yaml.compose(text, Loader=loader)
         if node is None:
             return None
         _check_size(node, source)
-        return yaml.load(text, Loader=SAFE_LOADER)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise UsageError(f"{source}: not valid YAML: {' '.join(str(exc).split())[:200]}") from exc
     except RecursionError as exc:
         raise UsageError(f"{source}: nested too deeply") from exc
 
 
-def _check_size(root: yaml.Node, source: str) -> None:
+def _check_size(root, source: str) -> None:
     """Count the nodes the document expands to (aliases count each time they are used) and its depth."""
+    import yaml
     seen = 0
     stack: list[tuple[yaml.Node, int]] = [(root, 1)]
     while stack:
@@ -122,6 +121,9 @@ def _has_tool_table(path: Path) -> bool:
 
 def has_tool_table(text: str) -> bool:
     """Whether pyproject.toml text has a [tool.mps-verify] table (False when it is not valid TOML)."""
+    if "mps-verify" not in text:      # most projects' pyproject.toml: no TOML parser to import
+        return False
+    import tomllib
     try:
         tool = tomllib.loads(text).get("tool", {})
     except (tomllib.TOMLDecodeError, RecursionError):
@@ -136,6 +138,7 @@ def parse_config(data: bytes, source: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{source}: not UTF-8 (byte {exc.start})") from exc
     if source.endswith(".toml"):
+        import tomllib
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

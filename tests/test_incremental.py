@@ -267,3 +267,24 @@ def test_a_run_without_the_naming_note_does_not_stand_for_one_with_it(tmp_path):
     assert engine.analyze([tree], tree, naming=False).extra["types"] == {}
     engine._LAST_FILES.clear()
     assert engine.analyze([tree], tree).extra["types"] != {}
+
+
+def test_parsed_yaml_is_kept_by_its_text_only_when_asked(tmp_path, monkeypatch):
+    """The catalogue's and hierarchy's YAML, parsed once and kept; --no-cache (cache=False) writes nothing,
+    and a document that does not parse is an error every time."""
+    from analyzers import cache as cache_module
+    from mpsverify_base.errors import UsageError
+    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path))
+    assert cache_module.parsed_yaml("a: [1, 2]\n", "x.yaml") == {"a": [1, 2]}
+    assert not (tmp_path / "structural").exists()
+    assert cache_module.parsed_yaml("a: [1, 2]\n", "x.yaml", cache=True) == {"a": [1, 2]}
+    assert cache_module.parsed_yaml("", "empty.yaml", cache=True) is None
+    assert len(list((tmp_path / "structural").rglob("*.pickle"))) == 2
+    monkeypatch.setattr(cache_module, "parse_yaml", lambda text, source: pytest.fail("parsed again"))
+    assert cache_module.parsed_yaml("a: [1, 2]\n", "x.yaml", cache=True) == {"a": [1, 2]}
+    assert cache_module.parsed_yaml("", "empty.yaml", cache=True) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path))
+    for _ in range(2):
+        with pytest.raises(UsageError, match="not valid YAML"):
+            cache_module.parsed_yaml("a: [1\n", "bad.yaml", cache=True)

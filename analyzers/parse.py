@@ -1340,7 +1340,7 @@ def parse_text(text: str, rel: str) -> FileModel:
                                                              "not shown", "parse")
         found = [*found[:MAX_DIAGNOSTICS], more]
     diagnostics += found
-    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics, text)
+    model = FileModel(rel, tokens, comments, root, builder.members, diagnostics)
     blockvars.resolve(model)
     _share_empty(root)
     return model

@@ -68,20 +68,7 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
     def add(key: tuple, part: object) -> None:
         out.setdefault(key, []).append(part)
 
-    toks = model.tokens
-    bodies: dict[int, str] = {}
-
-    def body(fn: Scope) -> str:
-        """A function as read through the tables: its tokens from the head on with their lines counted from
-        its first (lines that only move are mapped, see relocated), its names."""
-        hit = bodies.get(id(fn))
-        if hit is None:
-            a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
-            outer = tuple((s.kind, s.name) for s in fn.ancestors())
-            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, outer, fn.col, fn.end_line - fn.line,
-                                           "\0".join(toks.texts[a:b]), [line - fn.line for line in toks.lines[a:b]],
-                                           toks.cols[a:b].tobytes())
-        return hit
+    body = function_digests(model)
 
     for scope in model.scopes():
         fn = scope.function()
@@ -101,6 +88,24 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
             add(("tg", m.name), part)
     type_keys(model, types, add)
     return {key: _digest(parts) for key, parts in out.items()}
+
+
+def function_digests(model: FileModel) -> Callable[[Scope], str]:
+    """fn -> a digest of a function of `model` as read through the tables (memoised): its tokens from the
+    head on with their lines counted from its first (lines that only move are mapped, see relocated), its
+    names."""
+    toks, bodies = model.tokens, {}
+
+    def body(fn: Scope) -> str:
+        hit = bodies.get(id(fn))
+        if hit is None:
+            a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
+            outer = tuple((s.kind, s.name) for s in fn.ancestors())
+            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, outer, fn.col, fn.end_line - fn.line,
+                                           "\0".join(toks.texts[a:b]), [line - fn.line for line in toks.lines[a:b]],
+                                           toks.cols[a:b].tobytes())
+        return hit
+    return body
 
 
 def type_keys(model: FileModel, types: symbols.TypeFacts, add) -> None:

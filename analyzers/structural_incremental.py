@@ -26,8 +26,8 @@ from analyzers import depends, engine, forked, suppress, symbols
 from analyzers.cache import ParseCache
 from analyzers.findings import Diagnostic, Finding, Related
 from analyzers.lockgraph_extract import LockFacts, lock_facts
-from analyzers.lockgraph_incremental import line_map, type_keys
-from analyzers.model import FileModel, Scope
+from analyzers.lockgraph_incremental import function_digests, line_map, type_keys
+from analyzers.model import FileModel
 from analyzers.rules import Rule, RuleContext
 from analyzers.rules.index import IndexFacts, Project, active, index_from, owner_from, short_name
 from analyzers.rules import lockset, st007, st010
@@ -110,17 +110,7 @@ def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> 
     call site as its whole function with lines counted from its first, members as declared but where (what
     only moved keeps its digest; the kept findings that quote its lines are moved, see _relocated)."""
     out: dict[tuple, list] = defaultdict(list)
-    toks = model.tokens
-    bodies: dict[int, str] = {}
-
-    def body(fn: Scope) -> str:
-        hit = bodies.get(id(fn))
-        if hit is None:
-            a, b = symbols.token_at(model, fn.line, fn.col), min(fn.last_token + 1, len(toks))
-            hit = bodies[id(fn)] = _digest(fn.name, fn.kind, tuple((s.kind, s.name) for s in fn.ancestors()),
-                                           fn.col, fn.end_line - fn.line, "\0".join(toks.texts[a:b]),
-                                           [line - fn.line for line in toks.lines[a:b]], toks.cols[a:b].tobytes())
-        return hit
+    body = function_digests(model)
 
     for scope in model.scopes():
         fn = scope.function()

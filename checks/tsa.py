@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analyzers import clang_tsa, tsa, tsa_render
+from analyzers import clang_tsa, tsa
 from analyzers.discover import common_root
 from analyzers.findings import Report
 from analyzers.reporters import render
@@ -115,11 +115,18 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         doc["regressions"] = regressions
     if args.write_baseline:
         cli.emit(cli.dump_json(doc), args.write_baseline)
-    renderers = {"text": lambda: tsa_render.text(inv, regressions, against),
-                 "markdown": lambda: tsa_render.markdown(inv, regressions, against),
+    renderers = {"text": lambda: _tables().text(inv, regressions, against),
+                 "markdown": lambda: _tables().markdown(inv, regressions, against),
                  "json": lambda: cli.dump_json(doc)}
     cli.emit(renderers[args.format](), args.output)
     return cli.Exit.FINDINGS if regressions or failed else cli.Exit.CLEAN
+
+
+def _tables():
+    """analyzers.tsa_render, imported for the text and Markdown outputs only (it imports rich: ~20 ms of a
+    run that finds everything cached)."""
+    from analyzers import tsa_render
+    return tsa_render
 
 
 # ---- clang pass -----------------------------------------------------------------------------------

@@ -200,25 +200,13 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
             if state else None
         if changed is not None and tree[-1] != state.tree[-1]:
             changed.keys |= _filed(tree[-1] ^ state.tree[-1], [*now.values(), *changed.before.values()])
-
-        def kept(parts: dict) -> dict:
-            return {rel: part for rel, part in parts.items() if rel in now and rel not in changed
-                    and part.read.isdisjoint(changed.keys)} if changed is not None else {}
-        units = {rel: moved for rel, unit in kept(state.units).items()
-                 if (moved := _relocated(unit, changed)) is not None} if state else {}
-        lock_sets = kept(state.lock_sets) if state and lock_tree == state.lock_tree else {}
         work = _Work(project, names, set(lock_tree[1]), ctx, [r for r in rules if r.kind == "project"
                                                         and r.family not in TREE_RULES], families, load)
         with active(project):
             contexts = _contexts()
         work.tables = lockset.Tables(project.index, project.types)
-        if changed is not None:
-            for what, settled in contexts.items():
-                settled.kept(*state.contexts[what], changed.keys)
-            for name, entry in state.entries[0].items():
-                read = state.entries[1].get(name, depends.EMPTY)
-                if read.isdisjoint(changed.keys):
-                    work.tables.entries[name], work.tables.deps[name] = entry, read
+        units, lock_sets = _carried(state, changed, set(now), lock_tree, contexts, work.tables) \
+            if changed is not None else ({}, {})
         focus = [rel for rel in order if rel not in units]
         # the lock graph and ST.015 go first, each a whole that one process works out, then file by file
         items = ([("lock order",)] if "ST.009" in families else []) + \
@@ -263,6 +251,26 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
             counts[what] += n
     marked = [load(rel) for rel in order if now[rel].marks]
     return findings, failures, dict(counts) if naming else {}, marked
+
+
+def _carried(state: _State, changed: _Changes, present: set[str], lock_tree: tuple, contexts: dict,
+             tables: lockset.Tables) -> tuple[dict[str, Unit], dict[str, LockSets]]:
+    """What the last run's state still stands for after `changed`: the Units and ST.015 parts of the files
+    that read none of the changed keys (Units with their moved lines, see _relocated); and, put into
+    `contexts` and `tables`, the contexts and entry locks worked out from none of them."""
+    def kept(parts: dict) -> dict:
+        return {rel: part for rel, part in parts.items() if rel in present and rel not in changed
+                and part.read.isdisjoint(changed.keys)}
+    units = {rel: moved for rel, unit in kept(state.units).items()
+             if (moved := _relocated(unit, changed)) is not None}
+    lock_sets = kept(state.lock_sets) if lock_tree == state.lock_tree else {}
+    for what, settled in contexts.items():
+        settled.kept(*state.contexts[what], changed.keys)
+    for name, entry in state.entries[0].items():
+        read = state.entries[1].get(name, depends.EMPTY)
+        if read.isdisjoint(changed.keys):
+            tables.entries[name], tables.deps[name] = entry, read
+    return units, lock_sets
 
 
 @dataclass

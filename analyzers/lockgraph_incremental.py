@@ -68,19 +68,13 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
     def add(key: tuple, part: object) -> None:
         out.setdefault(key, []).append(part)
 
-    body = function_digests(model)
-
-    for scope in model.scopes():
-        fn = scope.function()
-        first = (fn or scope).line
-        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
-        for call in scope.calls:
-            add(("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver, call.args))
-        if scope.kind == "function" and scope.name:
-            add(("lgfn", simple_name(scope.name)), scope.name)      # the names a call may resolve to
-            add(("lgdef", scope.name), body(scope))                   # what resolving to one reads
+    body = call_keys(model, add)
+    for fn in model.scopes("function"):
+        if fn.name:
+            add(("lgfn", simple_name(fn.name)), fn.name)      # the names a call may resolve to
+            add(("lgdef", fn.name), body(fn))                   # what resolving to one reads
     for m in model.members:
-        part = repr(replace(m, line=0, col=0))      # where a member is declared is no part of an acquisition
+        part = placeless(m)      # where a member is declared is no part of an acquisition
         add(("lgmem", m.name), part)
         if m.owner:
             add(("tm", m.owner.split("::")[-1]), part)
@@ -88,6 +82,26 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
             add(("tg", m.name), part)
     type_keys(model, types, add)
     return {key: _digest(parts) for key, parts in out.items()}
+
+
+def call_keys(model: FileModel, add) -> Callable[[Scope], str]:
+    """add(("call", name), part) for every call site of `model`: the site with its line counted from its
+    function's first, and that function's digest (a site reads its caller's context); returns the
+    function digests (function_digests), for the keys of the definitions."""
+    body = function_digests(model)
+    for scope in model.scopes():
+        fn = scope.function()
+        first = (fn or scope).line
+        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
+        for call in scope.calls:
+            add(("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver, call.args,
+                                      call.objc))
+    return body
+
+
+def placeless(member) -> str:
+    """A member's declaration as a key's part, without where it is (one that only moved keeps its key)."""
+    return repr(replace(member, line=0, col=0))
 
 
 def function_digests(model: FileModel) -> Callable[[Scope], str]:

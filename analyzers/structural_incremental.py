@@ -26,7 +26,7 @@ from analyzers import depends, engine, forked, suppress, symbols
 from analyzers.cache import ParseCache
 from analyzers.findings import Diagnostic, Finding, Related
 from analyzers.lockgraph_extract import LockFacts, lock_facts
-from analyzers.lockgraph_incremental import function_digests, line_map, type_keys
+from analyzers.lockgraph_incremental import call_keys, line_map, placeless, type_keys
 from analyzers.model import FileModel
 from analyzers.rules import Rule, RuleContext
 from analyzers.rules.index import IndexFacts, Project, active, index_from, owner_from, short_name
@@ -110,19 +110,11 @@ def provides(model: FileModel, facts: FileFacts, namespaces: frozenset[str]) -> 
     call site as its whole function with lines counted from its first, members as declared but where (what
     only moved keeps its digest; the kept findings that quote its lines are moved, see _relocated)."""
     out: dict[tuple, list] = defaultdict(list)
-    body = function_digests(model)
-
-    for scope in model.scopes():
-        fn = scope.function()
-        first = (fn or scope).line
-        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
-        for call in scope.calls:
-            out[("call", call.name)].append((where, call.line - first, call.col, call.callee, call.receiver,
-                                             call.args, call.objc))
-        if scope.kind == "function":
-            out[("fn", short_name(scope.name))].append(body(scope))
+    body = call_keys(model, lambda key, part: out[key].append(part))
+    for fn in model.scopes("function"):
+        out[("fn", short_name(fn.name))].append(body(fn))
     for m in facts.index.members:
-        part = repr(replace(m, line=0, col=0))      # a declaration that only moved: see _relocated
+        part = placeless(m)      # a declaration that only moved: see _relocated
         if m.owner:
             out[("im", m.owner.split("::")[-1])].append(part)
             out[("tm", m.owner.split("::")[-1])].append(part)

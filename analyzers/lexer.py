@@ -73,8 +73,19 @@ def _lark_terminals() -> list:
 
 @lru_cache(maxsize=1)
 def scanner() -> re.Pattern[str]:
-    """The compiled alternation of all grammar terminals, one named group per terminal."""
-    return re.compile(_scanner_text())
+    """The compiled alternation of all grammar terminals, one named group per terminal, each match taking the
+    spaces and tabs after it: half the matches of code are blanks between tokens on one line, and a match
+    costs a turn of lex's loop (the token is its group; its start is the match's)."""
+    return re.compile(f"(?:{_scanner_text()})[ \\t]*")
+
+
+@lru_cache(maxsize=1)
+def _by_group() -> tuple[list[str | None], list[str | None]]:
+    """Per group number of the scanner: the terminal's name, and its token kind when it is a one-line code token."""
+    names: list[str | None] = [None] * (scanner().groups + 1)
+    for name, number in scanner().groupindex.items():
+        names[number] = name
+    return names, [SINGLE_LINE_CODE.get(name) if name else None for name in names]
 
 
 def _scanner_text() -> str:
@@ -146,24 +157,26 @@ def lex(text: str) -> Lexed:
     cond = _Conditionals()
     active = True
     line, line_start = 1, 0
-    simple, kinds, new = SINGLE_LINE_CODE, KINDS, tuple.__new__
+    terminal, simple = _by_group()
+    kinds, new = KINDS, tuple.__new__
     # Columns appended directly; texts interned, so a name used 10^4 times is one string.
     add_kind, add_text, add_line, add_col = tokens.kinds.append, tokens.texts.append, tokens.lines.append, \
         tokens.cols.append
     seen: dict[str, str] = {}
     share = seen.setdefault
     for m in scanner().finditer(text):
-        kind = m.lastgroup
-        k = simple.get(kind)
+        group = m.lastindex
+        k = simple[group]
         if k is not None:          # the common case: one-line code tokens
             if active:
-                value = m.group()
+                value = m[group]
                 add_kind(k)
                 add_text(share(value, value))
                 add_line(line)
                 add_col(m.start() - line_start + 1)
             continue
-        value = m.group()
+        kind = terminal[group]
+        value = m[group]
         start = m.start()
         if kind == "PREPROC":
             if cond.directive(value, line):

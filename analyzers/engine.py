@@ -29,7 +29,7 @@ from analyzers.cache import ParseCache, key
 from analyzers.catalogue import Entry, load_catalogue, select
 from analyzers.discover import InputLimits, discover_all, relative
 from analyzers.findings import Diagnostic, Finding, Report
-from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY
+from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY, load_hierarchy
 from analyzers.model import FileModel, Scope
 from analyzers.rules import Rule, RuleContext, load_rules, rules_version
 from mpsverify_base.provenance import tool_info
@@ -333,6 +333,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         with paused_gc():
             ctx = RuleContext({e.check.id: e.check for e in entries}, root, settings or {})
             rules = selected_rules(entries)      # imported before forking: the children have them
+            load_hierarchy(cache=cache)          # what the rules' queries.lock_class reads, through the cache
             from analyzers import structural_incremental
             kind = _run_key([], entries, settings)
             facts_name = f"file-rules:{kind}"     # the per-file pass's cache entries, for both of its readers

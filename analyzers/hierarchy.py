@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from analyzers.cache import parsed_yaml
@@ -101,13 +100,23 @@ class Hierarchy:
 def load_hierarchy(path: Path = DEFAULT_PATH, cache: bool = False) -> Hierarchy:
     """Read and validate the hierarchy file (the parsed YAML kept in the cache when `cache`); any problem is
     a one-line UsageError."""
-    return parse_hierarchy(parsed_yaml(read_text(path, "lock hierarchy"), str(path), cache), path)
+    return hierarchy_from_text(read_text(path, "lock hierarchy"), str(path), cache)
 
 
-@lru_cache(maxsize=8)
-def hierarchy_from_text(text: str, source: str = REPO_FILE) -> Hierarchy:
-    """A hierarchy from YAML text (a revision's file, carried in the analyzer settings)."""
-    return parse_hierarchy(parsed_yaml(text, source), source)     # no alias bombs, bounded nesting
+_BY_TEXT: dict[tuple[str, str], Hierarchy] = {}
+
+
+def hierarchy_from_text(text: str, source: str = REPO_FILE, cache: bool = False) -> Hierarchy:
+    """A hierarchy from YAML text (a revision's file, carried in the analyzer settings), kept for the process
+    by its text: a structural run reads ours twice (its lock order, and the rules' queries.lock_class), and the
+    second reading was the YAML library's import and parse (~20 ms) in a run that found all else cached."""
+    hit = _BY_TEXT.get((text, source))
+    if hit is None:
+        hit = parse_hierarchy(parsed_yaml(text, source, cache), source)     # no alias bombs, bounded nesting
+        if len(_BY_TEXT) >= 8:
+            _BY_TEXT.clear()
+        _BY_TEXT[(text, source)] = hit
+    return hit
 
 
 def find_hierarchy(start: Path) -> Path | None:

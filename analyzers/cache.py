@@ -5,7 +5,8 @@ sources and grammar, so any change to input or parser misses; entries are pickle
 (parallel runs and workers can share the folder). A corrupt or unreadable entry is a miss.
 Entries are zlib-compressed (level 1): a pickled model is ~5x its source, compressed ~1x, and
 compressing costs less than writing the difference (measured on 5 MB of 2.6.0 source: 26 MB -> 5.7 MB,
-0.16 s CPU to compress, 0.07 s to decompress).
+0.16 s CPU to compress, 0.07 s to decompress). The incremental runs' states, rewritten by every edit, are
+kept plain: compressing one took longer than writing its 3x bytes.
 
 Content addressing means an edit leaves the old entries behind (the edited file's old model, the old
 whole-run results), so the folder is trimmed (`trim`, run by every command at most once an hour): files
@@ -32,7 +33,8 @@ from mpsverify_base.config import parse_yaml
 from mpsverify_base.errors import UsageError
 from mpsverify_base.paths import REPO_ROOT
 
-MAGIC = b"mvz1"      # entry format: compressed pickle (an entry without it is a miss)
+MAGIC = b"mvz1"      # entry format: compressed pickle (an entry without it or RAW is a miss)
+RAW = b"mvp1"        # entry format: plain pickle (see put)
 PARSER_SOURCES = ("grammar.lark", "lexer.py", "parse.py", "model.py", "blockvars.py")
 MAX_MB_ENV, MAX_DAYS_ENV = "MPS_VERIFY_CACHE_MAX_MB", "MPS_VERIFY_CACHE_MAX_DAYS"
 DEFAULT_MAX_MB, DEFAULT_MAX_DAYS = 1024, 30
@@ -92,6 +94,8 @@ class ParseCache:
             with open(path, "rb") as fh:
                 blob = fh.read()
                 mark_used(path, fh)
+            if blob.startswith(RAW):
+                return pickle.loads(memoryview(blob)[len(RAW):])
             if not blob.startswith(MAGIC):
                 return None
             return pickle.loads(zlib.decompress(memoryview(blob)[len(MAGIC):]))
@@ -99,8 +103,9 @@ class ParseCache:
                 zlib.error):
             return None
 
-    def put(self, k: str, value) -> None:
-        """Store a value atomically; failures (read-only disk, full disk) are ignored."""
+    def put(self, k: str, value, compress: bool = True) -> None:
+        """Store a value atomically, compressed unless told not to; failures (read-only disk, full disk) are
+        ignored."""
         if not self.enabled:
             return
         path = self._path(k)
@@ -108,10 +113,11 @@ class ParseCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC)
-                sink = _Deflating(fh)       # pickled into the compressor frame by frame: never whole in memory
+                fh.write(MAGIC if compress else RAW)
+                sink = _Deflating(fh) if compress else fh   # pickled frame by frame: never whole in memory
                 pickle.dump(value, sink, protocol=pickle.HIGHEST_PROTOCOL)
-                sink.close()
+                if compress:
+                    sink.close()
             os.replace(tmp, path)
         except OSError:
             try:

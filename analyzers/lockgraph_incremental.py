@@ -214,7 +214,8 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
         elif path in kept_units:
             units[path] = kept_units[path]
     if all(keys) and not engine.incomplete(diagnostics):
-        store.put(state_key, _State(current, {} if given else now, units, extractor.truncated))
+        store.put(state_key, _State(current, {} if given else now, units, extractor.truncated),
+                  compress=False)    # rewritten by every edit, as the structural run's
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 

@@ -235,7 +235,7 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
     if cache and all(keys) and not failures and len(now) == len(rels):
         store.put(state_key, _State(current, units, lock_sets, tree, lock_tree,
                                     {what: (settled.kinds, settled.deps) for what, settled in contexts.items()},
-                                    entries))
+                                    entries), compress=False)   # rewritten by every edit: zlib was ~9 ms of one at 5 MB
     findings = [x for rel in order for x in units[rel].findings] + found
     counts: dict[str, int] = defaultdict(int)
     for rel in order:

@@ -62,6 +62,17 @@ def test_entries_are_compressed_and_a_truncated_one_is_a_miss(tmp_path):
     assert store.get("ab" * 32) is None
 
 
+
+def test_an_entry_put_uncompressed_reads_back_and_a_truncated_one_is_a_miss(tmp_path):
+    store = cache_mod.ParseCache(tmp_path)
+    store.put("cd" * 32, {"x": "y" * 10_000}, compress=False)
+    entry = next((tmp_path / "structural").rglob("*.pickle"))
+    assert entry.read_bytes().startswith(cache_mod.RAW) and entry.stat().st_size > 10_000
+    assert store.get("cd" * 32) == {"x": "y" * 10_000}
+    entry.write_bytes(entry.read_bytes()[:20])
+    assert store.get("cd" * 32) is None
+
+
 def test_cache_of_the_mps_tree_is_at_most_1_5x_its_source(tmp_path):
     from checks.sources import CORPUS_DIR
     from tests.corpus_tree import mps_dirs

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -159,11 +160,10 @@ def lex(text: str) -> Lexed:
     line, line_start = 1, 0
     terminal, simple = _by_group()
     kinds, new = KINDS, tuple.__new__
-    # Columns appended directly; texts interned, so a name used 10^4 times is one string.
+    # Columns appended directly; texts interned for the process, so a name is one string in every file's model.
     add_kind, add_text, add_line, add_col = tokens.kinds.append, tokens.texts.append, tokens.lines.append, \
         tokens.cols.append
-    seen: dict[str, str] = {}
-    share = seen.setdefault
+    share = sys.intern
     for m in scanner().finditer(text):
         group = m.lastindex
         k = simple[group]
@@ -171,7 +171,7 @@ def lex(text: str) -> Lexed:
             if active:
                 value = m[group]
                 add_kind(k)
-                add_text(share(value, value))
+                add_text(share(value))
                 add_line(line)
                 add_col(m.start() - line_start + 1)
             continue
@@ -187,7 +187,7 @@ def lex(text: str) -> Lexed:
             if k == "COMMENT":
                 comments.append(new(Token, (k, value, line, start - line_start + 1)))
             else:
-                tokens.append(Token(k, share(value, value), line, start - line_start + 1))
+                tokens.append(Token(k, share(value), line, start - line_start + 1))
         if "\n" in value:
             line += value.count("\n")
             line_start = start + value.rindex("\n") + 1

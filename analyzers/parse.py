@@ -19,7 +19,7 @@ from pathlib import Path
 from analyzers import blockvars
 from analyzers.findings import Diagnostic
 from analyzers.lexer import lex
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Tokens
+from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Tokens, shared_call
 
 OPENERS = {"{": "}", "(": ")", "[": "]"}
 CLOSERS = {"}": "{", ")": "(", "]": "["}
@@ -1004,7 +1004,7 @@ class _Builder:
         close = self.match[open_]
         args = [self.text(a, b) for a, b in self.split_args(open_ + 1, close)]
         tok = self.toks[start]
-        call = Call(texts[p], callee, receiver, args, tok.line, tok.col, token=start, scope=scope)
+        call = shared_call(texts[p], callee, receiver, args, tok.line, tok.col, token=start, scope=scope)
         _listed(scope, "calls").append(call)
         self.lock_call(scope, call, open_)
         return call
@@ -1086,7 +1086,7 @@ class _Builder:
         else:
             return None
         tok = self.toks[i]
-        call = Call(texts[sel_start], f"{receiver}.{texts[sel_start]}", receiver, args, tok.line, tok.col,
+        call = shared_call(texts[sel_start], f"{receiver}.{texts[sel_start]}", receiver, args, tok.line, tok.col,
                     objc=True, selector=selector, token=i, scope=scope)
         _listed(scope, "calls").append(call)
         return {"call": call, "parts": parts, "group": i}

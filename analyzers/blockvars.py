@@ -8,7 +8,7 @@ that is later given that variable, exactly as if the literal had been written th
 from __future__ import annotations
 
 
-from analyzers.model import FileModel, Scope
+from analyzers.model import IDENT, FileModel, Scope
 
 DISPATCH_CALLS = frozenset({"dispatch_sync", "dispatch_sync_with_rethrow", "dispatch_async", "dispatch_after",
                             "dispatch_barrier_sync", "dispatch_barrier_async", "dispatch_async_and_wait",
@@ -23,7 +23,7 @@ def _variable(model: FileModel, block: Scope) -> str:
     i = toks.at(block.line, block.col)     # the '^'
     if i < 2 or i >= len(toks):
         return ""
-    if texts[i - 1] == "=" and kinds[i - 2] == "IDENT":
+    if texts[i - 1] == "=" and kinds[i - 2] == IDENT:
         return texts[i - 2]
     j = i - 1                                                # dispatch_block_create(flags, ^{...})
     depth = 0
@@ -32,7 +32,7 @@ def _variable(model: FileModel, block: Scope) -> str:
         depth -= texts[j] == "(" and depth > 0
         j -= 1
     if texts[j] == "(" and texts[j - 1] in WRAPPERS and j >= 3 and texts[j - 2] == "=" \
-            and kinds[j - 3] == "IDENT":
+            and kinds[j - 3] == IDENT:
         return texts[j - 3]
     return ""
 

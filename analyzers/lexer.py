@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from analyzers.cache import cache_root, mark_used, parser_version
-from analyzers.model import Token, Tokens
+from analyzers.model import ATKW, CHAR, COMMENT, IDENT, NUMBER, PREPROC, PUNCT, STRING, Token, Tokens
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
-# Lark terminal -> model token kind (IDENT NUMBER STRING CHAR PUNCT PREPROC COMMENT ATKW).
-KINDS = {"IDENT": "IDENT", "NUMBER": "NUMBER", "STRING": "STRING", "RAWSTRING": "STRING", "CHAR": "CHAR",
-         "ATKW": "ATKW", "PREPROC": "PREPROC", "LINE_COMMENT": "COMMENT", "BLOCK_COMMENT": "COMMENT",
-         "LBRACE": "PUNCT", "RBRACE": "PUNCT", "LPAR": "PUNCT", "RPAR": "PUNCT", "LSQB": "PUNCT",
-         "RSQB": "PUNCT", "PUNCT": "PUNCT", "OTHER": "PUNCT", "rawdelim": "STRING"}
+# Lark terminal -> model token kind.
+KINDS = {"IDENT": IDENT, "NUMBER": NUMBER, "STRING": STRING, "RAWSTRING": STRING, "CHAR": CHAR, "ATKW": ATKW,
+         "PREPROC": PREPROC, "LINE_COMMENT": COMMENT, "BLOCK_COMMENT": COMMENT, "LBRACE": PUNCT, "RBRACE": PUNCT,
+         "LPAR": PUNCT, "RPAR": PUNCT, "LSQB": PUNCT, "RSQB": PUNCT, "PUNCT": PUNCT, "OTHER": PUNCT,
+         "rawdelim": STRING}
 # Terminals that never span lines and are code: the scanner's fast path.
 SINGLE_LINE_CODE = {name: KINDS[name] for name in ("IDENT", "PUNCT", "LBRACE", "RBRACE", "LPAR", "RPAR", "LSQB",
                                                    "RSQB", "NUMBER", "ATKW", "OTHER")}
@@ -180,11 +180,11 @@ def lex(text: str) -> Lexed:
         start = m.start()
         if kind == "PREPROC":
             if cond.directive(value, line):
-                tokens.append(Token("PREPROC", value, line, start - line_start + 1))
+                tokens.append(Token(PREPROC, value, line, start - line_start + 1))
             active = cond.active
         elif kind != "WS" and active:
             k = kinds[kind]
-            if k == "COMMENT":
+            if k == COMMENT:
                 comments.append(new(Token, (k, value, line, start - line_start + 1)))
             else:
                 tokens.append(Token(k, share(value), line, start - line_start + 1))

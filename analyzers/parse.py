@@ -19,12 +19,13 @@ from pathlib import Path
 from analyzers import blockvars
 from analyzers.findings import Diagnostic
 from analyzers.lexer import lex
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Tokens, shared_call
+from analyzers.model import (ATKW, CHAR, IDENT, NUMBER, PREPROC, PUNCT, STRING, Call, FileModel, LockRegion, Member,
+                             Scope, Tokens, shared_call)
 
 OPENERS = {"{": "}", "(": ")", "[": "]"}
 CLOSERS = {"}": "{", ")": "(", "]": "["}
 BRACKETS = frozenset("{}()[]")
-WORDS = frozenset({"IDENT", "NUMBER", "ATKW", "STRING", "CHAR"})
+WORDS = frozenset({IDENT, NUMBER, ATKW, STRING, CHAR})
 
 # Identifiers after which '(' or '{' is not a call / declaration / function.
 CONTROL = frozenset({"if", "for", "while", "switch", "catch", "do", "else", "try", "sizeof", "alignof",
@@ -120,7 +121,7 @@ class _Builder:
         # one ' name' string per distinct name (a string per token is most of the parse's peak memory)
         with_space: dict[str, str] = {}
         self.spaced = [
-            "" if k == "PREPROC" else (with_space.get(t) or with_space.setdefault(t, " " + t)
+            "" if k == PREPROC else (with_space.get(t) or with_space.setdefault(t, " " + t)
                                        if k in WORDS and (prev_kind in WORDS or prev in (")", "]")) else t)
             for k, t, prev_kind, prev in zip(self.kinds, self.texts, chain(("",), self.kinds), chain(("",), self.texts))]
         self.match = array("i", [-1]) * self.n     # ints in an array: a list would keep an int object per bracket
@@ -185,24 +186,24 @@ class _Builder:
         texts, match, kinds = self.texts, self.match, self.kinds
         b = min(b, self.n)      # an unclosed group's end is one past the last token
         if b - a <= 1:
-            return texts[a] if b > a and kinds[a] != "PREPROC" else ""
+            return texts[a] if b > a and kinds[a] != PREPROC else ""
         if not collapse or "{" not in texts[a:b]:
             return texts[a] + "".join(self.spaced[a + 1:b])
         out: list[str] = []
         i = a
         while i < b:
-            if collapse and texts[i] == "{" and kinds[i] == "PUNCT" and match[i] > i:
+            if collapse and texts[i] == "{" and kinds[i] == PUNCT and match[i] > i:
                 out.append("{...}")
                 i = match[i] + 1
                 continue
-            if kinds[i] not in ("PREPROC",):
+            if kinds[i] not in (PREPROC,):
                 out.append(texts[i])
             i += 1
         return join_tokens(out)
 
     def compact(self, a: int, b: int) -> str:
         """Tokens [a, b) with no spaces (lock and queue expressions)."""
-        return "".join(self.texts[i] for i in range(a, b) if self.kinds[i] != "PREPROC")
+        return "".join(self.texts[i] for i in range(a, b) if self.kinds[i] != PREPROC)
 
     def split_args(self, a: int, b: int) -> list[tuple[int, int]]:
         """Top-level comma-separated ranges of [a, b) (groups skipped)."""
@@ -210,7 +211,7 @@ class _Builder:
         parts, start, i = [], a, a
         while i < b:
             t = texts[i]
-            if t in OPENERS and match[i] > i and self.kinds[i] == "PUNCT":
+            if t in OPENERS and match[i] > i and self.kinds[i] == PUNCT:
                 i = match[i] + 1
                 continue
             if t == ",":
@@ -253,7 +254,7 @@ class _Builder:
         while i < end:
             t = texts[i]
             k = kinds[i]
-            if k == "PUNCT" and len(t) == 1:
+            if k == PUNCT and len(t) == 1:
                 if t == "{" and match[i] > i:
                     nxt, boundary = self.brace(scope, i, start, ctx)
                     if boundary:
@@ -271,7 +272,7 @@ class _Builder:
                     stmt = i + 1
                 elif t == ":" and i > start and texts[i - 1] in ("public", "private", "protected"):
                     stmt = i + 1
-            elif k == "ATKW":
+            elif k == ATKW:
                 if t in OBJC_CONTAINERS and ctx is None:
                     nxt = self.objc_container(scope, i, end)
                     if nxt is not None:
@@ -281,7 +282,7 @@ class _Builder:
                     stmt = i + 1
                 elif t == "@property" and ctx is None:
                     stmt = i
-            elif k == "PREPROC" and stmt == i:
+            elif k == PREPROC and stmt == i:
                 stmt = i + 1
             i += 1
 
@@ -290,13 +291,13 @@ class _Builder:
     def statement(self, scope: Scope, a: int, b: int, decl_scope: bool) -> None:
         """A ';'-terminated statement [a, b): member / namespace variable / function-local static."""
         texts = self.texts
-        while a < b and self.kinds[a] == "PREPROC":
+        while a < b and self.kinds[a] == PREPROC:
             a += 1
         if a >= b:
             return
         first = texts[a]
         if decl_scope:
-            if first in SKIP_STATEMENTS or (first == "extern" and a + 1 < b and self.kinds[a + 1] == "STRING"):
+            if first in SKIP_STATEMENTS or (first == "extern" and a + 1 < b and self.kinds[a + 1] == STRING):
                 return
             self.declaration(scope, a, b)
         elif first in ("static", "thread_local") and scope.kind != "class":
@@ -323,14 +324,14 @@ class _Builder:
         defined_in = ""      # the class of an out-of-line static member definition
         while i < b:
             t, k = texts[i], kinds[i]
-            if k == "PREPROC":
+            if k == PREPROC:
                 i += 1
                 continue
             if t == "[" and i + 1 < b and texts[i + 1] == "[" and match[i] > i:   # [[attribute]]
                 annotations.append(self.text(i, match[i] + 1))
                 i = match[i] + 1
                 continue
-            if k == "IDENT" and i + 1 < b and texts[i + 1] == "(" and _ANNOTATION.match(t) and match[i + 1] > i:
+            if k == IDENT and i + 1 < b and texts[i + 1] == "(" and _ANNOTATION.match(t) and match[i + 1] > i:
                 annotations.append(self.text(i, match[i + 1] + 1))
                 i = match[i + 1] + 1
                 continue
@@ -339,7 +340,7 @@ class _Builder:
                 continue
             if t == "operator":
                 return                     # `T& operator=(const T&) = delete;` declares no variable
-            if k == "IDENT" and name_idx >= 0 and _BARE_ANNOTATION.match(t):
+            if k == IDENT and name_idx >= 0 and _BARE_ANNOTATION.match(t):
                 annotations.append(t)
                 i += 1
                 continue
@@ -380,16 +381,16 @@ class _Builder:
                 name_idx = -1
                 i += 1
                 continue
-            if k == "IDENT" and t in DECL_SPECIFIERS:
+            if k == IDENT and t in DECL_SPECIFIERS:
                 static = static or t in ("static", "thread_local")
                 per_thread = per_thread or t == "thread_local"
-            elif k == "IDENT" and depth_angle == 0 and not decls and name_idx < 0 and texts[i - 1] == "::" \
+            elif k == IDENT and depth_angle == 0 and not decls and name_idx < 0 and texts[i - 1] == "::" \
                     and scope.kind in ("namespace", "file") and self._out_of_line_member(a, i, b):
                 cs = self._qualified_start(i, a)      # `T C::x = ...;` defines the static member x of C
                 del type_parts[len(type_parts) - (i - cs):]
                 defined_in = self.compact(cs, i - 1)
                 name_idx = i
-            elif k == "IDENT" and t not in ("const", "volatile", "final", "override") and depth_angle == 0 \
+            elif k == IDENT and t not in ("const", "volatile", "final", "override") and depth_angle == 0 \
                     and not (i > a and texts[i - 1] == "::") and not (i + 1 < b and texts[i + 1] == "::"):
                 if name_idx >= 0 and not decls:
                     type_parts.append(texts[name_idx])
@@ -426,7 +427,7 @@ class _Builder:
     def _qualified_start(self, i: int, lo: int) -> int:
         """First token of the qualified name `A::B::x` ending at index i."""
         j = i
-        while j - 2 >= lo and self.texts[j - 1] == "::" and self.kinds[j - 2] == "IDENT":
+        while j - 2 >= lo and self.texts[j - 1] == "::" and self.kinds[j - 2] == IDENT:
             j -= 2
         return j
 
@@ -437,7 +438,7 @@ class _Builder:
         if cs <= a or (i + 1 < b and texts[i + 1] not in (";", "=", "{", "[", ",")):
             return False
         bt = texts[cs - 1]
-        return (kinds[cs - 1] == "IDENT" and bt not in DECL_SPECIFIERS and bt not in ("const", "volatile")) or \
+        return (kinds[cs - 1] == IDENT and bt not in DECL_SPECIFIERS and bt not in ("const", "volatile")) or \
             bt in ("*", "&", ">") or (bt == "const" and texts[cs - 2] in ("*", "&"))
 
     # ---- braces: scopes ------------------------------------------------------------------------
@@ -454,7 +455,7 @@ class _Builder:
         j = i - 1
         while j >= lo:
             t, k = texts[j], kinds[j]
-            if k == "PUNCT":
+            if k == PUNCT:
                 if (t in (")", "]") or (t == "}" and self._init_groups.get(match[j]))) and 0 <= match[j] < j:
                     j = match[j] - 1
                     continue
@@ -462,7 +463,7 @@ class _Builder:
                     break
                 if t == ":" and j > lo and texts[j - 1] in ("public", "private", "protected", "default"):
                     break
-            elif k == "PREPROC" or (k == "ATKW" and t not in CONTROL and t != "@property"):
+            elif k == PREPROC or (k == ATKW and t not in CONTROL and t != "@property"):
                 break
             j -= 1
         return j + 1
@@ -486,12 +487,12 @@ class _Builder:
             self.attach_to_call(child, ctx, h)
             self.scan(child, i + 1, close, None)
             return close + 1, False
-        if head_first == "extern" and h + 2 == i and kinds[h + 1] == "STRING":
+        if head_first == "extern" and h + 2 == i and kinds[h + 1] == STRING:
             self.scan(scope, i + 1, close, None)      # extern "C" { ... } is transparent
             return close + 1, True
         if "namespace" in texts[h:i] and not in_code:
             names = [texts[j] for j in range(texts.index("namespace", h, i) + 1, i)
-                     if kinds[j] == "IDENT" and texts[j] != "inline"]
+                     if kinds[j] == IDENT and texts[j] != "inline"]
             qual = "::".join(p for p in (self.qualifier(scope), "::".join(names)) if p)
             child = self.open_scope(scope, "namespace", qual, i, h)
             self.scan(child, i + 1, close, None)
@@ -519,7 +520,7 @@ class _Builder:
             child = self.open_scope(scope, "function", name, i, h)
             self.scan(child, i + 1, close, None)
             return close + 1, True
-        if in_code and ctx is None and head_first not in CONTROL and h + 1 < i and kinds[h] == "IDENT" \
+        if in_code and ctx is None and head_first not in CONTROL and h + 1 < i and kinds[h] == IDENT \
                 and texts[i - 1] in FUNCTION_BODY_AFTER:
             fn = self.function_name(h, i)
             if fn is not None and self.chain_start(self._name_index(h, fn[1]), h) > h:
@@ -552,7 +553,7 @@ class _Builder:
                 self.scan(child, i + 1, close, None)
                 return close + 1, True
         if ctx is not None or (h < i and self.is_initializer(h, i)):
-            if ctx is None and kinds[i - 1] == "IDENT":      # `std::lock_guard<M> g{m};`
+            if ctx is None and kinds[i - 1] == IDENT:      # `std::lock_guard<M> g{m};`
                 self.guard_declaration(scope, h, i - 1, i)
             self._init_groups[i] = True
             self.scan(scope, i + 1, close, {"group": i})
@@ -572,7 +573,7 @@ class _Builder:
         j = h
         while j < i:
             t = texts[j]
-            if kinds[j] != "IDENT":
+            if kinds[j] != IDENT:
                 return None
             upper = t.isupper() and "_" in t
             if j + 1 < i and texts[j + 1] == "(" and match[j + 1] > j:
@@ -591,13 +592,13 @@ class _Builder:
         """Whether the '{' at i follows `Type name ANNOTATION(args)` (a member's braced initializer)."""
         texts, kinds, match = self.texts, self.kinds, self.match
         o = match[i - 1] if i - 1 > h and texts[i - 1] == ")" else -1
-        return 0 <= o - 2 and o - 2 >= h and kinds[o - 1] == "IDENT" and _MEMBER_ANNOTATION.match(texts[o - 1]) \
-            is not None and kinds[o - 2] == "IDENT"
+        return 0 <= o - 2 and o - 2 >= h and kinds[o - 1] == IDENT and _MEMBER_ANNOTATION.match(texts[o - 1]) \
+            is not None and kinds[o - 2] == IDENT
 
     def _member_initializer(self, h: int, i: int) -> bool:
         """Whether the '{' at i brace-initialises a member in a constructor's initializer list."""
         texts, match = self.texts, self.match
-        if self.kinds[i - 1] != "IDENT" and texts[i - 1] != ">":
+        if self.kinds[i - 1] != IDENT and texts[i - 1] != ">":
             return False
         seen_params = False
         j = h
@@ -650,7 +651,7 @@ class _Builder:
         if p >= h and texts[p] == "]" and 0 <= match[p] < p:
             return self._lambda(match[p], p, h)
         q = p       # ^(args) or ^ReturnType(args)
-        while q >= max(h, p - 4) and (kinds[q] == "IDENT" or texts[q] in ("*", ">", "<")):
+        while q >= max(h, p - 4) and (kinds[q] == IDENT or texts[q] in ("*", ">", "<")):
             q -= 1
         return ("block", [], q) if q >= h and texts[q] == "^" else None
 
@@ -660,13 +661,13 @@ class _Builder:
             return True
         texts, kinds = self.texts, self.kinds
         return texts[a] in _TRAILER_START and all(
-            kinds[m] == "IDENT" or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
+            kinds[m] == IDENT or texts[m] in ("->", "::", "<", ">", "*", "&", ",") for m in range(a, b))
 
     def _lambda(self, open_: int, close: int, h: int) -> tuple[str, list[str], int] | None:
         before = open_ - 1
         if before >= h:
             bt, bk = self.texts[before], self.kinds[before]
-            if (bk in ("IDENT", "NUMBER", "STRING") and bt not in EXPR_KEYWORDS) or bt in (")", "]"):
+            if (bk in (IDENT, NUMBER, STRING) and bt not in EXPR_KEYWORDS) or bt in (")", "]"):
                 return None     # a subscript, not a lambda introducer
         captures = [self.compact(a, b) for a, b in self.split_args(open_ + 1, close)]
         return "lambda", [c for c in captures if c], open_
@@ -711,7 +712,7 @@ class _Builder:
             t = texts[j]
             if t in ENUM_MACROS:
                 return j, "enum"
-            if t in ("class", "struct", "union", "enum") and kinds[j] == "IDENT":
+            if t in ("class", "struct", "union", "enum") and kinds[j] == IDENT:
                 return (j, t) if self._type_head(j + 1, i) else None
             if t in ("(", "[") and match[j] > j:
                 j = match[j] + 1
@@ -760,7 +761,7 @@ class _Builder:
             if t == "<":
                 i = self._skip_angles(i, b)
                 continue
-            if kinds[i] == "IDENT" and t not in ("final", "alignas", "__attribute__", "__declspec"):
+            if kinds[i] == IDENT and t not in ("final", "alignas", "__attribute__", "__declspec"):
                 if i > a and texts[i - 1] == "::" and name:
                     name = f"{name}::{t}"
                 else:
@@ -790,13 +791,13 @@ class _Builder:
                 pt = texts[p]
                 if pt == "operator" and texts[j + 1] == ")" and close + 1 < i and texts[close + 1] == "(":
                     return self.qualified_before(p, h) + "()", match[close + 1]    # operator()(...)
-                if kinds[p] == "IDENT" and p - 1 >= h and texts[p - 1] == "operator":   # operator bool()
+                if kinds[p] == IDENT and p - 1 >= h and texts[p - 1] == "operator":   # operator bool()
                     return self.qualified_before(p - 1, h) + " " + pt, close
-                if kinds[p] == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
+                if kinds[p] == IDENT and pt not in CONTROL and pt not in EXPR_KEYWORDS:
                     nxt = close + 1
                     # MACRO(name)(params) {  e.g. TORCH_IMPL_FUNC(add_out_mps)(...)
                     if nxt < i and texts[nxt] == "(" and pt.isupper():
-                        inner = [texts[m] for m in range(j + 1, close) if kinds[m] == "IDENT"]
+                        inner = [texts[m] for m in range(j + 1, close) if kinds[m] == IDENT]
                         return (inner[0] if inner else pt), match[nxt]
                     if _ANNOTATION.match(pt) and pt.isupper() and nxt < i and "(" in texts[nxt:i]:
                         j = close + 1
@@ -851,7 +852,7 @@ class _Builder:
         if q >= h and texts[q] == "~":
             parts[0] = "~" + parts[0]
             q -= 1
-        while q - 1 >= h and texts[q] == "::" and self.kinds[q - 1] == "IDENT":
+        while q - 1 >= h and texts[q] == "::" and self.kinds[q - 1] == IDENT:
             parts.insert(0, texts[q - 1])
             q -= 2
         return "::".join(parts)
@@ -875,10 +876,10 @@ class _Builder:
         pt, pk = texts[p], kinds[p]
         if pt in ("=", "return", "(", ",", "[", "?", ":", "<<", "+", "-", "==", "!=", "&&", "||"):
             return True
-        if pk == "IDENT" and pt not in CONTROL and pt not in ("const", "override", "final", "noexcept",
+        if pk == IDENT and pt not in CONTROL and pt not in ("const", "override", "final", "noexcept",
                                                                "mutable", "try"):
             q = p - 1
-            return q >= h and (kinds[q] == "IDENT" or texts[q] in (">", "*", "&", "::"))
+            return q >= h and (kinds[q] == IDENT or texts[q] in (">", "*", "&", "::"))
         return pt == ">"
 
     # ---- parentheses: calls, declarations ------------------------------------------------------
@@ -893,14 +894,14 @@ class _Builder:
             pt, pk = texts[p], kinds[p]
             if pt in ATTRIBUTES:
                 return close + 1     # __attribute__((guarded_by(m))): annotations, not calls
-            if pk == "IDENT" and pt not in CONTROL and pt not in EXPR_KEYWORDS:
+            if pk == IDENT and pt not in CONTROL and pt not in EXPR_KEYWORDS:
                 start = self.chain_start(p, lo)
                 before = start - 1
                 bt = texts[before] if before >= lo else ""
                 bk = kinds[before] if before >= lo else ""
-                is_decl = (bk == "IDENT" and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
+                is_decl = (bk == IDENT and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
                           (bt == ">" and start == p) or (bt in ("*", "&") and before - 1 >= lo and
-                                                          kinds[before - 1] == "IDENT" and
+                                                          kinds[before - 1] == IDENT and
                                                           texts[before - 1] in ("const", "auto"))
                 if ctx is None and scope.kind == "class" and self._member_function_declaration(scope, p, start, lo):
                     sub = {"decl": "", "group": i}      # `void bump();`, `T* get() const;`, `void f() ACQUIRE(mu);`
@@ -913,7 +914,7 @@ class _Builder:
                     sub = {"call": call, "group": i}
             elif pt == ">" and p - 1 >= lo:
                 q = self.template_open(p, lo)
-                if q is not None and q - 1 >= lo and kinds[q - 1] == "IDENT" and texts[q - 1] not in CONTROL:
+                if q is not None and q - 1 >= lo and kinds[q - 1] == IDENT and texts[q - 1] not in CONTROL:
                     start = self.chain_start(q - 1, lo)
                     call = self.make_call(scope, start, q - 1, i)
                     sub = {"call": call, "group": i}
@@ -934,7 +935,7 @@ class _Builder:
         if before < h:
             return start == p and texts[p] == scope.name.rsplit("::", 1)[-1]
         bt = texts[before]
-        return (kinds[before] == "IDENT" and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
+        return (kinds[before] == IDENT and bt not in EXPR_KEYWORDS and bt not in CONTROL) or \
             bt in (")", "~", ">", "*", "&", "&&")
 
     def chain_start(self, p: int, lo: int) -> int:
@@ -951,22 +952,22 @@ class _Builder:
             if t in ("::", ".", "->") and j - 2 >= lo:
                 q = j - 2
                 qt = texts[q]
-                if kinds[q] == "IDENT" and qt not in EXPR_KEYWORDS and qt not in CONTROL:
+                if kinds[q] == IDENT and qt not in EXPR_KEYWORDS and qt not in CONTROL:
                     j = q
                     continue
                 if qt in (")", "]") and 0 <= match[q] < q and match[q] >= lo:
                     o = match[q]
-                    if qt == ")" and o - 1 >= lo and kinds[o - 1] == "IDENT" and texts[o - 1] not in CONTROL:
+                    if qt == ")" and o - 1 >= lo and kinds[o - 1] == IDENT and texts[o - 1] not in CONTROL:
                         j = o - 1
                         continue
-                    if qt == "]" and o - 1 >= lo and kinds[o - 1] == "IDENT":
+                    if qt == "]" and o - 1 >= lo and kinds[o - 1] == IDENT:
                         j = o - 1      # subscript a[i].f
                         continue
                     j = o
                     break
                 if qt == ">":
                     o = self.template_open(q, lo)
-                    if o is not None and o - 1 >= lo and kinds[o - 1] == "IDENT":
+                    if o is not None and o - 1 >= lo and kinds[o - 1] == IDENT:
                         j = o - 1
                         continue
                 break
@@ -1021,7 +1022,7 @@ class _Builder:
         close = self.match[i]
         p = i - 1
         sub: dict | None = {"group": i}
-        expr_start = p < lo or not ((kinds[p] in ("IDENT", "NUMBER", "STRING") and texts[p] not in EXPR_KEYWORDS)
+        expr_start = p < lo or not ((kinds[p] in (IDENT, NUMBER, STRING) and texts[p] not in EXPR_KEYWORDS)
                                     or texts[p] in (")", "]"))
         if expr_start and not (close + 1 < self.n and texts[close + 1] in ("(", "{")):
             msg = self.objc_message(scope, i, close)
@@ -1038,14 +1039,14 @@ class _Builder:
         prev_primary = False
         while j < close:
             t, k = texts[j], kinds[j]
-            if prev_primary and k == "IDENT":
+            if prev_primary and k == IDENT:
                 break
             if t in OPENERS and match[j] > j:
                 j = match[j] + 1
                 prev_primary = True
                 continue
             prev_primary = k in WORDS or t in (")", "]")
-            if k == "PUNCT" and t not in (".", "->", "::", "*", "&", "!"):
+            if k == PUNCT and t not in (".", "->", "::", "*", "&", "!"):
                 prev_primary = False
             if t in (".", "->", "::"):
                 prev_primary = False
@@ -1059,8 +1060,8 @@ class _Builder:
         if j + 1 < close and texts[j + 1] == ":":
             q = j
             while q < close:
-                name = texts[q] + ":" if kinds[q] == "IDENT" else ":"
-                a = q + 2 if kinds[q] == "IDENT" else q + 1
+                name = texts[q] + ":" if kinds[q] == IDENT else ":"
+                a = q + 2 if kinds[q] == IDENT else q + 1
                 b = a
                 pending = 0      # open `?` of a conditional expression: its ':' is not a selector
                 while b < close:
@@ -1074,7 +1075,7 @@ class _Builder:
                         if not pending and b > a:
                             break        # an anonymous selector part `:arg`
                         pending = max(0, pending - 1)
-                    elif kinds[b] == "IDENT" and b > a and not pending and b + 1 < close and texts[b + 1] == ":":
+                    elif kinds[b] == IDENT and b > a and not pending and b + 1 < close and texts[b + 1] == ":":
                         break            # the next selector part `name:`
                     b += 1
                 parts.append((name, a, b))
@@ -1097,7 +1098,7 @@ class _Builder:
         """@interface/@implementation/@protocol Name ... @end -> a class scope; returns the next index."""
         texts, kinds, match = self.texts, self.kinds, self.match
         j = i + 1
-        if j >= end or kinds[j] != "IDENT":
+        if j >= end or kinds[j] != IDENT:
             return None
         if texts[i] == "@protocol" and j + 1 < end and texts[j + 1] in (";", ","):
             return None
@@ -1105,7 +1106,7 @@ class _Builder:
         j += 1
         if j < end and texts[j] == "(" and match[j] > j:
             j = match[j] + 1
-        if j + 1 < end and texts[j] == ":" and kinds[j + 1] == "IDENT":
+        if j + 1 < end and texts[j] == ":" and kinds[j + 1] == IDENT:
             j += 2
         if j < end and texts[j] == "<":
             while j < end and texts[j] != ">":
@@ -1135,14 +1136,14 @@ class _Builder:
             j = match[j] + 1
         parts: list[str] = []
         while j < i:
-            if kinds[j] == "IDENT" and j + 1 < i and texts[j + 1] == ":":
+            if kinds[j] == IDENT and j + 1 < i and texts[j + 1] == ":":
                 parts.append(texts[j] + ":")
                 j += 2
                 if j < i and texts[j] == "(" and match[j] > j:
                     j = match[j] + 1
                 j += 1   # the parameter name
                 continue
-            if kinds[j] == "IDENT" and not parts:
+            if kinds[j] == IDENT and not parts:
                 parts.append(texts[j])
                 break
             j += 1
@@ -1182,7 +1183,7 @@ class _Builder:
         for j in range(h, var):
             t = texts[j]
             depth += (t == "<") - (t == ">")
-            if depth == 0 and kinds[j] == "IDENT":
+            if depth == 0 and kinds[j] == IDENT:
                 name = t
         return name
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import compress
 
-from analyzers.model import FileModel, Member, Scope, Token
+from analyzers.model import IDENT, PREPROC, FileModel, Member, Scope, Token
 from analyzers import depends
 
 
@@ -241,12 +241,12 @@ def _aliases(model: FileModel) -> dict[str, str]:
     # the two keywords found by a C scan (Tokens.indices) rather than a Python test of every token
     starts = sorted(model.tokens.indices("using", 0, end) + model.tokens.indices("typedef", 0, end))
     for i in starts:
-        if texts[i] == "using" and kinds[i + 1] == "IDENT" and texts[i + 2] == "=":
+        if texts[i] == "using" and kinds[i + 1] == IDENT and texts[i + 2] == "=":
             j = _next_semicolon(texts, i + 3)
             out[texts[i + 1]] = " ".join(texts[i + 3:j])
         elif texts[i] == "typedef":
             j = _next_semicolon(texts, i + 1)
-            if j - 1 > i + 1 and kinds[j - 1] == "IDENT":
+            if j - 1 > i + 1 and kinds[j - 1] == IDENT:
                 out[texts[j - 1]] = " ".join(texts[i + 1:j - 1])
     return out
 
@@ -299,7 +299,7 @@ def return_type(model: FileModel, fn: Scope) -> str:
         return ""
     toks = model.tokens
     k, start, _ = _head(model, fn)
-    words = [t for t, kind in zip(toks.texts[k:start], toks.kinds[k:start]) if kind != "PREPROC" and t not in ("[[", "]]")]
+    words = [t for t, kind in zip(toks.texts[k:start], toks.kinds[k:start]) if kind != PREPROC and t not in ("[[", "]]")]
     words = [w for w in words if w not in _SPECIFIERS and not w.isupper()]
     text = " ".join(words).replace("template <", "<")
     return "" if not text or text in ("~",) or text.startswith("<") else text
@@ -331,10 +331,10 @@ def _declared_methods(model: FileModel):
             elif depth == 0 and t in (";", ":") and not (t == ":" and i + 1 < n and texts[i + 1] == ":") \
                     and not (t == ":" and texts[i - 1] == ":"):
                 # the first `name(` of the statement
-                j = next((j for j in range(start, i - 1) if kinds[j] == "IDENT" and texts[j + 1] == "("), None)
+                j = next((j for j in range(start, i - 1) if kinds[j] == IDENT and texts[j + 1] == "("), None)
                 if j is not None:
                     ret = [x for x, k in zip(texts[start:j], kinds[start:j]) if x not in _SPECIFIERS
-                           and k != "PREPROC" and not x.isupper()]
+                           and k != PREPROC and not x.isupper()]
                     if ret and ret[0] in ("public", "private", "protected", "return", "using", "friend"):
                         ret = []
                     yield " ".join(ret), f"{short}::{texts[j]}", _defaults(texts[j + 2:i])
@@ -429,7 +429,7 @@ def parameters(model: FileModel, fn: Scope) -> list[Local]:
             words = [texts[i] for i in piece]
             if "=" in words:
                 piece = piece[:words.index("=")]
-            if len(piece) >= 2 and any(kinds[i] == "IDENT" for i in piece) and kinds[piece[-1]] == "IDENT" \
+            if len(piece) >= 2 and any(kinds[i] == IDENT for i in piece) and kinds[piece[-1]] == IDENT \
                     and texts[piece[-1]] not in _SPECIFIERS:
                 typ = " ".join(texts[i] for i in piece[:-1])
                 last = piece[-1]
@@ -487,16 +487,16 @@ def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
     toks = model.tokens
     texts, kinds = toks.texts, toks.kinds      # columns: this runs for every identifier of every function
     text = texts[i]
-    if kinds[i] != "IDENT" or text in _KEYWORDS or i + 1 >= len(texts) or i <= fn.first_token:
+    if kinds[i] != IDENT or text in _KEYWORDS or i + 1 >= len(texts) or i <= fn.first_token:
         return None
     nxt = texts[i + 1]
     if nxt not in _DECLARATOR_END:
         return None
     prev, prev_kind = texts[i - 1], kinds[i - 1]
-    if not (prev_kind == "IDENT" and prev not in _KEYWORDS or prev in ("*", "&", "&&", ">")):
+    if not (prev_kind == IDENT and prev not in _KEYWORDS or prev in ("*", "&", "&&", ">")):
         return None
     j = i                                # walk back to the statement start, over template arguments
-    while j > fn.first_token and kinds[j - 1] != "PREPROC":
+    while j > fn.first_token and kinds[j - 1] != PREPROC:
         if texts[j - 1] in (">", ">>"):  # `std::array<MPSStream*, N> x`: the ',' inside is no boundary
             depth, k = 0, j - 1
             while k > fn.first_token:
@@ -512,10 +512,10 @@ def _declared_at(model: FileModel, fn: Scope, i: int) -> Local | None:
         else:
             j -= 1
     type_toks = texts[j:i]
-    if "IDENT" not in kinds[j:i] or type_toks[0] in _KEYWORDS \
+    if IDENT not in kinds[j:i] or type_toks[0] in _KEYWORDS \
             or any(x in (".", "->", "=", "<<", "return", "!", "?") for x in type_toks):
         return None
-    if nxt == "(" and prev not in ("*", "&", "&&") and prev_kind != "IDENT":
+    if nxt == "(" and prev not in ("*", "&", "&&") and prev_kind != IDENT:
         return None
     typ = " ".join(type_toks)
     return Local(text, typ, toks.lines[i], auto=(i, nxt) if bare(typ) == "auto" else None)

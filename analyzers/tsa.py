@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
-from analyzers.model import BRACKETS, FileModel, Member, Token, Tokens
+from analyzers.model import IDENT, STRING, PREPROC, BRACKETS, FileModel, Member, Token, Tokens
 
 # Canonical kinds: clang's own attribute names (the shared/generic variants kept apart).
 KINDS = (
@@ -285,7 +285,7 @@ def _raw_uses(tokens: list[Token], outer: int, start: int, end: int, depth_wante
             depth += 1
         elif t.text in (")", "]"):
             depth -= 1
-        elif t.kind == "IDENT" and depth == depth_wanted and (kind := raw_kind(t.text)):
+        elif t.kind == IDENT and depth == depth_wanted and (kind := raw_kind(t.text)):
             spelling = t.text
             if i >= 2 and tokens[i - 1].text == "::":
                 spelling = f"{tokens[i - 2].text}::{t.text}"
@@ -309,7 +309,7 @@ def find_annotations(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES)
         kind, text = kinds[i], texts[i]
         nxt = texts[i + 1] if i + 1 < n else ""
         prev = texts[i - 1] if i else ""
-        if kind == "IDENT" and text in ("__attribute__", "__attribute") and nxt == "(":
+        if kind == IDENT and text in ("__attribute__", "__attribute") and nxt == "(":
             close = close_of[i + 1]
             found.extend(_raw_uses(tokens, i, i + 1, close, 2, close_of))
             i = close + 1
@@ -318,11 +318,11 @@ def find_annotations(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES)
             before = len(found)
             found.extend(_raw_uses(tokens, i, i, close, 2, close_of))
             i = close + 1 if len(found) > before else i + 1
-        elif kind == "IDENT" and _WRAPPER.fullmatch(text) and nxt == "(":
+        elif kind == IDENT and _WRAPPER.fullmatch(text) and nxt == "(":
             close = close_of[i + 1]
             found.extend(_raw_uses(tokens, i, i + 1, close, 1, close_of))
             i = close + 1
-        elif (kind == "IDENT" and prev not in (".", "->", "::") and nxt != "::"
+        elif (kind == IDENT and prev not in (".", "->", "::") and nxt != "::"
               and (base := _macro(text, prefixes))):
             if nxt == "(":
                 close = close_of[i + 1]
@@ -340,7 +340,7 @@ def find_annotations(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES)
 def count_definitions(tokens: Tokens, prefixes: Iterable[str] = DEFAULT_PREFIXES) -> int:
     """`#define`s of TSA macros (they declare spellings; they are not uses)."""
     kinds, texts = tokens.kinds, tokens.texts
-    return sum(1 for k, t in zip(kinds, texts) if k == "PREPROC" and (m := _DEFINE.match(t))
+    return sum(1 for k, t in zip(kinds, texts) if k == PREPROC and (m := _DEFINE.match(t))
                and macro_kind(m.group(1), prefixes))
 
 
@@ -362,7 +362,7 @@ def _declaration(tokens: list[Token], at: int) -> tuple[int, int]:
             if depth == 0:
                 break
             depth -= 1
-        elif depth == 0 and (t in _DECL_STOP or tokens[start - 1].kind == "PREPROC"
+        elif depth == 0 and (t in _DECL_STOP or tokens[start - 1].kind == PREPROC
                              or (t == ":" and start >= 2 and tokens[start - 2].text in _ACCESS)):
             break
         start -= 1
@@ -383,7 +383,7 @@ def _target(tokens: list[Token], start: int, end: int, in_skip: list[bool]) -> s
     """The name a declaration declares (class, function or variable), annotations left out."""
     masked = [i for i in range(start, end) if not in_skip[i]]
     texts = [tokens[i].text for i in masked]
-    idents = [tokens[i].kind == "IDENT" for i in masked]
+    idents = [tokens[i].kind == IDENT for i in masked]
     if texts and texts[0] == "template":      # template<...> prefix: skip to the declaration itself
         depth = 0
         for k, tx in enumerate(texts):
@@ -435,7 +435,7 @@ def _containers(tokens: Tokens, in_skip: list[bool]) -> tuple[list[str], list[bo
     for i, (kind, text) in enumerate(zip(kinds, texts)):
         owners.append(owner)
         bodies.append(body)
-        if kind == "PREPROC":
+        if kind == PREPROC:
             continue
         if pending is not None and depth == 0 and not in_skip[i]:
             names = pending["names"]
@@ -455,21 +455,21 @@ def _containers(tokens: Tokens, in_skip: list[bool]) -> tuple[list[str], list[bo
                 pending = None      # a declaration, a template parameter, an elaborated type
             elif text in (":", "final"):
                 pending["done"] = True
-            elif kind == "IDENT" and not pending["done"]:
+            elif kind == IDENT and not pending["done"]:
                 names.append(text)
         if text in ("(", "["):
             depth += 1
         elif text in (")", "]"):
             depth = max(0, depth - 1)
         elif text == "{":
-            extern = i and kinds[i - 1] == "STRING"     # extern "C" { ... }
+            extern = i and kinds[i - 1] == STRING     # extern "C" { ... }
             stack.append(("transparent" if extern else "body", ""))
             owner, body = moved()
         elif text == "}":
             if stack:
                 stack.pop()
                 owner, body = moved()
-        elif pending is None and depth == 0 and kind == "IDENT" and not in_skip[i]:
+        elif pending is None and depth == 0 and kind == IDENT and not in_skip[i]:
             prev = texts[i - 1] if i else ""
             if text == "namespace":
                 pending = {"kind": "ns", "names": [], "line": tokens[i].line, "done": False}

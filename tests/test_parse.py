@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.model import FileModel
+from analyzers.model import ATKW, CHAR, IDENT, NUMBER, PREPROC, PUNCT, STRING, FileModel
 from analyzers.parse import parse_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"
@@ -210,7 +210,7 @@ def test_macros_raw_strings_chars_and_comments():
     m = parse("macros.cpp")
     assert [s.name for s in m.scopes("function")] == ["add_out_mps", "TORCH_LIBRARY_IMPL", "after_raw"]
     assert not m.diagnostics
-    assert any("}}}}" in t.text for t in m.tokens if t.kind == "STRING")
+    assert any("}}}}" in t.text for t in m.tokens if t.kind == STRING)
     assert [c.text for c in m.comments if "}" in c.text or "{" in c.text] == [
         "// } in a comment", "/* { in a block comment */"]
     assert m.comment_on(22) == ["// } in a comment"]
@@ -243,10 +243,10 @@ def test_token_kinds_prefixes_and_numbers():
     from analyzers.lexer import lex
     toks = lex('x = .5f + u8"s" + L\'c\' + R"d(a)"b)d" + @"o"; a /= b / *p; @end 0x1F\'00').tokens
     assert [(t.kind, t.text) for t in toks] == [
-        ("IDENT", "x"), ("PUNCT", "="), ("NUMBER", ".5f"), ("PUNCT", "+"), ("STRING", 'u8"s"'), ("PUNCT", "+"),
-        ("CHAR", "L'c'"), ("PUNCT", "+"), ("STRING", 'R"d(a)"b)d"'), ("PUNCT", "+"), ("STRING", '@"o"'),
-        ("PUNCT", ";"), ("IDENT", "a"), ("PUNCT", "/="), ("IDENT", "b"), ("PUNCT", "/"), ("PUNCT", "*"),
-        ("IDENT", "p"), ("PUNCT", ";"), ("ATKW", "@end"), ("NUMBER", "0x1F'00")]
+        (IDENT, "x"), (PUNCT, "="), (NUMBER, ".5f"), (PUNCT, "+"), (STRING, 'u8"s"'), (PUNCT, "+"),
+        (CHAR, "L'c'"), (PUNCT, "+"), (STRING, 'R"d(a)"b)d"'), (PUNCT, "+"), (STRING, '@"o"'),
+        (PUNCT, ";"), (IDENT, "a"), (PUNCT, "/="), (IDENT, "b"), (PUNCT, "/"), (PUNCT, "*"),
+        (IDENT, "p"), (PUNCT, ";"), (ATKW, "@end"), (NUMBER, "0x1F'00")]
 
 
 def test_positions_after_multiline_tokens():
@@ -260,7 +260,7 @@ def test_positions_after_multiline_tokens():
 def test_elif_chains_keep_one_branch():
     from analyzers.lexer import lex
     src = "#if 0\na\n#elif 0\nb\n#elif X\nc\n#else\nd\n#endif\n#if 1\ne\n#else\nf\n#endif\n"
-    assert [t.text for t in lex(src).tokens if t.kind == "IDENT"] == ["c", "e"]
+    assert [t.text for t in lex(src).tokens if t.kind == IDENT] == ["c", "e"]
 
 
 def test_scanner_uses_grammar_terminals():
@@ -389,7 +389,16 @@ def test_token_lines_and_columns_take_two_bytes_where_they_fit():
     from analyzers.lexer import lex
     short = lex("int f() {\n  return g(1);\n}\n").tokens
     assert (short.lines.typecode, short.cols.typecode) == ("H", "H")
-    assert short[4] == ("PUNCT", "{", 1, 9) and list(short.lines) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3]
+    assert short[4] == (PUNCT, "{", 1, 9) and list(short.lines) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3]
     wide = lex(" " * 70_000 + "int x;\n" + "\n" * 3 + "int y;\n").tokens     # a column over 65535
     assert wide.cols.typecode == "i" and wide.lines.typecode == "H"
-    assert wide[0] == ("IDENT", "int", 1, 70_001) and wide[-1] == ("PUNCT", ";", 5, 6)
+    assert wide[0] == (IDENT, "int", 1, 70_001) and wide[-1] == (PUNCT, ";", 5, 6)
+
+
+def test_token_kinds_are_one_str_of_a_character_each():
+    from analyzers.lexer import lex
+    from analyzers.model import Token, Tokens
+    toks = lex('x = @"s" + 1; // c\n#define A\n').tokens
+    assert toks.kinds == IDENT + PUNCT + STRING + PUNCT + NUMBER + PUNCT + PREPROC
+    with pytest.raises(ValueError, match="one character"):
+        Tokens.of([Token("IDENT", "x", 1, 1)])      # kind names would make the column misread every token

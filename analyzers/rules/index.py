@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from analyzers import depends, symbols
-from analyzers.model import Call, FileModel, Member, Scope
+from analyzers.model import IDENT, Call, FileModel, Member, Scope
 from analyzers.symbols import lineage
 
 
@@ -44,7 +44,7 @@ def class_bases(model: FileModel, cls: Scope) -> set[str]:
     header = range(k + 1, i)        # the tokens between the previous statement and the '{'
     colon = next((h for h in header if texts[h] == ":"), None)
     if colon is not None:
-        out.update(texts[h] for h in range(colon + 1, i) if kinds[h] == "IDENT"
+        out.update(texts[h] for h in range(colon + 1, i) if kinds[h] == IDENT
                    and texts[h] not in ("public", "private", "protected", "virtual"))
     return out
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from analyzers import depends, symbols
-from analyzers.model import Call, FileModel, LockRegion, Member, Scope, Token, closing
+from analyzers.model import IDENT, Call, FileModel, LockRegion, Member, Scope, Token, closing
 from analyzers.rules.queries import (MUTEX_TYPE, Index, caller_context, escaping_root, held, index,
                                      is_ctor_or_dtor, is_objc_type, lock_class, requires_lock, short_name,
                                      over, spells_requires, token_index, types)
@@ -168,7 +168,7 @@ def _field_name(member: Member, static_class: str, name: str) -> str:
 def _chain(toks: list[Token], j: int) -> list[str]:
     """The identifiers of the receiver `a->b.c` ending at toks[j] ([] when it is not such a chain)."""
     parts: list[str] = []
-    while j >= 0 and toks[j].kind == "IDENT":
+    while j >= 0 and toks[j].kind == IDENT:
         parts.insert(0, toks[j].text)
         if j > 1 and toks[j - 1].text in (".", "->"):
             j -= 2
@@ -180,9 +180,9 @@ def _chain(toks: list[Token], j: int) -> list[str]:
 def _owned(here: Here, toks: list[Token], j: int) -> bool:
     """The receiver chain ending at toks[j] starts at a local object held by value (`AllocParams params;`):
     this thread's own object, which no other thread can reach (RacerD's ownership)."""
-    while j > 1 and toks[j - 1].text in (".", "->") and toks[j - 2].kind == "IDENT":
+    while j > 1 and toks[j - 1].text in (".", "->") and toks[j - 2].kind == IDENT:
         j -= 2
-    decl = here.local.get(toks[j].text) if j >= 0 and toks[j].kind == "IDENT" else None
+    decl = here.local.get(toks[j].text) if j >= 0 and toks[j].kind == IDENT else None
     if decl is None or decl.param or _is_static(decl) or "*" in decl.type or "&" in decl.type:
         return False
     base = decl.type.replace(" ", "").removeprefix("const")
@@ -557,7 +557,7 @@ class _Body:
         texts, kinds = toks.texts, toks.kinds
         out: list = []
         for i in range(fn.first_token, min(fn.last_token, len(toks))):
-            if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
+            if kinds[i] != IDENT or texts[i] not in names and texts[i] not in statics:
                 continue
             if not self.asked:
                 # entry summaries are memoised in the order functions ask (with recursion the order matters):
@@ -585,7 +585,7 @@ class _Body:
             return []       # none of the names asked for occurs in the body (most bodies): a set test in C
         out = []
         for i in range(fn.first_token, end):
-            if kinds[i] != "IDENT" or texts[i] not in names and texts[i] not in statics:
+            if kinds[i] != IDENT or texts[i] not in names and texts[i] not in statics:
                 continue
             if only is None or texts[i] in only:
                 access = self.access(i, None)

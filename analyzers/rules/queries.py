@@ -19,7 +19,7 @@ from analyzers.hierarchy import load_hierarchy
 from analyzers.rules.index import (_ACTIVE, Index, IndexFacts, class_bases, index_from, namespaces_of, owner_from,
                                    owner_hint, short_name, types)
 from analyzers.rules import index as _tables
-from analyzers.model import Call, FileModel, LockRegion, Scope, Token
+from analyzers.model import IDENT, Call, FileModel, LockRegion, Scope, Token
 
 # -- what calls do ---------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ def requires_lock(model: FileModel, fn: Scope) -> str:
         cached = ""
         texts, kinds = model.tokens.texts, model.tokens.kinds
         for i in range(token_index(model, fn.line, 1), min(fn.first_token, len(texts)) - 1):
-            if kinds[i] == "IDENT" and REQUIRES.match(texts[i]) and texts[i + 1] == "(":
+            if kinds[i] == IDENT and REQUIRES.match(texts[i]) and texts[i + 1] == "(":
                 cached = texts[i + 2] if i + 2 < len(texts) and texts[i + 2] != ")" else "(capability)"
                 break
         fn.memos()["_requires"] = cached
@@ -228,7 +228,7 @@ def used_name_indices(model: FileModel, scope: Scope, among: Container[str] | No
     out = []
     lo, hi = scope.first_token, min(scope.last_token, len(texts))
     for i in range(lo, hi) if among is None else compress(range(lo, hi), map(among.__contains__, texts[lo:hi])):
-        if kinds[i] != "IDENT":
+        if kinds[i] != IDENT:
             continue
         prev = texts[i - 1] if i > 0 else ""
         nxt = texts[i + 1] if i + 1 < len(texts) else ""
@@ -258,12 +258,12 @@ def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
     texts, kinds = toks.texts, toks.kinds      # columns: a Token made per look was most of the cost
     decls: dict[str, Decl] = {}
     for i in range(max(start, 1), min(end, len(toks) - 1)):
-        if kinds[i] != "IDENT" or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
+        if kinds[i] != IDENT or texts[i + 1] not in (",", ")", "=", ";", "{", "[", ":", "("):
             continue
         nxt, prev = texts[i + 1], texts[i - 1]
         if nxt == ":" and prev not in ("*", "&", "&&"):
             continue   # a label or a selector part
-        if nxt == "(" and not (kinds[i - 1] == "IDENT" and prev not in _NOT_TYPES
+        if nxt == "(" and not (kinds[i - 1] == IDENT and prev not in _NOT_TYPES
                                or prev in ("*", "&", "&&", ">")):
             continue   # a call, not `T name(args)`
         j = i - 1
@@ -273,12 +273,12 @@ def declarations(model: FileModel, start: int, end: int) -> dict[str, Decl]:
             while j > 0 and texts[j] in ("*", "&", "&&", "const"):
                 j -= 1
         typ, typ_kind = texts[j], kinds[j]
-        if not (typ_kind == "IDENT" and typ not in _NOT_TYPES) and typ != ">":
+        if not (typ_kind == IDENT and typ not in _NOT_TYPES) and typ != ">":
             continue
         if kind == "value" and (typ == ">" or texts[j - 1] in ("return", "new", "case", "goto")):
             if typ != ">":
                 continue
-        if kind == "value" and typ_kind == "IDENT" and texts[j - 1] in (".", "->"):
+        if kind == "value" and typ_kind == IDENT and texts[j - 1] in (".", "->"):
             continue
         type_name = _type_name(texts, j)
         head = texts[_statement_start(texts, j, start):j + 1]
@@ -331,7 +331,7 @@ def macro_calls(model: FileModel, scope: Scope, pattern: re.Pattern[str]) -> lis
     toks = model.tokens
     texts, kinds = toks.texts, toks.kinds
     return [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks)))
-            if kinds[i] == "IDENT" and pattern.match(texts[i])
+            if kinds[i] == IDENT and pattern.match(texts[i])
             and i + 1 < len(toks) and texts[i + 1] == "("]
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding
-from analyzers.model import FileModel, Scope
+from analyzers.model import IDENT, FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (DEFAULT_STREAM, anchor_of, index, is_stream_class, is_stream_wait,
                                      on_stream_queue, queue_context, serialises_itself, short_name, wait_label)
@@ -18,7 +18,7 @@ def _default_stream_vars(model: FileModel, fn: Scope) -> set[str]:
     out = set()
     start = next((i for i in range(fn.first_token - 1, -1, -1) if toks[i].line < fn.line), -1) + 1
     for i in range(start, min(fn.last_token, len(toks)) - 2):
-        if toks[i].kind == "IDENT" and toks[i + 1].text == "=":
+        if toks[i].kind == IDENT and toks[i + 1].text == "=":
             j = i + 2
             text = ""
             while j < len(toks) and toks[j].text != ";" and j < i + 12:

@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Scope
+from analyzers.model import IDENT, FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (Index, anchor_of, declarations, index, is_objc_type, short_name,
                                      token_index, used_names)
@@ -31,7 +31,7 @@ def _intro(model: FileModel, scope: Scope) -> int:
 def _block_params(model: FileModel, scope: Scope) -> set[str]:
     """Parameter names of a block/lambda: identifiers between its introducer and its body's `{`."""
     toks = model.tokens
-    return {t.text for t in toks[_intro(model, scope):scope.first_token] if t.kind == "IDENT"}
+    return {t.text for t in toks[_intro(model, scope):scope.first_token] if t.kind == IDENT}
 
 
 def _enclosing_fn(scope: Scope) -> Scope | None:
@@ -187,7 +187,7 @@ def _lambda_target(model: FileModel, scope: Scope) -> tuple[str, str]:
             depth -= 1
         elif depth == 0 and text == "=":
             target = toks[i - 1].text if i > 0 else ""
-            if i > 1 and toks[i - 2].text in ("auto", "&", ">") or (i > 1 and toks[i - 2].kind == "IDENT"
+            if i > 1 and toks[i - 2].text in ("auto", "&", ">") or (i > 1 and toks[i - 2].kind == IDENT
                                                                    and toks[i - 2].text != "return"):
                 return "init", target
             return "assign", target

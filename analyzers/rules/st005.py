@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import Call, FileModel, Scope
+from analyzers.model import IDENT, Call, FileModel, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import RECURSIVE_TYPE, anchor_of, index, is_ctor_or_dtor, short_name, token_index
 
@@ -45,7 +45,7 @@ def _exit_between(model: FileModel, fn: Scope, start: tuple[int, int], end: tupl
             continue
         if (t.line, t.col) >= end:
             return None
-        if t.kind == "IDENT" and EXITS.match(t.text) and _same_body(model.scope_at(t.line), fn):
+        if t.kind == IDENT and EXITS.match(t.text) and _same_body(model.scope_at(t.line), fn):
             return t
     return None
 

@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Scope, Tokens, closing
+from analyzers.model import IDENT, STRING, FileModel, Scope, Tokens, closing
 from analyzers.rules import project_rule
 from analyzers.rules.queries import (Index, anchor_of, caller_context, declarations, index, is_special_member,
                                      is_stream_class, protected_at, short_name, token_index)
@@ -20,7 +20,7 @@ def _null_test(toks: Tokens, start: int, end: int) -> str:
     """The variable an `if (...)` condition tests for null: `!x`, `x == nullptr`, `nullptr == x`, `C10_UNLIKELY(!x)`."""
     texts = [t for t in toks.texts[start:end] if t not in ("C10_UNLIKELY", "C10_LIKELY", "__builtin_expect")]
     texts = [t for t in texts if t not in ("(", ")")]
-    if len(texts) == 2 and texts[0] == "!" and toks.kinds[start] != "STRING":
+    if len(texts) == 2 and texts[0] == "!" and toks.kinds[start] != STRING:
         return texts[1]
     if len(texts) == 3 and texts[1] == "==":
         if texts[2] in NULLS:
@@ -49,7 +49,7 @@ def _shared_getter(toks: Tokens, i: int) -> bool:
     texts = toks.texts
     if i + 5 >= len(texts) or texts[i + 1] != "=" or texts[i + 2] != "[":
         return False
-    return toks.kinds[i + 3] == "IDENT" and bool(SHARED_GETTER.match(texts[i + 4])) and texts[i + 5] == "]"
+    return toks.kinds[i + 3] == IDENT and bool(SHARED_GETTER.match(texts[i + 4])) and texts[i + 5] == "]"
 
 
 def lazy_inits(model: FileModel, fn: Scope):

@@ -7,7 +7,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel
+from analyzers.model import IDENT, FileModel
 from analyzers.rules import file_rule
 from analyzers.rules.queries import ENCODER_END, ENCODER_OPEN, anchor_of, held, is_gpu_wait, stream_queue_at, wait_label
 
@@ -57,6 +57,6 @@ def _assigned_var(model: FileModel, call) -> str:
     i = call.token - 1
     while i > 0 and toks[i].text == "[":
         i -= 1
-    if i > 0 and toks[i].text == "=" and toks[i - 1].kind == "IDENT":
+    if i > 0 and toks[i].text == "=" and toks[i - 1].kind == IDENT:
         return toks[i - 1].text
     return ""

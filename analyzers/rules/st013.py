@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, LockRegion, Scope
+from analyzers.model import IDENT, FileModel, LockRegion, Scope
 from analyzers.rules import project_rule
 from analyzers.rules.queries import anchor_of, declarations, index, is_objc_type, short_name, token_index
 
@@ -139,7 +139,7 @@ def _kept_after(model: FileModel, fn: Scope, regions: list[LockRegion], ctx) -> 
             t = toks[i]
             if t.line > region.end_line:
                 break
-            if not region.line < t.line <= region.end_line or t.kind != "IDENT" or toks[i + 1].text != "=":
+            if not region.line < t.line <= region.end_line or t.kind != IDENT or toks[i + 1].text != "=":
                 continue
             if toks[i - 1].text in (".", "->", "::"):
                 continue

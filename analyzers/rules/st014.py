@@ -7,7 +7,7 @@ import re
 from typing import Iterable
 
 from analyzers.findings import Finding, Related
-from analyzers.model import FileModel, Member
+from analyzers.model import IDENT, FileModel, Member
 from analyzers.rules import file_rule
 from analyzers.rules.queries import MUTEX_TYPE, anchor_of
 
@@ -42,7 +42,7 @@ def _capability_classes(model: FileModel) -> set[str]:
             j = i + 2
             while j < len(toks) and toks[j].text != ")":
                 j += 1
-            if j + 1 < len(toks) and toks[j + 1].kind == "IDENT":
+            if j + 1 < len(toks) and toks[j + 1].kind == IDENT:
                 out.add(toks[j + 1].text)
     return out
 
@@ -61,7 +61,7 @@ def check(model: FileModel, ctx) -> Iterable[Finding]:
     named = {t for t in set(texts) if MENTIONS_TSA.search(t) and USES_TSA.match(t)} \
         if MENTIONS_TSA.search("\n".join(texts)) else set()
     uses = any(m.annotations for m in model.members) or (
-        bool(named) and any(kinds[i] == "IDENT" and texts[i] in named and texts[i + 1] == "("
+        bool(named) and any(kinds[i] == IDENT and texts[i] in named and texts[i + 1] == "("
                             for i in range(len(texts) - 1)))
     if not uses:
         return

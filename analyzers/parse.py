@@ -1343,23 +1343,16 @@ def parse_text(text: str, rel: str) -> FileModel:
     diagnostics += found
     model = FileModel(rel, tokens, comments, root, builder.members, diagnostics)
     blockvars.resolve(model)
-    _share_empty(root)
+    _frozen(root)
     return model
 
 
-def _share_empty(root: Scope) -> None:
-    """Lists left empty in a finished model (calls moved into a function head, a call's arguments) as the
-    one empty tuple: each empty list costs 56 bytes, and nothing changes a model once parsed."""
+def _frozen(root: Scope) -> None:
+    """A finished model's lists (each scope's children, calls and lock regions) as tuples: nothing changes a
+    model once parsed, and a tuple is 16 bytes smaller than a list and has no spare room (an empty one is the
+    one empty tuple; at 5 MB of source the lists took 0.6 MiB more)."""
     for s in root.walk():
-        if not s.children:
-            s.children = ()   # type: ignore[assignment]
-        if not s.calls:
-            s.calls = ()      # type: ignore[assignment]
-        if not s.locks:
-            s.locks = ()      # type: ignore[assignment]
-        for call in s.calls:
-            if not call.args:
-                call.args = ()    # type: ignore[assignment]
+        s.children, s.calls, s.locks = tuple(s.children), tuple(s.calls), tuple(s.locks)
 
 
 def parse_file(path: Path, rel: str, data: bytes | None = None) -> FileModel:

@@ -62,21 +62,21 @@ def test_objc_message_sends():
     m = parse("objc_stream.mm")
     sends = {c.selector: c for c in m.calls() if c.objc}
     assert sends["setBuffer:offset:atIndex:"].receiver == "enc"
-    assert sends["setBuffer:offset:atIndex:"].args == ["buf", "0", "1"]
+    assert sends["setBuffer:offset:atIndex:"].args == ("buf", "0", "1")
     assert sends["setBuffer:offset:atIndex:"].name == "setBuffer"
     assert sends["computeCommandEncoder"].receiver == "stream->commandBuffer()"
     assert sends["commit"].receiver == "cb"
     assert sends["init"].receiver == "[MPSThing alloc]"
     assert sends["addCompletedHandler:"].scope.kind == "dispatch"
-    assert sends["setBytes:length:atIndex:"].args == ["big?&large:&small", "big?sizeof(large):sizeof(small)", "0"]
-    assert sends["stringWithFormat:"].args == ['@"%d",3']
+    assert sends["setBytes:length:atIndex:"].args == ("big?&large:&small", "big?sizeof(large):sizeof(small)", "0")
+    assert sends["stringWithFormat:"].args == ('@"%d",3',)
 
 
 def test_cpp_calls_with_receivers():
     m = parse("objc_stream.mm")
     calls = {c.callee: c for c in m.calls() if not c.objc}
     assert calls["stream->queue"].receiver == "stream" and calls["stream->queue"].name == "queue"
-    assert calls["stream->addCompletedHandler"].args == ["^(id<MTLCommandBuffer>){...}"]
+    assert calls["stream->addCompletedHandler"].args == ("^(id<MTLCommandBuffer>){...}",)
     assert "dispatch_sync_with_rethrow" in calls
     tok = m.tokens[calls["stream->queue"].token]
     assert (tok.text, tok.line) == ("stream", calls["stream->queue"].line)
@@ -402,3 +402,12 @@ def test_token_kinds_are_one_str_of_a_character_each():
     assert toks.kinds == IDENT + PUNCT + STRING + PUNCT + NUMBER + PUNCT + PREPROC
     with pytest.raises(ValueError, match="one character"):
         Tokens.of([Token("IDENT", "x", 1, 1)])      # kind names would make the column misread every token
+
+
+def test_a_finished_model_keeps_tuples_not_lists():
+    from analyzers.parse import parse_text
+    m = parse_text("void f(int a) { std::lock_guard<std::mutex> g(mu); g2(a, 1); if (a) { h(); } }\n", "t.cpp")
+    scopes = list(m.scopes())
+    assert all(type(s.children) is tuple and type(s.calls) is tuple and type(s.locks) is tuple for s in scopes)
+    calls = [c for s in scopes for c in s.calls]
+    assert calls and all(type(c.args) is tuple for c in calls) and any(c.args == ("a", "1") for c in calls)

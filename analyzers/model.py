@@ -45,7 +45,7 @@ class Tokens:
     """A file's tokens as four columns: kinds (a str of one-character kinds, a list while being built), texts
     (a list of shared strings), lines and cols (int arrays).
 
-    About 24 bytes a token where a list of Token tuples takes ~100; indexing and iteration still give
+    About 13 bytes a token where a list of Token tuples takes ~100; indexing and iteration still give
     Token tuples (made on access), and hot loops read the columns directly (`tokens.texts[i]`).
     """
 

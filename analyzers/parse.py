@@ -1088,7 +1088,7 @@ class _Builder:
             return None
         tok = self.toks[i]
         call = shared_call(texts[sel_start], f"{receiver}.{texts[sel_start]}", receiver, args, tok.line, tok.col,
-                    objc=True, selector=selector, token=i, scope=scope)
+                           objc=True, selector=selector, token=i, scope=scope)
         _listed(scope, "calls").append(call)
         return {"call": call, "parts": parts, "group": i}
 

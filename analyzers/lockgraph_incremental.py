@@ -242,7 +242,7 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         moved[path] = maps[was] if was in maps else line_map(before, after)
     keys.update(_tree_wide(earlier, now, changed))
-    return changed | {path for path, (_, read) in state.units.items() if not read.isdisjoint(keys)}, moved
+    return changed | {path for path, (_, read) in state.units.items() if not depends.unaffected(read, keys)}, moved
 
 
 def _tree_wide(before: dict[str, FileFacts], after: dict[str, FileFacts], changed: set[str]) -> set[tuple]:

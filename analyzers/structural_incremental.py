@@ -252,7 +252,7 @@ def _carried(state: _State, changed: _Changes, present: set[str], lock_tree: tup
     `contexts` and `tables`, the contexts and entry locks worked out from none of them."""
     def kept(parts: dict) -> dict:
         return {rel: part for rel, part in parts.items() if rel in present and rel not in changed
-                and part.read.isdisjoint(changed.keys)}
+                and depends.unaffected(part.read, changed.keys)}
     units = {rel: moved for rel, unit in kept(state.units).items()
              if (moved := _relocated(unit, changed)) is not None}
     lock_sets = kept(state.lock_sets) if lock_tree == state.lock_tree else {}
@@ -260,7 +260,7 @@ def _carried(state: _State, changed: _Changes, present: set[str], lock_tree: tup
         settled.kept(*state.contexts[what], changed.keys)
     for name, entry in state.entries[0].items():
         read = state.entries[1].get(name, depends.EMPTY)
-        if read.isdisjoint(changed.keys):
+        if depends.unaffected(read, changed.keys):
             tables.entries[name], tables.deps[name] = entry, read
     return units, lock_sets
 
@@ -397,7 +397,7 @@ def _relocated(unit: Unit, changes: _Changes) -> Unit | None:
     """A kept file's Unit with the lines its findings give of changed files moved where the edit moved
     them; None (worked out again) when one of those lines is gone, or when a unit that read something a
     changed file gives quotes a line in its text (which file's, its text does not say)."""
-    if unit.read.isdisjoint(changes.given):
+    if depends.unaffected(unit.read, changes.given):
         return unit
     texts = [t for f in unit.findings for t in (f.message, *f.details, *(r.message for r in f.related),
                                                 *(r.message for flow in f.flows for r in flow))]

@@ -135,6 +135,26 @@ def test_frames_pass_keys_out_and_only_while_recording():
     assert depends.FRAMES == [] and depends.close_frame() == depends.EMPTY
 
 
+
+def test_a_value_read_from_too_many_keys_counts_as_reading_every_key(monkeypatch):
+    monkeypatch.setattr(depends, "MAX_KEYS", 3)
+    deps: dict = {}
+    with depends.recording():
+        depends.open_frame()                  # a unit
+        depends.open_frame()                  # a memo worked out from four keys
+        for i in range(4):
+            depends.note(("k", i))
+        depends.close_into(deps, "wide")
+        depends.open_frame()                  # a memo hit passes "every key" on
+        depends.recall(deps, "wide")
+        depends.note(("m", 0))
+        assert depends.close_frame() == depends.EVERYTHING
+        unit = depends.close_frame()
+    assert deps["wide"] == unit == depends.EVERYTHING
+    assert not depends.unaffected(unit, {("other", 1)}) and depends.unaffected(unit, set())
+    assert depends.unaffected(frozenset({("k", 0)}), {("other", 1)})
+    assert not depends.unaffected(frozenset({("k", 0)}), {("k", 0)})
+
 def _fork_edits(tmp_path: Path, monkeypatch) -> tuple[Path, list[tuple[str, bytes]]]:
     """The fork PR's base tree, and each file the PR changes with its head version."""
     monkeypatch.setenv("MPS_VERIFY_CACHE_DIR", str(tmp_path / "cache"))

@@ -531,7 +531,7 @@ class Settled:
         """Take the names of an earlier run over the same tree whose settling read none of `changed`."""
         for name, kind in kinds.items():
             read = deps.get(name, depends.EMPTY)
-            if name not in self.kinds and read.isdisjoint(changed):
+            if name not in self.kinds and depends.unaffected(read, changed):
                 self.kinds[name], self.deps[name] = kind, read
 
 

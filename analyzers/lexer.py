@@ -159,7 +159,7 @@ def lex(text: str) -> Lexed:
     active = True
     line, line_start = 1, 0
     terminal, simple = _by_group()
-    kinds, new = KINDS, tuple.__new__
+    kind_of, new = KINDS, tuple.__new__
     # Columns appended directly; texts interned for the process, so a name is one string in every file's model.
     add_kind, add_text, add_line, add_col = tokens.kinds.append, tokens.texts.append, tokens.lines.append, \
         tokens.cols.append
@@ -183,7 +183,7 @@ def lex(text: str) -> Lexed:
                 tokens.append(Token(PREPROC, value, line, start - line_start + 1))
             active = cond.active
         elif kind != "WS" and active:
-            k = kinds[kind]
+            k = kind_of[kind]
             if k == COMMENT:
                 comments.append(new(Token, (k, value, line, start - line_start + 1)))
             else:

@@ -201,7 +201,7 @@ class Call:
                       self.selector, self.token, self.scope)
 
 
-def shared_call(name: str, callee: str, receiver: str, args: list[str], line: int, col: int, objc: bool = False,
+def shared_call(name: str, callee: str, receiver: str, args: Iterable[str], line: int, col: int, objc: bool = False,
                 selector: str = "", token: int = 0, scope: "Scope | None" = None) -> Call:
     """A Call whose strings are the process's one copy of each (sys.intern): the same callee, receiver and
     arguments recur in every file, and a run keeps every file's model (5 MB: 4 MiB of duplicate strings).
@@ -209,7 +209,6 @@ def shared_call(name: str, callee: str, receiver: str, args: list[str], line: in
     intern = sys.intern
     return Call(intern(name), intern(callee), intern(receiver), tuple(map(intern, args)), line, col, objc,
                 intern(selector), token, scope)
-
 
 
 @dataclass(slots=True)

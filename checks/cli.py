@@ -49,7 +49,8 @@ def dump_json(data: object) -> str:
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
 
 
-def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, collect: bool = True) -> int:
+def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, collect: bool = True,
+        prog: str | None = None) -> int:
     """Run a CLI main, turning known errors into one line + exit code and others into exit 2.
 
     collect=False is for one-shot analyzer processes that build ~10^6 model objects and keep them to
@@ -60,7 +61,7 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, 
     debug = "--debug" in args
     if debug:     # the analyzers print the traceback of a failure they contain (one bad file)
         os.environ["MPS_VERIFY_DEBUG"] = "1"
-    prog = Path(sys.argv[0]).stem if argv is None else "mps-verify"
+    prog = prog or (Path(sys.argv[0]).stem if argv is None else "mps-verify")
     try:
         code = int(main(args))
         if argv is None:        # a command of its own, not a call from a test or another command

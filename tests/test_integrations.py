@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.daemon import protocol
 from checks.sources import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -47,7 +49,7 @@ def fork(tmp_path_factory):
     return repo
 
 
-def try_repo(fork: Path, hook: str, *files: str, home: Path) -> subprocess.CompletedProcess:
+def try_repo(fork: Path, hook: str, *files: str, home: Path, **extra: str) -> subprocess.CompletedProcess:
     """`pre-commit try-repo <this checkout> HOOK --files ...` in the fork, offline.
 
     The hook is `language: python`: pre-commit builds a virtualenv and pip-installs this checkout into it.
@@ -55,7 +57,7 @@ def try_repo(fork: Path, hook: str, *files: str, home: Path) -> subprocess.Compl
     come from the environment running the tests, through PYTHONPATH."""
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PIP_NO_INDEX": "1", "PIP_NO_DEPS": "1",
            "PIP_NO_BUILD_ISOLATION": "0",   # pip reads "0" as --no-build-isolation
-           "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+           "PYTHONPATH": sysconfig.get_paths()["purelib"], **extra}
     return subprocess.run([_tool("pre-commit"), "try-repo", str(REPO_ROOT), hook, "--files", *files], cwd=fork,
                           env=env, capture_output=True, text=True, timeout=600)
 
@@ -77,6 +79,25 @@ def test_pre_commit_structural_hook_passes_a_clean_file(fork, home):
     proc = try_repo(fork, "mps-verify-structural", "aten/src/ATen/mps/Clean.mm", home=home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Passed" in proc.stdout
+
+
+def test_pre_commit_structural_daemon_hook_answers_as_the_plain_hook(fork, home, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    try:
+        proc = try_repo(fork, "mps-verify-structural-daemon", "aten/src/ATen/native/mps/Fill.mm", home=home,
+                        XDG_RUNTIME_DIR=str(run_dir))
+        sockets = list((run_dir / "mps-verify").glob("*.sock"))
+    finally:
+        for path in (run_dir / "mps-verify").glob("*.sock"):    # the hook's interpreter is pre-commit's: a
+            with socket.socket(socket.AF_UNIX) as sock:          # request of another identity stops it
+                sock.connect(str(path))
+                protocol.send(sock, {"op": "stop", "identity": {}})
+                assert protocol.receive(sock) == {"stale": True}
+    assert len(sockets) == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Fill.mm:8:42: error: stream->commandEncoder() fetches stream state outside the stream queue" in proc.stdout
+    assert "note: mps-verify daemon unavailable" not in proc.stdout
 
 
 def test_pre_commit_tsa_hook_runs_on_headers_only(fork, home):

@@ -1,0 +1,164 @@
+"""The resident process: answers one request at a time by running the command's `main` in this process.
+
+What stays in memory between requests is what any process of ours keeps for its life (imported rules, compiled
+patterns, the lock hierarchy's parse, file digests by stat); results still come from the same cache files a
+one-shot run reads, so a request's output is the output of the same command run on its own. The server
+leaves when idle for --idle-timeout seconds, when asked to stop, or when our code on disk changed (its reply
+then says `stale` and the client starts a new one)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import gc
+import importlib
+import io
+import os
+import socket
+import sys
+import time
+
+from checks import cli
+from checks.daemon import protocol
+
+PACKAGES = ("analyzers", "checks", "mpsverify_base")
+DEFAULT_IDLE_S = 1800
+
+
+def code_stamp() -> tuple:
+    """Every file of our packages with its size and mtime: a change means this process runs old code."""
+    out = []
+    for package in PACKAGES:
+        for folder, dirs, files in os.walk(os.path.join(protocol.CODE_ROOT, package)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                try:
+                    st = os.stat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                out.append((folder, name, st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+def execute(request: dict) -> dict:
+    """Run one command as its own process would (cwd, environment, argv) and return its exit code and output."""
+    name, argv = request.get("command"), request.get("argv")
+    if name not in protocol.COMMANDS or not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return {"rc": int(cli.Exit.USAGE), "stdout": "", "stderr": f"error: daemon: bad request {name!r}\n"}
+    main = importlib.import_module(protocol.MODULES[name]).main
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.chdir(request.get("cwd") or saved_cwd)
+        os.environ.clear()
+        os.environ.update(request.get("env") or saved_env)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.run(main, argv, prog=name)
+    except SystemExit as exc:        # --help and --version exit through argparse
+        rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None) * int(cli.Exit.USAGE)
+    except OSError as exc:
+        rc = int(cli.Exit.USAGE)
+        err.write(f"error: daemon: cannot enter {request.get('cwd')}: {exc.strerror}\n")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return {"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+class Server:
+    """One listening socket, served until idle, stopped or stale."""
+
+    def __init__(self, path: str, idle_s: float) -> None:
+        self.path, self.idle_s = path, idle_s
+        self.identity, self.stamp = protocol.identity(), code_stamp()
+        self.started, self.requests = time.time(), 0
+        self.lock = self.sock = None
+
+    def bind(self) -> bool:
+        """Take the socket's lock and listen; False when another server holds it (it is serving already)."""
+        self.lock = open(self.path + ".lock", "a")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)         # a server that died left it behind
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(16)
+        self.sock.settimeout(self.idle_s)
+        return True
+
+    def close(self) -> None:
+        """Stop listening, so that the next client starts a new server."""
+        if self.sock is not None:
+            self.sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        if self.lock is not None:
+            self.lock.close()
+        self.sock = self.lock = None
+
+    def status(self) -> dict:
+        """What `checks.daemon status` prints."""
+        return {"pid": os.getpid(), "socket": self.path, "requests": self.requests,
+                "up_s": round(time.time() - self.started, 1), "idle_timeout_s": self.idle_s}
+
+    def serve(self) -> None:
+        """Answer requests until idle, stopped or stale."""
+        while self.sock is not None:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                break
+            with conn:
+                conn.settimeout(None)
+                self.answer(conn)
+            gc.collect()      # after the reply: a request runs with the collector off, as a one-shot run does
+            with contextlib.suppress(cli.CliError):
+                from analyzers.cache import trim
+                trim()
+        self.close()
+
+    def answer(self, conn: socket.socket) -> None:
+        """Read one request and reply to it."""
+        try:
+            request = protocol.receive(conn)
+        except (protocol.ProtocolError, OSError):
+            return
+        if request.get("identity") != self.identity or code_stamp() != self.stamp:
+            self.close()            # before replying: the client's next server must find the socket free
+            reply = {"stale": True}
+        elif request.get("op") == "stop":
+            self.close()
+            reply = {"stopped": self.status()}
+        elif request.get("op") == "status":
+            reply = {"status": self.status()}
+        else:
+            self.requests += 1
+            reply = execute(request)
+        with contextlib.suppress(OSError):
+            protocol.send(conn, reply)
+
+
+def main(argv: list[str]) -> int:
+    """Serve on --socket until idle, stopped or stale (started by the client, not by hand)."""
+    p = argparse.ArgumentParser(prog="checks.daemon.server")
+    p.add_argument("--socket", required=True)
+    p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_S)
+    args = p.parse_args(argv)
+    server = Server(args.socket, args.idle_timeout)
+    if not server.bind():
+        return 0
+    gc.disable()
+    try:
+        server.serve()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,124 @@
+"""checks.daemon: a command through the resident process prints, writes and exits as the command does alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from checks.daemon import protocol, server
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAG = ROOT / "tests" / "fixtures" / "structural" / "ST.001.a_flag.mm"
+PASS = ROOT / "tests" / "fixtures" / "structural" / "ST.001.a_pass.mm"
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A private runtime folder and cache; the server started under them is stopped afterwards."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    out = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "MPS_VERIFY_CACHE_DIR": str(tmp_path / "cache")}
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    yield out
+    subprocess.run([sys.executable, "-m", "checks.daemon", "stop"], env=out, cwd=ROOT, capture_output=True)
+
+
+def daemon(env: dict, *argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "checks.daemon", *argv], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def alone(env: dict, *argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *argv], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _report(text: str) -> dict:
+    doc = json.loads(text)
+    doc.pop("tool")          # git's view of the checkout may change between the two runs
+    return doc
+
+
+def test_run_answers_as_the_command_alone_and_status_and_stop(env):
+    for fixture, code in ((FLAG, 1), (PASS, 0)):
+        one = alone(env, "checks.structural", str(fixture), "--format", "json")
+        for _ in range(2):            # the first starts the server, the second finds it
+            got = daemon(env, "run", "structural", str(fixture), "--format", "json")
+            assert (got.returncode, got.stderr) == (one.returncode, one.stderr) == (code, "")
+            assert _report(got.stdout) == _report(one.stdout)
+    status = daemon(env, "status")
+    assert status.returncode == 0 and "running (pid" in status.stdout and "4 requests" in status.stdout
+    stopped = daemon(env, "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    gone = daemon(env, "status")
+    assert (gone.returncode, gone.stdout.strip()) == (1, "mps-verify daemon: not running")
+
+
+def test_run_writes_output_where_the_client_is_and_reports_usage_errors(env, tmp_path):
+    got = daemon(env, "run", "structural", str(FLAG), "--format", "sarif", "--output", "out.sarif", cwd=tmp_path)
+    assert got.returncode == 1 and json.loads((tmp_path / "out.sarif").read_text())["runs"]
+    bad = daemon(env, "run", "structural", str(FLAG), "--jobs", "0")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    helped = daemon(env, "run", "lockgraph", "--help")
+    assert helped.returncode == 0 and "usage:" in helped.stdout
+    assert daemon(env, "status").returncode == 0          # neither stopped the server
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["run"], ["run", "ls"], ["run", "--idle-timeout", "x", "tsa"],
+                                  ["status", "extra"], ["start", "--idle-timeout", "-1"]])
+def test_usage_errors_are_one_line_and_exit_2(env, argv):
+    got = daemon(env, *argv)
+    assert got.returncode == 2 and got.stderr.startswith("error: ") and got.stderr.count("\n") == 1
+    assert got.stdout == ""
+
+
+def test_a_folder_others_can_enter_is_refused_and_the_command_runs_here(env, tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "mps-verify").mkdir(parents=True)
+    (shared / "mps-verify").chmod(0o777)
+    env = {**env, "XDG_RUNTIME_DIR": str(shared)}
+    got = daemon(env, "run", "structural", str(FLAG), "--format", "json")
+    assert got.returncode == 1 and _report(got.stdout)["findings"]
+    assert got.stderr.startswith("note: mps-verify daemon unavailable (") and "not a private folder" in got.stderr
+    assert daemon(env, "status").returncode == 2
+
+
+def test_idle_server_leaves_and_removes_its_socket(env):
+    assert daemon(env, "start", "--idle-timeout", "0.5").returncode == 0
+    sockets = list(Path(env["XDG_RUNTIME_DIR"], "mps-verify").glob("*.sock"))
+    assert len(sockets) == 1
+    deadline = time.monotonic() + 20
+    while sockets[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sockets[0].exists() and daemon(env, "status").returncode == 1
+
+
+def _answer(srv: server.Server, request: dict) -> dict:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        protocol.send(theirs, request)
+        srv.answer(ours)
+        return protocol.receive(theirs)
+
+
+def test_server_whose_code_changed_replies_stale_and_stops_listening(tmp_path):
+    srv = server.Server(str(tmp_path / "s.sock"), 60)
+    assert _answer(srv, {"op": "status", "identity": protocol.identity()})["status"]["requests"] == 0
+    srv.stamp = ()                                    # as if a module changed on disk since it started
+    assert _answer(srv, {"op": "status", "identity": protocol.identity()}) == {"stale": True}
+    assert srv.sock is None
+
+
+def test_server_refuses_other_identities_and_bad_requests(tmp_path):
+    srv = server.Server(str(tmp_path / "s.sock"), 60)
+    assert _answer(srv, {"op": "status", "identity": {**protocol.identity(), "python": "/other"}}) == {"stale": True}
+    srv = server.Server(str(tmp_path / "s.sock"), 60)
+    reply = _answer(srv, {"op": "run", "identity": protocol.identity(), "command": "rm", "argv": ["-rf"]})
+    assert reply["rc"] == 2 and reply["stderr"] == "error: daemon: bad request 'rm'\n"

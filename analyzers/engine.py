@@ -32,7 +32,7 @@ from analyzers.findings import Diagnostic, Finding, Report
 from analyzers.hierarchy import DEFAULT_PATH as DEFAULT_HIERARCHY, load_hierarchy
 from analyzers.model import FileModel, Scope
 from analyzers.rules import Rule, RuleContext, load_rules, rules_version
-from mpsverify_base.provenance import tool_info
+from mpsverify_base.provenance import started_tool_info
 
 T = TypeVar("T")
 DEBUG_ENV = "MPS_VERIFY_DEBUG"   # set (by --debug): a failure's traceback goes to stderr where it is caught
@@ -318,6 +318,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
 
     Files that could not be analysed, wholly or in part, have `internal` diagnostics (see incomplete())."""
     root = Path(root).resolve()
+    tool = started_tool_info(root)       # git answers while the analysis runs
     entries = select(load_catalogue(catalogue, cache=cache) if catalogue else load_catalogue(cache=cache), rules)
     prints = baseline_file.load(baseline) if baseline else None
     skipped: list[Diagnostic] = []
@@ -356,7 +357,7 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
             store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles, "types": naming})
     diagnostics = skipped + analysed
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
-    report = Report(tool=tool_info(root), root=str(root), checks=[e.check for e in entries], findings=findings,
+    report = Report(tool=tool(), root=str(root), checks=[e.check for e in entries], findings=findings,
                     diagnostics=diagnostics, files=nfiles, extra={"types": naming})
     return report if prints is None else with_baseline(report, prints, baseline)
 

@@ -14,7 +14,7 @@ from analyzers.lockgraph_render import RENDERERS, as_dict, png
 from analyzers.reporters import render
 from checks import cli, inputs
 from checks.config import load_config, section
-from checks.provenance import tool_info
+from checks.provenance import started_tool_info
 from checks.sources import torch_include, torch_mps_headers
 
 FORMATS = ("text", "json", "dot", "graphml", "png", "sarif", "github")
@@ -57,6 +57,7 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
     from analyzers import lockgraph_incremental
     from analyzers.engine import files_run
 
+    tool = started_tool_info(root, external)       # git answers while the analysis runs
     # a repository that declares its own locks (a fork) is judged by its file, else by ours
     hierarchy_path = hierarchy_path or find_hierarchy(root) or DEFAULT_PATH
     hierarchy = load_hierarchy(hierarchy_path, cache=cache)
@@ -69,7 +70,7 @@ def analyse(paths: list[Path], root: Path, hierarchy_path: Path | None = None, d
                                           skipped=skipped)
     inputs.require_files(files, ", ".join(map(str, paths)))
     checks = [e.check for e in load_catalogue(cache=cache) if e.family == "ST.009"]
-    report = Report(tool=tool_info(root, external), root=str(root), checks=checks, findings=findings(graph),
+    report = Report(tool=tool(), root=str(root), checks=checks, findings=findings(graph),
                     diagnostics=skipped + diagnostics, files=files,
                     extra={"graph": as_dict(graph), "hierarchy": str(hierarchy_path)})
     return graph, report

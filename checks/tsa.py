@@ -87,6 +87,10 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         paths = args.paths
         root = (args.root or common_root(paths)).resolve()
     prefixes = (*tsa.DEFAULT_PREFIXES, *settings.get("prefixes", []), *args.prefix)
+    # git answers while the analysis runs; the wheel is no checkout (inside .venv, git would name the
+    # enclosing repository): no target_git
+    tool = provenance.started_tool_info(None if args.torch_headers else root,
+                                        external=("torch",) if args.torch_headers else ())
     facts, diagnostics = _facts(paths, root, [*str_list(settings.get("exclude")), *args.exclude], args.jobs,
                                 inputs.limits(args), prefixes, not args.no_cache)
     inv = tsa.inventory_of(facts)
@@ -107,10 +111,7 @@ def run_inventory(args: argparse.Namespace, settings: dict[str, Any]) -> int:
         regressions = (regressions or []) + tsa.check_minimums(inv, minimums)
         against = " and ".join(filter(None, [against, f"minimums {min_counts}"]))
 
-    # the wheel is no checkout (inside .venv, git would name the enclosing repository): no target_git
-    doc = {"tool": provenance.tool_info(None if args.torch_headers else root,
-                                        external=("torch",) if args.torch_headers else ()),
-           "root": str(root), "prefixes": list(dict.fromkeys(prefixes)), **inv.to_json()}
+    doc = {"tool": tool(), "root": str(root), "prefixes": list(dict.fromkeys(prefixes)), **inv.to_json()}
     if regressions is not None:
         doc["regressions"] = regressions
     if args.write_baseline:

@@ -87,15 +87,22 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
 def call_keys(model: FileModel, add) -> Callable[[Scope], str]:
     """add(("call", name), part) for every call site of `model`: the site with its line counted from its
     function's first, and that function's digest (a site reads its caller's context); returns the
-    function digests (function_digests), for the keys of the definitions."""
-    body = function_digests(model)
-    for scope in model.scopes():
-        fn = scope.function()
-        first = (fn or scope).line
-        where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
-        for call in scope.calls:
-            add(("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver, call.args,
-                                      call.objc))
+    function digests (function_digests), for the keys of the definitions. Worked out once per model: the
+    structural run's keys and its lock graph's both ask, of the same models."""
+    hit = model.__dict__.get("_call_keys")
+    if hit is None:
+        body, sites = function_digests(model), []
+        for scope in model.scopes():
+            fn = scope.function()
+            first = (fn or scope).line
+            where = body(fn) if fn is not None else _digest(scope.kind, scope.name, scope.end_line - first)
+            for call in scope.calls:
+                sites.append((("call", call.name), (where, call.line - first, call.col, call.callee, call.receiver,
+                                                    call.args, call.objc)))
+        hit = model.__dict__["_call_keys"] = (sites, body)
+    sites, body = hit
+    for key, part in sites:
+        add(key, part)
     return body
 
 

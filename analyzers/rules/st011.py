@@ -18,7 +18,7 @@ def _throw_sites(model: FileModel, scope: Scope) -> list:
     """Throwing macros and `throw` expressions in a scope, skipping code under a try in that scope."""
     toks = model.tokens
     sites = macro_calls(model, scope, THROWING_MACROS)
-    sites += [toks[i] for i in range(scope.first_token, min(scope.last_token, len(toks))) if toks[i].text == "throw"]
+    sites += [toks[i] for i in toks.indices("throw", scope.first_token, min(scope.last_token, len(toks)))]
     guarded = _try_ranges(model, scope)
     return sorted((t for t in sites if not any(a <= (t.line, t.col) <= b for a, b in guarded)),
                   key=lambda t: (t.line, t.col))
@@ -26,17 +26,17 @@ def _throw_sites(model: FileModel, scope: Scope) -> list:
 
 def _try_ranges(model: FileModel, scope: Scope) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     toks = model.tokens
-    out = []
-    for i in range(scope.first_token, min(scope.last_token, len(toks)) - 1):
-        if toks[i].text == "try" and toks[i + 1].text == "{":
+    texts, out = toks.texts, []
+    for i in toks.indices("try", scope.first_token, min(scope.last_token, len(toks)) - 1):
+        if texts[i + 1] == "{":
             depth = 0
-            for j in range(i + 1, len(toks)):
-                if toks[j].text == "{":
+            for j in range(i + 1, len(texts)):
+                if texts[j] == "{":
                     depth += 1
-                elif toks[j].text == "}":
+                elif texts[j] == "}":
                     depth -= 1
                     if depth == 0:
-                        out.append(((toks[i].line, toks[i].col), (toks[j].line, toks[j].col)))
+                        out.append(((toks.lines[i], toks.cols[i]), (toks.lines[j], toks.cols[j])))
                         break
     return out
 

@@ -8,6 +8,10 @@ an empty cache:
   cold_jobs1  the same with --jobs 1
   warm        again, nothing changed
   edit        after appending a function to one MPS file (the edit a developer makes between runs)
+  daemon_warm, daemon_edit   the same through `checks.daemon run` (a design that has it), its server
+              started and primed before (another appended function: the one-shot edit's result is cached)
+  resident_warm, resident_edit   the same request sent by this process over the server's socket: what an
+              editor or another client that stays running waits for (no interpreter start)
   lockgraph / tsa   cold, warm and edit of `checks.lockgraph` and `checks.tsa`
 and the size of the cache the cold run left. Then single generated files (checks.shapes: many functions,
 a class of many methods, one huge function, a table, ObjC sends, raw strings) through a cold
@@ -17,6 +21,7 @@ class shape was quadratic: 4 MB took 400 s). Writes .mps-verify/bench/scaling.js
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -24,11 +29,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from checks import cli
 from checks.bench_structural import _measure, publish
 from checks import shapes
+from checks.daemon import protocol
 from checks.corpus import SCALING_MB, scaling_dir
 from checks.provenance import tool_info
 from checks.sources import CORPUS_DIR, MPS_SUBDIRS, REPO_ROOT
@@ -38,6 +45,8 @@ OUT = REPO_ROOT / ".mps-verify" / "bench" / "scaling.json"
 DEFAULT_PREVIOUS = "4e812c9"
 EDITED = "aten/src/ATen/native/mps/OperationUtils.mm"     # in every input: each subset starts with the MPS tree
 EDIT = "\nstatic int mps_verify_bench_edit(int x) {\n  return x + 1;\n}\n"
+DAEMON_EDIT = EDIT.replace("bench_edit", "bench_daemon_edit")
+RESIDENT_EDIT = EDIT.replace("bench_edit", "bench_resident_edit")
 COMMANDS = {"structural": ["checks.structural", "--format", "json", "--output", os.devnull],
             "lockgraph": ["checks.lockgraph", "--format", "json", "--output", os.devnull],
             "tsa": ["checks.tsa", "--format", "json", "--output", os.devnull]}
@@ -82,9 +91,18 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repea
     `repeat` passes."""
     cache = work / "cache"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(MPS_VERIFY_CACHE_DIR=str(cache), PYTHONPATH=str(code))
+    env.update(MPS_VERIFY_CACHE_DIR=str(cache), PYTHONPATH=str(code), XDG_RUNTIME_DIR=str(work / "run"))
+    (work / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def run(command: str, *extra: str) -> tuple[float, float, float]:
+        if command.startswith("daemon "):
+            command = command.split()[1]
+            return _measure([sys.executable, "-m", "checks.daemon", "run", command, *targets, *COMMANDS[command][1:],
+                             *extra], env, cwd=code)
+        if command == "daemon-stop":
+            return _measure([sys.executable, "-m", "checks.daemon", "stop"], env, cwd=code)
+        if command.startswith("resident "):
+            return _asked(command.split()[1], [*targets, *COMMANDS[command.split()[1]][1:]], env, code)
         return _measure([sys.executable, "-m", *COMMANDS[command][:1], *targets, *COMMANDS[command][1:], *extra],
                         env, cwd=code)
 
@@ -95,13 +113,14 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repea
     original = edited.read_bytes()
     fresh()
     run("structural")                          # .pyc files and the grammar cache, as any first use
-    reps = [_one_pass(run, fresh, cache, edited, original) for _ in range(repeat)]
+    daemon = (code / "checks" / "daemon").is_dir()
+    reps = [_one_pass(run, fresh, cache, edited, original, daemon) for _ in range(repeat)]
     out = _medians(reps)
     fresh()
     return out
 
 
-def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes) -> dict:
+def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes, daemon: bool) -> dict:
     """One pass of every measurement: {command: {measurement: {wall, cpu, rss_mib}}, plus cache_bytes}."""
     out: dict = {}
     for command in COMMANDS:
@@ -119,7 +138,38 @@ def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes) -> dict:
             out[command]["edit"] = _as_dict(run(command))
         finally:
             edited.write_bytes(original)
+        if daemon:
+            out[command].update(_through_daemon(run, command, edited, original))
     return out
+
+
+def _through_daemon(run, command: str, edited: Path, original: bytes) -> dict:
+    """daemon_ and resident_ warm and edit of one command (the server's start and first requests not counted)."""
+    out = {}
+    try:
+        for how, edit in (("daemon", DAEMON_EDIT), ("resident", RESIDENT_EDIT)):
+            edited.write_bytes(original)
+            for _ in range(2):
+                run(f"{how} {command}")
+            out[f"{how}_warm"] = _as_dict(run(f"{how} {command}"))
+            edited.write_bytes(original + edit.encode())
+            out[f"{how}_edit"] = _as_dict(run(f"{how} {command}"))
+    finally:
+        edited.write_bytes(original)
+        run("daemon-stop")
+    return out
+
+
+def _asked(command: str, argv: list[str], env: dict, code: Path) -> tuple[float, float, float]:
+    """(wall, 0, 0) of one request sent from this process to the server started under `env`."""
+    path = protocol.socket_path(env)
+    request = {"op": "run", "command": command, "argv": argv, "cwd": str(code), "env": env}
+    start = time.perf_counter()
+    reply = protocol.ask(path, request, env)
+    wall = time.perf_counter() - start
+    if reply is None or reply.get("rc") not in (0, 1):
+        raise cli.UsageError(f"benchmark request failed: {command} {' '.join(argv)}: {reply}")
+    return wall, 0.0, 0.0
 
 
 def _as_dict(measured: tuple[float, float, float]) -> dict:
@@ -195,7 +245,7 @@ def table(r: dict) -> str:
         lines.append(f"  {'measurement':32}" + "".join(f"{d:>12}" for d in designs) + ("       ratio" if len(designs) == 2 else ""))
         for label, value in _rows(e, mb, designs):
             cells = [value(e[d]) for d in designs]
-            ratio = f"{cells[1] / cells[0]:11.2f}x" if len(cells) == 2 and cells[0] else ""
+            ratio = f"{cells[1] / cells[0]:11.2f}x" if len(cells) == 2 and cells[0] and not math.isnan(cells[0]) else ""
             lines.append(f"  {label:32}" + "".join(f"{c:12.3f}" for c in cells) + ratio)
     if r.get("shapes"):
         lines.append("\nsingle generated files, MB/s of a cold one-process run (wall)")
@@ -204,6 +254,11 @@ def table(r: dict) -> str:
             lines.append(f"  {shape:10} 1 MB {by['1']['mb_per_s']:6.2f}" + (f" (previous {prev['mb_per_s']:.2f})" if prev else "")
                          + (f"   4 MB {by['4']['mb_per_s']:6.2f}, peak {by['4']['rss_mib_per_mb']:.0f} MiB/MB" if "4" in by else ""))
     return "\n".join(lines)
+
+
+def _wall(measured: dict, name: str) -> float:
+    """The wall time of a measurement, NaN where the design has none (no daemon before it existed)."""
+    return measured[name]["wall"] if name in measured else float("nan")
 
 
 def _rows(e: dict, mb: float, designs: list[str]) -> list:
@@ -216,12 +271,21 @@ def _rows(e: dict, mb: float, designs: list[str]) -> list:
         ("structural warm wall s", lambda d: d[s]["warm"]["wall"]),
         ("structural edit wall s", lambda d: d[s]["edit"]["wall"]),
         ("edit / cold (structural)", lambda d: d[s]["edit"]["wall"] / d[s]["cold"]["wall"]),
+        ("structural daemon warm s", lambda d: _wall(d[s], "daemon_warm")),
+        ("structural daemon edit s", lambda d: _wall(d[s], "daemon_edit")),
+        ("daemon edit / cold (structural)", lambda d: _wall(d[s], "daemon_edit") / d[s]["cold"]["wall"]),
+        ("structural resident-client edit s", lambda d: _wall(d[s], "resident_edit")),
+        ("resident edit / cold (structural)", lambda d: _wall(d[s], "resident_edit") / d[s]["cold"]["wall"]),
         ("lockgraph cold s", lambda d: d["lockgraph"]["cold"]["wall"]),
         ("  warm", lambda d: d["lockgraph"]["warm"]["wall"]),
         ("  edit / cold", lambda d: d["lockgraph"]["edit"]["wall"] / d["lockgraph"]["cold"]["wall"]),
+        ("  daemon edit / cold", lambda d: _wall(d["lockgraph"], "daemon_edit") / d["lockgraph"]["cold"]["wall"]),
+        ("  resident edit / cold", lambda d: _wall(d["lockgraph"], "resident_edit") / d["lockgraph"]["cold"]["wall"]),
         ("tsa cold s", lambda d: d["tsa"]["cold"]["wall"]),
         ("  warm", lambda d: d["tsa"]["warm"]["wall"]),
         ("  edit / cold", lambda d: d["tsa"]["edit"]["wall"] / d["tsa"]["cold"]["wall"]),
+        ("  daemon edit / cold", lambda d: _wall(d["tsa"], "daemon_edit") / d["tsa"]["cold"]["wall"]),
+        ("  resident edit / cold", lambda d: _wall(d["tsa"], "resident_edit") / d["tsa"]["cold"]["wall"]),
         ("cache / source size", lambda d: d[s]["cache_bytes"] / (mb * 1e6)),
         ("peak RSS MiB per MB (cold)", lambda d: max(d[s]["cold"]["rss_mib"], d[s]["cold_jobs1"]["rss_mib"]) / mb),
     ]

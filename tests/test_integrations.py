@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -90,10 +89,7 @@ def test_pre_commit_structural_daemon_hook_answers_as_the_plain_hook(fork, home,
         sockets = list((run_dir / "mps-verify").glob("*.sock"))
     finally:
         for path in (run_dir / "mps-verify").glob("*.sock"):    # the hook's interpreter is pre-commit's: a
-            with socket.socket(socket.AF_UNIX) as sock:          # request of another identity stops it
-                sock.connect(str(path))
-                protocol.send(sock, {"op": "stop", "identity": {}})
-                assert protocol.receive(sock) == {"stale": True}
+            assert protocol.ask(str(path), {"op": "stop"}) == {"stale": True}     # request of ours stops it
     assert len(sockets) == 1, proc.stdout + proc.stderr
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Fill.mm:8:42: error: stream->commandEncoder() fetches stream state outside the stream queue" in proc.stdout

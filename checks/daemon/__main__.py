@@ -14,7 +14,6 @@ command runs in this process instead, with a note on stderr."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 
@@ -26,29 +25,6 @@ START_WAIT_S = 30.0
 
 class _Usage(Exception):
     pass
-
-
-def _connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def _ask(path: str, message: dict) -> dict | None:
-    """The server's reply, or None when none is listening (or it went away mid-request)."""
-    sock = _connect(path)
-    if sock is None:
-        return None
-    with sock:
-        try:
-            protocol.send(sock, {**message, "identity": protocol.identity()})
-            return protocol.receive(sock)
-        except (OSError, protocol.ProtocolError):
-            return None
 
 
 def _start(path: str, idle_s: str | None) -> None:
@@ -63,9 +39,7 @@ def _start(path: str, idle_s: str | None) -> None:
                                 stderr=sink, start_new_session=True)
     deadline = time.monotonic() + START_WAIT_S
     while time.monotonic() < deadline:
-        sock = _connect(path)
-        if sock is not None:
-            sock.close()
+        if protocol.listening(path):
             return
         if proc.poll() not in (None, 0):
             break
@@ -91,10 +65,10 @@ def run(path: str, command: str, argv: list[str], idle_s: str | None) -> int:
     """Send one command to the server (starting it when needed, again once when it was stale) and relay it."""
     request = {"op": "run", "command": command, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
     for _ in range(2):
-        reply = _ask(path, request)
+        reply = protocol.ask(path, request)
         if reply is None or reply.get("stale"):
             _start(path, idle_s)
-            reply = _ask(path, request)
+            reply = protocol.ask(path, request)
         if reply is not None and not reply.get("stale"):
             sys.stdout.write(reply.get("stdout", ""))
             sys.stderr.write(reply.get("stderr", ""))
@@ -128,10 +102,10 @@ def main(argv: list[str]) -> int:
     if rest:
         raise _Usage(f"{op}: unexpected {rest[0]!r}")
     path = protocol.socket_path()
-    reply = _ask(path, {"op": "status" if op != "stop" else "stop"})
+    reply = protocol.ask(path, {"op": "status" if op != "stop" else "stop"})
     if op == "start" and (reply is None or reply.get("stale")):
         _start(path, idle_s)
-        reply = _ask(path, {"op": "status"})
+        reply = protocol.ask(path, {"op": "status"})
     info = (reply or {}).get("status") or (reply or {}).get("stopped")
     if info is None:
         print("mps-verify daemon: not running")

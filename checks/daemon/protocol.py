@@ -26,20 +26,22 @@ class ProtocolError(Exception):
     """The other side closed the connection or sent something that is not a frame."""
 
 
-def identity() -> dict:
+def identity(environ=None) -> dict:
     """What makes two processes interchangeable: the interpreter, our code's folder, and the environment our
-    modules read when imported (a request from another identity must not be answered by this server)."""
-    env = {k: v for k, v in os.environ.items()
+    modules read when imported (a request from another identity must not be answered by this server);
+    `environ` is os.environ unless given (the environment a server was or will be started with)."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items()
            if k.startswith(IMPORT_TIME_ENV) and k != "MPS_VERIFY_DEBUG"}
     return {"python": sys.executable, "code": CODE_ROOT, "env": dict(sorted(env.items()))}
 
 
-def runtime_dir() -> str:
+def runtime_dir(environ=None) -> str:
     """A folder only this user can enter ($XDG_RUNTIME_DIR/mps-verify, else $TMPDIR/mps-verify-UID); a
     ProtocolError when one exists that others could enter or that someone else owns."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_RUNTIME_DIR")
     folder = (os.path.join(base, "mps-verify") if base
-              else os.path.join(os.environ.get("TMPDIR") or "/tmp", f"mps-verify-{os.getuid()}"))
+              else os.path.join(environ.get("TMPDIR") or "/tmp", f"mps-verify-{os.getuid()}"))
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         st = os.lstat(folder)
@@ -51,10 +53,38 @@ def runtime_dir() -> str:
     return folder
 
 
-def socket_path(ident: dict | None = None) -> str:
-    """The socket of the server for this identity (one server per interpreter, code and settings)."""
-    text = json.dumps(ident or identity(), sort_keys=True)
-    return os.path.join(runtime_dir(), f"{zlib.crc32(text.encode()):08x}.sock")
+def socket_path(environ=None) -> str:
+    """The socket of the server for the identity of `environ` (one server per interpreter, code and settings)."""
+    text = json.dumps(identity(environ), sort_keys=True)
+    return os.path.join(runtime_dir(environ), f"{zlib.crc32(text.encode()):08x}.sock")
+
+
+def ask(path: str, message: dict, environ=None) -> dict | None:
+    """The reply of the server on `path` to `message` (sent with the identity of `environ`), or None when none
+    is listening or it went away mid-request. An editor or another resident client calls this directly and
+    pays no interpreter start."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    with sock:
+        try:
+            send(sock, {**message, "identity": identity(environ)})
+            return receive(sock)
+        except (OSError, ProtocolError):
+            return None
+
+
+def listening(path: str) -> bool:
+    """Whether a server accepts connections on `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def send(sock: socket.socket, message: dict) -> None:

@@ -24,6 +24,8 @@ from checks.daemon import protocol
 
 PACKAGES = ("analyzers", "checks", "mpsverify_base")
 DEFAULT_IDLE_S = 1800
+COLLECT_AFTER_S = 0.5
+COLLECT_EVERY = 16
 
 
 def code_stamp() -> tuple:
@@ -108,19 +110,34 @@ class Server:
 
     def serve(self) -> None:
         """Answer requests until idle, stopped or stale."""
+        uncollected = 0
         while self.sock is not None:
+            # requests run with the collector off, as a one-shot run does; the garbage is collected when
+            # nothing is asked for a moment (or after COLLECT_EVERY requests), not while a client waits
+            self.sock.settimeout(COLLECT_AFTER_S if uncollected else self.idle_s)
             try:
                 conn, _ = self.sock.accept()
             except socket.timeout:
-                break
+                if not uncollected:
+                    break
+                self.collect()
+                uncollected = 0
+                continue
+            if uncollected >= COLLECT_EVERY:
+                self.collect()
+                uncollected = 0
             with conn:
                 conn.settimeout(None)
                 self.answer(conn)
-            gc.collect()      # after the reply: a request runs with the collector off, as a one-shot run does
-            with contextlib.suppress(cli.CliError):
-                from analyzers.cache import trim
-                trim()
+            uncollected += 1
         self.close()
+
+    def collect(self) -> None:
+        """Free what the last requests left, and trim the cache as a one-shot run does when it ends."""
+        gc.collect()
+        with contextlib.suppress(cli.CliError):
+            from analyzers.cache import trim
+            trim()
 
     def answer(self, conn: socket.socket) -> None:
         """Read one request and reply to it."""

@@ -40,6 +40,17 @@ def alone(env: dict, *argv: str, cwd: Path = ROOT) -> subprocess.CompletedProces
                           timeout=120)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (an ended one its new parent has not reaped yet does not)."""
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+
+
 def _report(text: str) -> dict:
     doc = json.loads(text)
     doc.pop("tool")          # git's view of the checkout may change between the two runs
@@ -55,8 +66,10 @@ def test_run_answers_as_the_command_alone_and_status_and_stop(env):
             assert _report(got.stdout) == _report(one.stdout)
     status = daemon(env, "status")
     assert status.returncode == 0 and "running (pid" in status.stdout and "4 requests" in status.stdout
+    pid = int(status.stdout.split("(pid ")[1].split(",")[0])
     stopped = daemon(env, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not _alive(pid)        # stop returns when the server has ended, not when it was asked to
     gone = daemon(env, "status")
     assert (gone.returncode, gone.stdout.strip()) == (1, "mps-verify daemon: not running")
 

@@ -19,7 +19,8 @@ import time
 
 from checks.daemon import protocol
 
-USAGE = "usage: python -m checks.daemon {run [--idle-timeout S] COMMAND [ARGS...] | start [--idle-timeout S] | stop | status}"
+USAGE = ("usage: python -m checks.daemon {run [--idle-timeout S] COMMAND [ARGS...] | start [--idle-timeout S] "
+         "| stop | status}")
 START_WAIT_S = 30.0
 
 
@@ -45,6 +46,22 @@ def _start(path: str, idle_s: str | None) -> None:
             break
         time.sleep(0.01)
     raise protocol.ProtocolError(f"the server did not start (see {log})")
+
+
+def _gone(pid: int) -> None:
+    """Wait (up to START_WAIT_S) until process `pid` has ended: `stop` returns when the server is gone."""
+    deadline = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat", "rb") as fh:       # ended, not yet reaped by its new parent
+                if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    return
+        except (ProcessLookupError, PermissionError):     # gone (or the number is another user's now)
+            return
+        except OSError:
+            pass                                          # no /proc here: kill() alone says it
+        time.sleep(0.01)
 
 
 def _options(args: list[str]) -> tuple[str | None, list[str]]:
@@ -107,6 +124,8 @@ def main(argv: list[str]) -> int:
         _start(path, idle_s)
         reply = protocol.ask(path, {"op": "status"})
     info = (reply or {}).get("status") or (reply or {}).get("stopped")
+    if op == "stop" and info is not None:
+        _gone(info["pid"])
     if info is None:
         print("mps-verify daemon: not running")
         return 1 if op == "status" else 0

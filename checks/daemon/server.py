@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+from analyzers import cores
 from checks import cli
 from checks.daemon import protocol
 
@@ -49,6 +50,7 @@ def execute(request: dict) -> dict:
     if name not in protocol.COMMANDS or not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         return {"rc": int(cli.Exit.USAGE), "stdout": "", "stderr": f"error: daemon: bad request {name!r}\n"}
     main = importlib.import_module(protocol.MODULES[name]).main
+    cores.restart()      # how busy the machine is now, not since the server started
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -178,4 +180,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # no interpreter teardown: freeing the last requests' models takes seconds at 20 MB, CPU time that the
+    # next run's process count (analyzers/cores.py) reads as other work (a cold lock graph 5.5 -> 8.5 s)
+    os._exit(code)

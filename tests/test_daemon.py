@@ -133,5 +133,11 @@ def test_server_refuses_other_identities_and_bad_requests(tmp_path):
     srv = server.Server(str(tmp_path / "s.sock"), 60)
     assert _answer(srv, {"op": "status", "identity": {**protocol.identity(), "python": "/other"}}) == {"stale": True}
     srv = server.Server(str(tmp_path / "s.sock"), 60)
-    reply = _answer(srv, {"op": "run", "identity": protocol.identity(), "command": "rm", "argv": ["-rf"]})
-    assert reply["rc"] == 2 and reply["stderr"] == "error: daemon: bad request 'rm'\n"
+    good = {"op": "run", "identity": protocol.identity(), "command": "tsa", "argv": ["--help"], "cwd": str(ROOT),
+            "env": dict(os.environ)}
+    for bad in ({"command": "rm"}, {"argv": "--help"}, {"cwd": None}, {"env": {"A": 1}}, {"env": ["A=1"]}):
+        srv = server.Server(str(tmp_path / "s.sock"), 60)
+        reply = _answer(srv, {**good, **bad})
+        assert reply["rc"] == 2 and reply["stderr"].startswith("error: daemon: bad request ")
+    reply = _answer(server.Server(str(tmp_path / "s.sock"), 60), good)
+    assert reply["rc"] == 0 and "usage:" in reply["stdout"]

@@ -1,8 +1,9 @@
 """The resident process: answers one request at a time by running the command's `main` in this process.
 
 What stays in memory between requests is what any process of ours keeps for its life (imported rules, compiled
-patterns, the lock hierarchy's parse, file digests by stat); results still come from the same cache files a
-one-shot run reads, so a request's output is the output of the same command run on its own. The server
+patterns, the lock hierarchy's parse) and the last run's per-file results, as the gate keeps them between its
+two revisions; the rest comes from the same cache files a one-shot run reads, so a request's output is the
+output of the same command run on its own. The server
 leaves when idle for --idle-timeout seconds, when asked to stop, or when our code on disk changed (its reply
 then says `stale` and the client starts a new one)."""
 
@@ -46,29 +47,36 @@ def code_stamp() -> tuple:
 
 def execute(request: dict) -> dict:
     """Run one command as its own process would (cwd, environment, argv) and return its exit code and output."""
-    name, argv = request.get("command"), request.get("argv")
-    if name not in protocol.COMMANDS or not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+    name, argv, cwd, env = (request.get(k) for k in ("command", "argv", "cwd", "env"))
+    if not (name in protocol.COMMANDS and _strings(argv) and isinstance(cwd, str)
+            and isinstance(env, dict) and _strings(list(env.items()), pairs=True)):
         return {"rc": int(cli.Exit.USAGE), "stdout": "", "stderr": f"error: daemon: bad request {name!r}\n"}
     main = importlib.import_module(protocol.MODULES[name]).main
     cores.restart()      # how busy the machine is now, not since the server started
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
-        os.chdir(request.get("cwd") or saved_cwd)
+        os.chdir(cwd)
         os.environ.clear()
-        os.environ.update(request.get("env") or saved_env)
+        os.environ.update(env)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = cli.run(main, argv, prog=name)
     except SystemExit as exc:        # --help and --version exit through argparse
         rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None) * int(cli.Exit.USAGE)
     except OSError as exc:
         rc = int(cli.Exit.USAGE)
-        err.write(f"error: daemon: cannot enter {request.get('cwd')}: {exc.strerror}\n")
+        err.write(f"error: daemon: cannot enter {cwd}: {exc.strerror}\n")
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
     return {"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+def _strings(items, pairs: bool = False) -> bool:
+    """Whether `items` is a list of strings (of pairs of strings)."""
+    return isinstance(items, list) and all(
+        all(isinstance(x, str) for x in item) if pairs else isinstance(item, str) for item in items)
 
 
 class Server:

@@ -103,6 +103,19 @@ def test_a_folder_others_can_enter_is_refused_and_the_command_runs_here(env, tmp
     assert daemon(env, "status").returncode == 2
 
 
+def test_a_removed_working_folder_runs_the_command_here(env, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import os, sys, runpy; os.rmdir(os.getcwd()); "
+                             "sys.argv = ['x', *sys.argv[1:]]; runpy.run_module('checks.daemon', run_name='__main__')",
+                             "run", "structural", str(FLAG), "--format", "json"],
+                            env={**env, "PYTHONPATH": str(ROOT)}, cwd=gone, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and _report(out)["findings"]
+    assert err.startswith("note: mps-verify daemon unavailable (no working folder")
+
+
 def test_idle_server_leaves_and_removes_its_socket(env):
     assert daemon(env, "start", "--idle-timeout", "0.5").returncode == 0
     sockets = list(Path(env["XDG_RUNTIME_DIR"], "mps-verify").glob("*.sock"))

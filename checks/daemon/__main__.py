@@ -80,7 +80,11 @@ def _options(args: list[str]) -> tuple[str | None, list[str]]:
 
 def run(path: str, command: str, argv: list[str], idle_s: str | None) -> int:
     """Send one command to the server (starting it when needed, again once when it was stale) and relay it."""
-    request = {"op": "run", "command": command, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+    try:
+        cwd = os.getcwd()
+    except OSError as exc:        # the folder was removed: the server could not enter it either
+        raise protocol.ProtocolError(f"no working folder ({exc.strerror})") from exc
+    request = {"op": "run", "command": command, "argv": argv, "cwd": cwd, "env": dict(os.environ)}
     for _ in range(2):
         reply = protocol.ask(path, request)
         if reply is None or reply.get("stale"):
@@ -142,6 +146,9 @@ if __name__ == "__main__":
         print(f"error: {exc}", file=sys.stderr)
         code = 2
     except protocol.ProtocolError as exc:
+        print(f"error: mps-verify daemon: {exc}", file=sys.stderr)
+        code = 2
+    except OSError as exc:
         print(f"error: mps-verify daemon: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:

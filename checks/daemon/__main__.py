@@ -145,10 +145,7 @@ if __name__ == "__main__":
     except _Usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
-    except protocol.ProtocolError as exc:
-        print(f"error: mps-verify daemon: {exc}", file=sys.stderr)
-        code = 2
-    except OSError as exc:
+    except (protocol.ProtocolError, OSError) as exc:
         print(f"error: mps-verify daemon: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:

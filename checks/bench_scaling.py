@@ -96,16 +96,16 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repea
     (work / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def run(command: str, *extra: str) -> tuple[float, float, float]:
-        if command.startswith("daemon "):
-            command = command.split()[1]
-            return _measure([sys.executable, "-m", "checks.daemon", "run", command, *targets, *COMMANDS[command][1:],
-                             *extra], env, cwd=code)
-        if command == "daemon-stop":
-            return _measure([sys.executable, "-m", "checks.daemon", "stop"], env, cwd=code)
-        if command.startswith("resident "):
-            return _asked(command.split()[1], [*targets, *COMMANDS[command.split()[1]][1:]], env, code)
         return _measure([sys.executable, "-m", *COMMANDS[command][:1], *targets, *COMMANDS[command][1:], *extra],
                         env, cwd=code)
+
+    # the same command through the server: a fresh client process ("daemon"), or this process ("resident")
+    through = {"daemon": lambda command: _measure([sys.executable, "-m", "checks.daemon", "run", command, *targets,
+                                                   *COMMANDS[command][1:]], env, cwd=code),
+               "resident": lambda command: _asked(command, [*targets, *COMMANDS[command][1:]], env, code)}
+
+    def stop() -> None:
+        _measure([sys.executable, "-m", "checks.daemon", "stop"], env, cwd=code)
 
     def fresh() -> None:
         shutil.rmtree(cache, ignore_errors=True)
@@ -114,14 +114,14 @@ def measure_design(code: Path, tree: Path, targets: list[str], work: Path, repea
     original = edited.read_bytes()
     fresh()
     run("structural")                          # .pyc files and the grammar cache, as any first use
-    daemon = (code / "checks" / "daemon").is_dir()
+    daemon = (through, stop) if (code / "checks" / "daemon").is_dir() else None
     reps = [_one_pass(run, fresh, cache, edited, original, daemon) for _ in range(repeat)]
     out = _medians(reps)
     fresh()
     return out
 
 
-def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes, daemon: bool) -> dict:
+def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes, daemon: tuple | None) -> dict:
     """One pass of every measurement: {command: {measurement: {wall, cpu, rss_mib}}, plus cache_bytes}."""
     out: dict = {}
     for command in COMMANDS:
@@ -139,32 +139,33 @@ def _one_pass(run, fresh, cache: Path, edited: Path, original: bytes, daemon: bo
             out[command]["edit"] = _as_dict(run(command))
         finally:
             edited.write_bytes(original)
-        if daemon:
-            out[command].update(_through_daemon(run, command, edited, original))
+        if daemon is not None:
+            out[command].update(_through_daemon(*daemon, command, edited, original))
     return out
 
 
-def _through_daemon(run, command: str, edited: Path, original: bytes) -> dict:
+def _through_daemon(through: dict, stop, command: str, edited: Path, original: bytes) -> dict:
     """daemon_ and resident_ warm and edit of one command, after the server's start, its first edit (timed
     as daemon_first_edit: it imports what only an edit run needs, once per server) and that edit's undo."""
     out = {}
     try:
         for how, edit in (("daemon", DAEMON_EDIT), ("resident", RESIDENT_EDIT)):
             edited.write_bytes(original)
+            run = through[how]
             for _ in range(2):
-                run(f"{how} {command}")
+                run(command)
             edited.write_bytes(original + edit.replace("edit", "first_edit").encode())
-            first = _as_dict(run(f"{how} {command}"))
+            first = _as_dict(run(command))
             if how == "daemon":
                 out["daemon_first_edit"] = first
             edited.write_bytes(original)
-            run(f"{how} {command}")
-            out[f"{how}_warm"] = _as_dict(run(f"{how} {command}"))
+            run(command)
+            out[f"{how}_warm"] = _as_dict(run(command))
             edited.write_bytes(original + edit.encode())
-            out[f"{how}_edit"] = _as_dict(run(f"{how} {command}"))
+            out[f"{how}_edit"] = _as_dict(run(command))
     finally:
         edited.write_bytes(original)
-        run("daemon-stop")
+        stop()
     return out
 
 

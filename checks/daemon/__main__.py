@@ -48,19 +48,22 @@ def _start(path: str, idle_s: str | None) -> None:
     raise protocol.ProtocolError(f"the server did not start (see {log})")
 
 
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (one that ended and waits to be reaped by its new parent does not)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (ProcessLookupError, PermissionError):     # gone (or the number is another user's now)
+        return False
+    except OSError:
+        return True                                   # no /proc here: kill() alone says it
+
+
 def _gone(pid: int) -> None:
     """Wait (up to START_WAIT_S) until process `pid` has ended: `stop` returns when the server is gone."""
     deadline = time.monotonic() + START_WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat", "rb") as fh:       # ended, not yet reaped by its new parent
-                if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
-                    return
-        except (ProcessLookupError, PermissionError):     # gone (or the number is another user's now)
-            return
-        except OSError:
-            pass                                          # no /proc here: kill() alone says it
+    while time.monotonic() < deadline and _running(pid):
         time.sleep(0.01)
 
 

@@ -48,8 +48,8 @@ def code_stamp() -> tuple:
 def execute(request: dict) -> dict:
     """Run one command as its own process would (cwd, environment, argv) and return its exit code and output."""
     name, argv, cwd, env = (request.get(k) for k in ("command", "argv", "cwd", "env"))
-    if not (name in protocol.COMMANDS and _strings(argv) and isinstance(cwd, str)
-            and isinstance(env, dict) and _strings(list(env.items()), pairs=True)):
+    if not (name in protocol.COMMANDS and isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)
+            and all(isinstance(x, str) for x in (*argv, *env, *env.values()))):
         return {"rc": int(cli.Exit.USAGE), "stdout": "", "stderr": f"error: daemon: bad request {name!r}\n"}
     main = importlib.import_module(protocol.MODULES[name]).main
     cores.restart()      # how busy the machine is now, not since the server started
@@ -71,12 +71,6 @@ def execute(request: dict) -> dict:
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
     return {"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}
-
-
-def _strings(items, pairs: bool = False) -> bool:
-    """Whether `items` is a list of strings (of pairs of strings)."""
-    return isinstance(items, list) and all(
-        all(isinstance(x, str) for x in item) if pairs else isinstance(item, str) for item in items)
 
 
 class Server:

@@ -154,3 +154,27 @@ def test_server_refuses_other_identities_and_bad_requests(tmp_path):
         assert reply["rc"] == 2 and reply["stderr"].startswith("error: daemon: bad request ")
     reply = _answer(server.Server(str(tmp_path / "s.sock"), 60), good)
     assert reply["rc"] == 0 and "usage:" in reply["stdout"]
+
+
+def test_frames_are_json_both_ways_and_anything_else_is_a_protocol_error():
+    message = {"argv": ["é", "\udcff"], "rc": 1, "ok": True, "none": None, "env": {"B": "2", "A": "1"}}
+    assert json.loads(protocol.dumps(message)) == message
+    assert protocol.dumps({"b": 1, "a": 2}) == json.dumps({"b": 1, "a": 2}, sort_keys=True)   # the socket's name
+    assert protocol.loads(protocol.dumps(message)) == message
+    for bad in ("", "{", '{"a": }', '{"a": 1} x', '"unterminated'):
+        with pytest.raises(protocol.ProtocolError, match="^not a message: "):
+            protocol.loads(bad)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall((3).to_bytes(8, "big") + b"[1]")
+        with pytest.raises(protocol.ProtocolError, match="expected a JSON object"):
+            protocol.receive(ours)
+
+
+def test_the_client_imports_neither_the_analyzers_nor_re(env):
+    """Its start is paid by every run: json and socket would bring re and enum (~20 ms here)."""
+    code = ("import sys, checks.daemon.__main__; print(sorted(m for m in sys.modules "
+            "if m in ('re', 'enum', 'json', 'socket') or m.startswith('analyzers')))")
+    got = subprocess.run([sys.executable, "-S", "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and got.stdout.strip() == "[]", got.stderr

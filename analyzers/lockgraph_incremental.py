@@ -15,6 +15,8 @@ import hashlib
 import sys
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +30,10 @@ from analyzers.model import FileModel, Scope
 
 STATE = "lockgraph-state-"
 LAST = {"files": 0, "walked": 0}      # the last run's files and the files it walked (for tests and benchmarks)
+# the last few provides() in this process: an edit's "before" is the previous edit's "after" (a resident
+# process re-runs after each edit; worked out again, both sides were ~12% of a re-run's time)
+_PROVIDED: dict[tuple, dict[tuple, str]] = {}
+PROVIDED_KEEP = 8
 
 
 @dataclass
@@ -82,6 +88,17 @@ def provides(model: FileModel, types: symbols.TypeFacts) -> dict[tuple, str]:
             add(("tg", m.name), part)
     type_keys(model, types, add)
     return {key: _digest(parts) for key, parts in out.items()}
+
+
+def remembered(key: tuple, compute: Callable[[], dict[tuple, str]]) -> dict[tuple, str]:
+    """compute() -- a provides() -- kept in this process by `key` (a file's cache key and what else the
+    result depends on) for the runs that follow; the caller does not change what it gets."""
+    hit = _PROVIDED.get(key)
+    if hit is None:
+        hit = _PROVIDED[key] = compute()
+        while len(_PROVIDED) > PROVIDED_KEEP:
+            del _PROVIDED[next(iter(_PROVIDED))]
+    return hit
 
 
 def call_keys(model: FileModel, add) -> Callable[[Scope], str]:
@@ -222,7 +239,7 @@ def acquisitions(files: list[tuple[Path, str]], keys: list[str], hierarchy: Hier
             units[path] = kept_units[path]
     if all(keys) and not engine.incomplete(diagnostics):
         store.put(state_key, _State(current, {} if given else now, units, extractor.truncated),
-                  compress=False)    # rewritten by every edit, as the structural run's
+                  compress=False, later=True)    # rewritten by every edit, as the structural run's
     return [a for path in order if path in units for a in units[path][0]], diagnostics
 
 
@@ -245,7 +262,8 @@ def _invalid(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
         if not isinstance(before, FileModel) or path not in earlier or path not in now:
             return None, {}
         after = load(path)
-        old, new = provides(before, earlier[path].types), provides(after, now[path].types)
+        old = remembered((was, "lockgraph"), lambda: provides(before, earlier[path].types))
+        new = remembered((current[path], "lockgraph"), lambda: provides(after, now[path].types))
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         moved[path] = maps[was] if was in maps else line_map(before, after)
     keys.update(_tree_wide(earlier, now, changed))
@@ -267,22 +285,31 @@ def _tree_wide(before: dict[str, FileFacts], after: dict[str, FileFacts], change
 
 
 def line_map(before: FileModel, after: FileModel) -> dict[int, int]:
-    """Old line -> new line for the lines whose tokens an edit left as they were (in a stretch of such lines)."""
+    """Old line -> new line for the lines whose tokens an edit left as they were: the lines before the first
+    changed one and after the last, and in between the stretches of such lines difflib finds."""
     def rows(model: FileModel) -> tuple[list[int], list[tuple[str, ...]]]:
         numbers: list[int] = []
         texts: list[tuple[str, ...]] = []
-        for line, text in zip(model.tokens.lines, model.tokens.texts):
-            if numbers and numbers[-1] == line:
-                texts[-1] += (text,)
-            else:
-                numbers.append(line)
-                texts.append((text,))
+        for line, group in groupby(zip(model.tokens.lines, model.tokens.texts), key=itemgetter(0)):
+            numbers.append(line)
+            texts.append(tuple(text for _, text in group))
         return numbers, texts
     (old_lines, old_rows), (new_lines, new_rows) = rows(before), rows(after)
-    out: dict[int, int] = {}
-    for a, b, size in SequenceMatcher(None, old_rows, new_rows, autojunk=False).get_matching_blocks():
+    # matched from both ends first: difflib is quadratic in the lines a file repeats ("}"), an edit is local
+    head, most = 0, min(len(old_rows), len(new_rows))
+    while head < most and old_rows[head] == new_rows[head]:
+        head += 1
+    tail = 0
+    while tail < most - head and old_rows[-1 - tail] == new_rows[-1 - tail]:
+        tail += 1
+    middle = SequenceMatcher(None, old_rows[head:len(old_rows) - tail], new_rows[head:len(new_rows) - tail],
+                             autojunk=False).get_matching_blocks()
+    out = {old_lines[i]: new_lines[i] for i in range(head)}
+    for a, b, size in middle:
         for i in range(size):
-            out[old_lines[a + i]] = new_lines[b + i]
+            out[old_lines[head + a + i]] = new_lines[head + b + i]
+    for i in range(1, tail + 1):
+        out[old_lines[-i]] = new_lines[-i]
     return out
 
 

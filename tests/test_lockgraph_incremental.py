@@ -215,3 +215,27 @@ def test_random_edits(tree):
 @pytest.mark.slow
 def test_many_random_edits(tree):
     _random_edits(tree, edits=60, seed=2)
+
+
+def test_line_map_keeps_the_lines_around_an_edit_and_the_stretches_within_it():
+    from analyzers.parse import parse_text
+    old = "int a() {\n  return 1;\n}\nint b() {\n  return 2;\n}\nint c() {\n  return 3;\n}\n"
+    new = old.replace("  return 2;\n", "  int y = 2;\n  return y;\n").replace("int a", "\nint a")
+    assert lockgraph_incremental.line_map(parse_text(old, "x.mm"), parse_text(new, "x.mm")) == {
+        1: 2, 2: 3, 3: 4, 4: 5, 6: 8, 7: 9, 8: 10, 9: 11}
+    again = old.replace("  return 1;\n", "  return 1;\n}\nint d() {\n  return 1;\n")    # a stretch repeated
+    assert lockgraph_incremental.line_map(parse_text(old, "x.mm"), parse_text(again, "x.mm")) == {
+        1: 1, 2: 2, 3: 3, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 9: 12}
+
+
+def test_provides_are_remembered_by_key_and_only_the_last_few(monkeypatch):
+    monkeypatch.setattr(lockgraph_incremental, "_PROVIDED", {})
+    calls = []
+
+    def compute(n):
+        return lambda: calls.append(n) or {("k",): str(n)}
+    assert lockgraph_incremental.remembered(("a",), compute(1)) == {("k",): "1"}
+    assert lockgraph_incremental.remembered(("a",), compute(2)) == {("k",): "1"} and calls == [1]
+    for n in range(lockgraph_incremental.PROVIDED_KEEP):
+        lockgraph_incremental.remembered((n,), compute(n))
+    assert lockgraph_incremental.remembered(("a",), compute(3)) == {("k",): "3"}

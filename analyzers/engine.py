@@ -279,7 +279,7 @@ def _whole_run(kind: str, files: list[tuple[Path, str]], cache: bool,
     with paused_gc():
         result = run(files, keys)
     if all(keys) and not incomplete(result[1]):
-        store.put(run_key, result)
+        store.put(run_key, result, later=True)
     return result
 
 
@@ -354,9 +354,10 @@ def analyze(paths: list[Path], root: Path, rules: list[str] | None = None, exclu
         nfiles = len(done)
         naming = counts if naming else {}
         if all(keys) and not incomplete(analysed):
-            store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles, "types": naming})
+            store.put(run_key, {"findings": findings, "diagnostics": analysed, "files": nfiles, "types": naming},
+                      later=True)
     diagnostics = skipped + analysed
-    findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
+    findings = sorted(findings, key=lambda f: (f.path, f.line, f.col, f.rule))   # not in place: put later
     report = Report(tool=tool(), root=str(root), checks=[e.check for e in entries], findings=findings,
                     diagnostics=diagnostics, files=nfiles, extra={"types": naming})
     return report if prints is None else with_baseline(report, prints, baseline)

@@ -26,7 +26,7 @@ from analyzers import depends, engine, forked, suppress, symbols
 from analyzers.cache import ParseCache
 from analyzers.findings import Diagnostic, Finding, Related
 from analyzers.lockgraph_extract import LockFacts, lock_facts
-from analyzers.lockgraph_incremental import call_keys, line_map, placeless, type_keys
+from analyzers.lockgraph_incremental import call_keys, line_map, placeless, remembered, type_keys
 from analyzers.model import FileModel
 from analyzers.rules import Rule, RuleContext
 from analyzers.rules.index import IndexFacts, Project, active, index_from, owner_from, short_name
@@ -235,7 +235,8 @@ def run(files: list[tuple[Path, str]], keys: list[str], facts: list[FileFacts | 
     if cache and all(keys) and not failures and len(now) == len(rels):
         store.put(state_key, _State(current, units, lock_sets, tree, lock_tree,
                                     {what: (settled.kinds, settled.deps) for what, settled in contexts.items()},
-                                    entries), compress=False)   # rewritten by every edit: zlib was ~9 ms of one at 5 MB
+                                    entries),
+                  compress=False, later=True)   # rewritten by every edit: zlib was ~9 ms of one at 5 MB
     findings = [x for rel in order for x in units[rel].findings] + found
     counts: dict[str, int] = defaultdict(int)
     for rel in order:
@@ -380,8 +381,8 @@ def _changed(state: _State, current: dict[str, str], now: dict[str, FileFacts], 
         if not isinstance(before, FileModel) or not isinstance(was, tuple) or not isinstance(was[1], FileFacts):
             return None
         earlier[rel], models[state.keys[rel]] = was[1], before
-        old = provides(before, was[1], namespaces)
-        new = provides(load(rel), now[rel], namespaces)
+        old = remembered((state.keys[rel], facts_name, namespaces), lambda: provides(before, was[1], namespaces))
+        new = remembered((current[rel], facts_name, namespaces), lambda: provides(load(rel), now[rel], namespaces))
         keys.update(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         lines = maps[state.keys[rel]] = line_map(before, load(rel))
         if any(a != b for a, b in lines.items()):     # the kept files' findings may quote lines that moved

@@ -91,3 +91,21 @@ def test_a_bad_limit_is_one_line_and_exit_2(tmp_path):
         proc = _run({"MPS_VERIFY_CACHE_DIR": str(tmp_path), **env}, str(FIXTURE))
         assert proc.returncode == 2
         assert proc.stderr.strip().count("\n") == 0 and "expected a number >= 0" in proc.stderr
+
+
+def test_a_resident_process_writes_deferred_puts_after_its_reply_and_reads_them_back_before(tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(cache, "_LATER", None)
+    store = cache.ParseCache(tmp_path)
+    store.put("once", 1, later=True)                # no resident process: written at once
+    assert store.has("once")
+    cache.defer_writes()
+    state = {"a": [1]}
+    store.put("state", state, later=True)
+    store.put("other", [2], later=True)
+    store.put("model", 3)
+    assert not store.has("state") and not store.has("other") and store.has("model")
+    got = store.get("state")                         # written first, then read from its file
+    assert got == state and got is not state and store.has("state")
+    cache.write_deferred()
+    assert store.get("other") == [2] and cache._LATER == {}

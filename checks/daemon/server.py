@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 
-from analyzers import cores
+from analyzers import cache, cores
 from checks import cli
 from checks.daemon import protocol
 
@@ -140,8 +140,7 @@ class Server:
         """Free what the last requests left, and trim the cache as a one-shot run does when it ends."""
         gc.collect()
         with contextlib.suppress(cli.CliError):
-            from analyzers.cache import trim
-            trim()
+            cache.trim()
 
     def answer(self, conn: socket.socket) -> None:
         """Read one request and reply to it."""
@@ -162,6 +161,7 @@ class Server:
             reply = execute(request)
         with contextlib.suppress(OSError):
             protocol.send(conn, reply)
+        cache.write_deferred()       # the incremental states: written once the client has its answer
 
 
 def main(argv: list[str]) -> int:
@@ -174,6 +174,7 @@ def main(argv: list[str]) -> int:
     if not server.bind():
         return 0
     gc.disable()
+    cache.defer_writes()
     try:
         server.serve()
     finally:

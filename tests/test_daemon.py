@@ -161,6 +161,9 @@ def test_frames_are_json_both_ways_and_anything_else_is_a_protocol_error():
     assert json.loads(protocol.dumps(message)) == message
     assert protocol.dumps({"b": 1, "a": 2}) == json.dumps({"b": 1, "a": 2}, sort_keys=True)   # the socket's name
     assert protocol.loads(protocol.dumps(message)) == message
+    (c_encode, c_scan), (py_encode, py_scan) = protocol.c_codec(), protocol.py_codec()
+    assert "".join(c_encode(message, 0)) == "".join(py_encode(message, 0))       # without _json: the same frames
+    assert c_scan('{"a": [1, 2.5]} ', 0) == py_scan('{"a": [1, 2.5]} ', 0) == ({"a": [1, 2.5]}, 15)
     for bad in ("", "{", '{"a": }', '{"a": 1} x', '"unterminated'):
         with pytest.raises(protocol.ProtocolError, match="^not a message: "):
             protocol.loads(bad)

@@ -11,10 +11,8 @@ import sys
 import zlib
 
 try:
-    import _json
     import _socket
-except ImportError:          # not CPython: the full modules, slower to import, same frames
-    _json = None
+except ImportError:          # not CPython: the full module, slower to import, the same sockets
     import socket as _socket
 
 COMMANDS = ("structural", "lockgraph", "tsa", "gate")
@@ -109,20 +107,25 @@ class _Decoding:
     """What the C scanner reads off a decoder: plain JSON, NaN and Infinity as floats."""
     strict, object_hook, object_pairs_hook = True, None, None
     parse_float, parse_int, parse_constant = float, int, float
-    memo = None
 
 
-if _json is not None:
-    _encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ": ", ", ", True, False, True)
-    _scan = _json.make_scanner(_Decoding())
-else:
+def c_codec() -> tuple | None:
+    """(encode(obj, 0) -> chunks, scan(text, at) -> (value, end)) from CPython's _json; None without it."""
+    try:
+        import _json
+        return (_json.make_encoder(None, None, _json.encode_basestring_ascii, None, ": ", ", ", True, False, True),
+                _json.make_scanner(_Decoding()))
+    except (ImportError, AttributeError, TypeError):     # another Python, or another signature
+        return None
+
+
+def py_codec() -> tuple:
+    """The same two functions from the json module (slower to import: it imports re)."""
     import json
+    return (lambda obj, _level: [json.dumps(obj, sort_keys=True)]), json.JSONDecoder().raw_decode
 
-    def _encode(obj, _level):
-        return [json.dumps(obj, sort_keys=True)]
 
-    def _scan(text, at):
-        return json.JSONDecoder().raw_decode(text, at)
+_encode, _scan = c_codec() or py_codec()
 
 
 def dumps(obj) -> str:

@@ -271,6 +271,10 @@ def test_scaling_table_shows_both_designs_and_their_ratio():
            "shapes": {"current": {"funcs": {**shape, "4": shape["1"]}}, "previous": {"funcs": shape}}}
     text = bench_scaling.table(doc)
     assert "structural edit wall s" in text and "0.25x" in text and "previous 1.00" in text
+    assert "above a warm run's peak" in text and "[" not in text.split("single generated")[1]
+    doc["repeat"] = 3
+    doc["shapes"]["current"]["funcs"]["1"] = {**shape["1"], "mb_per_s_range": [0.9, 1.2]}
+    assert "funcs      1 MB   1.00 [0.90-1.20] (previous 1.00)" in bench_scaling.table(doc)
 
 
 def test_a_run_without_the_naming_note_does_not_stand_for_one_with_it(tmp_path):

@@ -181,3 +181,15 @@ def test_the_client_imports_neither_the_analyzers_nor_re(env):
     got = subprocess.run([sys.executable, "-S", "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=60)
     assert got.returncode == 0 and got.stdout.strip() == "[]", got.stderr
+
+
+def test_a_deferred_write_that_fails_is_a_warning_in_the_log_and_the_server_goes_on(tmp_path, monkeypatch, capsys):
+    from analyzers import cache
+    monkeypatch.setattr(cache, "_LATER", None)
+    cache.defer_writes()
+    cache.ParseCache(tmp_path).put("state", lambda: None, later=True)    # a value pickle refuses
+    srv = server.Server(str(tmp_path / "s.sock"), 60)
+    assert _answer(srv, {"op": "status", "identity": protocol.identity()})["status"]["requests"] == 0
+    assert "warning: mps-verify daemon: a cache entry was not written" in capsys.readouterr().err
+    assert cache._LATER == {} and not list((tmp_path / "structural").glob("*/state.pickle"))
+    assert _answer(srv, {"op": "status", "identity": protocol.identity()})["status"]["requests"] == 0

@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mpsverify_base import __version__
 from mpsverify_base.config import parse_yaml
@@ -42,7 +42,7 @@ USED_EVERY_S = 3600      # a hit refreshes its entry's mtime when that is older:
 TRIM_EVERY_S = 3600      # trim() looks at the folder at most this often (the stamp's mtime says when)
 STAMP = ".trimmed"
 # while a resident process answers a request: the puts it may make after replying, by path (defer_writes)
-_LATER: dict[Path, tuple] | None = None
+_LATER: dict[Path, Callable[[], None]] | None = None
 
 
 def cache_root() -> Path:
@@ -94,7 +94,7 @@ class ParseCache:
         try:
             path = self._path(k)
             if _LATER and path in _LATER:
-                _write(*_LATER.pop(path))            # read back as written: never the live object
+                _LATER.pop(path)()                   # read back as written: never the live object
             with open(path, "rb") as fh:
                 blob = fh.read()
                 mark_used(path, fh)
@@ -115,7 +115,7 @@ class ParseCache:
             return
         path = self._path(k)
         if later and _LATER is not None:
-            _LATER[path] = (self, k, value, compress)
+            _LATER[path] = lambda: self.put(k, value, compress)
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +145,7 @@ def defer_writes() -> None:
 def write_deferred() -> None:
     """Make the puts deferred since the last call."""
     while _LATER:
-        _write(*_LATER.pop(next(iter(_LATER))))
-
-
-def _write(store: ParseCache, k: str, value, compress: bool) -> None:
-    store.put(k, value, compress)
+        _LATER.pop(next(iter(_LATER)))()
 
 
 def parsed_yaml(text: str, source: str, cache: bool = False) -> Any:

@@ -195,9 +195,14 @@ def _medians(reps: list[dict]) -> dict:
             if not isinstance(value, dict):
                 out[command][name] = statistics.median(r[command][name] for r in reps)
                 continue
-            runs = sorted((r[command][name] for r in reps), key=lambda m: m["wall"])
-            out[command][name] = {**runs[len(runs) // 2], "wall_range": [runs[0]["wall"], runs[-1]["wall"]]}
+            out[command][name] = _median_run([r[command][name] for r in reps])
     return out
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall time, with the range of the wall times."""
+    runs = sorted(runs, key=lambda m: m["wall"])
+    return {**runs[len(runs) // 2], "wall_range": [runs[0]["wall"], runs[-1]["wall"]]}
 
 
 def bench(sizes: tuple[int, ...], previous: str | None, repeat: int = 1) -> dict:
@@ -236,13 +241,13 @@ def measure_shapes(code: Path, folder: Path, cache: Path, sizes: tuple[int, ...]
     out: dict = {}
     for mb in sizes:
         for path in shapes.write(folder, mb):
-            runs = sorted(_measure([sys.executable, "-m", "checks.structural", str(path.parent), "--no-cache",
-                                    "--jobs", "1", "--format", "json", "--output", os.devnull], env, cwd=code)
-                          for _ in range(repeat))
-            (wall, rss, cpu), size = runs[len(runs) // 2], path.stat().st_size / 1e6
+            run = _median_run([_as_dict(_measure([sys.executable, "-m", "checks.structural", str(path.parent),
+                                                  "--no-cache", "--jobs", "1", "--format", "json", "--output",
+                                                  os.devnull], env, cwd=code)) for _ in range(repeat)])
+            size, (fastest, slowest) = path.stat().st_size / 1e6, run["wall_range"]
             out.setdefault(path.parent.name, {})[str(mb)] = {
-                "mb": size, "wall": wall, "cpu": cpu, "mb_per_s": size / wall, "rss_mib_per_mb": rss / size,
-                "mb_per_s_range": [size / runs[-1][0], size / runs[0][0]]}
+                "mb": size, "wall": run["wall"], "cpu": run["cpu"], "mb_per_s": size / run["wall"],
+                "rss_mib_per_mb": run["rss_mib"] / size, "mb_per_s_range": [size / slowest, size / fastest]}
         print(f"  shapes at {mb} MB done", file=sys.stderr)
     return out
 

@@ -9,7 +9,7 @@ FULL ?=
 ARGS ?=
 
 .PHONY: setup check test check-specs check-specs-all structural tsa lockgraph runtime report bench \
-        bench-specs bench-structural bench-gate bench-hostile bench-scaling corpus gate fuzz rulepages clean
+        bench-specs bench-structural bench-gate bench-hostile bench-scaling corpus gate fuzz rulepages scanner clean
 
 ## compat: a plain path in a .pth file; the default path finder costs every command's start ~25 ms
 $(STAMP): pyproject.toml Makefile
@@ -55,6 +55,10 @@ gate: $(STAMP)
 ## docs/rules/: one page per ST rule, generated from analyzers/catalogue.yaml and the rules' fixtures
 rulepages: $(STAMP)
 	$(PYTHON) -m checks.rulepages $(ARGS)
+
+## analyzers/grammar.scanner, the lexer's scanner made from grammar.lark (after changing the grammar)
+scanner: $(STAMP)
+	$(PYTHON) -m checks.scanner $(ARGS)
 
 runtime: $(STAMP)
 	$(PYTHON) -m runtime_tests run $(if $(FULL),--full,--quick) $(ARGS)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import sys
-import traceback
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
@@ -155,6 +154,7 @@ def _size(path: Path) -> int:
 def failure(path: str, what: str, exc: BaseException) -> Diagnostic:
     """An `internal` diagnostic for an exception while analysing `path` (the traceback on stderr with --debug)."""
     if os.environ.get(DEBUG_ENV):
+        import traceback      # only with --debug: it imports tokenize, textwrap and linecache
         traceback.print_exception(exc, file=sys.stderr)
     return Diagnostic(path, 1, f"{what} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]} "
                                f"(findings for this file are incomplete; rerun with --debug)", "internal")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
-import threading
+import sys
 from typing import Any, Callable, Sequence
 
 
 def available() -> bool:
     """Whether forking is safe here: POSIX, and no other thread that could hold a lock across the fork."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    threading = sys.modules.get("threading")     # not imported: no thread was started through it
+    return hasattr(os, "fork") and (threading is None or threading.active_count() == 1)
 
 
 class Child:
@@ -32,6 +32,7 @@ class Child:
             payload = pipe.read()
         _, status = os.waitpid(self.pid, 0)
         if not payload:
+            import signal
             how = (f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
                    else f"exit {os.WEXITSTATUS(status)}")
             raise RuntimeError(f"forked worker ended without a result ({how})")
@@ -43,7 +44,7 @@ class Child:
     def stop(self) -> None:
         """Kill and reap the child (the parent failed: nobody will read its result)."""
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, 9)         # SIGKILL, without importing signal
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass

@@ -7,7 +7,6 @@ import gc
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,6 +48,11 @@ def dump_json(data: object) -> str:
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
 
 
+def _print_traceback() -> None:
+    import traceback      # only with --debug: it imports tokenize, textwrap and linecache
+    traceback.print_exc()
+
+
 def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, collect: bool = True,
         prog: str | None = None) -> int:
     """Run a CLI main, turning known errors into one line + exit code and others into exit 2.
@@ -70,7 +74,7 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, 
         return code
     except CliError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -80,7 +84,7 @@ def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None, *, 
         return 0
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"error: internal error in {prog}: {type(exc).__name__}: {exc} (rerun with --debug)",
               file=sys.stderr)
         return int(Exit.USAGE)

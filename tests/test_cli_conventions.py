@@ -92,6 +92,26 @@ def test_ignored_path_has_no_git_hash(tmp_path):
     assert provenance.git_hash(tmp_path)
 
 
+def test_git_hash_of_a_dirty_tree_and_of_a_git_that_hangs(tmp_path, monkeypatch):
+    import time
+
+    from mpsverify_base import provenance as base
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a").write_text("1\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "-m", "x"], check=True)
+    head = provenance.git_hash(tmp_path)
+    assert len(head) == 40
+    (tmp_path / "a").write_text("2\n")
+    assert provenance.git_hash(tmp_path) == head + "-dirty"
+    monkeypatch.setattr(base, "_GIT", "echo started; sleep 30")
+    monkeypatch.setattr(base, "GIT_TIMEOUT_S", 0.3)
+    start = time.monotonic()
+    assert provenance.git_hash(tmp_path) is None
+    assert time.monotonic() - start < 10       # the hung git was killed, not waited for
+
+
 def test_tlc_version_is_the_whole_banner():
     from checks import tools
 

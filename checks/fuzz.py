@@ -98,7 +98,7 @@ class Pipeline:
         from analyzers.findings import Report
         from analyzers.lockgraph import build_graph, findings as graph_findings
         from analyzers.parse import parse_text
-        from analyzers.reporters import REPORTERS
+        from analyzers.reporters import REPORTERS, render
 
         model = parse_text(text, rel)
         found = [f for rule in self.rules if rule.kind == "file" for f in rule.check(model, self.ctx)]
@@ -108,8 +108,8 @@ class Pipeline:
         found += graph_findings(build_graph([model], self.hierarchy))
         report = Report(tool={}, root="/fuzz", checks=[e.check for e in self.entries], findings=found,
                         diagnostics=list(model.diagnostics), files=1)
-        for render in REPORTERS.values():
-            render(report)
+        for fmt in REPORTERS:
+            render(report, fmt)
 
 
 def _on_alarm(_signum, _frame):

@@ -10,7 +10,8 @@ an empty cache:
   edit        after appending a function to one MPS file (the edit a developer makes between runs)
   daemon_warm, daemon_edit   the same through `checks.daemon run` (a design that has it), its server
               started and primed before with one edit and its undo (daemon_first_edit: the first edit a
-              new server runs imports the rules); other appended functions: the one-shot edit's is cached
+              new server runs, a second after its warm runs, as between two commits: a server prepares the
+              edit run's imports when idle); other appended functions: the one-shot edit's is cached
   resident_warm, resident_edit   the same request sent by this process over the server's socket: what an
               editor or another client that stays running waits for (no interpreter start)
   lockgraph / tsa   cold, warm and edit of `checks.lockgraph` and `checks.tsa`
@@ -48,6 +49,8 @@ EDITED = "aten/src/ATen/native/mps/OperationUtils.mm"     # in every input: each
 EDIT = "\nstatic int mps_verify_bench_edit(int x) {\n  return x + 1;\n}\n"
 DAEMON_EDIT = EDIT.replace("bench_edit", "bench_daemon_edit")
 RESIDENT_EDIT = EDIT.replace("bench_edit", "bench_resident_edit")
+IDLE_BEFORE_FIRST_EDIT_S = 1.0    # a developer's pause: a server idle for checks.daemon.server.COLLECT_AFTER_S
+                                  # prepares what an edit run imports
 COMMANDS = {"structural": ["checks.structural", "--format", "json", "--output", os.devnull],
             "lockgraph": ["checks.lockgraph", "--format", "json", "--output", os.devnull],
             "tsa": ["checks.tsa", "--format", "json", "--output", os.devnull]}
@@ -155,6 +158,7 @@ def _through_daemon(through: dict, stop, command: str, edited: Path, original: b
             for _ in range(2):
                 run(command)
             edited.write_bytes(original + edit.replace("edit", "first_edit").encode())
+            time.sleep(IDLE_BEFORE_FIRST_EDIT_S)
             first = _as_dict(run(command))
             if how == "daemon":
                 out["daemon_first_edit"] = first

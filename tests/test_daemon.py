@@ -126,6 +126,25 @@ def test_idle_server_leaves_and_removes_its_socket(env):
     assert not sockets[0].exists() and daemon(env, "status").returncode == 1
 
 
+def test_an_idle_server_prepares_what_an_edit_run_imports(env):
+    assert daemon(env, "start").returncode == 0
+    path = protocol.socket_path(env)
+    assert protocol.ask(path, {"op": "status"}, env)["status"]["prepared"] is False
+    deadline = time.monotonic() + 30           # idle for COLLECT_AFTER_S after a request: it prepares
+    while not protocol.ask(path, {"op": "status"}, env)["status"]["prepared"] and time.monotonic() < deadline:
+        time.sleep(4 * server.COLLECT_AFTER_S)
+    assert protocol.ask(path, {"op": "status"}, env)["status"]["prepared"] is True
+    done = daemon(env, "run", "structural", str(FLAG), "--format", "json")
+    assert done.returncode == 1 and _report(done.stdout) == _report(alone(env, "checks.structural", str(FLAG),
+                                                                          "--format", "json").stdout)
+
+
+def test_prepare_imports_the_edit_runs_modules():
+    server.prepare()
+    from analyzers.rules import load_rules
+    assert set(server.PREPARE) <= set(sys.modules) and load_rules.cache_info().currsize == 1
+
+
 def _answer(srv: server.Server, request: dict) -> dict:
     ours, theirs = socket.socketpair()
     with ours, theirs:

@@ -19,6 +19,16 @@ _GIT = ('git -C "$1" rev-parse HEAD || exit 1; git -C "$1" check-ignore -q "$2" 
 GIT_TIMEOUT_S = 30
 
 
+def _spawned(argv: list[str], read_end: int, write_end: int) -> tuple[int, bool]:
+    """(pid, whether it leads a session of its own) of argv run with its output into write_end."""
+    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, write_end, 1),
+               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_CLOSE, read_end)]
+    try:
+        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True), True
+    except NotImplementedError:          # a libc without POSIX_SPAWN_SETSID: git's own children then live on
+        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions), False
+
+
 def _git_started(path: Path) -> Callable[[], str | None]:
     """git_hash(path) begun now: the returned function waits for it. Spawned with os.posix_spawn, not
     subprocess, whose import (selectors, signal, threading) was ~5 ms of every run."""
@@ -28,12 +38,8 @@ def _git_started(path: Path) -> Callable[[], str | None]:
     except OSError:
         return lambda: None
     try:
-        pid = os.posix_spawn("/bin/sh", ["/bin/sh", "-c", _GIT, "sh", str(folder), str(path.resolve())],
-                             os.environ, setsid=True, file_actions=[
-                                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                 (os.POSIX_SPAWN_DUP2, write_end, 1),
-                                 (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-                                 (os.POSIX_SPAWN_CLOSE, read_end)])
+        pid, session = _spawned(["/bin/sh", "-c", _GIT, "sh", str(folder), str(path.resolve())], read_end,
+                                write_end)
     except OSError:
         os.close(read_end)
         return lambda: None
@@ -49,7 +55,7 @@ def _git_started(path: Path) -> Callable[[], str | None]:
                 out, ended = out + chunk, not chunk
         if not ended:                    # the time is up: SIGKILL to git's whole session
             with contextlib.suppress(OSError):
-                os.killpg(pid, 9)
+                (os.killpg if session else os.kill)(pid, 9)
         _, status = os.waitpid(pid, 0)
         if not ended or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             return None

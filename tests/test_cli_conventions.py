@@ -112,6 +112,23 @@ def test_git_hash_of_a_dirty_tree_and_of_a_git_that_hangs(tmp_path, monkeypatch)
     assert time.monotonic() - start < 10       # the hung git was killed, not waited for
 
 
+def test_git_hash_where_posix_spawn_cannot_start_a_session(tmp_path, monkeypatch):
+    import os
+
+    from mpsverify_base import provenance as base
+    spawn = os.posix_spawn
+
+    def no_setsid(*args, **kwargs):
+        if kwargs.pop("setsid", False):
+            raise NotImplementedError("setsid")
+        return spawn(*args, **kwargs)
+    monkeypatch.setattr(os, "posix_spawn", no_setsid)
+    assert provenance.git_hash(ROOT) and provenance.git_hash(tmp_path) is None
+    monkeypatch.setattr(base, "_GIT", "sleep 30")
+    monkeypatch.setattr(base, "GIT_TIMEOUT_S", 0.3)
+    assert provenance.git_hash(ROOT) is None
+
+
 def test_tlc_version_is_the_whole_banner():
     from checks import tools
 

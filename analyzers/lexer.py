@@ -94,7 +94,7 @@ def _by_group() -> tuple[list[str | None], list[str | None]]:
     return names, [SINGLE_LINE_CODE.get(name) if name else None for name in names]
 
 
-def scanner_text() -> str:
+def lark_scanner_text() -> str:
     """The alternation of the grammar's terminals, as Lark orders them (made with Lark)."""
     return "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in _lark_terminals())
 
@@ -105,7 +105,7 @@ def shipped_scanner() -> str | None:
         head, _, text = SHIPPED_SCANNER.read_text(encoding="utf-8").partition("\n")
     except OSError:
         return None
-    return text if head + "\n" == SHIPPED_HEAD.format(hash=grammar_hash()) else None
+    return text.rstrip("\n") if head + "\n" == SHIPPED_HEAD.format(hash=grammar_hash()) else None
 
 
 def _scanner_text() -> str:
@@ -123,7 +123,7 @@ def _scanner_text() -> str:
         return text
     except OSError:
         pass
-    text = scanner_text()
+    text = lark_scanner_text()
     try:
         fresh = kept.with_suffix(f".{os.getpid()}.tmp")
         fresh.write_text(text, encoding="utf-8")

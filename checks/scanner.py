@@ -13,7 +13,7 @@ from checks import cli
 
 def expected() -> str:
     """The shipped file's text for the grammar as it is."""
-    return lexer.SHIPPED_HEAD.format(hash=lexer.grammar_hash()) + lexer.scanner_text()
+    return lexer.SHIPPED_HEAD.format(hash=lexer.grammar_hash()) + lexer.lark_scanner_text() + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -29,10 +29,7 @@ def main(argv: list[str]) -> int:
     if args.check:
         print(f"{path.name}: " + ("up to date" if fresh else "stale (run `make scanner`)"))
         return int(cli.Exit.CLEAN if fresh else cli.Exit.FINDINGS)
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise cli.UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    cli.emit(text, path)
     print(f"{path.name}: written")
     return int(cli.Exit.CLEAN)
 

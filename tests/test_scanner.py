@@ -14,7 +14,7 @@ from checks.sources import REPO_ROOT
 
 def test_shipped_scanner_is_what_lark_makes_of_the_grammar():
     assert lexer.SHIPPED_SCANNER.read_text(encoding="utf-8") == scanner.expected(), "run `make scanner`"
-    assert lexer.shipped_scanner() == lexer.scanner_text()
+    assert lexer.shipped_scanner() == lexer.lark_scanner_text()
 
 
 def test_a_scanner_for_another_grammar_is_not_used(tmp_path, monkeypatch):
